@@ -1,0 +1,1 @@
+namespace ClusterHeap.Client; internal static class Program { private static int Main() => 0; }

@@ -1,0 +1,1 @@
+namespace ClusterHeap.Contracts; internal static class Placeholder { }

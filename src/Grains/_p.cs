@@ -1,0 +1,1 @@
+namespace ClusterHeap.Grains; internal static class Placeholder { }

@@ -1,0 +1,1 @@
+namespace ClusterHeap.Heap; internal static class Placeholder { }

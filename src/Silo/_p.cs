@@ -1,0 +1,1 @@
+namespace ClusterHeap.Silo; internal static class Program { private static int Main() => 0; }

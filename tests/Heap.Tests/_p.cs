@@ -1,0 +1,1 @@
+namespace ClusterHeap.Heap.Tests; public class Smoke { [Fact] public void Runs() => Assert.Equal(2, 1 + 1); }
