@@ -1,0 +1,112 @@
+using Orleans.Runtime;
+
+namespace ClusterHeap.Contracts;
+
+// Types the cluster tier passes between the central heap grain, the heap node grains and the
+// mcache grains: node registration, growth grants and span leases (DESIGN.md §5).
+
+/// <summary>A live node as the central heap knows it; clients route pointers by <see cref="Slot"/>.</summary>
+[GenerateSerializer, Immutable, Alias("ClusterHeap.NodeInfo")]
+public sealed record NodeInfo(
+    [property: Id(0)] string Name,
+    [property: Id(1)] int Slot,
+    [property: Id(2)] ushort Generation,
+    [property: Id(3)] SiloAddress Silo,
+    [property: Id(4)] long Granted);
+
+/// <summary>A silo asking for a slot; <see cref="ExcludedSlots"/> are slots whose hint address it could not reserve.</summary>
+[GenerateSerializer, Immutable, Alias("ClusterHeap.NodeRegistration")]
+public sealed record NodeRegistration(
+    [property: Id(0)] string Name,
+    [property: Id(1)] SiloAddress Silo,
+    [property: Id(2)] long ArenaSize,
+    [property: Id(3)] int[] ExcludedSlots);
+
+/// <summary>The central heap's answer: the slot, its new generation and the first growth grant.</summary>
+[GenerateSerializer, Immutable, Alias("ClusterHeap.NodeAssignment")]
+public sealed record NodeAssignment(
+    [property: Id(0)] int Slot,
+    [property: Id(1)] ushort Generation,
+    [property: Id(2)] long Granted);
+
+/// <summary>Names one lease cluster-wide: lease ids are unique per lender heap, and a lender is its slot + generation.</summary>
+[GenerateSerializer, Immutable, Alias("ClusterHeap.LeaseKey")]
+public readonly record struct LeaseKey(
+    [property: Id(0)] int LenderSlot,
+    [property: Id(1)] ushort LenderGeneration,
+    [property: Id(2)] long LeaseId)
+{
+    /// <inheritdoc/>
+    public override string ToString() => $"lease {LeaseId}@slot{LenderSlot}g{LenderGeneration}";
+}
+
+/// <summary>
+/// A span lent by one node to another node's mcache. Its objects live in the lender's arena (the
+/// pointers carry the lender's generation); bit i of <see cref="FreeSlots"/> = slot i is the lessee's
+/// to hand out, already allocated and zeroed on the lender's side.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("ClusterHeap.SpanLeaseInfo")]
+public sealed record SpanLeaseInfo(
+    [property: Id(0)] LeaseKey Key,
+    [property: Id(1)] string LenderNode,
+    [property: Id(2)] int SpanClass,
+    [property: Id(3)] ulong SpanBase,
+    [property: Id(4)] int ElemSize,
+    [property: Id(5)] int Objects,
+    [property: Id(6)] ulong[] FreeSlots);
+
+/// <summary>A lease as both sides report it when the central heap rebuilds its state.</summary>
+[GenerateSerializer, Immutable, Alias("ClusterHeap.LeaseRecord")]
+public sealed record LeaseRecord(
+    [property: Id(0)] LeaseKey Key,
+    [property: Id(1)] string LenderNode,
+    [property: Id(2)] string LesseeNode,
+    [property: Id(3)] int SpanClass);
+
+/// <summary>What a heap node grain reports so a fresh central heap activation can rebuild its view.</summary>
+[GenerateSerializer, Immutable, Alias("ClusterHeap.NodeState")]
+public sealed record NodeState(
+    [property: Id(0)] string Name,
+    [property: Id(1)] SiloAddress Silo,
+    [property: Id(2)] bool Assigned,
+    [property: Id(3)] int Slot,
+    [property: Id(4)] ushort Generation,
+    [property: Id(5)] long Granted,
+    [property: Id(6)] ushort HighestGenerationSeen,
+    [property: Id(7)] LeaseRecord[] LeasesLent,
+    [property: Id(8)] LeaseRecord[] LeasesHeld);
+
+/// <summary>A growth grant: the node's new growth limit, or the reason there is none.</summary>
+[GenerateSerializer, Immutable, Alias("ClusterHeap.GrowthGrant")]
+public sealed record GrowthGrant(
+    [property: Id(0)] bool Granted,
+    [property: Id(1)] long GrowthLimit,
+    [property: Id(2)] HeapError? Error);
+
+/// <summary>A lease request's answer: the lease, or the out-of-memory error saying why none exists.</summary>
+[GenerateSerializer, Immutable, Alias("ClusterHeap.LeaseReply")]
+public sealed record LeaseReply(
+    [property: Id(0)] SpanLeaseInfo? Lease,
+    [property: Id(1)] HeapError? Error);
+
+/// <summary>The central heap's whole view (for the shell and for tests that compare it across a failover).</summary>
+[GenerateSerializer, Immutable, Alias("ClusterHeap.CentralView")]
+public sealed record CentralView(
+    [property: Id(0)] NodeInfo[] Nodes,
+    [property: Id(1)] LeaseRecord[] Leases,
+    [property: Id(2)] long MemoryLimit,
+    [property: Id(3)] long TotalGranted,
+    [property: Id(4)] ushort LastGeneration,
+    [property: Id(5)] SiloAddress? HostSilo);
+
+/// <summary>One mcache grain's counters.</summary>
+[GenerateSerializer, Immutable, Alias("ClusterHeap.MCacheInfo")]
+public sealed record MCacheInfo(
+    [property: Id(0)] string Key,
+    [property: Id(1)] string Node,
+    [property: Id(2)] int P,
+    [property: Id(3)] long Mallocs,
+    [property: Id(4)] long LeasedMallocs,
+    [property: Id(5)] int LeasesHeld,
+    [property: Id(6)] long LeasesTaken,
+    [property: Id(7)] long GrantsAsked);

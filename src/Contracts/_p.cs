@@ -1,1 +1,0 @@
-namespace ClusterHeap.Contracts; internal static class Placeholder { }
