@@ -72,9 +72,10 @@ public sealed record NodeState(
     [property: Id(3)] int Slot,
     [property: Id(4)] ushort Generation,
     [property: Id(5)] long Granted,
-    [property: Id(6)] ushort HighestGenerationSeen,
+    [property: Id(6)] CentralNote Note,
     [property: Id(7)] LeaseRecord[] LeasesLent,
-    [property: Id(8)] LeaseRecord[] LeasesHeld);
+    [property: Id(8)] LeaseRecord[] LeasesHeld,
+    [property: Id(9)] long ArenaSize);
 
 /// <summary>A growth grant: the node's new growth limit, or the reason there is none.</summary>
 [GenerateSerializer, Immutable, Alias("ClusterHeap.GrowthGrant")]
@@ -110,3 +111,14 @@ public sealed record MCacheInfo(
     [property: Id(5)] int LeasesHeld,
     [property: Id(6)] long LeasesTaken,
     [property: Id(7)] long GrantsAsked);
+
+/// <summary>
+/// The central heap's facts that must outlive its activation: the last generation handed out (so a
+/// rebuilt central heap never reuses one for a slot) and the memory limit set at run time. Every
+/// node keeps the copy with the highest <see cref="Version"/>.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("ClusterHeap.CentralNote")]
+public sealed record CentralNote(
+    [property: Id(0)] long Version,
+    [property: Id(1)] ushort LastGeneration,
+    [property: Id(2)] long MemoryLimit);

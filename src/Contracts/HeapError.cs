@@ -55,6 +55,10 @@ public sealed record HeapError(
     public static HeapError NodeGone(HeapPointer pointer, string reason, string detail) =>
         new(HeapErrorKind.NodeGone, $"node gone for pointer {pointer} ({reason}): {detail}", pointer, reason, 0, 0);
 
+    /// <summary>A grain pinned to <paramref name="node"/> cannot be placed: no active silo has that name.</summary>
+    public static HeapError NodeNotActive(string node) =>
+        new(HeapErrorKind.NodeGone, $"node gone: no active silo is named {node}", HeapPointer.Null, DeadNode, 0, 0);
+
     /// <summary>[pointer, pointer+length) leaves the object it starts in.</summary>
     public static HeapError OutOfBounds(HeapPointer pointer, long length, string detail) =>
         new(HeapErrorKind.OutOfBounds, $"out of bounds at {pointer}, {length} bytes: {detail}", pointer, "OutOfBounds", length, 0);

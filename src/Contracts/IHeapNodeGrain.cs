@@ -88,9 +88,9 @@ public interface IHeapNodeGrain : IGrainWithStringKey
     [Alias("ApplyGrant")]
     Task ApplyGrantAsync(long growthLimit);
 
-    /// <summary>Records the highest generation the central heap has handed out, so a rebuilt central heap never reuses one.</summary>
-    [Alias("NoteGeneration")]
-    Task NoteGenerationAsync(ushort generation);
+    /// <summary>Keeps a copy of the central heap's durable facts (last generation, memory limit) for its next rebuild.</summary>
+    [Alias("NoteCentral")]
+    Task NoteCentralAsync(CentralNote note);
 
     /// <summary>Allocates a large object (&gt; 32 KiB) here on behalf of a node that cannot; null when this node cannot either.</summary>
     [Alias("MallocLarge")]

@@ -1,0 +1,114 @@
+using ClusterHeap.Contracts;
+using ClusterHeap.Heap;
+using Microsoft.Extensions.Logging;
+using Orleans.Runtime;
+
+namespace ClusterHeap.Grains.Central;
+
+// Cross-node refills (DESIGN.md §5, "Leases"): when a node cannot refill a span class (its arena is
+// full, or the limit leaves it no grant), find another node that can, have it lend one span to the
+// asking mcache, and remember the lease until the lessee returns it or one side dies. A lender
+// that cannot grow gets a grant first when the limit allows. Large objects cannot be leased by the
+// span; another node allocates them instead.
+public sealed partial class CentralHeapGrain
+{
+    private readonly Dictionary<LeaseKey, CentralLease> _leases = [];
+
+    /// <inheritdoc/>
+    public async Task<LeaseReply> RequestLeaseAsync(string lesseeNode, ushort lesseeGeneration, int spanClass)
+    {
+        var lessee = FindLive(lesseeNode, lesseeGeneration);
+        if (lessee is null)
+        {
+            return new LeaseReply(null, HeapError.InvalidArgument($"node {lesseeNode} generation {lesseeGeneration} is not a live node"));
+        }
+
+        if (spanClass < 2 || spanClass >= SizeClasses.NumSpanClasses)
+        {
+            return new LeaseReply(null, HeapError.InvalidArgument($"span class {spanClass} cannot be leased (small classes only)"));
+        }
+
+        var spanBytes = (long)SizeClasses.PagesOf(spanClass >> 1) * HeapConstants.PageSize;
+        foreach (var lender in Lenders(lessee))
+        {
+            var info = await TryCallAsync(lender, g => g.LendSpanAsync(spanClass, lesseeNode));
+            if (info is null && TryGrant(lender, spanBytes) is null)
+            {
+                await TryCallAsync(lender, async g => { await g.ApplyGrantAsync(lender.Granted); return "ok"; });
+                info = await TryCallAsync(lender, g => g.LendSpanAsync(spanClass, lesseeNode));
+            }
+
+            if (info is not null)
+            {
+                _leases[info.Key] = new CentralLease(new LeaseRecord(info.Key, lender.Name, lessee.Name, spanClass), lender.Silo, lessee.Silo);
+                LogLeased(_logger, info.Key.ToString(), lender.Name, lessee.Name, spanClass);
+                return new LeaseReply(info, null);
+            }
+        }
+
+        return new LeaseReply(null, NoLenderError(spanBytes, $"node {lesseeNode} needs a span of class {spanClass}"));
+    }
+
+    /// <inheritdoc/>
+    public async Task ReturnLeaseAsync(LeaseKey lease, ulong[] unusedSlots)
+    {
+        _leases.Remove(lease);
+        var lender = FindBySlot(lease.LenderSlot, lease.LenderGeneration);
+        if (lender is not null)
+        {
+            await TryCallAsync(lender, async g => { await g.ReturnLeaseAsync(lease.LeaseId, unusedSlots); return "ok"; });
+        }
+    }
+
+    /// <inheritdoc/>
+    public async Task<HeapPointer?> RequestLargeAsync(string node, long size, ObjectKind kind)
+    {
+        var asker = _nodes.Values.FirstOrDefault(n => n.Name == node);
+        var bytes = (size + HeapConstants.PageMask) & ~(long)HeapConstants.PageMask;
+        foreach (var lender in Lenders(asker))
+        {
+            var pointer = await TryCallValueAsync(lender, g => g.MallocLargeAsync(size, kind));
+            if (pointer is null && TryGrant(lender, bytes) is null)
+            {
+                await TryCallAsync(lender, async g => { await g.ApplyGrantAsync(lender.Granted); return "ok"; });
+                pointer = await TryCallValueAsync(lender, g => g.MallocLargeAsync(size, kind));
+            }
+
+            if (pointer is not null)
+            {
+                return pointer;
+            }
+        }
+
+        throw NoLenderError(bytes, $"node {node} needs a {size}-byte large object").ToException();
+    }
+
+    /// <summary>Every live node but the asker, the one with the most arena left ungranted first.</summary>
+    private IEnumerable<NodeRecord> Lenders(NodeRecord? asker) =>
+        _nodes.Values.Where(n => n != asker).OrderByDescending(n => n.ArenaSize - n.Granted).ThenBy(n => n.Slot).ToArray();
+
+    private HeapError NoLenderError(long bytes, string what) =>
+        Headroom() < bytes
+            ? LimitError(bytes, $"{what} and no other node could lend it")
+            : HeapError.OutOfMemory("ArenaExhausted", bytes, _nodes.Values.Sum(n => n.ArenaSize),
+                $"{what}; every node's arena is full ({_nodes.Count} nodes, {_nodes.Values.Sum(n => n.ArenaSize)} arena bytes in all)");
+
+    private async Task<HeapPointer?> TryCallValueAsync(NodeRecord node, Func<IHeapNodeGrain, Task<HeapPointer?>> call)
+    {
+        try
+        {
+            return await call(GrainFactory.GetGrain<IHeapNodeGrain>(node.Name)).WaitAsync(_options.NodeCallTimeout);
+        }
+        catch (Exception e)
+        {
+            LogNodeCallFailed(_logger, e, node.Name);
+            return null;
+        }
+    }
+
+    /// <summary>A lease and the silos on its two sides (names are reused by restarted silos; addresses are not).</summary>
+    private sealed record CentralLease(LeaseRecord Record, SiloAddress Lender, SiloAddress Lessee);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Lease}: node {Lender} lends span class {SpanClass} to node {Lessee}")]
+    private static partial void LogLeased(ILogger logger, string lease, string lender, string lessee, int spanClass);
+}

@@ -1,0 +1,32 @@
+using ClusterHeap.Grains.Node;
+using ClusterHeap.Grains.Placement;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Hosting;
+using Orleans.Runtime;
+
+namespace ClusterHeap.Grains;
+
+/// <summary>The one call that turns a silo into a ClusterHeap node (silo host, embedded cluster and tests alike).</summary>
+public static class ClusterHeapSiloBuilderExtensions
+{
+    /// <summary>
+    /// Registers the node service (this silo's heap, created at start at the slot the central heap
+    /// assigns), the node placement director that pins mcache and heap node grains to their silo,
+    /// and the membership watcher that reports dead silos to the central heap.
+    /// </summary>
+    public static ISiloBuilder AddClusterHeap(this ISiloBuilder silo, Action<ClusterHeapOptions>? configure = null)
+    {
+        silo.Services.AddOptions<ClusterHeapOptions>();
+        if (configure is not null)
+        {
+            silo.Services.Configure(configure);
+        }
+
+        silo.Services.AddSingleton<HeapNodeService>();
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<HeapNodeService>());
+        silo.Services.AddSingleton<MembershipWatcher>();
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<MembershipWatcher>());
+        silo.AddPlacementDirector<NodePlacementStrategy, NodePlacementDirector>();
+        return silo;
+    }
+}

@@ -1,0 +1,338 @@
+using ClusterHeap.Contracts;
+using ClusterHeap.Grains.Node;
+using ClusterHeap.Grains.Placement;
+using ClusterHeap.Heap;
+using Microsoft.Extensions.Logging;
+using Orleans.Placement;
+
+namespace ClusterHeap.Grains.MCache;
+
+/// <summary>
+/// One P (DESIGN.md §5): a node heap <see cref="Heap.MCache"/> owned by a grain activation pinned to
+/// its silo. Orleans runs one call at a time here, so the mcache needs no lock, exactly as Go's P
+/// owns its mcache. Allocation path, fast to slow:
+/// <list type="number">
+/// <item>a lease held for the span class (bits of a span another node lent; no call per object);</item>
+/// <item>the heap's mcache → this node's mcentral → mheap (<see cref="TryLocal"/>);</item>
+/// <item>growth limit hit: a grant from the central heap raises the node's growth limit, then retry;</item>
+/// <item>still nothing (arena full, or no grant left): a cross-node lease from the central heap, or for a
+///   large object an allocation on another node;</item>
+/// <item>otherwise <see cref="ClusterOutOfMemoryException"/> naming the limit.</item>
+/// </list>
+/// An exhausted lease goes back to its lender on the next miss of its class and when the grain deactivates.
+/// </summary>
+[NodePlacement, Immovable, KeepAlive]
+public sealed partial class MCacheGrain : Grain, IMCacheGrain
+{
+    private readonly HeapNodeService _node;
+    private readonly ILogger<MCacheGrain> _logger;
+    private readonly Dictionary<int, HeldLease> _leases = [];
+    private Heap.MCache? _cache;
+    private string _key = "";
+    private int _p;
+    private long _mallocs;
+    private long _leasedMallocs;
+    private long _leasesTaken;
+    private long _grantsAsked;
+
+    /// <summary>Created by Orleans on the silo the key names.</summary>
+    public MCacheGrain(HeapNodeService node, ILogger<MCacheGrain> logger)
+    {
+        _node = node;
+        _logger = logger;
+    }
+
+    private NodeHeap Heap => _node.Heap;
+
+    private ICentralHeapGrain Central => GrainFactory.GetGrain<ICentralHeapGrain>(GrainKeys.Central);
+
+    /// <inheritdoc/>
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _key = this.GetPrimaryKeyString();
+        if (!GrainKeys.TryParseMCache(_key, out var node, out _p))
+        {
+            throw HeapError.InvalidArgument($"mcache key '{_key}' is not 'node/P'").ToException();
+        }
+
+        // Guards against a stale placement cache activating us on the wrong silo (ORLEANS-NOTES).
+        if (node != _node.Name)
+        {
+            throw HeapError.InvalidArgument($"mcache {_key} activated on silo {_node.Name}, not on {node}").ToException();
+        }
+
+        if (_p >= _node.Options.ProcessorsPerNode)
+        {
+            throw HeapError.InvalidArgument($"mcache {_key}: node {node} has P = {_node.Options.ProcessorsPerNode} (keys {node}/0..{_node.Options.ProcessorsPerNode - 1})").ToException();
+        }
+
+        await _node.Ready.WaitAsync(cancellationToken);
+        _cache = Heap.CreateCache();
+    }
+
+    /// <inheritdoc/>
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ReturnLeasesAsync();
+        }
+        catch (Exception e)
+        {
+            LogReturnFailed(_logger, e, _key);
+        }
+
+        if (_cache is not null)
+        {
+            Heap.ReleaseCache(_cache);
+            _cache = null;
+        }
+    }
+
+    /// <inheritdoc/>
+    public Task PingAsync() => Task.CompletedTask;
+
+    /// <inheritdoc/>
+    public Task<MCacheInfo> GetInfoAsync() =>
+        Task.FromResult(new MCacheInfo(_key, _node.Name, _p, _mallocs, _leasedMallocs, _leases.Count, _leasesTaken, _grantsAsked));
+
+    /// <inheritdoc/>
+    public Task<HeapPointer> MallocAsync(long size, ObjectKind kind = ObjectKind.Scalar)
+    {
+        if (CheckSize(size) is { } error)
+        {
+            return Task.FromException<HeapPointer>(error.ToException());
+        }
+
+        var noscan = kind == ObjectKind.Scalar;
+        var one = new HeapPointer[1];
+        if (Fill(one, 0, 1, size, null, noscan, out _) == 1)
+        {
+            return Task.FromResult(one[0]);
+        }
+
+        return MallocSlowAsync(size, noscan);
+    }
+
+    /// <inheritdoc/>
+    public Task<MallocBatchResult> MallocBatchAsync(int count, long size, ObjectKind kind = ObjectKind.Scalar)
+    {
+        if (count < 0)
+        {
+            return Task.FromResult(new MallocBatchResult([], HeapError.InvalidArgument($"batch count {count} is negative")));
+        }
+
+        return CheckSize(size) is { } error
+            ? Task.FromResult(new MallocBatchResult([], error))
+            : MallocManyAsync(count, size, null, kind == ObjectKind.Scalar);
+    }
+
+    /// <inheritdoc/>
+    public Task<MallocBatchResult> MallocSizesAsync(long[] sizes, ObjectKind kind = ObjectKind.Scalar)
+    {
+        foreach (var size in sizes)
+        {
+            if (CheckSize(size) is { } error)
+            {
+                return Task.FromResult(new MallocBatchResult([], error));
+            }
+        }
+
+        return MallocManyAsync(sizes.Length, 0, sizes, kind == ObjectKind.Scalar);
+    }
+
+    private async Task<MallocBatchResult> MallocManyAsync(int count, long size, long[]? sizes, bool noscan)
+    {
+        var result = new HeapPointer[count];
+        var done = 0;
+        while (true)
+        {
+            done = Fill(result, done, count, size, sizes, noscan, out _);
+            if (done == count)
+            {
+                return new MallocBatchResult(result, null);
+            }
+
+            try
+            {
+                result[done] = await MallocSlowAsync(sizes?[done] ?? size, noscan);
+                done++;
+            }
+            catch (ClusterHeapException e)
+            {
+                return new MallocBatchResult(result[..done], e.Error);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The fast path: fills <paramref name="dst"/>[from..to) from held leases and the local mcache
+    /// under one mutator scope, and stops at the first object that needs the slow path.
+    /// </summary>
+    private int Fill(HeapPointer[] dst, int from, int to, long size, long[]? sizes, bool noscan, out OutOfMemoryReason? reason)
+    {
+        reason = null;
+        var cache = _cache!;
+        var generation = _node.Generation;
+        var i = from;
+        using (Heap.EnterMutator())
+        {
+            try
+            {
+                for (; i < to; i++)
+                {
+                    var n = sizes?[i] ?? size;
+                    if (_leases.Count != 0 && TryTakeLeased(n, noscan, out dst[i]))
+                    {
+                        continue;
+                    }
+
+                    if (_leases.Count != 0 && SpanClassOf(n, noscan) is var sc && sc >= 0 && _leases.ContainsKey(sc))
+                    {
+                        break; // an exhausted or revoked lease for this class: the slow path returns it first
+                    }
+
+                    dst[i] = HeapPointer.Create(generation, cache.Malloc((nuint)n, noscan));
+                }
+            }
+            catch (HeapOutOfMemoryException e)
+            {
+                reason = e.Reason;
+            }
+        }
+
+        _mallocs += i - from;
+        return i;
+    }
+
+    private bool TryTakeLeased(long size, bool noscan, out HeapPointer pointer)
+    {
+        var spanClass = SpanClassOf(size, noscan);
+        if (spanClass >= 0 && _leases.TryGetValue(spanClass, out var lease) && !lease.Revoked && lease.TryTake(out var address))
+        {
+            pointer = HeapPointer.Create(lease.Info.Key.LenderGeneration, address);
+            _leasedMallocs++;
+            _node.Leases.CountLeasedMallocs(1);
+            return true;
+        }
+
+        pointer = default;
+        return false;
+    }
+
+    /// <summary>The refill path beyond this node's mcentral: return a spent lease, grant, lease, large elsewhere.</summary>
+    private async Task<HeapPointer> MallocSlowAsync(long size, bool noscan)
+    {
+        var spanClass = SpanClassOf(size, noscan);
+        if (spanClass >= 0 && _leases.Remove(spanClass, out var spent))
+        {
+            await ReturnLeaseAsync(spent);
+        }
+
+        var one = new HeapPointer[1];
+        if (Fill(one, 0, 1, size, null, noscan, out var reason) == 1)
+        {
+            return one[0];
+        }
+
+        HeapError? error = null;
+        if (reason == OutOfMemoryReason.GrowthLimit)
+        {
+            _grantsAsked++;
+            var grant = await Central.RequestGrowthAsync(_node.Name, _node.Generation, BytesToGrow(size));
+            if (grant.Granted)
+            {
+                _node.ApplyGrant(grant.GrowthLimit);
+                if (Fill(one, 0, 1, size, null, noscan, out _) == 1)
+                {
+                    return one[0];
+                }
+            }
+
+            error = grant.Error;
+        }
+
+        if (spanClass < 0)
+        {
+            var remote = await Central.RequestLargeAsync(_node.Name, size, noscan ? ObjectKind.Scalar : ObjectKind.Pointer);
+            if (remote is { } pointer)
+            {
+                _mallocs++;
+                return pointer;
+            }
+        }
+        else
+        {
+            var reply = await Central.RequestLeaseAsync(_node.Name, _node.Generation, spanClass);
+            if (reply.Lease is { } info)
+            {
+                var lease = new HeldLease(info, _key);
+                _leases[spanClass] = lease;
+                _node.Leases.AddHeld(lease);
+                _leasesTaken++;
+                LogLeaseTaken(_logger, _key, info.Key.ToString(), info.LenderNode, spanClass);
+                if (TryTakeLeased(size, noscan, out var pointer))
+                {
+                    _mallocs++;
+                    return pointer;
+                }
+            }
+
+            error = reply.Error ?? error;
+        }
+
+        throw (error ?? HeapError.OutOfMemory(reason?.ToString() ?? "Unknown", size, 0,
+            $"node {_node.Name} could not allocate {size} bytes and no node could supply them")).ToException();
+    }
+
+    /// <inheritdoc/>
+    public async Task ReturnLeasesAsync()
+    {
+        var held = _leases.Values.ToArray();
+        _leases.Clear();
+        foreach (var lease in held)
+        {
+            await ReturnLeaseAsync(lease);
+        }
+    }
+
+    private async Task ReturnLeaseAsync(HeldLease lease)
+    {
+        _node.Leases.RemoveHeld(lease.Info.Key);
+        if (lease.Revoked)
+        {
+            return; // the lender died; nothing to give back
+        }
+
+        await Central.ReturnLeaseAsync(lease.Info.Key, lease.FreeSlots);
+        LogLeaseReturned(_logger, _key, lease.Info.Key.ToString());
+    }
+
+    /// <summary>sizeclass &lt;&lt; 1 | noscan for a small size, -1 for a large one.</summary>
+    internal static int SpanClassOf(long size, bool noscan) =>
+        size is > 0 and <= SizeClasses.MaxSmallSize ? (SizeClasses.ClassOf((nuint)size) << 1) | (noscan ? 1 : 0) : -1;
+
+    /// <summary>Bytes the heap must map to serve <paramref name="size"/>: a span of its class, or the large span.</summary>
+    private static long BytesToGrow(long size)
+    {
+        var spanClass = SpanClassOf(size, true);
+        return spanClass >= 0
+            ? (long)SizeClasses.PagesOf(spanClass >> 1) * HeapConstants.PageSize
+            : (size + HeapConstants.PageMask) & ~(long)HeapConstants.PageMask;
+    }
+
+    private HeapError? CheckSize(long size) =>
+        size < 0 ? HeapError.InvalidArgument($"size {size} is negative")
+        : size > _node.Options.ArenaSize ? HeapError.OutOfMemory("ArenaSize", size, _node.Options.ArenaSize,
+            $"{size} bytes is larger than a whole {_node.Options.ArenaSize}-byte arena")
+        : null;
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "mcache {Key} took {Lease} from node {Lender} for span class {SpanClass}")]
+    private static partial void LogLeaseTaken(ILogger logger, string key, string lease, string lender, int spanClass);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "mcache {Key} returned {Lease}")]
+    private static partial void LogLeaseReturned(ILogger logger, string key, string lease);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "mcache {Key} could not return its leases while deactivating")]
+    private static partial void LogReturnFailed(ILogger logger, Exception exception, string key);
+}

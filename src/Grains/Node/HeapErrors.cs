@@ -1,0 +1,37 @@
+using ClusterHeap.Contracts;
+using ClusterHeap.Heap;
+
+namespace ClusterHeap.Grains.Node;
+
+/// <summary>Turns the node heap's refusals (PointerError, HeapOutOfMemoryException) into the contracts' HeapError.</summary>
+internal static class HeapErrors
+{
+    /// <summary>A PointerError from Free/Read/Write/CheckRange, as the client sees it.</summary>
+    public static HeapError FromPointerError(PointerError error, HeapPointer pointer, long length, string node)
+    {
+        var detail = PointerErrors.Describe(error, pointer.Address);
+        return error == PointerError.OutOfBounds
+            ? HeapError.OutOfBounds(pointer, length, $"{detail} (node {node})")
+            : new HeapError(HeapErrorKind.InvalidPointer, $"invalid pointer {pointer} on node {node}: {detail}",
+                pointer, error.ToString(), length, 0);
+    }
+
+    /// <summary>The node heap ran out; the message keeps the heap's figures.</summary>
+    public static HeapError FromOutOfMemory(HeapOutOfMemoryException e, string node) =>
+        HeapError.OutOfMemory(e.Reason.ToString(), e.Requested, e.Limit, $"node {node}: {e.Message}");
+
+    /// <summary>The pointer names a slot or generation that is not this node's.</summary>
+    public static HeapError? CheckOwner(HeapPointer pointer, int slot, ushort generation, string node)
+    {
+        if (pointer.Slot != slot)
+        {
+            return HeapError.NodeGone(pointer, HeapError.UnknownSlot,
+                $"node {node} owns slot {slot}, the pointer names slot {pointer.Slot}");
+        }
+
+        return pointer.Generation != generation
+            ? HeapError.NodeGone(pointer, HeapError.StaleGeneration,
+                $"slot {slot} is node {node} generation {generation}, the pointer has generation {pointer.Generation}")
+            : null;
+    }
+}

@@ -1,0 +1,87 @@
+using ClusterHeap.Contracts;
+using ClusterHeap.Heap;
+
+namespace ClusterHeap.Grains.Node;
+
+// Looking at a node from outside: MemStats, the span listing, the heap map and the verifier.
+public sealed partial class HeapNodeGrain
+{
+    /// <inheritdoc/>
+    public Task<NodeStats> GetStatsAsync()
+    {
+        var s = Heap.ReadMemStats();
+        var leases = _node.Leases;
+        return Task.FromResult(new NodeStats
+        {
+            Node = _node.Name,
+            Slot = _node.Slot,
+            Generation = _node.Generation,
+            Alloc = (long)s.Alloc,
+            TotalAlloc = (long)s.TotalAlloc,
+            Sys = (long)s.Sys,
+            Mallocs = (long)s.Mallocs,
+            Frees = (long)s.Frees,
+            HeapAlloc = (long)s.HeapAlloc,
+            HeapSys = (long)s.HeapSys,
+            HeapIdle = (long)s.HeapIdle,
+            HeapInuse = (long)s.HeapInuse,
+            HeapReleased = (long)s.HeapReleased,
+            HeapObjects = (long)s.HeapObjects,
+            Refills = (long)s.Refills,
+            LeasesLent = leases.LentTotal,
+            LeasesTaken = leases.TakenTotal,
+            ActiveLeasesLent = leases.Lent.Count,
+            ActiveLeasesHeld = leases.Held.Count,
+            LeasedMallocs = leases.LeasedMallocs,
+            Granted = _node.Granted,
+            Grants = _node.Grants,
+            ArenaSize = _node.Options.ArenaSize,
+            BySize = [.. s.BySize.Select(b => new SizeClassStats(b.SizeClass, b.Size, (long)b.Mallocs, (long)b.Frees))],
+        });
+    }
+
+    /// <inheritdoc/>
+    public Task<SpanRow[]> GetSpansAsync(int sizeClass = -1) =>
+        Task.FromResult(Heap.GetSpans(sizeClass).Select(s => new SpanRow(
+            (ulong)s.Start, (int)s.Pages, s.State == SpanState.InUse, s.SizeClass, s.Noscan,
+            s.SizeClass == 0 ? (int)Math.Min(int.MaxValue, (long)s.Pages * HeapConstants.PageSize) : SizeClasses.SizeOf(s.SizeClass),
+            s.Objects, s.AllocCount, s.Cached, s.LeaseId, (int)s.ReleasedPages)).ToArray());
+
+    /// <inheritdoc/>
+    public Task<HeapMap> GetHeapMapAsync()
+    {
+        var heap = Heap;
+        var rows = heap.GetSpans().Select(s => new HeapMapRow(
+            (ulong)s.Start, (int)s.Pages, s.SizeClass, s.Objects, s.AllocCount,
+            s.State == SpanState.InUse
+                ? (s.LeaseId != 0 ? MapState.Leased : MapState.InUse)
+                : (s.ReleasedPages > 0 && s.ReleasedPages >= s.Pages ? MapState.Released : MapState.Free)))
+            .OrderBy(r => r.Start)
+            .ToArray();
+        return Task.FromResult(new HeapMap(_node.Name, _node.Slot, (ulong)heap.ArenaStart, (ulong)heap.ArenaUsed,
+            (ulong)heap.ArenaEnd, HeapConstants.PageSize, rows));
+    }
+
+    /// <inheritdoc/>
+    public Task<VerifyResult> VerifyAsync()
+    {
+        var report = Heap.Verify();
+        var problem = report.Ok ? CheckLeaseBook() : report.Problem;
+        return Task.FromResult(new VerifyResult(_node.Name, problem is null, problem, report.Checked.ToString() ?? ""));
+    }
+
+    /// <inheritdoc/>
+    public Task<long> ScavengeAsync(bool force = false) => Task.FromResult(Heap.Scavenge(force));
+
+    /// <summary>The lender's book and the heap agree on which leases are out.</summary>
+    private string? CheckLeaseBook()
+    {
+        var inHeap = Heap.ActiveLeases.ToHashSet();
+        var inBook = _node.Leases.Lent.Select(l => l.Key.LeaseId).ToHashSet();
+        var onlyHeap = inHeap.Except(inBook).ToArray();
+        var onlyBook = inBook.Except(inHeap).ToArray();
+        return onlyHeap.Length == 0 && onlyBook.Length == 0
+            ? null
+            : $"node {_node.Name}: leases out in the heap but not in the lease book [{string.Join(", ", onlyHeap)}], in the book but not in the heap [{string.Join(", ", onlyBook)}]";
+    }
+}

@@ -1,0 +1,182 @@
+using ClusterHeap.Contracts;
+using ClusterHeap.Grains.Placement;
+using ClusterHeap.Heap;
+using Microsoft.Extensions.Logging;
+using Orleans.Placement;
+
+namespace ClusterHeap.Grains.Node;
+
+/// <summary>
+/// A silo's arena seen from outside (DESIGN.md §5), keyed by the node name and pinned to it. Every
+/// pointer is checked in three steps before the heap is touched: its slot and generation must be
+/// this node's (else "node gone"), then the heap checks that it is a live object start (free) or that
+/// the range lies inside one live object (read, write). A refused request changes nothing.
+/// Statistics, spans, heap map and verifier are in HeapNodeGrain.Inspect.cs; the lender's side of
+/// leases and the central heap's calls in HeapNodeGrain.ClusterTier.cs.
+/// </summary>
+[NodePlacement, Immovable, KeepAlive]
+public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
+{
+    private readonly HeapNodeService _node;
+    private readonly ILogger<HeapNodeGrain> _logger;
+
+    /// <summary>Created by Orleans on the silo the key names.</summary>
+    public HeapNodeGrain(HeapNodeService node, ILogger<HeapNodeGrain> logger)
+    {
+        _node = node;
+        _logger = logger;
+    }
+
+    private NodeHeap Heap => _node.Heap;
+
+    /// <inheritdoc/>
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var key = this.GetPrimaryKeyString();
+        // Guards against a stale placement cache activating us on the wrong silo (ORLEANS-NOTES).
+        return key != _node.Name
+            ? Task.FromException(HeapError.InvalidArgument($"heap node grain {key} activated on silo {_node.Name}").ToException())
+            : Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        ReleaseLargeCache();
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task PingAsync() => Task.CompletedTask;
+
+    /// <inheritdoc/>
+    public Task<NodeInfo> GetInfoAsync() =>
+        Task.FromResult(new NodeInfo(_node.Name, _node.Slot, _node.Generation, _node.Silo, _node.Granted));
+
+    /// <inheritdoc/>
+    public Task FreeAsync(HeapPointer pointer) =>
+        Free(pointer) is { } error ? Task.FromException(error.ToException()) : Task.CompletedTask;
+
+    /// <inheritdoc/>
+    public Task<HeapError?[]> FreeBatchAsync(HeapPointer[] pointers)
+    {
+        var errors = new HeapError?[pointers.Length];
+        using (Heap.EnterMutator())
+        {
+            for (var i = 0; i < pointers.Length; i++)
+            {
+                errors[i] = FreeLocked(pointers[i]);
+            }
+        }
+
+        return Task.FromResult(errors);
+    }
+
+    /// <inheritdoc/>
+    public Task<byte[]> ReadAsync(HeapPointer pointer, int length) =>
+        Read(pointer, length, out var data) is { } error ? Task.FromException<byte[]>(error.ToException()) : Task.FromResult(data);
+
+    /// <inheritdoc/>
+    public Task<ReadResult[]> ReadBatchAsync(ReadRequest[] requests)
+    {
+        var results = new ReadResult[requests.Length];
+        for (var i = 0; i < requests.Length; i++)
+        {
+            var error = Read(requests[i].Pointer, requests[i].Length, out var data);
+            results[i] = new ReadResult(data, error);
+        }
+
+        return Task.FromResult(results);
+    }
+
+    /// <inheritdoc/>
+    public Task WriteAsync(HeapPointer pointer, byte[] data) =>
+        Write(pointer, data) is { } error ? Task.FromException(error.ToException()) : Task.CompletedTask;
+
+    /// <inheritdoc/>
+    public Task<HeapError?[]> WriteBatchAsync(WriteRequest[] requests)
+    {
+        var errors = new HeapError?[requests.Length];
+        for (var i = 0; i < requests.Length; i++)
+        {
+            errors[i] = Write(requests[i].Pointer, requests[i].Data);
+        }
+
+        return Task.FromResult(errors);
+    }
+
+    private HeapError? Free(HeapPointer pointer)
+    {
+        using (Heap.EnterMutator())
+        {
+            return FreeLocked(pointer);
+        }
+    }
+
+    private HeapError? FreeLocked(HeapPointer pointer)
+    {
+        if (HeapErrors.CheckOwner(pointer, _node.Slot, _node.Generation, _node.Name) is { } gone)
+        {
+            return gone;
+        }
+
+        var address = (nuint)pointer.Address;
+        if (address == Heap.ZeroBase)
+        {
+            return null; // Free(zerobase) is a no-op, as in the heap
+        }
+
+        var result = Heap.TryFree(address);
+        return result == PointerError.None ? null : HeapErrors.FromPointerError(result, pointer, 0, _node.Name);
+    }
+
+    private HeapError? Read(HeapPointer pointer, int length, out byte[] data)
+    {
+        data = [];
+        if (CheckRange(pointer, length) is { } error)
+        {
+            return error;
+        }
+
+        var buffer = new byte[length];
+        Heap.Read((nuint)pointer.Address, buffer);
+        data = buffer;
+        return null;
+    }
+
+    private HeapError? Write(HeapPointer pointer, byte[] data)
+    {
+        if (CheckRange(pointer, data.Length) is { } error)
+        {
+            return error;
+        }
+
+        Heap.Write((nuint)pointer.Address, data);
+        return null;
+    }
+
+    /// <summary>Owner check, then the heap's range check: [pointer, pointer+length) inside one live object.</summary>
+    private HeapError? CheckRange(HeapPointer pointer, long length)
+    {
+        if (HeapErrors.CheckOwner(pointer, _node.Slot, _node.Generation, _node.Name) is { } gone)
+        {
+            return gone;
+        }
+
+        if (length == 0 && (nuint)pointer.Address == Heap.ZeroBase)
+        {
+            return null;
+        }
+
+        var result = Heap.CheckRange((nuint)pointer.Address, length, out var obj);
+        if (result == PointerError.None)
+        {
+            return null;
+        }
+
+        var error = HeapErrors.FromPointerError(result, pointer, length, _node.Name);
+        return result == PointerError.OutOfBounds
+            ? error with { Limit = obj.Size, Message = $"{error.Message}; the object at 0x{obj.Base:x} has {obj.Size} bytes" }
+            : error;
+    }
+}

@@ -1,0 +1,115 @@
+using System.Collections.Concurrent;
+using ClusterHeap.Contracts;
+
+namespace ClusterHeap.Grains.Node;
+
+/// <summary>
+/// Cross-node leases as one node sees them (DESIGN.md §5, "Leases"): the spans it lent (lender
+/// side, with the lessee's name) and the spans its mcache grains hold (lessee side). The central
+/// heap rebuilds its lease table from these books; revocation (the lender died) flags a held lease
+/// so its mcache drops it instead of handing out more addresses from it.
+/// </summary>
+/// <remarks>Concurrency model: concurrent dictionaries; a <see cref="HeldLease"/>'s bits belong to its one mcache grain.</remarks>
+public sealed class LeaseBook
+{
+    private readonly ConcurrentDictionary<long, LeaseRecord> _lent = new();
+    private readonly ConcurrentDictionary<LeaseKey, HeldLease> _held = new();
+    private long _lentTotal;
+    private long _takenTotal;
+    private long _leasedMallocs;
+
+    /// <summary>Leases lent and not yet returned.</summary>
+    public ICollection<LeaseRecord> Lent => _lent.Values;
+
+    /// <summary>Leases held by this node's mcaches.</summary>
+    public ICollection<HeldLease> Held => _held.Values;
+
+    /// <summary>Leases lent (cumulative).</summary>
+    public long LentTotal => Interlocked.Read(ref _lentTotal);
+
+    /// <summary>Leases taken by this node's mcaches (cumulative).</summary>
+    public long TakenTotal => Interlocked.Read(ref _takenTotal);
+
+    /// <summary>Objects handed out from leased spans (cumulative).</summary>
+    public long LeasedMallocs => Interlocked.Read(ref _leasedMallocs);
+
+    /// <summary>Lender side: a span went out.</summary>
+    public void AddLent(LeaseRecord lease)
+    {
+        _lent[lease.Key.LeaseId] = lease;
+        Interlocked.Increment(ref _lentTotal);
+    }
+
+    /// <summary>Lender side: a span came back (returned or reclaimed); false when it was not out.</summary>
+    public bool RemoveLent(long leaseId) => _lent.TryRemove(leaseId, out _);
+
+    /// <summary>Lessee side: an mcache took a lease.</summary>
+    public void AddHeld(HeldLease lease)
+    {
+        _held[lease.Info.Key] = lease;
+        Interlocked.Increment(ref _takenTotal);
+    }
+
+    /// <summary>Lessee side: the mcache is done with it.</summary>
+    public void RemoveHeld(LeaseKey key) => _held.TryRemove(key, out _);
+
+    /// <summary>Lessee side: the lender died; the holder must drop the lease.</summary>
+    public void Revoke(LeaseKey key)
+    {
+        if (_held.TryRemove(key, out var lease))
+        {
+            lease.Revoked = true;
+        }
+    }
+
+    /// <summary>Counts objects an mcache handed out from leases.</summary>
+    public void CountLeasedMallocs(long count) => Interlocked.Add(ref _leasedMallocs, count);
+}
+
+/// <summary>
+/// A lease held by one mcache grain: the lender's span and the bits of slots still to hand out
+/// (bit i set = slot i is free for this lessee). Only its mcache touches <see cref="FreeSlots"/>.
+/// </summary>
+public sealed class HeldLease(SpanLeaseInfo info, string holder)
+{
+    private int _wordIndex;
+
+    /// <summary>The lease as the lender sent it.</summary>
+    public SpanLeaseInfo Info { get; } = info;
+
+    /// <summary>The mcache grain key that holds it.</summary>
+    public string Holder { get; } = holder;
+
+    /// <summary>Set (from another thread) when the lender died.</summary>
+    public volatile bool Revoked;
+
+    /// <summary>Slots still free for the lessee; a private copy of the lender's bits.</summary>
+    public ulong[] FreeSlots { get; } = (ulong[])info.FreeSlots.Clone();
+
+    /// <summary>Takes the next free slot's address; false when the lease is exhausted.</summary>
+    public bool TryTake(out ulong address)
+    {
+        var bits = FreeSlots;
+        for (; _wordIndex < bits.Length; _wordIndex++)
+        {
+            var word = bits[_wordIndex];
+            if (word != 0)
+            {
+                var bit = System.Numerics.BitOperations.TrailingZeroCount(word);
+                bits[_wordIndex] = word & (word - 1);
+                var slot = (_wordIndex << 6) + bit;
+                if (slot < Info.Objects)
+                {
+                    address = Info.SpanBase + (ulong)slot * (ulong)Info.ElemSize;
+                    return true;
+                }
+            }
+        }
+
+        address = 0;
+        return false;
+    }
+
+    /// <summary>The lease as a central-heap record.</summary>
+    public LeaseRecord ToRecord(string lesseeNode) => new(Info.Key, Info.LenderNode, lesseeNode, Info.SpanClass);
+}

@@ -1,1 +1,0 @@
-namespace ClusterHeap.Grains; internal static class Placeholder { }
