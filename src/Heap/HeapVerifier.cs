@@ -1,0 +1,236 @@
+using System.Numerics;
+
+namespace ClusterHeap.Heap;
+
+/// <summary>The verifier's answer: the first broken invariant, precisely, or what it checked.</summary>
+public sealed record VerifyReport(bool Ok, string? Problem, long Spans, long FreeRuns, long Objects, long Pages)
+{
+    public override string ToString() => Ok
+        ? $"ok: {Spans} spans, {FreeRuns} free runs, {Objects} objects, {Pages} pages checked"
+        : $"BROKEN: {Problem}";
+}
+
+/// <summary>A listing row: one span or free run (the shell's `spans`, the heap map).</summary>
+public readonly record struct SpanInfo(
+    nuint Start, long Pages, bool InUse, int SizeClass, bool Noscan, int ElemSize, int Objects, int Live,
+    string Cache, long LeaseId, long ReleasedPages);
+
+/// <summary>
+/// Checks every invariant of DESIGN.md §6 that a node can check alone, with the world stopped and every lock
+/// held, and reports the first broken one with the addresses involved. The walk is linear in mapped arena.
+/// </summary>
+internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemStats stats,
+    IReadOnlyList<MCache> caches, IReadOnlyCollection<long> leases)
+{
+    private readonly HeapBitmap _bitmap = mheap.Bitmap;
+    private long _spans, _freeRuns, _objects, _bytes, _pagesInUse, _pagesFree, _pagesReleased;
+
+    private sealed class Broken(string message) : Exception(message);
+
+    public VerifyReport Run()
+    {
+        try
+        {
+            WalkPages();
+            CheckFreeLists();
+            CheckTotals();
+            return new VerifyReport(true, null, _spans, _freeRuns, _objects, _pagesInUse + _pagesFree);
+        }
+        catch (Broken b)
+        {
+            return new VerifyReport(false, b.Message, _spans, _freeRuns, _objects, _pagesInUse + _pagesFree);
+        }
+    }
+
+    private static void Fail(string message) => throw new Broken(message);
+
+    private void WalkPages()
+    {
+        nuint start = mheap.ArenaStart, used = mheap.ArenaUsed;
+        nuint p = start;
+        var cachedBy = new Dictionary<nint, int>();
+        for (int i = 0; i < caches.Count; i++)
+        {
+            for (int spc = 0; spc < SizeClasses.NumSpanClasses; spc++)
+            {
+                MSpan* c = caches[i].CachedSpan(spc);
+                if (c == null) continue;
+                if (!cachedBy.TryAdd((nint)c, i)) Fail($"span 0x{c->StartAddr:x} is cached by two mcaches");
+                if (c->SpanClass != spc) Fail($"mcache holds span 0x{c->StartAddr:x} of span class {c->SpanClass} under span class {spc}");
+            }
+        }
+        while (p < used)
+        {
+            MSpan* s = mheap.SpanOf(p);
+            if (s == null) Fail($"arena page 0x{p:x} maps to no span in the spans array");
+            if (s->StartAddr != p) Fail($"arena page 0x{p:x} maps to span 0x{s->StartAddr:x}, which does not start there");
+            if (s->NPages == 0 || s->EndAddr > used) Fail($"span 0x{p:x} of {s->NPages} pages runs past arena_used 0x{used:x}");
+            if (s->State == SpanState.InUse) CheckInUse(s, cachedBy);
+            else if (s->State == SpanState.Free) CheckFreeRun(s);
+            else Fail($"span 0x{p:x} has state {s->State}");
+            p = s->EndAddr;
+        }
+        if (p != used) Fail($"the page walk ended at 0x{p:x}, not at arena_used 0x{used:x}");
+    }
+
+    private void CheckInUse(MSpan* s, Dictionary<nint, int> cachedBy)
+    {
+        _spans++;
+        _pagesInUse += (long)s->NPages;
+        for (nuint i = 0; i < s->NPages; i++)
+        {
+            nuint page = s->StartAddr + (i << HeapConstants.PageShift);
+            if (mheap.SpanOf(page) != s) Fail($"page 0x{page:x} of in-use span 0x{s->StartAddr:x} maps elsewhere in the spans array");
+        }
+        if (s->IsLarge)
+        {
+            if (s->NElems != 1 || s->AllocCount != 1) Fail($"large span 0x{s->StartAddr:x} holds {s->AllocCount} of {s->NElems} objects, not 1 of 1");
+            if ((_bitmap.Get(s->StartAddr) & HeapBitmap.Boundary) == 0) Fail($"large object 0x{s->StartAddr:x} has no boundary bit");
+            CheckNoBoundaries(s->StartAddr + HeapConstants.PtrSize, s->EndAddr, s);
+            _objects++;
+            _bytes += (long)s->Bytes;
+            return;
+        }
+        int c = s->SizeClass;
+        if (s->ElemSize != SizeClasses.SizeOf(c) || s->NElems != SizeClasses.ObjectsOf(c) || (int)s->NPages != SizeClasses.PagesOf(c))
+            Fail($"span 0x{s->StartAddr:x} of class {c} has {s->NElems}×{s->ElemSize} B in {s->NPages} pages, not the class's geometry");
+        int alloc = s->PopCount(freed: false), freed = s->PopCount(freed: true);
+        if (alloc != s->AllocCount) Fail($"span 0x{s->StartAddr:x}: allocCount {s->AllocCount} but {alloc} alloc bits set");
+        if (freed != s->FreedCount) Fail($"span 0x{s->StartAddr:x}: freedCount {s->FreedCount} but {freed} freed-while-cached bits set");
+        for (int w = 0; w < MSpan.BitWords; w++)
+        {
+            if ((s->FreedBits[w] & ~s->AllocBits[w]) != 0) Fail($"span 0x{s->StartAddr:x}: a slot is marked freed while cached but not allocated");
+            int lo = w << 6;
+            ulong beyond = lo >= s->NElems ? ~0UL : s->NElems - lo >= 64 ? 0 : ~0UL << (s->NElems - lo);
+            if ((s->AllocBits[w] & beyond) != 0) Fail($"span 0x{s->StartAddr:x}: alloc bits set past its {s->NElems} slots");
+        }
+        int free = s->NElems - s->Live;
+        if (s->Live + free != s->NElems) Fail($"span 0x{s->StartAddr:x}: allocCount + free slots != nelems");
+        CheckCacheState(s, cachedBy);
+        CheckSlots(s);
+    }
+
+    private void CheckCacheState(MSpan* s, Dictionary<nint, int> cachedBy)
+    {
+        MCentral central = centrals[s->SpanClass];
+        bool listed = central.IsListed(s, out bool partial);
+        switch (s->Cache)
+        {
+            case SpanCache.None:
+                if (s->FreedCount != 0) Fail($"uncached span 0x{s->StartAddr:x} has {s->FreedCount} unfolded frees");
+                if (s->AllocCount == 0) Fail($"uncached span 0x{s->StartAddr:x} has no live objects but was not returned to mheap");
+                if (!listed) Fail($"uncached span 0x{s->StartAddr:x} is on no mcentral list of span class {s->SpanClass}");
+                if (partial != (s->AllocCount < s->NElems)) Fail($"span 0x{s->StartAddr:x} with {s->AllocCount}/{s->NElems} allocated is on the {(partial ? "partial" : "full")} list");
+                if (cachedBy.ContainsKey((nint)s)) Fail($"span 0x{s->StartAddr:x} is in an mcache but not marked cached");
+                break;
+            case SpanCache.MCache:
+                if (!cachedBy.ContainsKey((nint)s)) Fail($"span 0x{s->StartAddr:x} is marked cached but no mcache holds it");
+                if (!listed || partial) Fail($"cached span 0x{s->StartAddr:x} is not on its mcentral's full list");
+                for (int i = 0; i < s->FreeIndex && i < s->NElems; i++)
+                {
+                    if (!s->IsAllocated(i)) Fail($"cached span 0x{s->StartAddr:x}: slot {i} below freeindex {s->FreeIndex} is not allocated");
+                }
+                break;
+            case SpanCache.Lease:
+                if (!leases.Contains(s->LeaseId)) Fail($"span 0x{s->StartAddr:x} is marked leased under unknown lease {s->LeaseId}");
+                if (cachedBy.ContainsKey((nint)s)) Fail($"leased span 0x{s->StartAddr:x} is also in an mcache");
+                break;
+        }
+    }
+
+    /// <summary>Boundary bits exactly at allocated slot starts; tiny masks consistent; counts live objects and bytes.</summary>
+    private void CheckSlots(MSpan* s)
+    {
+        nuint elem = (nuint)s->ElemSize;
+        for (int i = 0; i < s->NElems; i++)
+        {
+            nuint slot = s->StartAddr + (nuint)i * elem;
+            bool allocated = s->IsAllocated(i);
+            bool live = allocated && !s->IsFreedWhileCached(i);
+            bool boundary = (_bitmap.Get(slot) & HeapBitmap.Boundary) != 0;
+            if (boundary != allocated) Fail($"slot 0x{slot:x} (class {s->SizeClass}): boundary bit {(boundary ? "set" : "clear")} but slot {(allocated ? "allocated" : "free")}");
+            CheckNoBoundaries(slot + HeapConstants.PtrSize, slot + elem, s);
+            ulong mask = s->TinyMasks != null ? s->TinyMasks[i] : 0;
+            if ((mask & TinyBlock.IsTiny) != 0)
+            {
+                if (!live) Fail($"tiny block 0x{slot:x} is marked tiny but its slot is not live");
+                if ((mask & (TinyBlock.LiveMask | TinyBlock.Open)) == 0) Fail($"tiny block 0x{slot:x} is closed with nothing live but was not freed");
+                if (live)
+                {
+                    _objects += BitOperations.PopCount(mask & TinyBlock.LiveMask);
+                    _bytes += s->ElemSize;
+                }
+            }
+            else if (live)
+            {
+                _objects++;
+                _bytes += s->ElemSize;
+            }
+        }
+        nuint tail = s->StartAddr + (nuint)s->NElems * elem;
+        CheckNoBoundaries(tail, s->EndAddr, s);
+    }
+
+    private void CheckNoBoundaries(nuint from, nuint to, MSpan* s)
+    {
+        for (nuint a = from; a < to; a += HeapConstants.PtrSize)
+        {
+            if ((_bitmap.Get(a) & HeapBitmap.Boundary) != 0)
+                Fail($"word 0x{a:x} inside span 0x{s->StartAddr:x} has a boundary bit but starts no object");
+        }
+    }
+
+    private void CheckFreeRun(MSpan* s)
+    {
+        _freeRuns++;
+        _pagesFree += (long)s->NPages;
+        _pagesReleased += (long)s->NPReleased;
+        if (s->NPReleased > s->NPages) Fail($"free run 0x{s->StartAddr:x}: {s->NPReleased} released of {s->NPages} pages");
+        nuint last = s->EndAddr - HeapConstants.PageSize;
+        if (mheap.SpanOf(last) != s) Fail($"free run 0x{s->StartAddr:x}: its last page does not map to it");
+        for (nuint a = s->StartAddr + HeapConstants.PageSize; a < last; a += HeapConstants.PageSize)
+        {
+            if (mheap.SpanOf(a) != null) Fail($"free run 0x{s->StartAddr:x}: interior page 0x{a:x} maps to a span");
+        }
+        if (s->StartAddr > mheap.ArenaStart)
+        {
+            MSpan* before = mheap.SpanOf(s->StartAddr - HeapConstants.PageSize);
+            if (before != null && before->State == SpanState.Free) Fail($"free runs 0x{before->StartAddr:x} and 0x{s->StartAddr:x} are adjacent but not coalesced");
+        }
+        var bits = new ReadOnlySpan<byte>((void*)(mheap.Bitmap.ByteOf(s->StartAddr)), (int)(s->Bytes >> 4));
+        int dirty = bits.IndexOfAnyExcept((byte)0);
+        if (dirty >= 0) Fail($"free run 0x{s->StartAddr:x}: bitmap not clear at word 0x{s->StartAddr + (nuint)dirty * 16:x}");
+    }
+
+    private void CheckFreeLists()
+    {
+        long listed = 0;
+        for (int i = 0; i < MHeap.MaxListPages; i++)
+        {
+            MSpan* list = mheap.FreeListSentinel(i);
+            for (MSpan* s = list->Next; s != list; s = s->Next)
+            {
+                listed++;
+                if (s->State != SpanState.Free) Fail($"span 0x{s->StartAddr:x} on mheap free list {i} is not free");
+                int want = s->NPages < MHeap.MaxListPages ? (int)s->NPages : 0;
+                if (want != i) Fail($"free run 0x{s->StartAddr:x} of {s->NPages} pages is on free list {i}");
+                if (mheap.SpanOf(s->StartAddr) != s) Fail($"free run 0x{s->StartAddr:x} on a free list is not in the spans array");
+            }
+        }
+        if (listed != _freeRuns) Fail($"{listed} runs on mheap free lists but {_freeRuns} free runs in the arena");
+    }
+
+    private void CheckTotals()
+    {
+        const int P = HeapConstants.PageShift;
+        if (stats.HeapInuse != _pagesInUse << P) Fail($"HeapInuse {stats.HeapInuse} but in-use spans hold {_pagesInUse << P} bytes");
+        if (stats.HeapIdle != _pagesFree << P) Fail($"HeapIdle {stats.HeapIdle} but free runs hold {_pagesFree << P} bytes");
+        if (stats.HeapReleased != _pagesReleased << P) Fail($"HeapReleased {stats.HeapReleased} but free runs have {_pagesReleased << P} bytes released");
+        if (stats.HeapSys != stats.HeapIdle + stats.HeapInuse) Fail($"HeapSys {stats.HeapSys} != HeapIdle {stats.HeapIdle} + HeapInuse {stats.HeapInuse}");
+        if (stats.HeapObjects != _objects) Fail($"HeapObjects (Mallocs {stats.Mallocs} - Frees {stats.Frees}) = {stats.HeapObjects} but the heap holds {_objects} live objects");
+        if (stats.HeapAlloc != _bytes) Fail($"HeapAlloc {stats.HeapAlloc} but live slots and large spans hold {_bytes} bytes");
+        long bySize = stats.LargeObjects;
+        foreach (SizeClassStats row in stats.BySize) bySize += row.Live;
+        if (bySize != stats.HeapObjects) Fail($"BySize live objects plus large objects sum to {bySize}, HeapObjects is {stats.HeapObjects}");
+    }
+}

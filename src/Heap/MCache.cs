@@ -1,0 +1,266 @@
+using System.Diagnostics;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
+
+namespace ClusterHeap.Heap;
+
+/// <summary>
+/// mcache: one owner's cache (Go's per-P mcache): one span per span class to allocate from without locks,
+/// plus the tiny block. See NodeHeap.cs for the path above and below it.
+/// <para>
+/// Malloc fast path (Go's mallocgc): size 0 returns the zero base; noscan sizes under 16 bytes bump inside the
+/// tiny block; other small sizes take the next free slot of the cached span with the allocCache bit trick
+/// (count trailing zeros of the inverted alloc bits), mark the bitmap and clear the slot if the span may hold
+/// old data; a full span is swapped for another from mcentral (refill, out of line); large sizes take a span
+/// of their own from mheap.
+/// </para>
+/// Concurrency model: an mcache is never used by two threads at once (a grain activation or one thread owns
+/// it). Its counters are written only by the owner; ReadMemStats reads them with the world stopped.
+/// </summary>
+public sealed unsafe class MCache
+{
+    private readonly NodeHeap _heap;
+    private readonly MHeap _mheap;
+    private readonly HeapBitmap _bitmap;
+    private readonly MSpan** _alloc;           // [NumSpanClasses]; EmptySpan when nothing is cached
+
+    // The tiny block (Go's c.tiny, c.tinyoffset): 0 when there is none.
+    private nuint _tiny;
+    private nuint _tinyOffset;
+    private ulong* _tinyMask;
+
+    // Counters, owner-written. Indexed by size class.
+    internal readonly long[] ObjectMallocs = new long[SizeClasses.NumClasses];
+    internal readonly long[] SlotAllocs = new long[SizeClasses.NumClasses];
+    internal long TinyAllocs;
+
+    internal MCache(NodeHeap heap, MHeap mheap)
+    {
+        _heap = heap;
+        _mheap = mheap;
+        _bitmap = mheap.Bitmap;
+        _alloc = (MSpan**)NativeMemory.Alloc((nuint)(SizeClasses.NumSpanClasses * sizeof(MSpan*)));
+        for (int i = 0; i < SizeClasses.NumSpanClasses; i++) _alloc[i] = NodeHeap.EmptySpan;
+    }
+
+    internal bool Released { get; private set; }
+
+    /// <summary>
+    /// Allocates <paramref name="size"/> bytes (Go's mallocgc). <paramref name="noscan"/>: the object holds no
+    /// pointers. <paramref name="needzero"/>: the memory must read as zero (false lets a reused slot keep old bytes).
+    /// Throws <see cref="HeapOutOfMemoryException"/> naming the limit hit, <see cref="InvalidSizeException"/>
+    /// for sizes no arena could hold.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public nuint Malloc(nuint size, bool noscan = true, bool needzero = true)
+    {
+        if (size - 1 < SizeClasses.MaxSmallSize)             // 1..32768; size 0 wraps around
+        {
+            if (noscan && size < SizeClasses.TinySize) return MallocTiny(size);
+            int sizeClass = SizeClasses.ClassOf(size);
+            int spc = sizeClass << 1 | (noscan ? 1 : 0);
+            MSpan* s = _alloc[spc];
+            nuint v = NextFreeFast(s);
+            if (v == 0) v = NextFree(spc, out s);
+            if (noscan) _bitmap.Set(v, HeapBitmap.Nibble(true, WordKind.Scalar));
+            else _bitmap.MarkAllocated(v, (nuint)s->ElemSize, noscan: false, default);
+            if (needzero && s->NeedZero != 0) NativeMemory.Clear((void*)v, (nuint)s->ElemSize);
+            ObjectMallocs[sizeClass]++;
+            SlotAllocs[sizeClass]++;
+            return v;
+        }
+        return size == 0 ? _heap.ZeroBase : MallocLarge(size, noscan, needzero, default);
+    }
+
+    /// <summary>
+    /// A typed allocation: bit i of <paramref name="pointerMask"/> says word i holds a pointer (Go's heapBitsSetType).
+    /// An empty mask on a scan object means every word may hold one.
+    /// </summary>
+    public nuint MallocTyped(nuint size, ReadOnlySpan<ulong> pointerMask, bool needzero = true)
+    {
+        if (size == 0) return _heap.ZeroBase;
+        if (size > SizeClasses.MaxSmallSize) return MallocLarge(size, noscan: false, needzero, pointerMask);
+        int sizeClass = SizeClasses.ClassOf(size);
+        int spc = sizeClass << 1;
+        MSpan* s = _alloc[spc];
+        nuint v = NextFreeFast(s);
+        if (v == 0) v = NextFree(spc, out s);
+        _bitmap.MarkAllocated(v, (nuint)s->ElemSize, noscan: false, pointerMask);
+        if (needzero && s->NeedZero != 0) NativeMemory.Clear((void*)v, (nuint)s->ElemSize);
+        ObjectMallocs[sizeClass]++;
+        SlotAllocs[sizeClass]++;
+        return v;
+    }
+
+    /// <summary>Frees an object of this node (any node thread may free; this is a convenience for owners).</summary>
+    public void Free(nuint address) => _heap.Free(address);
+
+    /// <summary>
+    /// Go's nextFreeFast: the next free slot of the cached span from its allocCache, or 0 when the cache word
+    /// is used up (or the span is full, or it is the empty span).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static nuint NextFreeFast(MSpan* s)
+    {
+        ulong cache = s->AllocCache;
+        if (cache != 0)
+        {
+            int bit = BitOperations.TrailingZeroCount(cache);
+            int result = s->FreeIndex + bit;
+            if (result < s->NElems)
+            {
+                int next = result + 1;
+                if ((next & 63) == 0 && next != s->NElems) return 0;   // the slow path reloads the cache word
+                s->AllocCache = cache >> bit >> 1;
+                s->FreeIndex = next;
+                s->AllocBits[result >> 6] |= 1UL << result;
+                s->AllocCount++;
+                nuint v = s->StartAddr + (nuint)result * (nuint)s->ElemSize;
+                if (Sse.IsSupported) Sse.PrefetchNonTemporal((void*)(v + (nuint)s->ElemSize));   // the seed's prefetchnta
+                return v;
+            }
+        }
+        return 0;
+    }
+
+    /// <summary>Go's nextFree: the next free slot of the cached span, refilling from mcentral when it is full.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private nuint NextFree(int spc, out MSpan* s)
+    {
+        s = _alloc[spc];
+        int index = s->NElems == 0 ? 0 : s->NextFreeIndex();
+        if (index == s->NElems)
+        {
+            s = Refill(spc);
+            index = s->FreeIndex;
+        }
+        Debug.Assert(!s->IsAllocated(index));
+        s->AllocBits[index >> 6] |= 1UL << index;
+        s->AllocCount++;
+        s->FreeIndex = index + 1;
+        s->RefillAllocCache();
+        return s->StartAddr + (nuint)index * (nuint)s->ElemSize;
+    }
+
+    /// <summary>Go's mcache.refill: hands the full span back to mcentral and caches one with free slots.</summary>
+    private MSpan* Refill(int spc)
+    {
+        MSpan* old = _alloc[spc];
+        if (old != NodeHeap.EmptySpan)
+        {
+            _alloc[spc] = NodeHeap.EmptySpan;
+            _heap.Central(spc).UncacheSpan(old);
+        }
+        MSpan* s = _heap.Central(spc).CacheSpan(SpanCache.MCache, out OutOfMemoryReason reason);
+        if (s == null) _heap.ThrowOutOfMemory(reason, SizeClasses.SizeOf(spc >> 1));
+        _alloc[spc] = s;
+        return s;
+    }
+
+    /// <summary>Go's tiny allocator: bump inside the current 16-byte block, aligned by size.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private nuint MallocTiny(nuint size)
+    {
+        nuint off = _tinyOffset;
+        if ((size & 7) == 0) off = (off + 7) & ~(nuint)7;
+        else if ((size & 3) == 0) off = (off + 3) & ~(nuint)3;
+        else if ((size & 1) == 0) off = (off + 1) & ~(nuint)1;
+        if (off + size <= TinyBlock.Size && _tiny != 0)
+        {
+            _tinyOffset = off + size;
+            Interlocked.Or(ref *_tinyMask, TinyBlock.Live((int)off));   // frees clear bits from other threads
+            ObjectMallocs[SizeClasses.TinySizeClass]++;
+            TinyAllocs++;
+            return _tiny + off;
+        }
+        return MallocTinyBlock(size);
+    }
+
+    /// <summary>Opens a new tiny block; keeps whichever of the old and the new block has more room (as Go does).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private nuint MallocTinyBlock(nuint size)
+    {
+        const int spc = TinyBlock.SpanClass;
+        MSpan* s = _alloc[spc];
+        nuint v = NextFreeFast(s);
+        if (v == 0) v = NextFree(spc, out s);
+        s = _alloc[spc];
+        _bitmap.Set(v, HeapBitmap.Nibble(true, WordKind.Scalar));
+        if (s->NeedZero != 0) NativeMemory.Clear((void*)v, TinyBlock.Size);
+        ulong* mask = &s->TinyMasks[(int)((v - s->StartAddr) >> 4)];
+        SlotAllocs[SizeClasses.TinySizeClass]++;
+        ObjectMallocs[SizeClasses.TinySizeClass]++;
+        TinyAllocs++;
+        if (size < _tinyOffset || _tiny == 0)
+        {
+            Volatile.Write(ref *mask, TinyBlock.IsTiny | TinyBlock.Open | TinyBlock.Live(0));
+            CloseTinyBlock();
+            _tiny = v;
+            _tinyOffset = size;
+            _tinyMask = mask;
+        }
+        else
+        {
+            Volatile.Write(ref *mask, TinyBlock.IsTiny | TinyBlock.Live(0));
+        }
+        return v;
+    }
+
+    /// <summary>Stops bumping into the current tiny block; frees its slot if no tiny object in it is live.</summary>
+    private void CloseTinyBlock()
+    {
+        if (_tiny == 0) return;
+        nuint block = _tiny;
+        _tiny = 0;
+        _tinyOffset = 0;
+        ulong* mask = _tinyMask;
+        _tinyMask = null;
+        ulong m, nm;
+        do
+        {
+            m = Volatile.Read(ref *mask);
+            nm = m & ~TinyBlock.Open;
+        }
+        while (Interlocked.CompareExchange(ref *mask, nm, m) != m);
+        if ((nm & TinyBlock.LiveMask) == 0) _heap.FreeDeadTinyBlock(block);
+    }
+
+    private nuint MallocLarge(nuint size, bool noscan, bool needzero, ReadOnlySpan<ulong> pointerMask)
+    {
+        if (size > (nuint)_mheap.ArenaSize)
+        {
+            HeapThrow.InvalidSize($"cannot allocate {size} bytes: larger than the whole {_mheap.ArenaSize}-byte arena");
+        }
+        nuint npages = (size + HeapConstants.PageMask) >> HeapConstants.PageShift;
+        MSpan* s = _mheap.AllocSpan(npages, (byte)(noscan ? 1 : 0), out OutOfMemoryReason reason);
+        if (s == null) _heap.ThrowOutOfMemory(reason, (long)size);
+        s->NElems = 1;
+        s->AllocCount = 1;
+        s->AllocBits[0] = 1;
+        nuint v = s->StartAddr;
+        _bitmap.MarkAllocated(v, noscan ? (nuint)HeapConstants.PtrSize : npages << HeapConstants.PageShift, noscan, pointerMask);
+        if (needzero && s->NeedZero != 0) NativeMemory.Clear((void*)v, npages << HeapConstants.PageShift);
+        ObjectMallocs[0]++;
+        return v;
+    }
+
+    /// <summary>Gives every cached span and the tiny block back (Go's releaseAll). Called by NodeHeap.ReleaseCache.</summary>
+    internal void ReleaseAll()
+    {
+        CloseTinyBlock();
+        for (int spc = 0; spc < SizeClasses.NumSpanClasses; spc++)
+        {
+            MSpan* s = _alloc[spc];
+            if (s == NodeHeap.EmptySpan) continue;
+            _alloc[spc] = NodeHeap.EmptySpan;
+            _heap.Central(spc).UncacheSpan(s);
+        }
+        NativeMemory.Free(_alloc);
+        Released = true;
+    }
+
+    /// <summary>The span cached for <paramref name="spc"/>, or null (verifier).</summary>
+    internal MSpan* CachedSpan(int spc) => Released || _alloc[spc] == NodeHeap.EmptySpan ? null : _alloc[spc];
+}

@@ -1,0 +1,220 @@
+using System.Diagnostics;
+
+namespace ClusterHeap.Heap;
+
+/// <summary>
+/// mcentral: the spans of one span class on one node that no mcache holds, in two lists: <c>_partial</c>
+/// (uncached, with free slots) and <c>_full</c> (uncached and full, or cached by an mcache or a lease).
+/// mcaches take spans from here (<see cref="CacheSpan"/>) and give them back (<see cref="UncacheSpan"/>);
+/// frees from any thread land here. When the last object of an uncached span is freed the span goes back
+/// to mheap. See NodeHeap.cs for the whole path.
+/// Concurrency model: everything is guarded by <c>_lock</c>; the lock order is mcentral → mheap.
+/// </summary>
+internal sealed unsafe class MCentral : IDisposable
+{
+    private readonly Lock _lock = new();
+    private readonly MHeap _heap;
+    private readonly MSpan* _lists;      // [0] partial, [1] full: native sentinels
+    private readonly int _sizeClass;
+    private readonly nuint _npages;
+    private readonly int _elemSize;
+    private readonly int _nelems;
+
+    // Counters, guarded by _lock.
+    internal long SlotFrees;          // slots that became free (user frees, folded tiny blocks, unused lease slots)
+    internal long ObjectFrees;        // user objects freed (tiny objects included)
+    internal long LentSlots;          // slots marked allocated for leases
+    internal long Refills;            // spans handed to mcaches
+    internal long SpansAllocated;     // spans taken from mheap
+    internal long SpansFreed;         // spans given back to mheap
+
+    public MCentral(MHeap heap, byte spanClass)
+    {
+        _heap = heap;
+        SpanClass = spanClass;
+        _sizeClass = spanClass >> 1;
+        _npages = (nuint)SizeClasses.PagesOf(_sizeClass);
+        _elemSize = SizeClasses.SizeOf(_sizeClass);
+        _nelems = SizeClasses.ObjectsOf(_sizeClass);
+        _lists = (MSpan*)System.Runtime.InteropServices.NativeMemory.AllocZeroed((nuint)(2 * sizeof(MSpan)));
+        SpanList.Init(&_lists[0]);
+        SpanList.Init(&_lists[1]);
+    }
+
+    public byte SpanClass { get; }
+    private MSpan* Partial => &_lists[0];
+    private MSpan* Full => &_lists[1];
+
+    public Lock.Scope Enter() => _lock.EnterScope();
+
+    /// <summary>Takes the lock without a scope (the verifier holds every mcentral lock at once).</summary>
+    public void LockForVerify() => _lock.Enter();
+
+    public void UnlockForVerify() => _lock.Exit();
+
+    /// <summary>True when <paramref name="s"/> is on this mcentral's partial (or else full) list. Caller holds the lock.</summary>
+    public bool IsListed(MSpan* s, out bool partial)
+    {
+        for (MSpan* t = Partial->Next; t != Partial; t = t->Next)
+        {
+            if (t == s)
+            {
+                partial = true;
+                return true;
+            }
+        }
+        partial = false;
+        for (MSpan* t = Full->Next; t != Full; t = t->Next)
+        {
+            if (t == s) return true;
+        }
+        return false;
+    }
+    public bool IsHeld => _lock.IsHeldByCurrentThread;
+
+    /// <summary>
+    /// Hands a span with at least one free slot to a cache (Go's mcentral.cacheSpan): a partial one if there
+    /// is one, else a fresh span from mheap. Null (and the reason) when mheap cannot grow.
+    /// </summary>
+    public MSpan* CacheSpan(SpanCache owner, out OutOfMemoryReason reason)
+    {
+        reason = default;
+        using (_lock.EnterScope())
+        {
+            if (!SpanList.IsEmpty(Partial))
+            {
+                MSpan* s = Partial->Next;
+                SpanList.Remove(s);
+                SpanList.InsertBack(Full, s);
+                TakeForCache(s, owner);
+                return s;
+            }
+        }
+        MSpan* fresh = _heap.AllocSpan(_npages, SpanClass, out reason);
+        if (fresh == null) return null;
+        using (_lock.EnterScope())
+        {
+            InitSpan(fresh);
+            SpansAllocated++;
+            SpanList.InsertBack(Full, fresh);
+            TakeForCache(fresh, owner);
+        }
+        return fresh;
+    }
+
+    private void TakeForCache(MSpan* s, SpanCache owner)
+    {
+        Debug.Assert(s->Cache == SpanCache.None && s->FreedCount == 0);
+        s->Cache = owner;
+        s->FreeIndex = 0;
+        s->NextFreeIndex();
+        Refills++;
+    }
+
+    /// <summary>Sets up a fresh span for this class (Go's mheap.initSpan for small spans).</summary>
+    private void InitSpan(MSpan* s)
+    {
+        s->ElemSize = _elemSize;
+        s->NElems = _nelems;
+        s->DivMagic = SizeClasses.DivMagicOf(_sizeClass);
+        s->AllocCount = 0;
+        s->FreeIndex = 0;
+        if (SpanClass == TinyBlock.SpanClass) s->TinyMasks = _heap.NewTinyMasks();
+    }
+
+    /// <summary>
+    /// A cache gives a span back (Go's mcentral.uncacheSpan): frees recorded while it was cached are folded
+    /// in, and the span goes to the partial list, the full list, or back to mheap when nothing in it is live.
+    /// </summary>
+    public void UncacheSpan(MSpan* s)
+    {
+        bool release;
+        using (_lock.EnterScope())
+        {
+            Debug.Assert(s->Cache != SpanCache.None);
+            s->Cache = SpanCache.None;
+            s->LeaseId = 0;
+            FoldLocked(s);
+            release = PlaceUncachedLocked(s);
+        }
+        if (release) _heap.FreeSpan(s);
+    }
+
+    /// <summary>Moves an uncached span to the list its occupancy calls for; true when it must go back to mheap.</summary>
+    private bool PlaceUncachedLocked(MSpan* s)
+    {
+        SpanList.Remove(s);
+        if (s->AllocCount == 0)
+        {
+            SpansFreed++;
+            return true;
+        }
+        SpanList.InsertBack(s->AllocCount < s->NElems ? Partial : Full, s);
+        return false;
+    }
+
+    /// <summary>
+    /// Frees slot <paramref name="index"/> of <paramref name="s"/>; caller holds the lock and validated the slot
+    /// (allocated, not freed while cached). Returns true when the span must go back to mheap, which the caller
+    /// does after releasing the lock (<see cref="ReleaseToHeap"/>).
+    /// </summary>
+    public bool FreeSlotLocked(MSpan* s, int index, bool poison)
+    {
+        Debug.Assert(_lock.IsHeldByCurrentThread);
+        nuint addr = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
+        SlotFrees++;
+        if (s->Cache != SpanCache.None)
+        {
+            // The owning cache may be allocating from this span right now: record, fold later.
+            s->FreedBits[index >> 6] |= 1UL << index;
+            s->FreedCount++;
+            if (poison) Poison(addr, s->ElemSize);
+            return false;
+        }
+        _heap.Bitmap.MarkFreed(addr, (nuint)s->ElemSize, s->Noscan);
+        if (poison) Poison(addr, s->ElemSize);
+        bool wasFull = s->AllocCount == s->NElems;
+        s->AllocBits[index >> 6] &= ~(1UL << index);
+        s->AllocCount--;
+        s->NeedZero = 1;
+        if (s->AllocCount == 0) return PlaceUncachedLocked(s);
+        if (wasFull)
+        {
+            SpanList.Remove(s);
+            SpanList.InsertBack(Partial, s);
+        }
+        return false;
+    }
+
+    public void ReleaseToHeap(MSpan* s)
+    {
+        Debug.Assert(!_lock.IsHeldByCurrentThread);
+        _heap.FreeSpan(s);
+    }
+
+    /// <summary>
+    /// Folds the frees recorded while the span was cached: their bitmap entries are cleared now that no cache
+    /// allocates from the span, then FreedBits are taken out of AllocBits. Caller holds the lock.
+    /// </summary>
+    private void FoldLocked(MSpan* s)
+    {
+        if (s->FreedCount == 0) return;
+        for (int w = 0; w < MSpan.BitWords; w++)
+        {
+            ulong bits = s->FreedBits[w];
+            while (bits != 0)
+            {
+                int b = System.Numerics.BitOperations.TrailingZeroCount(bits);
+                bits &= bits - 1;
+                nuint addr = s->StartAddr + (nuint)((w << 6) + b) * (nuint)s->ElemSize;
+                _heap.Bitmap.MarkFreed(addr, (nuint)s->ElemSize, s->Noscan);
+            }
+        }
+        s->FoldFreedBits();
+    }
+
+    private static void Poison(nuint addr, int size) =>
+        new Span<byte>((void*)addr, size).Fill(NodeHeap.PoisonByte);
+
+    public void Dispose() => System.Runtime.InteropServices.NativeMemory.Free(_lists);
+}

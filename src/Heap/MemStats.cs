@@ -1,0 +1,58 @@
+namespace ClusterHeap.Heap;
+
+/// <summary>One row of <see cref="MemStats.BySize"/>: objects of one size class (Go's MemStats.BySize).</summary>
+public readonly record struct SizeClassStats(int SizeClass, int Size, long Mallocs, long Frees)
+{
+    public long Live => Mallocs - Frees;
+}
+
+/// <summary>
+/// The heap fields of Go's runtime.MemStats for one node, plus ClusterHeap's own counters.
+/// Objects are what callers allocated: each tiny object counts (in class 2, whose 16-byte blocks hold them);
+/// bytes are slot bytes: a small object counts its size class, a tiny block 16 bytes while anything in it is
+/// live, a large object its pages. Slots lent to remote mcaches count here, on the node whose arena holds them.
+/// </summary>
+public sealed record MemStats
+{
+    /// <summary>Bytes of live objects (= HeapAlloc).</summary>
+    public long Alloc => HeapAlloc;
+    /// <summary>Cumulative bytes allocated (slot bytes, including lent slots).</summary>
+    public long TotalAlloc { get; init; }
+    /// <summary>Bytes obtained from the OS: heap arena mapped + spans array + bitmap + span structs.</summary>
+    public long Sys { get; init; }
+    public long Mallocs { get; init; }
+    public long Frees { get; init; }
+    public long HeapAlloc { get; init; }
+    /// <summary>Arena bytes mapped (grown into).</summary>
+    public long HeapSys { get; init; }
+    /// <summary>Bytes in free runs (including released ones).</summary>
+    public long HeapIdle { get; init; }
+    /// <summary>Bytes in in-use spans.</summary>
+    public long HeapInuse { get; init; }
+    /// <summary>Bytes of free runs returned to the OS.</summary>
+    public long HeapReleased { get; init; }
+    public long HeapObjects => Mallocs - Frees;
+    public long TinyAllocs { get; init; }
+    public required IReadOnlyList<SizeClassStats> BySize { get; init; }
+
+    public long SpansSys { get; init; }
+    public long BitmapSys { get; init; }
+    public long ArenaSize { get; init; }
+    public long GrowthLimit { get; init; }
+    /// <summary>Spans handed to mcaches (refills, Go's mcentral.cacheSpan calls).</summary>
+    public long Refills { get; init; }
+    public long LeasesLent { get; init; }
+    public long LeasesReturned { get; init; }
+    public long LeasesReclaimed { get; init; }
+    public int ActiveLeases { get; init; }
+    public long LargeObjects { get; init; }
+    public long LargeBytes { get; init; }
+    public long ScavengedTotal { get; init; }
+
+    /// <summary>In-use span bytes not holding live objects (slack in spans).</summary>
+    public long InuseFragmentation => HeapInuse - HeapAlloc;
+    /// <summary>Free bytes still resident (not yet given back to the OS).</summary>
+    public long IdleRetained => HeapIdle - HeapReleased;
+    /// <summary>Live bytes over committed (resident) heap bytes; 1 is perfect.</summary>
+    public double LiveOverCommitted => HeapSys - HeapReleased == 0 ? 1.0 : (double)HeapAlloc / (HeapSys - HeapReleased);
+}

@@ -1,0 +1,218 @@
+namespace ClusterHeap.Heap;
+
+/// <summary>What an address names in the heap: an object's start, size (its slot or span) and class.</summary>
+public readonly record struct HeapObject(nuint Base, long Size, int SizeClass, bool Noscan, bool Tiny);
+
+// Free, and the validation shared by Free, Read and Write. See NodeHeap.cs for the path.
+public sealed unsafe partial class NodeHeap
+{
+    /// <summary>Frees the object starting at <paramref name="address"/>; throws <see cref="InvalidPointerException"/> otherwise.</summary>
+    public void Free(nuint address)
+    {
+        PointerError e = TryFree(address);
+        if (e != PointerError.None) HeapThrow.InvalidPointer(e, address);
+    }
+
+    /// <summary>
+    /// Frees the object starting at <paramref name="address"/>. Returns why not (and changes nothing) when the
+    /// address is not the start of a live object of this heap.
+    /// </summary>
+    public PointerError TryFree(nuint address)
+    {
+        if (address == ZeroBase) return PointerError.None;
+        PointerError e = CheckArena(address);
+        if (e != PointerError.None) return e;
+        while (true)
+        {
+            MSpan* s = _mheap.SpanOf(address);
+            if (s == null || s->State != SpanState.InUse) return PointerError.NotInUse;
+            byte spc = s->SpanClass;
+            if (spc >> 1 == 0)
+            {
+                using (_mheap.LockLarge())
+                {
+                    if (!StillOwns(s, address, spc)) continue;
+                    if (address != s->StartAddr) return PointerError.Interior;
+                    if (Options.PoisonOnFree) new Span<byte>((void*)address, (int)Math.Min(s->Bytes, int.MaxValue)).Fill(PoisonByte);
+                    _mheap.FreeLargeLocked(s);
+                    return PointerError.None;
+                }
+            }
+            MCentral central = _centrals[spc];
+            bool release;
+            using (central.Enter())
+            {
+                if (!StillOwns(s, address, spc)) continue;
+                e = FreeSmallLocked(central, s, address, out release);
+            }
+            if (release) central.ReleaseToHeap(s);
+            return e;
+        }
+    }
+
+    private static bool StillOwns(MSpan* s, nuint address, byte spc) =>
+        s->State == SpanState.InUse && s->SpanClass == spc && address >= s->StartAddr && address < s->EndAddr;
+
+    private PointerError FreeSmallLocked(MCentral central, MSpan* s, nuint address, out bool release)
+    {
+        release = false;
+        nuint offset = address - s->StartAddr;
+        int index = SizeClasses.ObjectIndex(s->SizeClass, offset);
+        if (index >= s->NElems) return PointerError.NotInUse;                 // the span's tail waste
+        nuint slot = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
+        bool live = s->IsAllocated(index) && !s->IsFreedWhileCached(index);
+
+        if (s->TinyMasks != null)
+        {
+            ulong* mask = &s->TinyMasks[index];
+            ulong m = Volatile.Read(ref *mask);
+            int off = (int)(address - slot);
+            if (live && (m & TinyBlock.IsTiny) != 0) return FreeTinyLocked(central, s, index, mask, off, out release);
+            if (!live && (m & TinyBlock.FreedBit(off)) != 0) return PointerError.TinyAlreadyFreed;
+        }
+        if (address != slot) return PointerError.Interior;
+        if (!live)
+        {
+            return s->IsFreedWhileCached(index) || (_mheap.Bitmap.Get(slot) & HeapBitmap.Freed) != 0
+                ? PointerError.AlreadyFreed
+                : PointerError.NeverAllocated;
+        }
+        central.ObjectFrees++;
+        release = central.FreeSlotLocked(s, index, Options.PoisonOnFree);
+        return PointerError.None;
+    }
+
+    /// <summary>Frees one tiny object; the block's slot goes too when it was the last live one and no mcache bumps into it.</summary>
+    private PointerError FreeTinyLocked(MCentral central, MSpan* s, int index, ulong* mask, int off, out bool release)
+    {
+        release = false;
+        ulong m, nm;
+        do
+        {
+            m = Volatile.Read(ref *mask);
+            if ((m & TinyBlock.Live(off)) == 0)
+            {
+                return (m & TinyBlock.FreedBit(off)) != 0 ? PointerError.TinyAlreadyFreed : PointerError.TinyNotLive;
+            }
+            nm = (m & ~TinyBlock.Live(off)) | TinyBlock.FreedBit(off);
+        }
+        while (Interlocked.CompareExchange(ref *mask, nm, m) != m);
+        central.ObjectFrees++;
+        if ((nm & (TinyBlock.LiveMask | TinyBlock.Open)) == 0)
+        {
+            // Last live object of a closed block: the block's slot goes, the freed offsets stay as tombstones.
+            *mask = nm & ~TinyBlock.IsTiny;
+            release = central.FreeSlotLocked(s, index, Options.PoisonOnFree);
+        }
+        return PointerError.None;
+    }
+
+    /// <summary>An mcache closed a tiny block with nothing live in it: free its slot.</summary>
+    internal void FreeDeadTinyBlock(nuint block)
+    {
+        MSpan* s = _mheap.SpanOf(block);
+        MCentral central = _centrals[TinyBlock.SpanClass];
+        bool release;
+        using (central.Enter())
+        {
+            int index = (int)((block - s->StartAddr) >> 4);
+            ulong* mask = &s->TinyMasks[index];
+            ulong m = Volatile.Read(ref *mask);
+            // A free may have raced us to the last live bit after the close cleared Open: only one side frees.
+            if ((m & TinyBlock.IsTiny) == 0 || (m & (TinyBlock.LiveMask | TinyBlock.Open)) != 0) return;
+            *mask = m & ~TinyBlock.IsTiny;
+            release = central.FreeSlotLocked(s, index, Options.PoisonOnFree);
+        }
+        if (release) central.ReleaseToHeap(s);
+    }
+
+    private PointerError CheckArena(nuint address)
+    {
+        if (address < _mheap.ArenaStart || address >= _mheap.ArenaEnd) return PointerError.OutsideArena;
+        if (address >= _mheap.ArenaUsed) return PointerError.NotInUse;
+        return PointerError.None;
+    }
+
+    /// <summary>The live object that starts at <paramref name="address"/>.</summary>
+    public PointerError TryFindObject(nuint address, out HeapObject obj)
+    {
+        PointerError e = Locate(address, out obj);
+        if (e == PointerError.None && obj.Base != address) e = PointerError.Interior;
+        return e;
+    }
+
+    /// <summary>
+    /// Checks that [address, address + length) lies inside one live object (address may be interior).
+    /// Bounds are the object's slot (its size class), or for tiny objects the next live tiny object or the
+    /// block's end, or for large objects the span.
+    /// </summary>
+    public PointerError CheckRange(nuint address, long length, out HeapObject obj)
+    {
+        obj = default;
+        if (length < 0 || (ulong)address + (ulong)length < (ulong)address) return PointerError.BadLength;
+        PointerError e = Locate(address, out obj);
+        if (e != PointerError.None) return e;
+        if ((long)(address - obj.Base) + length > obj.Size) return PointerError.OutOfBounds;
+        return PointerError.None;
+    }
+
+    /// <summary>Copies bytes out of a live object; throws <see cref="InvalidPointerException"/> for a bad range.</summary>
+    public void Read(nuint address, Span<byte> destination)
+    {
+        PointerError e = CheckRange(address, destination.Length, out _);
+        if (e != PointerError.None) HeapThrow.InvalidPointer(e, address);
+        new ReadOnlySpan<byte>((void*)address, destination.Length).CopyTo(destination);
+    }
+
+    /// <summary>Copies bytes into a live object; throws <see cref="InvalidPointerException"/> for a bad range.</summary>
+    public void Write(nuint address, ReadOnlySpan<byte> source)
+    {
+        PointerError e = CheckRange(address, source.Length, out _);
+        if (e != PointerError.None) HeapThrow.InvalidPointer(e, address);
+        source.CopyTo(new Span<byte>((void*)address, source.Length));
+    }
+
+    /// <summary>
+    /// Finds the live object containing <paramref name="address"/> without taking locks: Read and Write race with
+    /// a concurrent free of the same object only as C's memcpy would; the pages stay mapped whatever happens.
+    /// </summary>
+    private PointerError Locate(nuint address, out HeapObject obj)
+    {
+        obj = default;
+        PointerError e = CheckArena(address);
+        if (e != PointerError.None) return e;
+        MSpan* s = _mheap.SpanOf(address);
+        if (s == null || s->State != SpanState.InUse) return PointerError.NotInUse;
+        if (s->IsLarge)
+        {
+            if (s->AllocCount == 0) return PointerError.NotInUse;
+            obj = new HeapObject(s->StartAddr, (long)s->Bytes, 0, s->Noscan, false);
+            return PointerError.None;
+        }
+        int index = SizeClasses.ObjectIndex(s->SizeClass, address - s->StartAddr);
+        if (index >= s->NElems) return PointerError.NotInUse;
+        nuint slot = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
+        bool live = s->IsAllocated(index) && !s->IsFreedWhileCached(index);
+        if (s->TinyMasks != null)
+        {
+            ulong m = Volatile.Read(ref s->TinyMasks[index]);
+            int off = (int)(address - slot);
+            if (live && (m & TinyBlock.IsTiny) != 0)
+            {
+                ulong starts = m & TinyBlock.LiveMask & ((2UL << off) - 1);      // live starts at or before off
+                if (starts == 0) return PointerError.TinyNotLive;
+                int start = 63 - System.Numerics.BitOperations.LeadingZeroCount(starts);
+                obj = new HeapObject(slot + (nuint)start, TinyBlock.EndOf(m, start) - start, SizeClasses.TinySizeClass, true, true);
+                return PointerError.None;
+            }
+        }
+        if (!live)
+        {
+            return (_mheap.Bitmap.Get(slot) & HeapBitmap.Freed) != 0 || s->IsFreedWhileCached(index)
+                ? PointerError.AlreadyFreed
+                : PointerError.NeverAllocated;
+        }
+        obj = new HeapObject(slot, s->ElemSize, s->SizeClass, s->Noscan, false);
+        return PointerError.None;
+    }
+}

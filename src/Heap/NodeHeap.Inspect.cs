@@ -1,0 +1,67 @@
+namespace ClusterHeap.Heap;
+
+// Looking at the heap from outside: the verifier and the span listing. Both stop the world.
+public sealed unsafe partial class NodeHeap
+{
+    /// <summary>Checks every invariant (HeapVerifier.cs) with the world stopped; reports the first broken one.</summary>
+    public VerifyReport Verify()
+    {
+        _world.EnterWriteLock();
+        try
+        {
+            MemStats stats = ReadMemStatsStopped();
+            MCache[] caches = CachesSnapshot();
+            IReadOnlyList<long> leases = ActiveLeases;
+            foreach (MCentral c in _centrals) c.LockForVerify();
+            try
+            {
+                VerifyReport report = null!;
+                _mheap.WithLock(() => report = new HeapVerifier(_mheap, _centrals, stats, caches, [.. leases]).Run());
+                return report;
+            }
+            finally
+            {
+                for (int i = _centrals.Length - 1; i >= 0; i--) _centrals[i].UnlockForVerify();
+            }
+        }
+        finally
+        {
+            _world.ExitWriteLock();
+        }
+    }
+
+    /// <summary>Every span and free run in address order; <paramref name="sizeClass"/> ≥ 0 keeps in-use spans of that class only.</summary>
+    public IReadOnlyList<SpanInfo> GetSpans(int sizeClass = -1)
+    {
+        var rows = new List<SpanInfo>();
+        _world.EnterWriteLock();
+        try
+        {
+            _mheap.WithLock(() =>
+            {
+                nuint p = _mheap.ArenaStart, used = _mheap.ArenaUsed;
+                while (p < used)
+                {
+                    MSpan* s = _mheap.SpanOf(p);
+                    if (s == null) break;
+                    bool inUse = s->State == SpanState.InUse;
+                    if (sizeClass < 0 || (inUse && s->SizeClass == sizeClass))
+                    {
+                        rows.Add(new SpanInfo(
+                            s->StartAddr, (long)s->NPages, inUse, inUse ? s->SizeClass : 0, inUse && s->Noscan,
+                            inUse ? (s->IsLarge ? (int)Math.Min(s->Bytes, int.MaxValue) : s->ElemSize) : 0,
+                            inUse ? s->NElems : 0, inUse ? s->Live : 0,
+                            !inUse ? "free" : s->Cache switch { SpanCache.MCache => "mcache", SpanCache.Lease => "lease", _ => "central" },
+                            s->LeaseId, inUse ? 0 : (long)s->NPReleased));
+                    }
+                    p = s->EndAddr;
+                }
+            });
+        }
+        finally
+        {
+            _world.ExitWriteLock();
+        }
+        return rows;
+    }
+}

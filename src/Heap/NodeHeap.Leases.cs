@@ -1,0 +1,110 @@
+using System.Runtime.InteropServices;
+
+namespace ClusterHeap.Heap;
+
+/// <summary>
+/// A span lent to a remote mcache (the lender's side describes it; the lessee allocates from it).
+/// Bit i of <see cref="FreeSlots"/> set: slot i (address <c>SpanBase + i * ElemSize</c>) is the lessee's to hand out.
+/// </summary>
+public sealed record SpanLease(long LeaseId, int SpanClass, nuint SpanBase, int ElemSize, int Objects, ulong[] FreeSlots);
+
+// Cross-node leases, lender side. See NodeHeap.cs and DESIGN.md §5.
+//
+// A lease is a span cached by a remote mcache. At lend time every free slot is marked allocated (bitmap,
+// alloc bits, zeroed if needed) and counted as a malloc here, so a free, read or write of an object the lessee
+// handed out is valid on this node at once, with no call from the lessee per object. The lessee returns the
+// lease when it has handed out every slot (or gives back the ones it did not hand out); those are freed here.
+// If the lessee's node dies its lease is reclaimed: the span is uncached and every slot stays allocated,
+// since this node cannot know which ones were handed out (at most one span's unissued slots leak).
+public sealed unsafe partial class NodeHeap
+{
+    private readonly Lock _leaseLock = new();
+    private readonly Dictionary<long, nint> _leases = [];      // lease id → span; guarded by _leaseLock
+    private long _nextLeaseId;
+    private long _leasesLent, _leasesReturned, _leasesReclaimed;   // guarded by _leaseLock
+    private readonly long[] _lentSlots = new long[SizeClasses.NumClasses];   // guarded by _leaseLock
+
+    /// <summary>Lends a span of <paramref name="spanClass"/>; null when this node cannot grow for one.</summary>
+    public SpanLease? LendSpan(int spanClass)
+    {
+        if (spanClass < 2 || spanClass >= SizeClasses.NumSpanClasses)
+            throw new ArgumentOutOfRangeException(nameof(spanClass), spanClass, "span class must be a small span class (2..135)");
+        MSpan* s = _centrals[spanClass].CacheSpan(SpanCache.Lease, out _);
+        if (s == null) return null;
+        long id = Interlocked.Increment(ref _nextLeaseId) | ((long)Layout.Slot << 48);
+        s->LeaseId = id;
+        var free = new ulong[MSpan.BitWords];
+        int taken = 0;
+        for (int i = 0; i < s->NElems; i++)
+        {
+            if (s->IsAllocated(i)) continue;
+            nuint v = s->StartAddr + (nuint)i * (nuint)s->ElemSize;
+            s->AllocBits[i >> 6] |= 1UL << i;
+            _mheap.Bitmap.MarkAllocated(v, (nuint)s->ElemSize, s->Noscan, default);
+            if (s->NeedZero != 0) NativeMemory.Clear((void*)v, (nuint)s->ElemSize);
+            free[i >> 6] |= 1UL << i;
+            taken++;
+        }
+        s->AllocCount += taken;
+        s->FreeIndex = s->NElems;
+        s->AllocCache = 0;
+        using (_leaseLock.EnterScope())
+        {
+            _leases[id] = (nint)s;
+            _leasesLent++;
+            _lentSlots[s->SizeClass] += taken;
+        }
+        return new SpanLease(id, spanClass, s->StartAddr, s->ElemSize, s->NElems, free);
+    }
+
+    /// <summary>The lessee is done: slots it never handed out (bits of <paramref name="unusedSlots"/>) are freed.</summary>
+    public void ReturnLease(long leaseId, ReadOnlySpan<ulong> unusedSlots)
+    {
+        MSpan* s = TakeLease(leaseId, returned: true);
+        MCentral central = _centrals[s->SpanClass];
+        using (central.Enter())
+        {
+            for (int w = 0; w < unusedSlots.Length && w < MSpan.BitWords; w++)
+            {
+                ulong bits = unusedSlots[w];
+                while (bits != 0)
+                {
+                    int i = (w << 6) + System.Numerics.BitOperations.TrailingZeroCount(bits);
+                    bits &= bits - 1;
+                    if (i >= s->NElems || !s->IsAllocated(i) || s->IsFreedWhileCached(i)) continue;
+                    central.ObjectFrees++;
+                    central.FreeSlotLocked(s, i, Options.PoisonOnFree);
+                }
+            }
+        }
+        central.UncacheSpan(s);
+    }
+
+    /// <summary>The lessee died: the span is uncached; its slots stay allocated (see the file comment).</summary>
+    public void ReclaimLease(long leaseId)
+    {
+        MSpan* s = TakeLease(leaseId, returned: false);
+        _centrals[s->SpanClass].UncacheSpan(s);
+    }
+
+    /// <summary>Ids of the leases this node has lent and not had back.</summary>
+    public IReadOnlyList<long> ActiveLeases
+    {
+        get
+        {
+            using (_leaseLock.EnterScope()) return [.. _leases.Keys];
+        }
+    }
+
+    private MSpan* TakeLease(long leaseId, bool returned)
+    {
+        using (_leaseLock.EnterScope())
+        {
+            if (!_leases.Remove(leaseId, out nint s))
+                throw new ArgumentException($"lease {leaseId} is not active on this node (returned already, or never lent here)", nameof(leaseId));
+            if (returned) _leasesReturned++;
+            else _leasesReclaimed++;
+            return (MSpan*)s;
+        }
+    }
+}

@@ -1,0 +1,227 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.InteropServices;
+
+namespace ClusterHeap.Heap;
+
+/// <summary>
+/// The node heap: Go's allocator (mallocinit + mallocgc, the Go 1.5-era mheap) over one reserved arena.
+/// This is the overview; every other file in src/Heap points here.
+///
+/// <para><b>Glossary.</b>
+/// <i>arena</i>: the reserved range objects live in, grown upward from arena_start as the heap needs pages.
+/// <i>page</i>: 8 KiB. <i>span</i> (MSpan.cs): a run of pages, either holding equal slots of one size class,
+/// one large object, or nothing (a free run). <i>spans array</i>: page → span, so any address finds its span
+/// in O(1). <i>heap bitmap</i> (HeapBitmap.cs): 4 bits per word — object start, freed mark, pointer kind.
+/// <i>size class</i> (SizeClasses.cs): Go's 67 small classes; <i>span class</i> = class &lt;&lt; 1 | noscan.
+/// <i>mcache</i> (MCache.cs): one owner's span per span class plus the tiny block; no locks.
+/// <i>mcentral</i> (MCentral.cs): one per span class, the node's spans that no mcache holds.
+/// <i>mheap</i> (MHeap.cs): the pages; free runs, coalescing, growth, scavenging.</para>
+///
+/// <para><b>Layout</b> (HeapLayout.cs): one PROT_NONE reservation at the slot's hint
+/// <c>slot &lt;&lt; 40 | 0x00c0 &lt;&lt; 32</c>: spans array (8 B per arena page), bitmap (arena / 16), arena
+/// (default 512 GiB). Growing maps arena, spans and bitmap pages read-write together.</para>
+///
+/// <para><b>Allocation</b> (MCache.Malloc): size 0 → the zero base. Noscan and under 16 bytes → the tiny
+/// block (TinyBlock.cs). Up to 32 KiB → the cached span's next free slot (allocCache); when it is full the mcache
+/// swaps it for another from mcentral (refill); mcentral takes a partial span or a fresh one from mheap; mheap
+/// takes a free run or grows the arena, within the growth limit (the cluster's grant to this node). Larger → a
+/// span of its own from mheap. Memory comes back zeroed: fresh and released pages are zero already, so only
+/// spans whose <c>NeedZero</c> is set are cleared.</para>
+///
+/// <para><b>Free</b> (NodeHeap.Free.cs): any thread. The spans array gives the span; the slot must be an
+/// allocated object start (else a <see cref="PointerError"/> and no change). An uncached span's slot is freed
+/// under its mcentral lock; a cached span's free is recorded in its FreedBits and folded in when the span is
+/// uncached, so nothing but the owner touches a cached span's allocation state. A span with nothing live goes
+/// back to mheap, which coalesces it with its free neighbours. The scavenger returns runs idle longer than the
+/// delay to the OS with madvise(MADV_DONTNEED) and counts them in HeapReleased.</para>
+///
+/// <para><b>Leases</b> (NodeHeap.Leases.cs): a span lent to a remote mcache is "cached" by the lease: its free
+/// slots are marked allocated for the lessee, who hands them out without calling back.</para>
+///
+/// <para><b>Concurrency model</b>: mcaches are single-owner; each mcentral has a lock; mheap has one lock;
+/// lock order mcentral → mheap. A world lock lets ReadMemStats and Verify see a still heap: mutators hold its
+/// shared side (<see cref="EnterMutator"/>) around batches of work; the readers take the exclusive side.</para>
+///
+/// <para><b>Invariants</b> (HeapVerifier.cs checks all of them): every mapped arena page is in exactly one in-use
+/// span or one free run and the spans array agrees; objects never overlap and sit in in-use spans of their
+/// class; boundary bits are set exactly at allocated object starts; per span allocCount + free slots == nelems;
+/// HeapSys == HeapIdle + HeapInuse; HeapObjects == Mallocs - Frees; HeapAlloc == live slot bytes + large bytes
+/// == the BySize sum.</para>
+/// </summary>
+public sealed unsafe partial class NodeHeap : IDisposable
+{
+    /// <summary>Poison-on-free fill byte (mimalloc-style debug aid).</summary>
+    public const byte PoisonByte = 0xDD;
+
+    /// <summary>Go's emptymspan: what an mcache holds for a span class before its first refill (no free slots).</summary>
+    internal static readonly MSpan* EmptySpan = (MSpan*)NativeMemory.AllocZeroed((nuint)sizeof(MSpan));
+
+    private readonly MHeap _mheap;
+    private readonly MCentral[] _centrals = new MCentral[SizeClasses.NumSpanClasses];
+    private readonly ReaderWriterLockSlim _world = new(LockRecursionPolicy.NoRecursion);
+    private readonly Lock _cachesLock = new();
+    private readonly List<MCache> _caches = [];                     // guarded by _cachesLock
+    private readonly long[] _retiredObjectMallocs = new long[SizeClasses.NumClasses];   // guarded by _cachesLock
+    private readonly long[] _retiredSlotAllocs = new long[SizeClasses.NumClasses];      // guarded by _cachesLock
+    private long _retiredTinyAllocs;                                // guarded by _cachesLock
+    private readonly Timer? _scavengeTimer;
+    private readonly ulong* _zeroBase;
+    private bool _disposed;
+
+    private NodeHeap(HeapOptions options, HeapLayout layout)
+    {
+        Options = options;
+        Layout = layout;
+        _mheap = new MHeap(layout, options.ScavengeDelay, options.GrowthLimit);
+        for (int spc = 0; spc < _centrals.Length; spc++) _centrals[spc] = new MCentral(_mheap, (byte)spc);
+        _zeroBase = (ulong*)NativeMemory.AllocZeroed(sizeof(ulong));
+        if (options.BackgroundScavenger && options.ScavengeDelay > TimeSpan.Zero)
+        {
+            TimeSpan period = TimeSpan.FromTicks(Math.Max(options.ScavengeDelay.Ticks / 2, TimeSpan.FromMilliseconds(100).Ticks));
+            _scavengeTimer = new Timer(_ => ScavengeQuietly(), null, period, period);
+        }
+    }
+
+    /// <summary>mallocinit: reserves the node's spans array, bitmap and arena at its slot's hint.</summary>
+    public static NodeHeap Create(HeapOptions? options = null)
+    {
+        options ??= new HeapOptions();
+        if (options.GrowthLimit < 0) throw new HeapInitException($"growth limit must not be negative, got {options.GrowthLimit}");
+        HeapLayout layout = HeapLayout.Reserve(options.ArenaSize, options.Slot);
+        return new NodeHeap(options, layout);
+    }
+
+    public HeapOptions Options { get; }
+    public HeapLayout Layout { get; }
+    public nuint ArenaStart => _mheap.ArenaStart;
+    public nuint ArenaEnd => _mheap.ArenaEnd;
+    public nuint ArenaUsed => _mheap.ArenaUsed;
+
+    /// <summary>Go's zerobase: the one address every size-0 allocation returns. Freeing it is a no-op.</summary>
+    public nuint ZeroBase => (nuint)_zeroBase;
+
+    /// <summary>Most bytes of arena the heap may map; growth past it fails with <see cref="OutOfMemoryReason.GrowthLimit"/>.</summary>
+    public long GrowthLimit
+    {
+        get => _mheap.GrowthLimit;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            _mheap.GrowthLimit = value;
+        }
+    }
+
+    /// <summary>A new mcache for one owner (thread or grain activation). Give it back with <see cref="ReleaseCache"/>.</summary>
+    public MCache CreateCache()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var cache = new MCache(this, _mheap);
+        using (_cachesLock.EnterScope()) _caches.Add(cache);
+        return cache;
+    }
+
+    /// <summary>Hands a cache's spans and tiny block back and keeps its counters.</summary>
+    public void ReleaseCache(MCache cache)
+    {
+        if (cache.Released) return;
+        cache.ReleaseAll();
+        using (_cachesLock.EnterScope())
+        {
+            _caches.Remove(cache);
+            for (int c = 0; c < SizeClasses.NumClasses; c++)
+            {
+                _retiredObjectMallocs[c] += cache.ObjectMallocs[c];
+                _retiredSlotAllocs[c] += cache.SlotAllocs[c];
+            }
+            _retiredTinyAllocs += cache.TinyAllocs;
+        }
+    }
+
+    /// <summary>
+    /// The shared side of the world lock: hold it around a batch of mcache, free, read or write calls on a thread
+    /// that runs concurrently with others, so that ReadMemStats and Verify see the heap between batches.
+    /// </summary>
+    public MutatorScope EnterMutator()
+    {
+        _world.EnterReadLock();
+        return new MutatorScope(_world);
+    }
+
+    /// <summary>Returns idle free runs to the OS now; <paramref name="force"/> ignores the delay. Bytes released.</summary>
+    public long Scavenge(bool force = false) => _mheap.Scavenge(force);
+
+    private void ScavengeQuietly()
+    {
+        try
+        {
+            if (!_disposed) _mheap.Scavenge(force: false);
+        }
+        catch (OsMemoryException)
+        {
+            // The next tick tries again; HeapReleased only moves when madvise succeeded.
+        }
+    }
+
+    internal MCentral Central(int spc) => _centrals[spc];
+
+    [DoesNotReturn]
+    internal void ThrowOutOfMemory(OutOfMemoryReason reason, long requested)
+    {
+        long mapped = (long)(_mheap.ArenaUsed - _mheap.ArenaStart);
+        long limit = reason == OutOfMemoryReason.GrowthLimit ? _mheap.GrowthLimit : _mheap.ArenaSize;
+        HeapThrow.OutOfMemory(reason, requested, limit, mapped);
+    }
+
+    /// <summary>Snapshot of the live caches (stats, verifier); callers hold the world lock exclusively.</summary>
+    private MCache[] CachesSnapshot()
+    {
+        using (_cachesLock.EnterScope()) return [.. _caches];
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _scavengeTimer?.Dispose();
+        _world.EnterWriteLock();
+        try
+        {
+            foreach (MCentral c in _centrals) c.Dispose();
+            _mheap.Dispose();
+            OsMemory.Free(Layout.ReservationStart, (nuint)Layout.ReservationSize);
+            NativeMemory.Free(_zeroBase);
+        }
+        finally
+        {
+            _world.ExitWriteLock();
+        }
+    }
+}
+
+/// <summary>The shared side of a node heap's world lock; see <see cref="NodeHeap.EnterMutator"/>.</summary>
+public readonly ref struct MutatorScope(ReaderWriterLockSlim world)
+{
+    public void Dispose() => world.ExitReadLock();
+}
+
+/// <summary>Node heap settings.</summary>
+public sealed record HeapOptions
+{
+    /// <summary>Arena bytes to reserve (rounded up to a page). Default 512 GiB; at most what fits a 1 TiB slot.</summary>
+    public long ArenaSize { get; init; } = HeapLayout.DefaultArenaSize;
+
+    /// <summary>Arena slot: the reservation is asked for at slot &lt;&lt; 40 | 0x00c0 &lt;&lt; 32 first.</summary>
+    public int Slot { get; init; }
+
+    /// <summary>Free runs idle longer than this go back to the OS.</summary>
+    public TimeSpan ScavengeDelay { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Run the scavenger on a timer (every half delay). Off: only explicit <see cref="NodeHeap.Scavenge"/>.</summary>
+    public bool BackgroundScavenger { get; init; } = true;
+
+    /// <summary>Most bytes of arena the heap may map.</summary>
+    public long GrowthLimit { get; init; } = long.MaxValue;
+
+    /// <summary>Fill freed objects with <see cref="NodeHeap.PoisonByte"/> (makes use-after-free visible).</summary>
+    public bool PoisonOnFree { get; init; }
+}

@@ -1,1 +1,0 @@
-namespace ClusterHeap.Heap; internal static class Placeholder { }

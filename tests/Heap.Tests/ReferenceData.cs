@@ -1,0 +1,69 @@
+using System.Globalization;
+
+namespace ClusterHeap.Heap.Tests;
+
+/// <summary>
+/// Loads the Go reference files from <c>shared/reference/</c>. The repository is cloned next to
+/// <c>shared/</c> (<c>&lt;repo&gt;/../shared/reference</c>), so the directory is found by walking up from
+/// the test binaries; <c>CLUSTERHEAP_REFERENCE</c> overrides the search.
+/// </summary>
+internal static class ReferenceData
+{
+    private const string MarkerFile = "go-sizeclasses.tsv";
+
+    private static readonly Lazy<string> _directory = new(Locate);
+
+    public static string Directory => _directory.Value;
+
+    /// <summary>One row of go-sizeclasses.tsv; the waste percent stays text, as Go printed it.</summary>
+    public sealed record SizeClassRow(int Class, int BytesPerObject, int BytesPerSpan, int Objects, int TailWaste, string MaxWastePercent);
+
+    public static IReadOnlyList<SizeClassRow> SizeClasses() =>
+        [.. ReadLines("go-sizeclasses.tsv")
+            .Skip(1) // header
+            .Where(line => line.Length > 0)
+            .Select(line =>
+            {
+                var f = line.Split('\t');
+                Assert.True(f.Length == 6, $"go-sizeclasses.tsv: expected 6 columns in '{line}'");
+                return new SizeClassRow(Int(f[0]), Int(f[1]), Int(f[2]), Int(f[3]), Int(f[4]), f[5].Trim());
+            })];
+
+    public static IReadOnlyList<int> SizeToClass8() => ReadInts("go-size-to-class8.txt");
+
+    public static IReadOnlyList<int> SizeToClass128() => ReadInts("go-size-to-class128.txt");
+
+    private static int[] ReadInts(string file) =>
+        [.. string.Join(' ', ReadLines(file))
+            .Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries)
+            .Select(Int)];
+
+    private static string[] ReadLines(string file) => File.ReadAllLines(Path.Combine(Directory, file));
+
+    private static int Int(string s) => int.Parse(s.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture);
+
+    private static string Locate()
+    {
+        var overridden = Environment.GetEnvironmentVariable("CLUSTERHEAP_REFERENCE");
+        if (!string.IsNullOrEmpty(overridden))
+        {
+            return File.Exists(Path.Combine(overridden, MarkerFile))
+                ? overridden
+                : throw new InvalidOperationException($"CLUSTERHEAP_REFERENCE={overridden} does not contain {MarkerFile}.");
+        }
+
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            // <dir>/shared/reference covers both a checkout inside the tree and <repo>/../shared.
+            var candidate = Path.Combine(dir.FullName, "shared", "reference");
+            if (File.Exists(Path.Combine(candidate, MarkerFile)))
+            {
+                return candidate;
+            }
+        }
+
+        throw new InvalidOperationException(
+            $"Go reference data not found: no shared/reference/{MarkerFile} in any parent of {AppContext.BaseDirectory}. " +
+            "Clone the repository next to shared/ (<repo>/../shared/reference) or set CLUSTERHEAP_REFERENCE.");
+    }
+}

@@ -1,1 +1,0 @@
-namespace ClusterHeap.Heap.Tests; public class Smoke { [Fact] public void Runs() => Assert.Equal(2, 1 + 1); }
