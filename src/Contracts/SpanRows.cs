@@ -14,7 +14,7 @@ public sealed record SpanRow(
     [property: Id(5)] int ElemSize,
     [property: Id(6)] int Objects,
     [property: Id(7)] int AllocCount,
-    [property: Id(8)] bool Cached,
+    [property: Id(8)] string Cache,
     [property: Id(9)] long LeaseId,
     [property: Id(10)] int ReleasedPages);
 

@@ -106,7 +106,7 @@ public sealed partial class CentralHeapGrain : Grain, ICentralHeapGrain
     public async Task<ClusterStats> GetStatsAsync()
     {
         var nodes = _nodes.Values.OrderBy(n => n.Slot).ToArray();
-        var replies = await Task.WhenAll(nodes.Select(n => TryCallAsync(n, g => g.GetStatsAsync())));
+        var replies = await Task.WhenAll(nodes.Select(n => TryCallAsync<NodeStats>(n, async g => await g.GetStatsAsync())));
         var rows = replies.Where(r => r is not null).Select(r => r!).ToArray();
         var unreachable = nodes.Where((n, i) => replies[i] is null).Select(n => n.Name).ToArray();
         return new ClusterStats(NodeStats.Sum(rows), rows, _memoryLimit, TotalGranted, _leases.Count, unreachable);
@@ -148,7 +148,7 @@ public sealed partial class CentralHeapGrain : Grain, ICentralHeapGrain
         var cluster = new VerifyResult("cluster", problems.Count == 0, problems.Count == 0 ? null : string.Join("; ", problems),
             $"{_nodes.Count} nodes, {_leases.Count} leases, {TotalGranted} of {_memoryLimit} bytes granted");
         var nodes = _nodes.Values.OrderBy(n => n.Slot).ToArray();
-        var replies = await Task.WhenAll(nodes.Select(n => TryCallAsync(n, g => g.VerifyAsync())));
+        var replies = await Task.WhenAll(nodes.Select(n => TryCallAsync<VerifyResult>(n, async g => await g.VerifyAsync())));
         return [cluster, .. replies.Select((r, i) => r ?? new VerifyResult(nodes[i].Name, false, $"node {nodes[i].Name} did not answer", ""))];
     }
 
@@ -206,7 +206,7 @@ public sealed partial class CentralHeapGrain : Grain, ICentralHeapGrain
     }
 
     /// <summary>Calls a node grain, giving up after the node call timeout; null when it failed.</summary>
-    private async Task<T?> TryCallAsync<T>(NodeRecord node, Func<IHeapNodeGrain, Task<T>> call) where T : class
+    private async Task<T?> TryCallAsync<T>(NodeRecord node, Func<IHeapNodeGrain, Task<T?>> call) where T : class
     {
         try
         {

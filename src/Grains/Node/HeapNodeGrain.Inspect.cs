@@ -36,24 +36,23 @@ public sealed partial class HeapNodeGrain
             Granted = _node.Granted,
             Grants = _node.Grants,
             ArenaSize = _node.Options.ArenaSize,
-            BySize = [.. s.BySize.Select(b => new SizeClassStats(b.SizeClass, b.Size, (long)b.Mallocs, (long)b.Frees))],
+            BySize = [.. s.BySize.Select(b => new Contracts.SizeClassStats(b.SizeClass, b.Size, (long)b.Mallocs, (long)b.Frees))],
         });
     }
 
     /// <inheritdoc/>
     public Task<SpanRow[]> GetSpansAsync(int sizeClass = -1) =>
         Task.FromResult(Heap.GetSpans(sizeClass).Select(s => new SpanRow(
-            (ulong)s.Start, (int)s.Pages, s.State == SpanState.InUse, s.SizeClass, s.Noscan,
-            s.SizeClass == 0 ? (int)Math.Min(int.MaxValue, (long)s.Pages * HeapConstants.PageSize) : SizeClasses.SizeOf(s.SizeClass),
-            s.Objects, s.AllocCount, s.Cached, s.LeaseId, (int)s.ReleasedPages)).ToArray());
+            (ulong)s.Start, (int)s.Pages, s.InUse, s.SizeClass, s.Noscan, s.ElemSize,
+            s.Objects, s.Live, s.Cache, s.LeaseId, (int)s.ReleasedPages)).ToArray());
 
     /// <inheritdoc/>
     public Task<HeapMap> GetHeapMapAsync()
     {
         var heap = Heap;
         var rows = heap.GetSpans().Select(s => new HeapMapRow(
-            (ulong)s.Start, (int)s.Pages, s.SizeClass, s.Objects, s.AllocCount,
-            s.State == SpanState.InUse
+            (ulong)s.Start, (int)s.Pages, s.SizeClass, s.Objects, s.Live,
+            s.InUse
                 ? (s.LeaseId != 0 ? MapState.Leased : MapState.InUse)
                 : (s.ReleasedPages > 0 && s.ReleasedPages >= s.Pages ? MapState.Released : MapState.Free)))
             .OrderBy(r => r.Start)
@@ -67,7 +66,7 @@ public sealed partial class HeapNodeGrain
     {
         var report = Heap.Verify();
         var problem = report.Ok ? CheckLeaseBook() : report.Problem;
-        return Task.FromResult(new VerifyResult(_node.Name, problem is null, problem, report.Checked.ToString() ?? ""));
+        return Task.FromResult(new VerifyResult(_node.Name, problem is null, problem, report.ToString()));
     }
 
     /// <inheritdoc/>
