@@ -31,10 +31,20 @@ public sealed unsafe class MCache
     private nuint _tinyOffset;
     private ulong* _tinyMask;
 
-    // Counters, owner-written. Indexed by size class.
-    internal readonly long[] ObjectMallocs = new long[SizeClasses.NumClasses];
+    // Counters, owner-written. Objects allocated = SlotAllocs[c] for small classes, except class 2, whose slots
+    // include tiny blocks: there objects = SlotAllocs[2] - TinyBlocks + TinyAllocs. LargeAllocs for class 0.
     internal readonly long[] SlotAllocs = new long[SizeClasses.NumClasses];
     internal long TinyAllocs;
+    internal long TinyBlocks;
+    internal long LargeAllocs;
+
+    /// <summary>Objects allocated through this cache, per size class (class 0: large).</summary>
+    internal long ObjectMallocs(int sizeClass) => sizeClass switch
+    {
+        0 => LargeAllocs,
+        SizeClasses.TinySizeClass => SlotAllocs[sizeClass] - TinyBlocks + TinyAllocs,
+        _ => SlotAllocs[sizeClass],
+    };
 
     internal MCache(NodeHeap heap, MHeap mheap)
     {
@@ -66,8 +76,7 @@ public sealed unsafe class MCache
             if (v == 0) v = NextFree(spc, out s);
             if (noscan) _bitmap.Set(v, HeapBitmap.Nibble(true, WordKind.Scalar));
             else _bitmap.MarkAllocated(v, (nuint)s->ElemSize, noscan: false, default);
-            if (needzero && s->NeedZero != 0) NativeMemory.Clear((void*)v, (nuint)s->ElemSize);
-            ObjectMallocs[sizeClass]++;
+            if (needzero && s->NeedZero != 0) Zero.Small(v, (nuint)s->ElemSize);
             SlotAllocs[sizeClass]++;
             return v;
         }
@@ -89,7 +98,6 @@ public sealed unsafe class MCache
         if (v == 0) v = NextFree(spc, out s);
         _bitmap.MarkAllocated(v, (nuint)s->ElemSize, noscan: false, pointerMask);
         if (needzero && s->NeedZero != 0) NativeMemory.Clear((void*)v, (nuint)s->ElemSize);
-        ObjectMallocs[sizeClass]++;
         SlotAllocs[sizeClass]++;
         return v;
     }
@@ -126,7 +134,7 @@ public sealed unsafe class MCache
     }
 
     /// <summary>Go's nextFree: the next free slot of the cached span, refilling from mcentral when it is full.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private nuint NextFree(int spc, out MSpan* s)
     {
         s = _alloc[spc];
@@ -148,12 +156,8 @@ public sealed unsafe class MCache
     private MSpan* Refill(int spc)
     {
         MSpan* old = _alloc[spc];
-        if (old != NodeHeap.EmptySpan)
-        {
-            _alloc[spc] = NodeHeap.EmptySpan;
-            _heap.Central(spc).UncacheSpan(old);
-        }
-        MSpan* s = _heap.Central(spc).CacheSpan(SpanCache.MCache, out OutOfMemoryReason reason);
+        _alloc[spc] = NodeHeap.EmptySpan;
+        MSpan* s = _heap.Central(spc).Exchange(old == NodeHeap.EmptySpan ? null : old, SpanCache.MCache, out OutOfMemoryReason reason);
         if (s == null) _heap.ThrowOutOfMemory(reason, SizeClasses.SizeOf(spc >> 1));
         _alloc[spc] = s;
         return s;
@@ -171,7 +175,6 @@ public sealed unsafe class MCache
         {
             _tinyOffset = off + size;
             Interlocked.Or(ref *_tinyMask, TinyBlock.Live((int)off));   // frees clear bits from other threads
-            ObjectMallocs[SizeClasses.TinySizeClass]++;
             TinyAllocs++;
             return _tiny + off;
         }
@@ -179,19 +182,18 @@ public sealed unsafe class MCache
     }
 
     /// <summary>Opens a new tiny block; keeps whichever of the old and the new block has more room (as Go does).</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private nuint MallocTinyBlock(nuint size)
     {
         const int spc = TinyBlock.SpanClass;
         MSpan* s = _alloc[spc];
         nuint v = NextFreeFast(s);
         if (v == 0) v = NextFree(spc, out s);
-        s = _alloc[spc];
         _bitmap.Set(v, HeapBitmap.Nibble(true, WordKind.Scalar));
         if (s->NeedZero != 0) NativeMemory.Clear((void*)v, TinyBlock.Size);
         ulong* mask = &s->TinyMasks[(int)((v - s->StartAddr) >> 4)];
         SlotAllocs[SizeClasses.TinySizeClass]++;
-        ObjectMallocs[SizeClasses.TinySizeClass]++;
+        TinyBlocks++;
         TinyAllocs++;
         if (size < _tinyOffset || _tiny == 0)
         {
@@ -242,7 +244,7 @@ public sealed unsafe class MCache
         nuint v = s->StartAddr;
         _bitmap.MarkAllocated(v, noscan ? (nuint)HeapConstants.PtrSize : npages << HeapConstants.PageShift, noscan, pointerMask);
         if (needzero && s->NeedZero != 0) NativeMemory.Clear((void*)v, npages << HeapConstants.PageShift);
-        ObjectMallocs[0]++;
+        LargeAllocs++;
         return v;
     }
 
