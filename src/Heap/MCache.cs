@@ -73,7 +73,11 @@ public sealed unsafe class MCache
             int spc = sizeClass << 1 | (noscan ? 1 : 0);
             MSpan* s = _alloc[spc];
             nuint v = NextFreeFast(s);
-            if (v == 0) v = NextFree(spc, out s);
+            if (v == 0)
+            {
+                v = NextFree(spc);
+                s = _alloc[spc];
+            }
             if (noscan) _bitmap.Set(v, HeapBitmap.Nibble(true, WordKind.Scalar));
             else _bitmap.MarkAllocated(v, (nuint)s->ElemSize, noscan: false, default);
             if (needzero && s->NeedZero != 0) Zero.Small(v, (nuint)s->ElemSize);
@@ -95,7 +99,11 @@ public sealed unsafe class MCache
         int spc = sizeClass << 1;
         MSpan* s = _alloc[spc];
         nuint v = NextFreeFast(s);
-        if (v == 0) v = NextFree(spc, out s);
+        if (v == 0)
+        {
+            v = NextFree(spc);
+            s = _alloc[spc];
+        }
         _bitmap.MarkAllocated(v, (nuint)s->ElemSize, noscan: false, pointerMask);
         if (needzero && s->NeedZero != 0) NativeMemory.Clear((void*)v, (nuint)s->ElemSize);
         SlotAllocs[sizeClass]++;
@@ -135,9 +143,9 @@ public sealed unsafe class MCache
 
     /// <summary>Go's nextFree: the next free slot of the cached span, refilling from mcentral when it is full.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private nuint NextFree(int spc, out MSpan* s)
+    private nuint NextFree(int spc)
     {
-        s = _alloc[spc];
+        MSpan* s = _alloc[spc];
         int index = s->NElems == 0 ? 0 : s->NextFreeIndex();
         if (index == s->NElems)
         {
@@ -188,7 +196,11 @@ public sealed unsafe class MCache
         const int spc = TinyBlock.SpanClass;
         MSpan* s = _alloc[spc];
         nuint v = NextFreeFast(s);
-        if (v == 0) v = NextFree(spc, out s);
+        if (v == 0)
+        {
+            v = NextFree(spc);
+            s = _alloc[spc];
+        }
         _bitmap.Set(v, HeapBitmap.Nibble(true, WordKind.Scalar));
         if (s->NeedZero != 0) NativeMemory.Clear((void*)v, TinyBlock.Size);
         ulong* mask = &s->TinyMasks[(int)((v - s->StartAddr) >> 4)];
