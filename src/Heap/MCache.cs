@@ -170,7 +170,7 @@ public sealed unsafe class MCache
         if (off + size <= TinyBlock.Size && _tiny != 0)
         {
             _tinyOffset = off + size;
-            Interlocked.Or(ref *_tinyMask, TinyBlock.Live((int)off));   // frees clear bits from other threads
+            Interlocked.Or(ref *_tinyMask, TinyBlock.NewObject(off, size));   // frees clear bits from other threads
             ObjectMallocs[SizeClasses.TinySizeClass]++;
             TinyAllocs++;
             return _tiny + off;
@@ -195,7 +195,7 @@ public sealed unsafe class MCache
         TinyAllocs++;
         if (size < _tinyOffset || _tiny == 0)
         {
-            Volatile.Write(ref *mask, TinyBlock.IsTiny | TinyBlock.Open | TinyBlock.Live(0));
+            Volatile.Write(ref *mask, TinyBlock.IsTiny | TinyBlock.Open | TinyBlock.NewObject(0, size));
             CloseTinyBlock();
             _tiny = v;
             _tinyOffset = size;
@@ -203,7 +203,7 @@ public sealed unsafe class MCache
         }
         else
         {
-            Volatile.Write(ref *mask, TinyBlock.IsTiny | TinyBlock.Live(0));
+            Volatile.Write(ref *mask, TinyBlock.IsTiny | TinyBlock.NewObject(0, size));
         }
         return v;
     }
