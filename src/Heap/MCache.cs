@@ -147,6 +147,7 @@ public sealed unsafe class MCache
     /// <summary>Go's mcache.refill: hands the full span back to mcentral and caches one with free slots.</summary>
     private MSpan* Refill(int spc)
     {
+        ObjectDisposedException.ThrowIf(Released, this);     // a released cache holds only EmptySpan: every small path ends here
         MSpan* old = _alloc[spc];
         if (old != NodeHeap.EmptySpan)
         {
@@ -229,6 +230,7 @@ public sealed unsafe class MCache
 
     private nuint MallocLarge(nuint size, bool noscan, bool needzero, ReadOnlySpan<ulong> pointerMask)
     {
+        ObjectDisposedException.ThrowIf(Released, this);
         if (size > (nuint)_mheap.ArenaSize)
         {
             HeapThrow.InvalidSize($"cannot allocate {size} bytes: larger than the whole {_mheap.ArenaSize}-byte arena");
@@ -257,9 +259,12 @@ public sealed unsafe class MCache
             _alloc[spc] = NodeHeap.EmptySpan;
             _heap.Central(spc).UncacheSpan(s);
         }
-        NativeMemory.Free(_alloc);
+        // _alloc stays (every entry EmptySpan) so a stray Malloc on a released cache reaches Refill and throws
+        // instead of reading freed memory; the finalizer frees it.
         Released = true;
     }
+
+    ~MCache() => NativeMemory.Free(_alloc);
 
     /// <summary>The span cached for <paramref name="spc"/>, or null (verifier).</summary>
     internal MSpan* CachedSpan(int spc) => Released || _alloc[spc] == NodeHeap.EmptySpan ? null : _alloc[spc];
