@@ -163,6 +163,7 @@ public sealed unsafe class MCache
     /// <summary>Go's mcache.refill: hands the full span back to mcentral and caches one with free slots.</summary>
     private MSpan* Refill(int spc)
     {
+        ObjectDisposedException.ThrowIf(Released, this);     // a released cache holds only EmptySpan: every small path ends here
         MSpan* old = _alloc[spc];
         _alloc[spc] = NodeHeap.EmptySpan;
         MSpan* s = _heap.Central(spc).Exchange(old == NodeHeap.EmptySpan ? null : old, SpanCache.MCache, out OutOfMemoryReason reason);
@@ -182,7 +183,7 @@ public sealed unsafe class MCache
         if (off + size <= TinyBlock.Size && _tiny != 0)
         {
             _tinyOffset = off + size;
-            Interlocked.Or(ref *_tinyMask, TinyBlock.Live((int)off));   // frees clear bits from other threads
+            Interlocked.Or(ref *_tinyMask, TinyBlock.NewObject(off, size));   // frees clear bits from other threads
             TinyAllocs++;
             return _tiny + off;
         }
@@ -209,7 +210,7 @@ public sealed unsafe class MCache
         TinyAllocs++;
         if (size < _tinyOffset || _tiny == 0)
         {
-            Volatile.Write(ref *mask, TinyBlock.IsTiny | TinyBlock.Open | TinyBlock.Live(0));
+            Volatile.Write(ref *mask, TinyBlock.IsTiny | TinyBlock.Open | TinyBlock.NewObject(0, size));
             CloseTinyBlock();
             _tiny = v;
             _tinyOffset = size;
@@ -217,7 +218,7 @@ public sealed unsafe class MCache
         }
         else
         {
-            Volatile.Write(ref *mask, TinyBlock.IsTiny | TinyBlock.Live(0));
+            Volatile.Write(ref *mask, TinyBlock.IsTiny | TinyBlock.NewObject(0, size));
         }
         return v;
     }
@@ -243,6 +244,7 @@ public sealed unsafe class MCache
 
     private nuint MallocLarge(nuint size, bool noscan, bool needzero, ReadOnlySpan<ulong> pointerMask)
     {
+        ObjectDisposedException.ThrowIf(Released, this);
         if (size > (nuint)_mheap.ArenaSize)
         {
             HeapThrow.InvalidSize($"cannot allocate {size} bytes: larger than the whole {_mheap.ArenaSize}-byte arena");
@@ -271,9 +273,12 @@ public sealed unsafe class MCache
             _alloc[spc] = NodeHeap.EmptySpan;
             _heap.Central(spc).UncacheSpan(s);
         }
-        NativeMemory.Free(_alloc);
+        // _alloc stays (every entry EmptySpan) so a stray Malloc on a released cache reaches Refill and throws
+        // instead of reading freed memory; the finalizer frees it.
         Released = true;
     }
+
+    ~MCache() => NativeMemory.Free(_alloc);
 
     /// <summary>The span cached for <paramref name="spc"/>, or null (verifier).</summary>
     internal MSpan* CachedSpan(int spc) => Released || _alloc[spc] == NodeHeap.EmptySpan ? null : _alloc[spc];

@@ -166,8 +166,8 @@ public sealed unsafe partial class NodeHeap
 
     /// <summary>
     /// Checks that [address, address + length) lies inside one live object (address may be interior).
-    /// Bounds are the object's slot (its size class), or for tiny objects the next live tiny object or the
-    /// block's end, or for large objects the span.
+    /// Bounds are the object's slot (its size class), or for tiny objects the object itself (its end bit in
+    /// the block mask), or for large objects the span.
     /// </summary>
     public PointerError CheckRange(nuint address, long length, out HeapObject obj)
     {
@@ -225,7 +225,9 @@ public sealed unsafe partial class NodeHeap
                 ulong starts = m & TinyBlock.LiveMask & ((2UL << off) - 1);      // live starts at or before off
                 if (starts == 0) return PointerError.TinyNotLive;
                 int start = 63 - System.Numerics.BitOperations.LeadingZeroCount(starts);
-                obj = new HeapObject(slot + (nuint)start, TinyBlock.EndOf(m, start) - start, SizeClasses.TinySizeClass, true, true);
+                int end = TinyBlock.EndOf(m, start);
+                if (off >= end) return PointerError.TinyNotLive;                  // padding or a freed neighbour
+                obj = new HeapObject(slot + (nuint)start, end - start, SizeClasses.TinySizeClass, true, true);
                 return PointerError.None;
             }
         }
