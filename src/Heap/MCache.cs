@@ -73,10 +73,14 @@ public sealed unsafe class MCache
             int spc = sizeClass << 1 | (noscan ? 1 : 0);
             MSpan* s = _alloc[spc];
             nuint v = NextFreeFast(s);
-            if (v == 0) v = NextFree(spc, out s);
+            if (v == 0)
+            {
+                v = NextFree(spc);
+                s = _alloc[spc];
+            }
             if (noscan) _bitmap.Set(v, HeapBitmap.Nibble(true, WordKind.Scalar));
             else _bitmap.MarkAllocated(v, (nuint)s->ElemSize, noscan: false, default);
-            if (needzero && s->NeedZero != 0) Unsafe.InitBlockUnaligned((void*)v, 0, (uint)s->ElemSize);
+            if (needzero && s->NeedZero != 0) Zero.Small(v, (nuint)s->ElemSize);
             SlotAllocs[sizeClass]++;
             return v;
         }
@@ -95,7 +99,11 @@ public sealed unsafe class MCache
         int spc = sizeClass << 1;
         MSpan* s = _alloc[spc];
         nuint v = NextFreeFast(s);
-        if (v == 0) v = NextFree(spc, out s);
+        if (v == 0)
+        {
+            v = NextFree(spc);
+            s = _alloc[spc];
+        }
         _bitmap.MarkAllocated(v, (nuint)s->ElemSize, noscan: false, pointerMask);
         if (needzero && s->NeedZero != 0) NativeMemory.Clear((void*)v, (nuint)s->ElemSize);
         SlotAllocs[sizeClass]++;
@@ -134,10 +142,10 @@ public sealed unsafe class MCache
     }
 
     /// <summary>Go's nextFree: the next free slot of the cached span, refilling from mcentral when it is full.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private nuint NextFree(int spc, out MSpan* s)
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private nuint NextFree(int spc)
     {
-        s = _alloc[spc];
+        MSpan* s = _alloc[spc];
         int index = s->NElems == 0 ? 0 : s->NextFreeIndex();
         if (index == s->NElems)
         {
@@ -155,13 +163,10 @@ public sealed unsafe class MCache
     /// <summary>Go's mcache.refill: hands the full span back to mcentral and caches one with free slots.</summary>
     private MSpan* Refill(int spc)
     {
+        ObjectDisposedException.ThrowIf(Released, this);     // a released cache holds only EmptySpan: every small path ends here
         MSpan* old = _alloc[spc];
-        if (old != NodeHeap.EmptySpan)
-        {
-            _alloc[spc] = NodeHeap.EmptySpan;
-            _heap.Central(spc).UncacheSpan(old);
-        }
-        MSpan* s = _heap.Central(spc).CacheSpan(SpanCache.MCache, out OutOfMemoryReason reason);
+        _alloc[spc] = NodeHeap.EmptySpan;
+        MSpan* s = _heap.Central(spc).Exchange(old == NodeHeap.EmptySpan ? null : old, SpanCache.MCache, out OutOfMemoryReason reason);
         if (s == null) _heap.ThrowOutOfMemory(reason, SizeClasses.SizeOf(spc >> 1));
         _alloc[spc] = s;
         return s;
@@ -178,63 +183,82 @@ public sealed unsafe class MCache
         if (off + size <= TinyBlock.Size && _tiny != 0)
         {
             _tinyOffset = off + size;
-            Interlocked.Or(ref *_tinyMask, TinyBlock.Live((int)off));   // frees clear bits from other threads
+            *TinyBlock.OwnerHalf(_tinyMask) |= TinyBlock.NewObject(off, size);   // only this mcache writes this half
             TinyAllocs++;
             return _tiny + off;
         }
         return MallocTinyBlock(size);
     }
 
-    /// <summary>Opens a new tiny block; keeps whichever of the old and the new block has more room (as Go does).</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    /// <summary>
+    /// Opens a new tiny block; keeps whichever of the old and the new block has more room (as Go does). The
+    /// block that is not kept is closed, under the mcentral lock, and freed there if nothing in it is live.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private nuint MallocTinyBlock(nuint size)
     {
         const int spc = TinyBlock.SpanClass;
         MSpan* s = _alloc[spc];
         nuint v = NextFreeFast(s);
-        if (v == 0) v = NextFree(spc, out s);
+        if (v == 0)
+        {
+            v = NextFree(spc);
+            s = _alloc[spc];
+        }
         _bitmap.Set(v, HeapBitmap.Nibble(true, WordKind.Scalar));
         if (s->NeedZero != 0) NativeMemory.Clear((void*)v, TinyBlock.Size);
         ulong* mask = &s->TinyMasks[(int)((v - s->StartAddr) >> 4)];
         SlotAllocs[SizeClasses.TinySizeClass]++;
         TinyBlocks++;
         TinyAllocs++;
-        if (size < _tinyOffset || _tiny == 0)
+        bool keepNew = size < _tinyOffset || _tiny == 0;
+        MCentral central = _heap.Central(spc);
+        MSpan* dead;
+        using (central.Enter())
         {
-            Volatile.Write(ref *mask, TinyBlock.IsTiny | TinyBlock.Open | TinyBlock.Live(0));
-            CloseTinyBlock();
+            *TinyBlock.OwnerHalf(mask) = TinyBlock.NewObject(0, size);
+            *TinyBlock.LockedHalf(mask) = (uint)((TinyBlock.IsTiny | (keepNew ? TinyBlock.Open : 0)) >> TinyBlock.FreedShift);
+            dead = keepNew ? CloseTinyBlockLocked(central) : null;
+        }
+        if (dead != null) central.ReleaseToHeap(dead);
+        if (keepNew)
+        {
             _tiny = v;
             _tinyOffset = size;
             _tinyMask = mask;
         }
-        else
-        {
-            Volatile.Write(ref *mask, TinyBlock.IsTiny | TinyBlock.Live(0));
-        }
         return v;
     }
 
-    /// <summary>Stops bumping into the current tiny block; frees its slot if no tiny object in it is live.</summary>
+    /// <summary>
+    /// Stops bumping into the current tiny block and frees its slot if nothing in it is live. Caller holds the
+    /// tiny span class's mcentral lock. Returns a span that must go back to mheap after the lock is released.
+    /// </summary>
+    private MSpan* CloseTinyBlockLocked(MCentral central)
+    {
+        if (_tiny == 0) return null;
+        nuint block = _tiny;
+        ulong* mask = _tinyMask;
+        _tiny = 0;
+        _tinyOffset = 0;
+        _tinyMask = null;
+        *TinyBlock.LockedHalf(mask) &= ~(uint)(TinyBlock.Open >> TinyBlock.FreedShift);
+        return TinyBlock.Live(*mask) == 0 ? _heap.FreeDeadTinyBlockLocked(central, block, mask) : null;
+    }
+
+    /// <summary>Closes the tiny block for good (ReleaseAll).</summary>
     private void CloseTinyBlock()
     {
         if (_tiny == 0) return;
-        nuint block = _tiny;
-        _tiny = 0;
-        _tinyOffset = 0;
-        ulong* mask = _tinyMask;
-        _tinyMask = null;
-        ulong m, nm;
-        do
-        {
-            m = Volatile.Read(ref *mask);
-            nm = m & ~TinyBlock.Open;
-        }
-        while (Interlocked.CompareExchange(ref *mask, nm, m) != m);
-        if ((nm & TinyBlock.LiveMask) == 0) _heap.FreeDeadTinyBlock(block);
+        MCentral central = _heap.Central(TinyBlock.SpanClass);
+        MSpan* dead;
+        using (central.Enter()) dead = CloseTinyBlockLocked(central);
+        if (dead != null) central.ReleaseToHeap(dead);
     }
 
     private nuint MallocLarge(nuint size, bool noscan, bool needzero, ReadOnlySpan<ulong> pointerMask)
     {
+        ObjectDisposedException.ThrowIf(Released, this);
         if (size > (nuint)_mheap.ArenaSize)
         {
             HeapThrow.InvalidSize($"cannot allocate {size} bytes: larger than the whole {_mheap.ArenaSize}-byte arena");
@@ -263,9 +287,12 @@ public sealed unsafe class MCache
             _alloc[spc] = NodeHeap.EmptySpan;
             _heap.Central(spc).UncacheSpan(s);
         }
-        NativeMemory.Free(_alloc);
+        // _alloc stays (every entry EmptySpan) so a stray Malloc on a released cache reaches Refill and throws
+        // instead of reading freed memory; the finalizer frees it.
         Released = true;
     }
+
+    ~MCache() => NativeMemory.Free(_alloc);
 
     /// <summary>The span cached for <paramref name="spc"/>, or null (verifier).</summary>
     internal MSpan* CachedSpan(int spc) => Released || _alloc[spc] == NodeHeap.EmptySpan ? null : _alloc[spc];

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace ClusterHeap.Heap;
 
@@ -14,11 +15,14 @@ internal sealed unsafe class MCentral : IDisposable
 {
     private HeapSpinLock _lock;
     private readonly MHeap _heap;
+    private readonly HeapBitmap _bitmap;
     private readonly MSpan* _lists;      // [0] partial, [1] full: native sentinels
     private readonly int _sizeClass;
     private readonly nuint _npages;
     private readonly int _elemSize;
     private readonly int _nelems;
+    /// <summary>A partial span with fewer free slots than this is "nearly full": see <see cref="Exchange"/>.</summary>
+    private readonly int _sparse;
 
     // Counters, guarded by _lock.
     internal long SlotFrees;          // slots that became free (user frees, folded tiny blocks, unused lease slots)
@@ -31,11 +35,13 @@ internal sealed unsafe class MCentral : IDisposable
     public MCentral(MHeap heap, byte spanClass)
     {
         _heap = heap;
+        _bitmap = heap.Bitmap;
         SpanClass = spanClass;
         _sizeClass = spanClass >> 1;
         _npages = (nuint)SizeClasses.PagesOf(_sizeClass);
         _elemSize = SizeClasses.SizeOf(_sizeClass);
         _nelems = SizeClasses.ObjectsOf(_sizeClass);
+        _sparse = Math.Max(1, _nelems / 4);
         _lists = (MSpan*)System.Runtime.InteropServices.NativeMemory.AllocZeroed((nuint)(2 * sizeof(MSpan)));
         SpanList.Init(&_lists[0]);
         SpanList.Init(&_lists[1]);
@@ -46,6 +52,13 @@ internal sealed unsafe class MCentral : IDisposable
     private MSpan* Full => &_lists[1];
 
     public SpinScope Enter() => new(ref _lock);
+
+    /// <summary>Takes the lock without a scope, for the free fast path (see NodeHeap.TryFree).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Lock() => _lock.Enter();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Unlock() => _lock.Exit();
 
     /// <summary>Takes the lock without a scope (the verifier holds every mcentral lock at once).</summary>
     public void LockForVerify() => _lock.Enter();
@@ -76,8 +89,60 @@ internal sealed unsafe class MCentral : IDisposable
     /// Hands a span with at least one free slot to a cache (Go's mcentral.cacheSpan): a partial one if there
     /// is one, else a fresh span from mheap. Null (and the reason) when mheap cannot grow.
     /// </summary>
-    public MSpan* CacheSpan(SpanCache owner, out OutOfMemoryReason reason)
+    public MSpan* CacheSpan(SpanCache owner, out OutOfMemoryReason reason) => Exchange(null, owner, out reason);
+
+    /// <summary>
+    /// An mcache's refill in one visit: gives back <paramref name="full"/> (if not null, as <see cref="UncacheSpan"/>)
+    /// and takes a span with free slots under the same lock hold.
+    /// </summary>
+    public MSpan* Exchange(MSpan* full, SpanCache owner, out OutOfMemoryReason reason)
     {
+        reason = default;
+        bool release = false;
+        MSpan* s = null;
+        // No try/finally around the lock: nothing inside throws (see NodeHeap.TryFree).
+        _lock.Enter();
+        if (full != null)
+        {
+            full->Cache = SpanCache.None;
+            full->LeaseId = 0;
+            FoldLocked(full);
+            release = PlaceUncachedLocked(full);
+        }
+        MSpan* partial = SpanList.IsEmpty(Partial) ? null : Partial->Next;
+        if (partial != null && (partial->NElems - partial->AllocCount >= _sparse || !_heap.HasFreePages(_npages)))
+        {
+            s = partial;
+            SpanList.Remove(s);
+            SpanList.InsertBack(Full, s);
+            TakeForCache(s, owner);
+        }
+        _lock.Exit();
+        if (release) _heap.FreeSpan(full);
+        if (s != null) return s;
+
+        // A fresh span: none is partial, or the first partial one is nearly full and mheap has free pages to spare
+        // (so this does not grow the heap). Without that preference a ring of frees and mallocs refills on every
+        // object, each refill taking back the one slot the last free opened.
+        MSpan* fresh = _heap.AllocSpan(_npages, SpanClass, grow: partial == null, out reason);
+        if (fresh == null)
+        {
+            if (partial == null) return null;
+            return CacheSpan(owner, out reason, takeSparse: true);
+        }
+        _lock.Enter();
+        InitSpan(fresh);
+        SpansAllocated++;
+        SpanList.InsertBack(Full, fresh);
+        TakeForCache(fresh, owner);
+        _lock.Exit();
+        return fresh;
+    }
+
+    /// <summary>The partial-list span or a fresh one, as <see cref="Exchange"/>; <paramref name="takeSparse"/> takes any partial span.</summary>
+    private MSpan* CacheSpan(SpanCache owner, out OutOfMemoryReason reason, bool takeSparse)
+    {
+        if (!takeSparse) return Exchange(null, owner, out reason);
         reason = default;
         using (Enter())
         {
@@ -90,16 +155,7 @@ internal sealed unsafe class MCentral : IDisposable
                 return s;
             }
         }
-        MSpan* fresh = _heap.AllocSpan(_npages, SpanClass, out reason);
-        if (fresh == null) return null;
-        using (Enter())
-        {
-            InitSpan(fresh);
-            SpansAllocated++;
-            SpanList.InsertBack(Full, fresh);
-            TakeForCache(fresh, owner);
-        }
-        return fresh;
+        return Exchange(null, owner, out reason);
     }
 
     private void TakeForCache(MSpan* s, SpanCache owner)
@@ -158,6 +214,7 @@ internal sealed unsafe class MCentral : IDisposable
     /// (allocated, not freed while cached). Returns true when the span must go back to mheap, which the caller
     /// does after releasing the lock (<see cref="ReleaseToHeap"/>).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool FreeSlotLocked(MSpan* s, int index, bool poison)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
@@ -171,18 +228,22 @@ internal sealed unsafe class MCentral : IDisposable
             if (poison) Poison(addr, s->ElemSize);
             return false;
         }
-        _heap.Bitmap.MarkFreed(addr, (nuint)s->ElemSize, s->Noscan);
+        _bitmap.MarkFreed(addr, (nuint)s->ElemSize, s->Noscan);
         if (poison) Poison(addr, s->ElemSize);
         bool wasFull = s->AllocCount == s->NElems;
         s->AllocBits[index >> 6] &= ~(1UL << index);
         s->AllocCount--;
         s->NeedZero = 1;
+        return (wasFull || s->AllocCount == 0) && MoveAfterFreeLocked(s);
+    }
+
+    /// <summary>A free changed the span's list: full → partial, or nothing live → back to mheap (true).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool MoveAfterFreeLocked(MSpan* s)
+    {
         if (s->AllocCount == 0) return PlaceUncachedLocked(s);
-        if (wasFull)
-        {
-            SpanList.Remove(s);
-            SpanList.InsertBack(Partial, s);
-        }
+        SpanList.Remove(s);
+        SpanList.InsertBack(Partial, s);
         return false;
     }
 
@@ -207,7 +268,7 @@ internal sealed unsafe class MCentral : IDisposable
                 int b = System.Numerics.BitOperations.TrailingZeroCount(bits);
                 bits &= bits - 1;
                 nuint addr = s->StartAddr + (nuint)((w << 6) + b) * (nuint)s->ElemSize;
-                _heap.Bitmap.MarkFreed(addr, (nuint)s->ElemSize, s->Noscan);
+                _bitmap.MarkFreed(addr, (nuint)s->ElemSize, s->Noscan);
             }
         }
         s->FoldFreedBits();

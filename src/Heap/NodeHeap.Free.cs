@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace ClusterHeap.Heap;
 
 /// <summary>What an address names in the heap: an object's start, size (its slot or span) and class.</summary>
@@ -17,57 +19,77 @@ public sealed unsafe partial class NodeHeap
     /// Frees the object starting at <paramref name="address"/>. Returns why not (and changes nothing) when the
     /// address is not the start of a live object of this heap.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public PointerError TryFree(nuint address)
     {
-        if (address == ZeroBase) return PointerError.None;
-        PointerError e = CheckArena(address);
-        if (e != PointerError.None) return e;
+        if (address - _arenaStart >= _arenaSize)
+        {
+            return address == (nuint)_zeroBase ? PointerError.None : PointerError.OutsideArena;
+        }
+        if (address >= _mheap.ArenaUsed) return PointerError.NotInUse;
         while (true)
         {
             MSpan* s = _mheap.SpanOf(address);
             if (s == null || s->State != SpanState.InUse) return PointerError.NotInUse;
             byte spc = s->SpanClass;
-            if (spc >> 1 == 0)
-            {
-                using (_mheap.LockLarge())
-                {
-                    if (!StillOwns(s, address, spc)) continue;
-                    if (address != s->StartAddr) return PointerError.Interior;
-                    if (_poisonOnFree) new Span<byte>((void*)address, (int)Math.Min(s->Bytes, int.MaxValue)).Fill(PoisonByte);
-                    _mheap.FreeLargeLocked(s);
-                    return PointerError.None;
-                }
-            }
+            if (spc < 2) return FreeLarge(s, address, spc);
             MCentral central = _centrals[spc];
-            bool release;
-            using (central.Enter())
+            // No try/finally around the lock: nothing below throws, and a finally would spill the hot locals.
+            central.Lock();
+            // SAFETY: s was read without a lock; it is ours only if it still is this class's in-use span here.
+            if (!StillOwns(s, address, spc))
             {
-                if (!StillOwns(s, address, spc)) continue;
-                e = FreeSmallLocked(central, s, address, out release);
+                central.Unlock();
+                continue;
             }
+            int index = (int)((ulong)(uint)(address - s->StartAddr) * s->DivMagic >> 32);   // offset / ElemSize (Go's divMagic)
+            nuint slot = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
+            bool release;
+            PointerError e = PointerError.None;
+            if (address == slot && index < s->NElems && s->TinyMasks == null && s->IsAllocated(index) && !s->IsFreedWhileCached(index))
+            {
+                // The common case: a live object of a plain small span.
+                central.ObjectFrees++;
+                release = central.FreeSlotLocked(s, index, _poisonOnFree);
+            }
+            else
+            {
+                e = FreeSmallSlowLocked(central, s, address, index, slot, out release);
+            }
+            central.Unlock();
             if (release) central.ReleaseToHeap(s);
             return e;
+        }
+    }
+
+    private PointerError FreeLarge(MSpan* s, nuint address, byte spc)
+    {
+        using (_mheap.LockLarge())
+        {
+            if (!StillOwns(s, address, spc)) return TryFree(address);
+            if (address != s->StartAddr) return PointerError.Interior;
+            if (_poisonOnFree) new Span<byte>((void*)address, (int)Math.Min(s->Bytes, int.MaxValue)).Fill(PoisonByte);
+            _mheap.FreeLargeLocked(s);
+            return PointerError.None;
         }
     }
 
     private static bool StillOwns(MSpan* s, nuint address, byte spc) =>
         s->State == SpanState.InUse && s->SpanClass == spc && address >= s->StartAddr && address < s->EndAddr;
 
-    private PointerError FreeSmallLocked(MCentral central, MSpan* s, nuint address, out bool release)
+    /// <summary>Free's slow cases: tiny objects, and every invalid pointer (which leaves the span untouched).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private PointerError FreeSmallSlowLocked(MCentral central, MSpan* s, nuint address, int index, nuint slot, out bool release)
     {
         release = false;
-        int index = (int)((ulong)(uint)(address - s->StartAddr) * s->DivMagic >> 32);   // offset / ElemSize
         if (index >= s->NElems) return PointerError.NotInUse;                 // the span's tail waste
-        nuint slot = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
         bool live = s->IsAllocated(index) && !s->IsFreedWhileCached(index);
-
         if (s->TinyMasks != null)
         {
             ulong* mask = &s->TinyMasks[index];
-            ulong m = Volatile.Read(ref *mask);
             int off = (int)(address - slot);
-            if (live && (m & TinyBlock.IsTiny) != 0) return FreeTinyLocked(central, s, index, mask, off, out release);
-            if (!live && (m & TinyBlock.FreedBit(off)) != 0) return PointerError.TinyAlreadyFreed;
+            if (live && (*mask & TinyBlock.IsTiny) != 0) return FreeTinyLocked(central, s, index, mask, off, out release);
+            if (!live && (*mask & TinyBlock.FreedBit(off)) != 0) return PointerError.TinyAlreadyFreed;
         }
         if (address != slot) return PointerError.Interior;
         if (!live)
@@ -81,48 +103,33 @@ public sealed unsafe partial class NodeHeap
         return PointerError.None;
     }
 
-    /// <summary>Frees one tiny object; the block's slot goes too when it was the last live one and no mcache bumps into it.</summary>
+    /// <summary>Frees one tiny object; the block's slot goes too when it was the last live one and the block is closed.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private PointerError FreeTinyLocked(MCentral central, MSpan* s, int index, ulong* mask, int off, out bool release)
     {
         release = false;
-        ulong m, nm;
-        do
-        {
-            m = Volatile.Read(ref *mask);
-            if ((m & TinyBlock.Live(off)) == 0)
-            {
-                return (m & TinyBlock.FreedBit(off)) != 0 ? PointerError.TinyAlreadyFreed : PointerError.TinyNotLive;
-            }
-            nm = (m & ~TinyBlock.Live(off)) | TinyBlock.FreedBit(off);
-        }
-        while (Interlocked.CompareExchange(ref *mask, nm, m) != m);
+        ulong m = *mask;      // the owner may be adding starts to the low half; ours was set before the pointer existed
+        if ((TinyBlock.Starts(m) & (1u << off)) == 0) return PointerError.TinyNotLive;
+        if ((m & TinyBlock.FreedBit(off)) != 0) return PointerError.TinyAlreadyFreed;
+        *TinyBlock.LockedHalf(mask) |= 1u << off;
         central.ObjectFrees++;
-        if ((nm & (TinyBlock.LiveMask | TinyBlock.Open)) == 0)
-        {
-            // Last live object of a closed block: the block's slot goes, the freed offsets stay as tombstones.
-            *mask = nm & ~TinyBlock.IsTiny;
-            release = central.FreeSlotLocked(s, index, _poisonOnFree);
-        }
+        if ((m & TinyBlock.Open) != 0 || TinyBlock.Live(*mask) != 0) return PointerError.None;
+        // Last live object of a closed block: the block's slot goes; starts and freed bits stay as tombstones.
+        *TinyBlock.LockedHalf(mask) &= ~(uint)(TinyBlock.IsTiny >> TinyBlock.FreedShift);
+        release = central.FreeSlotLocked(s, index, _poisonOnFree);
         return PointerError.None;
     }
 
-    /// <summary>An mcache closed a tiny block with nothing live in it: free its slot.</summary>
-    internal void FreeDeadTinyBlock(nuint block)
+    /// <summary>
+    /// An mcache closed a tiny block with nothing live in it: free its slot. Caller holds the tiny class's mcentral
+    /// lock; returns the span if it must go back to mheap once the lock is released.
+    /// </summary>
+    internal MSpan* FreeDeadTinyBlockLocked(MCentral central, nuint block, ulong* mask)
     {
         MSpan* s = _mheap.SpanOf(block);
-        MCentral central = _centrals[TinyBlock.SpanClass];
-        bool release;
-        using (central.Enter())
-        {
-            int index = (int)((block - s->StartAddr) >> 4);
-            ulong* mask = &s->TinyMasks[index];
-            ulong m = Volatile.Read(ref *mask);
-            // A free may have raced us to the last live bit after the close cleared Open: only one side frees.
-            if ((m & TinyBlock.IsTiny) == 0 || (m & (TinyBlock.LiveMask | TinyBlock.Open)) != 0) return;
-            *mask = m & ~TinyBlock.IsTiny;
-            release = central.FreeSlotLocked(s, index, _poisonOnFree);
-        }
-        if (release) central.ReleaseToHeap(s);
+        *TinyBlock.LockedHalf(mask) &= ~(uint)(TinyBlock.IsTiny >> TinyBlock.FreedShift);
+        int index = (int)((block - s->StartAddr) >> 4);
+        return central.FreeSlotLocked(s, index, _poisonOnFree) ? s : null;
     }
 
     private PointerError CheckArena(nuint address)
@@ -142,8 +149,8 @@ public sealed unsafe partial class NodeHeap
 
     /// <summary>
     /// Checks that [address, address + length) lies inside one live object (address may be interior).
-    /// Bounds are the object's slot (its size class), or for tiny objects the next live tiny object or the
-    /// block's end, or for large objects the span.
+    /// Bounds are the object's slot (its size class), or for tiny objects the object itself (its end bit in
+    /// the block mask), or for large objects the span.
     /// </summary>
     public PointerError CheckRange(nuint address, long length, out HeapObject obj)
     {
@@ -194,14 +201,16 @@ public sealed unsafe partial class NodeHeap
         bool live = s->IsAllocated(index) && !s->IsFreedWhileCached(index);
         if (s->TinyMasks != null)
         {
-            ulong m = Volatile.Read(ref s->TinyMasks[index]);
+            ulong m = s->TinyMasks[index];
             int off = (int)(address - slot);
             if (live && (m & TinyBlock.IsTiny) != 0)
             {
-                ulong starts = m & TinyBlock.LiveMask & ((2UL << off) - 1);      // live starts at or before off
+                uint starts = TinyBlock.Live(m) & ((2u << off) - 1);                // live starts at or before off
                 if (starts == 0) return PointerError.TinyNotLive;
-                int start = 63 - System.Numerics.BitOperations.LeadingZeroCount(starts);
-                obj = new HeapObject(slot + (nuint)start, TinyBlock.EndOf(m, start) - start, SizeClasses.TinySizeClass, true, true);
+                int start = 31 - System.Numerics.BitOperations.LeadingZeroCount(starts);
+                int end = TinyBlock.EndOf(m, start);
+                if (off >= end) return PointerError.TinyNotLive;                  // padding or a freed neighbour
+                obj = new HeapObject(slot + (nuint)start, end - start, SizeClasses.TinySizeClass, true, true);
                 return PointerError.None;
             }
         }
