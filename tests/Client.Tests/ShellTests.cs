@@ -116,6 +116,7 @@ public sealed partial class ShellTests(EmbeddedClusterFixture fixture)
         (int exit, string output) = await RunAsync("nodes", "stats", "stats node2", "spans node2 5", "verify", $"free {p}");
         Assert.Equal(0, exit);
         foreach (string n in new[] { "node0", "node1", "node2" }) Assert.Contains(n, output);
+        Assert.Matches(@"central heap on node[012], \d+ active lease", output);
         Assert.Contains("cluster  ", output);
         Assert.Contains("HeapAlloc", output);
         Assert.Contains("by size:", output);
