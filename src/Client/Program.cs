@@ -61,6 +61,11 @@ public static class Program
             error.WriteLine(Usage);
             return 2;
         }
+        catch (Exception e) when (e is OrleansException or TimeoutException)
+        {
+            error.WriteLine($"error: the cluster failed the command: {e.GetType().Name}: {e.Message}");
+            return 1;
+        }
         catch (Exception e) when (e is ClusterHeap.Heap.HeapInitException or ClusterHeap.Heap.HeapOutOfMemoryException or ClusterHeap.Heap.InvalidSizeException or ClusterHeapException)
         {
             error.WriteLine($"error: {e.Message}");

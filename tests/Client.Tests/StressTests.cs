@@ -83,6 +83,7 @@ public sealed class StressTests(EmbeddedClusterFixture fixture)
             Assert.InRange(root.GetProperty("live_over_committed").GetDouble(), 0.0, 1.0);
             Assert.True(root.GetProperty("ops_per_sec").GetDouble() > 0);
             Assert.True(root.GetProperty("passed").GetBoolean());
+            Assert.True(root.GetProperty("verify_ok").GetBoolean());
         }
         finally
         {
