@@ -128,37 +128,38 @@ internal sealed unsafe class MCentral : IDisposable
     /// </summary>
     public void UncacheSpan(MSpan* s)
     {
-        bool release;
         using (_lock.EnterScope())
         {
             Debug.Assert(s->Cache != SpanCache.None);
             s->Cache = SpanCache.None;
             s->LeaseId = 0;
             FoldLocked(s);
-            release = PlaceUncachedLocked(s);
+            PlaceUncachedLocked(s);
         }
-        if (release) _heap.FreeSpan(s);
     }
 
-    /// <summary>Moves an uncached span to the list its occupancy calls for; true when it must go back to mheap.</summary>
-    private bool PlaceUncachedLocked(MSpan* s)
+    /// <summary>
+    /// Moves an uncached span to the list its occupancy calls for, or back to mheap when nothing in it is live.
+    /// The span goes to mheap with this lock still held (order mcentral → mheap): a free of a stale pointer into
+    /// the span, validated under this lock, then sees it Free and never a span half-way into mheap.
+    /// </summary>
+    private void PlaceUncachedLocked(MSpan* s)
     {
         SpanList.Remove(s);
         if (s->AllocCount == 0)
         {
             SpansFreed++;
-            return true;
+            _heap.FreeSpan(s);
+            return;
         }
         SpanList.InsertBack(s->AllocCount < s->NElems ? Partial : Full, s);
-        return false;
     }
 
     /// <summary>
     /// Frees slot <paramref name="index"/> of <paramref name="s"/>; caller holds the lock and validated the slot
-    /// (allocated, not freed while cached). Returns true when the span must go back to mheap, which the caller
-    /// does after releasing the lock (<see cref="ReleaseToHeap"/>).
+    /// (allocated, not freed while cached). A span left with nothing live goes back to mheap at once.
     /// </summary>
-    public bool FreeSlotLocked(MSpan* s, int index, bool poison)
+    public void FreeSlotLocked(MSpan* s, int index, bool poison)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
         nuint addr = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
@@ -169,7 +170,7 @@ internal sealed unsafe class MCentral : IDisposable
             s->FreedBits[index >> 6] |= 1UL << index;
             s->FreedCount++;
             if (poison) Poison(addr, s->ElemSize);
-            return false;
+            return;
         }
         _heap.Bitmap.MarkFreed(addr, (nuint)s->ElemSize, s->Noscan);
         if (poison) Poison(addr, s->ElemSize);
@@ -177,19 +178,16 @@ internal sealed unsafe class MCentral : IDisposable
         s->AllocBits[index >> 6] &= ~(1UL << index);
         s->AllocCount--;
         s->NeedZero = 1;
-        if (s->AllocCount == 0) return PlaceUncachedLocked(s);
+        if (s->AllocCount == 0)
+        {
+            PlaceUncachedLocked(s);
+            return;
+        }
         if (wasFull)
         {
             SpanList.Remove(s);
             SpanList.InsertBack(Partial, s);
         }
-        return false;
-    }
-
-    public void ReleaseToHeap(MSpan* s)
-    {
-        Debug.Assert(!_lock.IsHeldByCurrentThread);
-        _heap.FreeSpan(s);
     }
 
     /// <summary>

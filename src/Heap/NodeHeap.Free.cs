@@ -39,23 +39,19 @@ public sealed unsafe partial class NodeHeap
                 }
             }
             MCentral central = _centrals[spc];
-            bool release;
             using (central.Enter())
             {
                 if (!StillOwns(s, address, spc)) continue;
-                e = FreeSmallLocked(central, s, address, out release);
+                return FreeSmallLocked(central, s, address);
             }
-            if (release) central.ReleaseToHeap(s);
-            return e;
         }
     }
 
     private static bool StillOwns(MSpan* s, nuint address, byte spc) =>
         s->State == SpanState.InUse && s->SpanClass == spc && address >= s->StartAddr && address < s->EndAddr;
 
-    private PointerError FreeSmallLocked(MCentral central, MSpan* s, nuint address, out bool release)
+    private PointerError FreeSmallLocked(MCentral central, MSpan* s, nuint address)
     {
-        release = false;
         nuint offset = address - s->StartAddr;
         int index = SizeClasses.ObjectIndex(s->SizeClass, offset);
         if (index >= s->NElems) return PointerError.NotInUse;                 // the span's tail waste
@@ -67,7 +63,7 @@ public sealed unsafe partial class NodeHeap
             ulong* mask = &s->TinyMasks[index];
             ulong m = Volatile.Read(ref *mask);
             int off = (int)(address - slot);
-            if (live && (m & TinyBlock.IsTiny) != 0) return FreeTinyLocked(central, s, index, mask, off, out release);
+            if (live && (m & TinyBlock.IsTiny) != 0) return FreeTinyLocked(central, s, index, mask, off);
             if (!live && (m & TinyBlock.FreedBit(off)) != 0) return PointerError.TinyAlreadyFreed;
         }
         if (address != slot) return PointerError.Interior;
@@ -78,14 +74,13 @@ public sealed unsafe partial class NodeHeap
                 : PointerError.NeverAllocated;
         }
         central.ObjectFrees++;
-        release = central.FreeSlotLocked(s, index, Options.PoisonOnFree);
+        central.FreeSlotLocked(s, index, Options.PoisonOnFree);
         return PointerError.None;
     }
 
     /// <summary>Frees one tiny object; the block's slot goes too when it was the last live one and no mcache bumps into it.</summary>
-    private PointerError FreeTinyLocked(MCentral central, MSpan* s, int index, ulong* mask, int off, out bool release)
+    private PointerError FreeTinyLocked(MCentral central, MSpan* s, int index, ulong* mask, int off)
     {
-        release = false;
         ulong m, nm;
         do
         {
@@ -102,7 +97,7 @@ public sealed unsafe partial class NodeHeap
         {
             // Last live object of a closed block: the block's slot goes, the freed offsets stay as tombstones.
             *mask = nm & ~TinyBlock.IsTiny;
-            release = central.FreeSlotLocked(s, index, Options.PoisonOnFree);
+            central.FreeSlotLocked(s, index, Options.PoisonOnFree);
         }
         return PointerError.None;
     }
@@ -112,7 +107,6 @@ public sealed unsafe partial class NodeHeap
     {
         MSpan* s = _mheap.SpanOf(block);
         MCentral central = _centrals[TinyBlock.SpanClass];
-        bool release;
         using (central.Enter())
         {
             int index = (int)((block - s->StartAddr) >> 4);
@@ -121,9 +115,8 @@ public sealed unsafe partial class NodeHeap
             // A free may have raced us to the last live bit after the close cleared Open: only one side frees.
             if ((m & TinyBlock.IsTiny) == 0 || (m & (TinyBlock.LiveMask | TinyBlock.Open)) != 0) return;
             *mask = m & ~TinyBlock.IsTiny;
-            release = central.FreeSlotLocked(s, index, Options.PoisonOnFree);
+            central.FreeSlotLocked(s, index, Options.PoisonOnFree);
         }
-        if (release) central.ReleaseToHeap(s);
     }
 
     private PointerError CheckArena(nuint address)
