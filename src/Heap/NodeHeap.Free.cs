@@ -73,6 +73,9 @@ public sealed unsafe partial class NodeHeap
                 ? PointerError.AlreadyFreed
                 : PointerError.NeverAllocated;
         }
+        // A plain 16-byte object in the tiny span class: drop tombstones left by tiny objects this slot held
+        // before, so a second free of it says AlreadyFreed rather than TinyAlreadyFreed.
+        if (s->TinyMasks != null) s->TinyMasks[index] = 0;
         central.ObjectFrees++;
         central.FreeSlotLocked(s, index, Options.PoisonOnFree);
         return PointerError.None;
