@@ -193,8 +193,11 @@ public sealed unsafe partial class NodeHeap
             obj = new HeapObject(s->StartAddr, (long)s->Bytes, 0, s->Noscan, false);
             return PointerError.None;
         }
-        int index = SizeClasses.ObjectIndex(s->SizeClass, address - s->StartAddr);
-        if (index >= s->NElems) return PointerError.NotInUse;
+        // SAFETY: read without a lock; a racing free may be changing the span. Every value is range-checked
+        // before use, and the pages, span structs and masks stay mapped whatever happens.
+        if (address < s->StartAddr) return PointerError.NotInUse;
+        int index = (int)((ulong)(uint)(address - s->StartAddr) * s->DivMagic >> 32);   // offset / ElemSize
+        if ((uint)index >= (uint)s->NElems || index >= MSpan.MaxObjects) return PointerError.NotInUse;
         nuint slot = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
         bool live = s->IsAllocated(index) && !s->IsFreedWhileCached(index);
         if (s->TinyMasks != null)
