@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using ClusterHeap.Contracts;
 using ClusterHeap.Grains;
@@ -29,6 +30,9 @@ public sealed class ClusterConnection : IAsyncDisposable
         Client = clientHost.Services.GetRequiredService<IClusterClient>();
         Router = new HeapRouter(Client);
     }
+
+    /// <summary>How long a first connection to a running cluster is retried.</summary>
+    public static readonly TimeSpan ConnectPatience = TimeSpan.FromSeconds(20);
 
     public IClusterClient Client { get; }
 
@@ -159,6 +163,16 @@ public sealed class ClusterConnection : IAsyncDisposable
         builder.UseOrleansClient(c =>
         {
             clustering(c);
+            // Orleans retries a first connection forever by default: give a cluster that is still starting
+            // 20 s, then fail with the reason instead of hanging.
+            Stopwatch? failing = null;
+            c.UseConnectionRetryFilter(async (exception, cancellation) =>
+            {
+                failing ??= Stopwatch.StartNew();
+                if (failing.Elapsed > ConnectPatience) return false;
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellation);
+                return true;
+            });
             // A silo killed mid-run must not hold a caller for the default 30 s.
             c.Configure<ClientMessagingOptions>(x => x.ResponseTimeout = TimeSpan.FromSeconds(10));
         });
