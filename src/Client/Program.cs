@@ -54,6 +54,13 @@ public static class Program
                 }
                 case "stress":
                 {
+                    if (args.Flag("help") || args.Flag("h"))
+                    {
+                        output.Write(StressOptions.Help);
+                        output.WriteLine();
+                        output.Write(ConnectOptions.Help);
+                        return 0;
+                    }
                     // Connection options first: their values must not be taken for the workload's name.
                     ConnectOptions connect = ConnectOptions.Parse(args);
                     StressOptions stress = StressOptions.Parse(args);

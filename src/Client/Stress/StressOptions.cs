@@ -45,14 +45,19 @@ public sealed record StressOptions
           --limit SIZE        grow-shrink: cluster memory limit for the run (restored after)
           --rounds N          grow-shrink: rounds to run (default: as the duration allows, at least 1)
           --seed N            xorshift64 seed (default 1)
-          --json FILE         also write the report as JSON
-          --no-progress       no progress bar or lines
-        exit codes: 0 passed; 1 a cookie was wrong or an operation failed unexpectedly; 2 usage; 3 no cluster
+          --json FILE         also write the report as JSON: workload, ops, ops_per_sec, p50_us, p99_us, p999_us,
+                              refills, leases, peak_committed_bytes, live_over_committed, cookie_failures,
+                              lost_objects, errors, passed, verify_ok, duration_s, workers, batch, nodes, mallocs,
+                              frees, cookie_checks, latency_samples, out_of_memory, nodes_gone, verify,
+                              error_messages, shape and the workload's own figures
+          --no-progress       no progress bar or lines (a bar on a terminal, a line every 2 s otherwise)
+        lost objects (their node died during the run) and out of memory in grow-shrink are expected, not failures.
+        exit codes: 0 passed; 1 a cookie was wrong, an operation failed unexpectedly or the verifier found a
+        broken invariant; 2 usage; 3 the cluster could not be reached
         """;
 
     public static StressOptions Parse(ArgReader args)
     {
-        if (args.Flag("help")) throw new UsageException(Help);
         string workload = args.Positional() ?? throw new UsageException("stress: name a workload: " + string.Join(", ", Workloads));
         if (!Workloads.Contains(workload)) throw new UsageException($"stress: unknown workload '{workload}' (one of {string.Join(", ", Workloads)})");
         var o = new StressOptions
