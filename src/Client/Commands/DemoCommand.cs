@@ -91,5 +91,8 @@ public static class DemoCommand
             kept += r.Pointers.Length - free.Length;
         }
         output.WriteLine($"   {kept} objects live");
+        // One node returns its free runs to the OS now, so the map shows released pages beside free ones.
+        long released = await connection.Node(nodes[0].Name).ScavengeAsync(force: true);
+        output.WriteLine($"   {nodes[0].Name} scavenged: {ByteSize.Format(released)} of free runs returned to the OS (drawn '-' in the map, hatched in the SVG)");
     }
 }
