@@ -31,10 +31,20 @@ public sealed unsafe class MCache
     private nuint _tinyOffset;
     private ulong* _tinyMask;
 
-    // Counters, owner-written. Indexed by size class.
-    internal readonly long[] ObjectMallocs = new long[SizeClasses.NumClasses];
+    // Counters, owner-written. Objects allocated = SlotAllocs[c] for small classes, except class 2, whose slots
+    // include tiny blocks: there objects = SlotAllocs[2] - TinyBlocks + TinyAllocs. LargeAllocs for class 0.
     internal readonly long[] SlotAllocs = new long[SizeClasses.NumClasses];
     internal long TinyAllocs;
+    internal long TinyBlocks;
+    internal long LargeAllocs;
+
+    /// <summary>Objects allocated through this cache, per size class (class 0: large).</summary>
+    internal long ObjectMallocs(int sizeClass) => sizeClass switch
+    {
+        0 => LargeAllocs,
+        SizeClasses.TinySizeClass => SlotAllocs[sizeClass] - TinyBlocks + TinyAllocs,
+        _ => SlotAllocs[sizeClass],
+    };
 
     internal MCache(NodeHeap heap, MHeap mheap)
     {
@@ -66,8 +76,7 @@ public sealed unsafe class MCache
             if (v == 0) v = NextFree(spc, out s);
             if (noscan) _bitmap.Set(v, HeapBitmap.Nibble(true, WordKind.Scalar));
             else _bitmap.MarkAllocated(v, (nuint)s->ElemSize, noscan: false, default);
-            if (needzero && s->NeedZero != 0) NativeMemory.Clear((void*)v, (nuint)s->ElemSize);
-            ObjectMallocs[sizeClass]++;
+            if (needzero && s->NeedZero != 0) Unsafe.InitBlockUnaligned((void*)v, 0, (uint)s->ElemSize);
             SlotAllocs[sizeClass]++;
             return v;
         }
@@ -89,7 +98,6 @@ public sealed unsafe class MCache
         if (v == 0) v = NextFree(spc, out s);
         _bitmap.MarkAllocated(v, (nuint)s->ElemSize, noscan: false, pointerMask);
         if (needzero && s->NeedZero != 0) NativeMemory.Clear((void*)v, (nuint)s->ElemSize);
-        ObjectMallocs[sizeClass]++;
         SlotAllocs[sizeClass]++;
         return v;
     }
@@ -171,7 +179,6 @@ public sealed unsafe class MCache
         {
             _tinyOffset = off + size;
             Interlocked.Or(ref *_tinyMask, TinyBlock.Live((int)off));   // frees clear bits from other threads
-            ObjectMallocs[SizeClasses.TinySizeClass]++;
             TinyAllocs++;
             return _tiny + off;
         }
@@ -186,12 +193,11 @@ public sealed unsafe class MCache
         MSpan* s = _alloc[spc];
         nuint v = NextFreeFast(s);
         if (v == 0) v = NextFree(spc, out s);
-        s = _alloc[spc];
         _bitmap.Set(v, HeapBitmap.Nibble(true, WordKind.Scalar));
         if (s->NeedZero != 0) NativeMemory.Clear((void*)v, TinyBlock.Size);
         ulong* mask = &s->TinyMasks[(int)((v - s->StartAddr) >> 4)];
         SlotAllocs[SizeClasses.TinySizeClass]++;
-        ObjectMallocs[SizeClasses.TinySizeClass]++;
+        TinyBlocks++;
         TinyAllocs++;
         if (size < _tinyOffset || _tiny == 0)
         {
@@ -242,7 +248,7 @@ public sealed unsafe class MCache
         nuint v = s->StartAddr;
         _bitmap.MarkAllocated(v, noscan ? (nuint)HeapConstants.PtrSize : npages << HeapConstants.PageShift, noscan, pointerMask);
         if (needzero && s->NeedZero != 0) NativeMemory.Clear((void*)v, npages << HeapConstants.PageShift);
-        ObjectMallocs[0]++;
+        LargeAllocs++;
         return v;
     }
 

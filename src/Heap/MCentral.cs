@@ -12,7 +12,7 @@ namespace ClusterHeap.Heap;
 /// </summary>
 internal sealed unsafe class MCentral : IDisposable
 {
-    private readonly Lock _lock = new();
+    private HeapSpinLock _lock;
     private readonly MHeap _heap;
     private readonly MSpan* _lists;      // [0] partial, [1] full: native sentinels
     private readonly int _sizeClass;
@@ -45,7 +45,7 @@ internal sealed unsafe class MCentral : IDisposable
     private MSpan* Partial => &_lists[0];
     private MSpan* Full => &_lists[1];
 
-    public Lock.Scope Enter() => _lock.EnterScope();
+    public SpinScope Enter() => new(ref _lock);
 
     /// <summary>Takes the lock without a scope (the verifier holds every mcentral lock at once).</summary>
     public void LockForVerify() => _lock.Enter();
@@ -79,7 +79,7 @@ internal sealed unsafe class MCentral : IDisposable
     public MSpan* CacheSpan(SpanCache owner, out OutOfMemoryReason reason)
     {
         reason = default;
-        using (_lock.EnterScope())
+        using (Enter())
         {
             if (!SpanList.IsEmpty(Partial))
             {
@@ -92,7 +92,7 @@ internal sealed unsafe class MCentral : IDisposable
         }
         MSpan* fresh = _heap.AllocSpan(_npages, SpanClass, out reason);
         if (fresh == null) return null;
-        using (_lock.EnterScope())
+        using (Enter())
         {
             InitSpan(fresh);
             SpansAllocated++;
@@ -129,7 +129,7 @@ internal sealed unsafe class MCentral : IDisposable
     public void UncacheSpan(MSpan* s)
     {
         bool release;
-        using (_lock.EnterScope())
+        using (Enter())
         {
             Debug.Assert(s->Cache != SpanCache.None);
             s->Cache = SpanCache.None;

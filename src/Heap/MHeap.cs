@@ -55,6 +55,8 @@ internal sealed unsafe class MHeap : IDisposable
         _spans = (MSpan**)layout.SpansStart;
         Bitmap = new HeapBitmap(layout.BitmapStart, layout.ArenaStart);
         _arenaUsed = layout.ArenaStart;
+        ArenaStart = layout.ArenaStart;
+        ArenaEnd = layout.ArenaEnd;
         _scavengeDelayTicks = (long)(scavengeDelay.TotalSeconds * Stopwatch.Frequency);
         GrowthLimit = growthLimit;
         _free = (MSpan*)NativeMemory.AllocZeroed((nuint)(MaxListPages * sizeof(MSpan)));
@@ -62,8 +64,8 @@ internal sealed unsafe class MHeap : IDisposable
     }
 
     public HeapBitmap Bitmap { get; }
-    public nuint ArenaStart => _layout.ArenaStart;
-    public nuint ArenaEnd => _layout.ArenaEnd;
+    public readonly nuint ArenaStart;
+    public readonly nuint ArenaEnd;
     public nuint ArenaUsed => Volatile.Read(ref _arenaUsed);
     public long ArenaSize => _layout.ArenaSize;
 
@@ -71,7 +73,7 @@ internal sealed unsafe class MHeap : IDisposable
     public long GrowthLimit { get; set; }
 
     /// <summary>The span that page <paramref name="addr"/> belongs to, per the spans array. Caller checked addr &lt; ArenaUsed.</summary>
-    public MSpan* SpanOf(nuint addr) => _spans[(addr - _layout.ArenaStart) >> HeapConstants.PageShift];
+    public MSpan* SpanOf(nuint addr) => _spans[(addr - ArenaStart) >> HeapConstants.PageShift];
 
     /// <summary>
     /// Allocates a span of <paramref name="npages"/> pages for <paramref name="spanClass"/>: state InUse, every

@@ -33,7 +33,7 @@ public sealed unsafe partial class NodeHeap
                 {
                     if (!StillOwns(s, address, spc)) continue;
                     if (address != s->StartAddr) return PointerError.Interior;
-                    if (Options.PoisonOnFree) new Span<byte>((void*)address, (int)Math.Min(s->Bytes, int.MaxValue)).Fill(PoisonByte);
+                    if (_poisonOnFree) new Span<byte>((void*)address, (int)Math.Min(s->Bytes, int.MaxValue)).Fill(PoisonByte);
                     _mheap.FreeLargeLocked(s);
                     return PointerError.None;
                 }
@@ -56,8 +56,7 @@ public sealed unsafe partial class NodeHeap
     private PointerError FreeSmallLocked(MCentral central, MSpan* s, nuint address, out bool release)
     {
         release = false;
-        nuint offset = address - s->StartAddr;
-        int index = SizeClasses.ObjectIndex(s->SizeClass, offset);
+        int index = (int)((ulong)(uint)(address - s->StartAddr) * s->DivMagic >> 32);   // offset / ElemSize
         if (index >= s->NElems) return PointerError.NotInUse;                 // the span's tail waste
         nuint slot = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
         bool live = s->IsAllocated(index) && !s->IsFreedWhileCached(index);
@@ -78,7 +77,7 @@ public sealed unsafe partial class NodeHeap
                 : PointerError.NeverAllocated;
         }
         central.ObjectFrees++;
-        release = central.FreeSlotLocked(s, index, Options.PoisonOnFree);
+        release = central.FreeSlotLocked(s, index, _poisonOnFree);
         return PointerError.None;
     }
 
@@ -102,7 +101,7 @@ public sealed unsafe partial class NodeHeap
         {
             // Last live object of a closed block: the block's slot goes, the freed offsets stay as tombstones.
             *mask = nm & ~TinyBlock.IsTiny;
-            release = central.FreeSlotLocked(s, index, Options.PoisonOnFree);
+            release = central.FreeSlotLocked(s, index, _poisonOnFree);
         }
         return PointerError.None;
     }
@@ -121,7 +120,7 @@ public sealed unsafe partial class NodeHeap
             // A free may have raced us to the last live bit after the close cleared Open: only one side frees.
             if ((m & TinyBlock.IsTiny) == 0 || (m & (TinyBlock.LiveMask | TinyBlock.Open)) != 0) return;
             *mask = m & ~TinyBlock.IsTiny;
-            release = central.FreeSlotLocked(s, index, Options.PoisonOnFree);
+            release = central.FreeSlotLocked(s, index, _poisonOnFree);
         }
         if (release) central.ReleaseToHeap(s);
     }

@@ -73,7 +73,7 @@ public sealed unsafe partial class NodeHeap
                     bits &= bits - 1;
                     if (i >= s->NElems || !s->IsAllocated(i) || s->IsFreedWhileCached(i)) continue;
                     central.ObjectFrees++;
-                    central.FreeSlotLocked(s, i, Options.PoisonOnFree);
+                    central.FreeSlotLocked(s, i, _poisonOnFree);
                 }
             }
         }

@@ -32,7 +32,7 @@ public sealed unsafe partial class NodeHeap
             {
                 for (int i = 0; i < SizeClasses.NumClasses; i++)
                 {
-                    objectMallocs[i] += c.ObjectMallocs[i];
+                    objectMallocs[i] += c.ObjectMallocs(i);
                     slotAllocs[i] += c.SlotAllocs[i];
                 }
                 tinyAllocs += c.TinyAllocs;

@@ -66,6 +66,7 @@ public sealed unsafe partial class NodeHeap : IDisposable
     private long _retiredTinyAllocs;                                // guarded by _cachesLock
     private readonly Timer? _scavengeTimer;
     private readonly ulong* _zeroBase;
+    private readonly bool _poisonOnFree;
     private bool _disposed;
 
     private NodeHeap(HeapOptions options, HeapLayout layout)
@@ -75,6 +76,7 @@ public sealed unsafe partial class NodeHeap : IDisposable
         _mheap = new MHeap(layout, options.ScavengeDelay, options.GrowthLimit);
         for (int spc = 0; spc < _centrals.Length; spc++) _centrals[spc] = new MCentral(_mheap, (byte)spc);
         _zeroBase = (ulong*)NativeMemory.AllocZeroed(sizeof(ulong));
+        _poisonOnFree = options.PoisonOnFree;
         if (options.BackgroundScavenger && options.ScavengeDelay > TimeSpan.Zero)
         {
             TimeSpan period = TimeSpan.FromTicks(Math.Max(options.ScavengeDelay.Ticks / 2, TimeSpan.FromMilliseconds(100).Ticks));
@@ -130,7 +132,7 @@ public sealed unsafe partial class NodeHeap : IDisposable
             _caches.Remove(cache);
             for (int c = 0; c < SizeClasses.NumClasses; c++)
             {
-                _retiredObjectMallocs[c] += cache.ObjectMallocs[c];
+                _retiredObjectMallocs[c] += cache.ObjectMallocs(c);
                 _retiredSlotAllocs[c] += cache.SlotAllocs[c];
             }
             _retiredTinyAllocs += cache.TinyAllocs;

@@ -1,0 +1,25 @@
+using ClusterHeap.Client.Bench;
+using ClusterHeap.Client.Cli;
+
+namespace ClusterHeap.Client.Commands;
+
+/// <summary>`clusterheap bench local …`: benchmarks; see README "Benchmarks".</summary>
+public static class BenchCommand
+{
+    public static int Run(ArgReader args, TextWriter output)
+    {
+        string? what = args.Positional();
+        switch (what)
+        {
+            case "local":
+                var o = RingOptions.Parse(args);
+                args.Done("bench local");
+                RingResult r = RingBench.Run(o);
+                output.WriteLine(r.Line());
+                if (!r.Verify.Ok) output.WriteLine($"verify: {r.Verify}");
+                return r.Verify.Ok ? 0 : 1;
+            default:
+                throw new UsageException("bench: say which benchmark: `bench local [-size N | -min N -max N] [-live N] [-ops N] [-random] [-seed N]`");
+        }
+    }
+}

@@ -1,1 +1,0 @@
-namespace ClusterHeap.Client; internal static class Program { private static int Main() => 0; }
