@@ -3,12 +3,11 @@ using ClusterHeap.Client.Cli;
 
 namespace ClusterHeap.Client.Commands;
 
-/// <summary>`clusterheap bench local …`: benchmarks; see README "Benchmarks".</summary>
+/// <summary>`clusterheap bench local …`: the in-process benchmark; `bench calls` is <see cref="CallsCommand"/>. See README "Benchmarks".</summary>
 public static class BenchCommand
 {
-    public static int Run(ArgReader args, TextWriter output)
+    public static int Run(string? what, ArgReader args, TextWriter output)
     {
-        string? what = args.Positional();
         switch (what)
         {
             case "local":
@@ -19,7 +18,7 @@ public static class BenchCommand
                 if (!r.Verify.Ok) output.WriteLine($"verify: {r.Verify}");
                 return r.Verify.Ok ? 0 : 1;
             default:
-                throw new UsageException("bench: say which benchmark: `bench local [-size N | -min N -max N] [-live N] [-ops N] [-random] [-seed N]`");
+                throw new UsageException("bench: say which benchmark: `bench local [-size N | -min N -max N] [-live N] [-ops N] [-random] [-seed N]` or `bench calls [--seconds 2] [connection options]`");
         }
     }
 }

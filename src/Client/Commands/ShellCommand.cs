@@ -1,0 +1,50 @@
+using ClusterHeap.Client.Cli;
+using ClusterHeap.Client.Connect;
+using ClusterHeap.Client.Shell;
+
+namespace ClusterHeap.Client.Commands;
+
+/// <summary>
+/// `clusterheap shell`: interactive (prompt, line editing, history, help) when standard input is a
+/// terminal; otherwise one command per line, plain results, so it can be scripted. The exit code is
+/// 1 when any scripted command failed, 0 otherwise.
+/// </summary>
+public static class ShellCommand
+{
+    public static async Task<int> RunAsync(ArgReader args, ClusterConnection connection, TextWriter output)
+    {
+        args.Done("shell");
+        if (!Console.IsInputRedirected && ReferenceEquals(output, Console.Out))
+        {
+            return await InteractiveAsync(connection);
+        }
+        return await ScriptAsync(connection, Console.In, output);
+    }
+
+    /// <summary>Runs every line of <paramref name="input"/>; echoes each command as `&gt; line` before its result.</summary>
+    public static async Task<int> ScriptAsync(ClusterConnection connection, TextReader input, TextWriter output, bool echo = true)
+    {
+        var session = new ShellSession(connection, output);
+        while (await input.ReadLineAsync() is { } line)
+        {
+            if (string.IsNullOrWhiteSpace(line) || line.TrimStart().StartsWith('#')) continue;
+            if (echo) output.WriteLine($"> {line.Trim()}");
+            if (!await session.ExecuteAsync(line)) break;
+        }
+        return session.Failures == 0 ? 0 : 1;
+    }
+
+    private static async Task<int> InteractiveAsync(ClusterConnection connection)
+    {
+        Console.WriteLine($"clusterheap shell: {connection.Description}");
+        Console.WriteLine("type help for the commands, quit to leave; ↑/↓ recall earlier commands");
+        string home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        var editor = new LineEditor(home.Length == 0 ? null : Path.Combine(home, ".clusterheap_history"));
+        var session = new ShellSession(connection, Console.Out, color: !Console.IsOutputRedirected);
+        while (editor.ReadLine("clusterheap> ") is { } line)
+        {
+            if (!await session.ExecuteAsync(line)) break;
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,207 @@
+using System.Net;
+using ClusterHeap.Contracts;
+using ClusterHeap.Grains;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+using Orleans.Hosting;
+using StackExchange.Redis;
+
+namespace ClusterHeap.Client.Connect;
+
+/// <summary>
+/// A client connected to a ClusterHeap cluster, and the embedded silos it started when it was asked to
+/// bring its own cluster. Embedded silos are real Orleans silos on loopback ports (localhost
+/// clustering with the first silo as primary), each turned into a node by <c>AddClusterHeap</c>,
+/// exactly as the silo host does; the client reaches them through their gateways like any other client.
+/// </summary>
+public sealed class ClusterConnection : IAsyncDisposable
+{
+    private readonly List<IHost> _silos;
+    private readonly IHost _clientHost;
+
+    private ClusterConnection(IHost clientHost, List<IHost> silos, string description)
+    {
+        _clientHost = clientHost;
+        _silos = silos;
+        Description = description;
+        Client = clientHost.Services.GetRequiredService<IClusterClient>();
+        Router = new HeapRouter(Client);
+    }
+
+    public IClusterClient Client { get; }
+
+    /// <summary>Routes pointers to their owner node (shared by every command of this connection).</summary>
+    public HeapRouter Router { get; }
+
+    /// <summary>"embedded cluster of 3 silos (node0 …)", "gateways …", "redis …".</summary>
+    public string Description { get; }
+
+    public ICentralHeapGrain Central => Client.GetGrain<ICentralHeapGrain>(GrainKeys.Central);
+
+    public IMCacheGrain MCache(string node, int p = 0) => Client.GetGrain<IMCacheGrain>(GrainKeys.MCache(node, p));
+
+    public IHeapNodeGrain Node(string node) => Client.GetGrain<IHeapNodeGrain>(node);
+
+    /// <summary>Live nodes by slot, fresh from the central heap (also refreshes the router).</summary>
+    public async Task<NodeInfo[]> NodesAsync()
+    {
+        NodeInfo[] nodes = await Central.GetNodesAsync();
+        await Router.RefreshAsync();
+        return [.. nodes.OrderBy(n => n.Slot)];
+    }
+
+    public static async Task<ClusterConnection> OpenAsync(ConnectOptions o, CancellationToken cancellation = default)
+    {
+        if (o.IsEmbedded) return await StartEmbeddedAsync(o, cancellation);
+
+        IHost client = BuildClient(o, c =>
+        {
+            string clusterId = o.ClusterId ?? ConnectOptions.DefaultClusterId;
+            c.Configure<ClusterOptions>(x => { x.ClusterId = clusterId; x.ServiceId = o.ServiceId; });
+            if (o.Redis is not null)
+            {
+                string redis = o.Redis;
+                c.UseRedisClustering(r => r.ConfigurationOptions = ConfigurationOptions.Parse(redis));
+            }
+            else
+            {
+                c.UseStaticClustering([.. o.Gateways.Select(g => Endpoints.Resolve(g, "--gateway"))]);
+            }
+        });
+        try
+        {
+            await client.StartAsync(cancellation);
+        }
+        catch
+        {
+            client.Dispose();
+            throw;
+        }
+        string what = o.Redis is not null ? $"cluster '{o.ClusterId ?? ConnectOptions.DefaultClusterId}' through redis {o.Redis}" : $"gateways {string.Join(",", o.Gateways)}";
+        var connection = new ClusterConnection(client, [], what);
+        await connection.NodesAsync();
+        return connection;
+    }
+
+    private static async Task<ClusterConnection> StartEmbeddedAsync(ConnectOptions o, CancellationToken cancellation)
+    {
+        int n = o.Embedded;
+        int[] ports = Endpoints.FreePorts(2 * n);
+        string clusterId = o.ClusterId ?? $"clusterheap-embedded-{Guid.NewGuid():N}"[..32];
+        var primary = new IPEndPoint(IPAddress.Loopback, ports[0]);
+        var silos = new List<IHost>();
+        try
+        {
+            for (int i = 0; i < n; i++)
+            {
+                silos.Add(BuildSilo(o, $"node{i}", ports[2 * i], ports[2 * i + 1], primary, clusterId));
+            }
+            // The primary first (the others join through it), then the rest together.
+            await silos[0].StartAsync(cancellation);
+            await Task.WhenAll(silos.Skip(1).Select(s => s.StartAsync(cancellation)));
+
+            int[] gateways = [.. Enumerable.Range(0, n).Select(i => ports[2 * i + 1])];
+            IHost client = BuildClient(o, c => c.UseLocalhostClustering(gateways, o.ServiceId, clusterId));
+            await client.StartAsync(cancellation);
+            var connection = new ClusterConnection(client, silos,
+                $"embedded cluster of {n} silo{(n == 1 ? "" : "s")} in this process (node0..node{n - 1}, arena {Cli.ByteSize.Format(o.ArenaSize)} each)");
+            await connection.WaitForNodesAsync(n, cancellation);
+            return connection;
+        }
+        catch
+        {
+            foreach (IHost s in silos) s.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Every embedded silo registers its heap while starting; this confirms the central heap counts them all.</summary>
+    private async Task WaitForNodesAsync(int count, CancellationToken cancellation)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        while ((await NodesAsync()).Length < count)
+        {
+            await Task.Delay(50, timeout.Token);
+        }
+    }
+
+    private static IHost BuildSilo(ConnectOptions o, string name, int siloPort, int gatewayPort, IPEndPoint primary, string clusterId)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        ConfigureLogging(builder, o);
+        builder.UseOrleans(silo =>
+        {
+            silo.UseLocalhostClustering(siloPort, gatewayPort, siloPort == primary.Port ? null : primary, o.ServiceId, clusterId);
+            silo.Configure<SiloOptions>(x => x.SiloName = name);
+            silo.Configure<ClusterMembershipOptions>(x =>
+            {
+                x.ProbeTimeout = TimeSpan.FromSeconds(2);
+                x.NumMissedProbesLimit = 2;
+            });
+            silo.AddClusterHeap(h =>
+            {
+                h.ArenaSize = o.ArenaSize;
+                h.ProcessorsPerNode = o.Procs;
+                h.GrantChunk = o.GrantChunk;
+                h.ScavengeDelay = TimeSpan.FromSeconds(10);
+            });
+        });
+        return builder.Build();
+    }
+
+    private static IHost BuildClient(ConnectOptions o, Action<IClientBuilder> clustering)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        ConfigureLogging(builder, o);
+        builder.UseOrleansClient(c =>
+        {
+            clustering(c);
+            // A silo killed mid-run must not hold a caller for the default 30 s.
+            c.Configure<ClientMessagingOptions>(x => x.ResponseTimeout = TimeSpan.FromSeconds(10));
+        });
+        return builder.Build();
+    }
+
+    private static void ConfigureLogging(HostApplicationBuilder builder, ConnectOptions o)
+    {
+        builder.Logging.ClearProviders();
+        if (o.Verbose)
+        {
+            builder.Logging.AddSimpleConsole(c => c.SingleLine = true);
+            builder.Logging.SetMinimumLevel(LogLevel.Information);
+        }
+    }
+
+    /// <summary>Names of the embedded silos still running.</summary>
+    public int EmbeddedSilos => _silos.Count;
+
+    public async ValueTask DisposeAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            await _clientHost.StopAsync(timeout.Token);
+        }
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+        {
+            // Shutting down: nothing to hand back.
+        }
+        _clientHost.Dispose();
+        // Stop the silos together; each hands its leases back as it goes.
+        await Task.WhenAll(_silos.Select(async s =>
+        {
+            try
+            {
+                await s.StopAsync(timeout.Token);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                // A silo that cannot stop in time is torn down with the process.
+            }
+        }));
+        foreach (IHost s in _silos) s.Dispose();
+    }
+}
