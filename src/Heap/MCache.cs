@@ -76,7 +76,7 @@ public sealed unsafe class MCache
             if (v == 0) v = NextFree(spc, out s);
             if (noscan) _bitmap.Set(v, HeapBitmap.Nibble(true, WordKind.Scalar));
             else _bitmap.MarkAllocated(v, (nuint)s->ElemSize, noscan: false, default);
-            if (needzero && s->NeedZero != 0) Unsafe.InitBlockUnaligned((void*)v, 0, (uint)s->ElemSize);
+            if (needzero && s->NeedZero != 0) Zero.Small(v, (nuint)s->ElemSize);
             SlotAllocs[sizeClass]++;
             return v;
         }
@@ -134,7 +134,7 @@ public sealed unsafe class MCache
     }
 
     /// <summary>Go's nextFree: the next free slot of the cached span, refilling from mcentral when it is full.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private nuint NextFree(int spc, out MSpan* s)
     {
         s = _alloc[spc];
@@ -156,12 +156,8 @@ public sealed unsafe class MCache
     private MSpan* Refill(int spc)
     {
         MSpan* old = _alloc[spc];
-        if (old != NodeHeap.EmptySpan)
-        {
-            _alloc[spc] = NodeHeap.EmptySpan;
-            _heap.Central(spc).UncacheSpan(old);
-        }
-        MSpan* s = _heap.Central(spc).CacheSpan(SpanCache.MCache, out OutOfMemoryReason reason);
+        _alloc[spc] = NodeHeap.EmptySpan;
+        MSpan* s = _heap.Central(spc).Exchange(old == NodeHeap.EmptySpan ? null : old, SpanCache.MCache, out OutOfMemoryReason reason);
         if (s == null) _heap.ThrowOutOfMemory(reason, SizeClasses.SizeOf(spc >> 1));
         _alloc[spc] = s;
         return s;
@@ -186,7 +182,7 @@ public sealed unsafe class MCache
     }
 
     /// <summary>Opens a new tiny block; keeps whichever of the old and the new block has more room (as Go does).</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private nuint MallocTinyBlock(nuint size)
     {
         const int spc = TinyBlock.SpanClass;

@@ -14,6 +14,7 @@ internal sealed unsafe class MCentral : IDisposable
 {
     private HeapSpinLock _lock;
     private readonly MHeap _heap;
+    private readonly HeapBitmap _bitmap;
     private readonly MSpan* _lists;      // [0] partial, [1] full: native sentinels
     private readonly int _sizeClass;
     private readonly nuint _npages;
@@ -31,6 +32,7 @@ internal sealed unsafe class MCentral : IDisposable
     public MCentral(MHeap heap, byte spanClass)
     {
         _heap = heap;
+        _bitmap = heap.Bitmap;
         SpanClass = spanClass;
         _sizeClass = spanClass >> 1;
         _npages = (nuint)SizeClasses.PagesOf(_sizeClass);
@@ -76,20 +78,37 @@ internal sealed unsafe class MCentral : IDisposable
     /// Hands a span with at least one free slot to a cache (Go's mcentral.cacheSpan): a partial one if there
     /// is one, else a fresh span from mheap. Null (and the reason) when mheap cannot grow.
     /// </summary>
-    public MSpan* CacheSpan(SpanCache owner, out OutOfMemoryReason reason)
+    public MSpan* CacheSpan(SpanCache owner, out OutOfMemoryReason reason) => Exchange(null, owner, out reason);
+
+    /// <summary>
+    /// An mcache's refill in one visit: gives back <paramref name="full"/> (if not null, as <see cref="UncacheSpan"/>)
+    /// and takes a span with free slots under the same lock hold.
+    /// </summary>
+    public MSpan* Exchange(MSpan* full, SpanCache owner, out OutOfMemoryReason reason)
     {
         reason = default;
+        bool release = false;
+        MSpan* s = null;
         using (Enter())
         {
+            if (full != null)
+            {
+                full->Cache = SpanCache.None;
+                full->LeaseId = 0;
+                FoldLocked(full);
+                release = PlaceUncachedLocked(full);
+            }
             if (!SpanList.IsEmpty(Partial))
             {
-                MSpan* s = Partial->Next;
+                s = Partial->Next;
                 SpanList.Remove(s);
                 SpanList.InsertBack(Full, s);
                 TakeForCache(s, owner);
-                return s;
             }
         }
+        if (release) _heap.FreeSpan(full);
+        if (s != null) return s;
+
         MSpan* fresh = _heap.AllocSpan(_npages, SpanClass, out reason);
         if (fresh == null) return null;
         using (Enter())
@@ -171,7 +190,7 @@ internal sealed unsafe class MCentral : IDisposable
             if (poison) Poison(addr, s->ElemSize);
             return false;
         }
-        _heap.Bitmap.MarkFreed(addr, (nuint)s->ElemSize, s->Noscan);
+        _bitmap.MarkFreed(addr, (nuint)s->ElemSize, s->Noscan);
         if (poison) Poison(addr, s->ElemSize);
         bool wasFull = s->AllocCount == s->NElems;
         s->AllocBits[index >> 6] &= ~(1UL << index);
@@ -207,7 +226,7 @@ internal sealed unsafe class MCentral : IDisposable
                 int b = System.Numerics.BitOperations.TrailingZeroCount(bits);
                 bits &= bits - 1;
                 nuint addr = s->StartAddr + (nuint)((w << 6) + b) * (nuint)s->ElemSize;
-                _heap.Bitmap.MarkFreed(addr, (nuint)s->ElemSize, s->Noscan);
+                _bitmap.MarkFreed(addr, (nuint)s->ElemSize, s->Noscan);
             }
         }
         s->FoldFreedBits();

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace ClusterHeap.Heap;
 
 /// <summary>What an address names in the heap: an object's start, size (its slot or span) and class.</summary>
@@ -17,36 +19,43 @@ public sealed unsafe partial class NodeHeap
     /// Frees the object starting at <paramref name="address"/>. Returns why not (and changes nothing) when the
     /// address is not the start of a live object of this heap.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public PointerError TryFree(nuint address)
     {
-        if (address == ZeroBase) return PointerError.None;
-        PointerError e = CheckArena(address);
-        if (e != PointerError.None) return e;
+        if (address - _arenaStart >= _arenaSize)
+        {
+            return address == (nuint)_zeroBase ? PointerError.None : PointerError.OutsideArena;
+        }
+        if (address >= _mheap.ArenaUsed) return PointerError.NotInUse;
         while (true)
         {
             MSpan* s = _mheap.SpanOf(address);
             if (s == null || s->State != SpanState.InUse) return PointerError.NotInUse;
             byte spc = s->SpanClass;
-            if (spc >> 1 == 0)
-            {
-                using (_mheap.LockLarge())
-                {
-                    if (!StillOwns(s, address, spc)) continue;
-                    if (address != s->StartAddr) return PointerError.Interior;
-                    if (_poisonOnFree) new Span<byte>((void*)address, (int)Math.Min(s->Bytes, int.MaxValue)).Fill(PoisonByte);
-                    _mheap.FreeLargeLocked(s);
-                    return PointerError.None;
-                }
-            }
+            if (spc < 2) return FreeLarge(s, address, spc);
             MCentral central = _centrals[spc];
+            PointerError e;
             bool release;
             using (central.Enter())
             {
+                // SAFETY: s was read without a lock; it is ours only if it still is this class's in-use span here.
                 if (!StillOwns(s, address, spc)) continue;
                 e = FreeSmallLocked(central, s, address, out release);
             }
             if (release) central.ReleaseToHeap(s);
             return e;
+        }
+    }
+
+    private PointerError FreeLarge(MSpan* s, nuint address, byte spc)
+    {
+        using (_mheap.LockLarge())
+        {
+            if (!StillOwns(s, address, spc)) return TryFree(address);
+            if (address != s->StartAddr) return PointerError.Interior;
+            if (_poisonOnFree) new Span<byte>((void*)address, (int)Math.Min(s->Bytes, int.MaxValue)).Fill(PoisonByte);
+            _mheap.FreeLargeLocked(s);
+            return PointerError.None;
         }
     }
 
@@ -56,7 +65,7 @@ public sealed unsafe partial class NodeHeap
     private PointerError FreeSmallLocked(MCentral central, MSpan* s, nuint address, out bool release)
     {
         release = false;
-        int index = (int)((ulong)(uint)(address - s->StartAddr) * s->DivMagic >> 32);   // offset / ElemSize
+        int index = (int)((ulong)(uint)(address - s->StartAddr) * s->DivMagic >> 32);   // offset / ElemSize (Go's divMagic)
         if (index >= s->NElems) return PointerError.NotInUse;                 // the span's tail waste
         nuint slot = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
         bool live = s->IsAllocated(index) && !s->IsFreedWhileCached(index);

@@ -67,6 +67,8 @@ public sealed unsafe partial class NodeHeap : IDisposable
     private readonly Timer? _scavengeTimer;
     private readonly ulong* _zeroBase;
     private readonly bool _poisonOnFree;
+    private readonly nuint _arenaStart;      // = Layout.ArenaStart, kept beside the hot fields
+    private readonly nuint _arenaSize;
     private bool _disposed;
 
     private NodeHeap(HeapOptions options, HeapLayout layout)
@@ -77,6 +79,8 @@ public sealed unsafe partial class NodeHeap : IDisposable
         for (int spc = 0; spc < _centrals.Length; spc++) _centrals[spc] = new MCentral(_mheap, (byte)spc);
         _zeroBase = (ulong*)NativeMemory.AllocZeroed(sizeof(ulong));
         _poisonOnFree = options.PoisonOnFree;
+        _arenaStart = layout.ArenaStart;
+        _arenaSize = (nuint)layout.ArenaSize;
         if (options.BackgroundScavenger && options.ScavengeDelay > TimeSpan.Zero)
         {
             TimeSpan period = TimeSpan.FromTicks(Math.Max(options.ScavengeDelay.Ticks / 2, TimeSpan.FromMilliseconds(100).Ticks));

@@ -67,6 +67,8 @@ public static unsafe class RingBench
         return new RingResult(o, ns, managed, stats, verify);
     }
 
+    // Compiled fully optimized from the start: the timed loop runs once, so tiering would time tier-0 code.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static void Loop(NodeHeap heap, MCache cache, nuint[] ring, RingOptions o, ref ulong x, long span)
     {
         long live = o.Live, ops = o.Ops, size = o.Size, min = o.Min;

@@ -27,6 +27,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     private readonly HeapNodeService _node;
     private readonly ILogger<MCacheGrain> _logger;
     private readonly Dictionary<int, HeldLease> _leases = [];
+    private readonly HeapPointer[] _one = new HeapPointer[1]; // the single-object fast path's result slot (no allocation per call)
     private Heap.MCache? _cache;
     private string _key = "";
     private int _p;
@@ -105,10 +106,9 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
         }
 
         var noscan = kind == ObjectKind.Scalar;
-        var one = new HeapPointer[1];
-        if (Fill(one, 0, 1, size, null, noscan, out _) == 1)
+        if (Fill(_one, 0, 1, size, null, noscan, out _) == 1)
         {
-            return Task.FromResult(one[0]);
+            return Task.FromResult(_one[0]);
         }
 
         return MallocSlowAsync(size, noscan);

@@ -139,7 +139,15 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
         }
 
         var buffer = new byte[length];
-        Heap.Read((nuint)pointer.Address, buffer);
+        try
+        {
+            Heap.Read((nuint)pointer.Address, buffer); // validates again: the object may have been freed since CheckRange
+        }
+        catch (InvalidPointerException e)
+        {
+            return HeapErrors.FromPointerError(e.Reason, pointer, length, _node.Name);
+        }
+
         data = buffer;
         return null;
     }
@@ -151,7 +159,15 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
             return error;
         }
 
-        Heap.Write((nuint)pointer.Address, data);
+        try
+        {
+            Heap.Write((nuint)pointer.Address, data); // validates again: the object may have been freed since CheckRange
+        }
+        catch (InvalidPointerException e)
+        {
+            return HeapErrors.FromPointerError(e.Reason, pointer, data.Length, _node.Name);
+        }
+
         return null;
     }
 

@@ -1,0 +1,58 @@
+using ClusterHeap.Contracts;
+
+namespace ClusterHeap.Cluster.Tests;
+
+/// <summary>The cluster memory limit: out of memory names the limit; frees and scavenging make room again.</summary>
+public sealed class MemoryLimitTests
+{
+    private const long Limit = 16L << 20;
+
+    [Fact]
+    public async Task AtTheLimitAllocationFailsNamingItAndSucceedsAgainAfterFrees()
+    {
+        await using var heap = await HeapCluster.StartAsync(2, (_, o) => o.ClusterMemoryLimit = Limit);
+        var nodes = await heap.NodesAsync();
+        var mcache = heap.MCache(nodes[0].Name);
+        var pointers = new List<HeapPointer>();
+        HeapError? error = null;
+        for (var i = 0; i < 64 && error is null; i++)
+        {
+            var batch = await mcache.MallocBatchAsync(1024, 1024);
+            pointers.AddRange(batch.Pointers);
+            error = batch.Error;
+        }
+
+        Assert.NotNull(error);
+        Assert.Equal(HeapErrorKind.OutOfMemory, error.Kind);
+        Assert.Equal("ClusterMemoryLimit", error.Reason);
+        Assert.Equal(Limit, error.Limit);
+        Assert.Contains(Limit.ToString(), error.Message);
+        var stats = await heap.Central.GetStatsAsync();
+        Assert.True(stats.TotalGranted <= Limit);
+        Assert.True(pointers.Count > 8 * 1024); // it went past one node's first grant
+
+        var single = await Assert.ThrowsAsync<ClusterOutOfMemoryException>(() => mcache.MallocAsync(1024));
+        Assert.Contains("cluster memory limit", single.Message);
+
+        Assert.All(await heap.Router.FreeBatchAsync([.. pointers]), Assert.Null);
+        await mcache.ReturnLeasesAsync();
+        foreach (var node in nodes)
+        {
+            await heap.Node(node.Name).ScavengeAsync(force: true);
+        }
+
+        var again = await mcache.MallocBatchAsync(4096, 1024);
+        Assert.Null(again.Error);
+        await heap.AssertVerifiedAsync();
+    }
+
+    [Fact]
+    public async Task TheLimitChangesAtRunTime()
+    {
+        await using var heap = await HeapCluster.StartAsync(2);
+        Assert.Equal(long.MaxValue, await heap.Central.GetMemoryLimitAsync());
+        await heap.Central.SetMemoryLimitAsync(Limit);
+        Assert.Equal(Limit, await heap.Central.GetMemoryLimitAsync());
+        await Assert.ThrowsAsync<ClusterHeapException>(() => heap.Central.SetMemoryLimitAsync(-1));
+    }
+}
