@@ -91,10 +91,17 @@ internal readonly unsafe struct HeapBitmap(nuint bitmapStart, nuint arenaStart)
     }
 
     /// <summary>Clears an object's nibbles and leaves the freed mark at its start.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void MarkFreed(nuint addr, nuint size, bool noscan)
     {
         Set(addr, Freed);
-        if (noscan) return;
+        if (!noscan) ClearWords(addr, size);
+    }
+
+    /// <summary>Clears the kind nibbles of a scan object's words after the first, up to the first Dead one.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ClearWords(nuint addr, nuint size)
+    {
         nuint words = size >> 3;
         for (nuint i = 1; i < words; i++)
         {

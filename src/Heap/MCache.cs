@@ -73,7 +73,11 @@ public sealed unsafe class MCache
             int spc = sizeClass << 1 | (noscan ? 1 : 0);
             MSpan* s = _alloc[spc];
             nuint v = NextFreeFast(s);
-            if (v == 0) v = NextFree(spc, out s);
+            if (v == 0)
+            {
+                v = NextFree(spc);
+                s = _alloc[spc];
+            }
             if (noscan) _bitmap.Set(v, HeapBitmap.Nibble(true, WordKind.Scalar));
             else _bitmap.MarkAllocated(v, (nuint)s->ElemSize, noscan: false, default);
             if (needzero && s->NeedZero != 0) Zero.Small(v, (nuint)s->ElemSize);
@@ -95,7 +99,11 @@ public sealed unsafe class MCache
         int spc = sizeClass << 1;
         MSpan* s = _alloc[spc];
         nuint v = NextFreeFast(s);
-        if (v == 0) v = NextFree(spc, out s);
+        if (v == 0)
+        {
+            v = NextFree(spc);
+            s = _alloc[spc];
+        }
         _bitmap.MarkAllocated(v, (nuint)s->ElemSize, noscan: false, pointerMask);
         if (needzero && s->NeedZero != 0) NativeMemory.Clear((void*)v, (nuint)s->ElemSize);
         SlotAllocs[sizeClass]++;
@@ -135,9 +143,9 @@ public sealed unsafe class MCache
 
     /// <summary>Go's nextFree: the next free slot of the cached span, refilling from mcentral when it is full.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private nuint NextFree(int spc, out MSpan* s)
+    private nuint NextFree(int spc)
     {
-        s = _alloc[spc];
+        MSpan* s = _alloc[spc];
         int index = s->NElems == 0 ? 0 : s->NextFreeIndex();
         if (index == s->NElems)
         {
@@ -155,6 +163,7 @@ public sealed unsafe class MCache
     /// <summary>Go's mcache.refill: hands the full span back to mcentral and caches one with free slots.</summary>
     private MSpan* Refill(int spc)
     {
+        ObjectDisposedException.ThrowIf(Released, this);     // a released cache holds only EmptySpan: every small path ends here
         MSpan* old = _alloc[spc];
         _alloc[spc] = NodeHeap.EmptySpan;
         MSpan* s = _heap.Central(spc).Exchange(old == NodeHeap.EmptySpan ? null : old, SpanCache.MCache, out OutOfMemoryReason reason);
@@ -174,7 +183,7 @@ public sealed unsafe class MCache
         if (off + size <= TinyBlock.Size && _tiny != 0)
         {
             _tinyOffset = off + size;
-            Interlocked.Or(ref *_tinyMask, TinyBlock.Live((int)off));   // frees clear bits from other threads
+            Interlocked.Or(ref *_tinyMask, TinyBlock.NewObject(off, size));   // frees clear bits from other threads
             TinyAllocs++;
             return _tiny + off;
         }
@@ -188,7 +197,11 @@ public sealed unsafe class MCache
         const int spc = TinyBlock.SpanClass;
         MSpan* s = _alloc[spc];
         nuint v = NextFreeFast(s);
-        if (v == 0) v = NextFree(spc, out s);
+        if (v == 0)
+        {
+            v = NextFree(spc);
+            s = _alloc[spc];
+        }
         _bitmap.Set(v, HeapBitmap.Nibble(true, WordKind.Scalar));
         if (s->NeedZero != 0) NativeMemory.Clear((void*)v, TinyBlock.Size);
         ulong* mask = &s->TinyMasks[(int)((v - s->StartAddr) >> 4)];
@@ -197,7 +210,7 @@ public sealed unsafe class MCache
         TinyAllocs++;
         if (size < _tinyOffset || _tiny == 0)
         {
-            Volatile.Write(ref *mask, TinyBlock.IsTiny | TinyBlock.Open | TinyBlock.Live(0));
+            Volatile.Write(ref *mask, TinyBlock.IsTiny | TinyBlock.Open | TinyBlock.NewObject(0, size));
             CloseTinyBlock();
             _tiny = v;
             _tinyOffset = size;
@@ -205,7 +218,7 @@ public sealed unsafe class MCache
         }
         else
         {
-            Volatile.Write(ref *mask, TinyBlock.IsTiny | TinyBlock.Live(0));
+            Volatile.Write(ref *mask, TinyBlock.IsTiny | TinyBlock.NewObject(0, size));
         }
         return v;
     }
@@ -231,6 +244,7 @@ public sealed unsafe class MCache
 
     private nuint MallocLarge(nuint size, bool noscan, bool needzero, ReadOnlySpan<ulong> pointerMask)
     {
+        ObjectDisposedException.ThrowIf(Released, this);
         if (size > (nuint)_mheap.ArenaSize)
         {
             HeapThrow.InvalidSize($"cannot allocate {size} bytes: larger than the whole {_mheap.ArenaSize}-byte arena");
@@ -259,9 +273,12 @@ public sealed unsafe class MCache
             _alloc[spc] = NodeHeap.EmptySpan;
             _heap.Central(spc).UncacheSpan(s);
         }
-        NativeMemory.Free(_alloc);
+        // _alloc stays (every entry EmptySpan) so a stray Malloc on a released cache reaches Refill and throws
+        // instead of reading freed memory; the finalizer frees it.
         Released = true;
     }
+
+    ~MCache() => NativeMemory.Free(_alloc);
 
     /// <summary>The span cached for <paramref name="spc"/>, or null (verifier).</summary>
     internal MSpan* CachedSpan(int spc) => Released || _alloc[spc] == NodeHeap.EmptySpan ? null : _alloc[spc];

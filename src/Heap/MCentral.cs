@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace ClusterHeap.Heap;
 
@@ -48,6 +49,13 @@ internal sealed unsafe class MCentral : IDisposable
     private MSpan* Full => &_lists[1];
 
     public SpinScope Enter() => new(ref _lock);
+
+    /// <summary>Takes the lock without a scope, for the free fast path (see NodeHeap.TryFree).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Lock() => _lock.Enter();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Unlock() => _lock.Exit();
 
     /// <summary>Takes the lock without a scope (the verifier holds every mcentral lock at once).</summary>
     public void LockForVerify() => _lock.Enter();
@@ -177,6 +185,7 @@ internal sealed unsafe class MCentral : IDisposable
     /// (allocated, not freed while cached). Returns true when the span must go back to mheap, which the caller
     /// does after releasing the lock (<see cref="ReleaseToHeap"/>).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool FreeSlotLocked(MSpan* s, int index, bool poison)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
@@ -196,12 +205,16 @@ internal sealed unsafe class MCentral : IDisposable
         s->AllocBits[index >> 6] &= ~(1UL << index);
         s->AllocCount--;
         s->NeedZero = 1;
+        return (wasFull || s->AllocCount == 0) && MoveAfterFreeLocked(s);
+    }
+
+    /// <summary>A free changed the span's list: full → partial, or nothing live → back to mheap (true).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool MoveAfterFreeLocked(MSpan* s)
+    {
         if (s->AllocCount == 0) return PlaceUncachedLocked(s);
-        if (wasFull)
-        {
-            SpanList.Remove(s);
-            SpanList.InsertBack(Partial, s);
-        }
+        SpanList.Remove(s);
+        SpanList.InsertBack(Partial, s);
         return false;
     }
 

@@ -34,14 +34,29 @@ public sealed unsafe partial class NodeHeap
             byte spc = s->SpanClass;
             if (spc < 2) return FreeLarge(s, address, spc);
             MCentral central = _centrals[spc];
-            PointerError e;
-            bool release;
-            using (central.Enter())
+            // No try/finally around the lock: nothing below throws, and a finally would spill the hot locals.
+            central.Lock();
+            // SAFETY: s was read without a lock; it is ours only if it still is this class's in-use span here.
+            if (!StillOwns(s, address, spc))
             {
-                // SAFETY: s was read without a lock; it is ours only if it still is this class's in-use span here.
-                if (!StillOwns(s, address, spc)) continue;
-                e = FreeSmallLocked(central, s, address, out release);
+                central.Unlock();
+                continue;
             }
+            int index = (int)((ulong)(uint)(address - s->StartAddr) * s->DivMagic >> 32);   // offset / ElemSize (Go's divMagic)
+            nuint slot = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
+            bool release;
+            PointerError e = PointerError.None;
+            if (address == slot && index < s->NElems && s->TinyMasks == null && s->IsAllocated(index) && !s->IsFreedWhileCached(index))
+            {
+                // The common case: a live object of a plain small span.
+                central.ObjectFrees++;
+                release = central.FreeSlotLocked(s, index, _poisonOnFree);
+            }
+            else
+            {
+                e = FreeSmallSlowLocked(central, s, address, index, slot, out release);
+            }
+            central.Unlock();
             if (release) central.ReleaseToHeap(s);
             return e;
         }
@@ -62,14 +77,13 @@ public sealed unsafe partial class NodeHeap
     private static bool StillOwns(MSpan* s, nuint address, byte spc) =>
         s->State == SpanState.InUse && s->SpanClass == spc && address >= s->StartAddr && address < s->EndAddr;
 
-    private PointerError FreeSmallLocked(MCentral central, MSpan* s, nuint address, out bool release)
+    /// <summary>Free's slow cases: tiny objects, and every invalid pointer (which leaves the span untouched).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private PointerError FreeSmallSlowLocked(MCentral central, MSpan* s, nuint address, int index, nuint slot, out bool release)
     {
         release = false;
-        int index = (int)((ulong)(uint)(address - s->StartAddr) * s->DivMagic >> 32);   // offset / ElemSize (Go's divMagic)
         if (index >= s->NElems) return PointerError.NotInUse;                 // the span's tail waste
-        nuint slot = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
         bool live = s->IsAllocated(index) && !s->IsFreedWhileCached(index);
-
         if (s->TinyMasks != null)
         {
             ulong* mask = &s->TinyMasks[index];
@@ -91,6 +105,7 @@ public sealed unsafe partial class NodeHeap
     }
 
     /// <summary>Frees one tiny object; the block's slot goes too when it was the last live one and no mcache bumps into it.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private PointerError FreeTinyLocked(MCentral central, MSpan* s, int index, ulong* mask, int off, out bool release)
     {
         release = false;
@@ -151,8 +166,8 @@ public sealed unsafe partial class NodeHeap
 
     /// <summary>
     /// Checks that [address, address + length) lies inside one live object (address may be interior).
-    /// Bounds are the object's slot (its size class), or for tiny objects the next live tiny object or the
-    /// block's end, or for large objects the span.
+    /// Bounds are the object's slot (its size class), or for tiny objects the object itself (its end bit in
+    /// the block mask), or for large objects the span.
     /// </summary>
     public PointerError CheckRange(nuint address, long length, out HeapObject obj)
     {
@@ -210,7 +225,9 @@ public sealed unsafe partial class NodeHeap
                 ulong starts = m & TinyBlock.LiveMask & ((2UL << off) - 1);      // live starts at or before off
                 if (starts == 0) return PointerError.TinyNotLive;
                 int start = 63 - System.Numerics.BitOperations.LeadingZeroCount(starts);
-                obj = new HeapObject(slot + (nuint)start, TinyBlock.EndOf(m, start) - start, SizeClasses.TinySizeClass, true, true);
+                int end = TinyBlock.EndOf(m, start);
+                if (off >= end) return PointerError.TinyNotLive;                  // padding or a freed neighbour
+                obj = new HeapObject(slot + (nuint)start, end - start, SizeClasses.TinySizeClass, true, true);
                 return PointerError.None;
             }
         }

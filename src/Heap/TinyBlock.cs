@@ -5,8 +5,9 @@ namespace ClusterHeap.Heap;
 /// 16-byte blocks (slots of the noscan class-2 span class), aligned by size as Go does. Each slot of a span of
 /// that class has a 64-bit mask in <c>MSpan.TinyMasks</c>:
 /// <code>
-///   [unused:30][IsTiny:1][Open:1][freed offsets:16][live offsets:16]
+///   [unused:14][ends:16][IsTiny:1][Open:1][freed offsets:16][live offsets:16]
 ///   live   bit k: a live tiny object starts at byte k of the block
+///   ends   bit k: a tiny object (live or freed) ends at byte k (its last byte), so Read/Write bounds are exact
 ///   freed  bit k: a tiny object that started at byte k was freed (so a second free says so)
 ///   Open   an mcache still bumps into this block
 ///   IsTiny the slot is a tiny block (a plain 16-byte object has mask 0)
@@ -24,14 +25,21 @@ internal static class TinyBlock
     public const int FreedShift = 16;
     public const ulong Open = 1UL << 32;
     public const ulong IsTiny = 1UL << 33;
+    public const int EndShift = 34;
 
     public static ulong Live(int offset) => 1UL << offset;
     public static ulong FreedBit(int offset) => 1UL << (FreedShift + offset);
 
-    /// <summary>Exclusive end of the tiny object at <paramref name="offset"/>: the next live start, or the block's end.</summary>
+    /// <summary>Live start bit and end bit of a new tiny object of <paramref name="size"/> bytes at <paramref name="offset"/>.</summary>
+    public static ulong NewObject(nuint offset, nuint size) => (1UL << (int)offset) | (1UL << (EndShift - 1 + (int)(offset + size)));
+
+    /// <summary>
+    /// Exclusive end of the live tiny object at <paramref name="offset"/>: one past the first end bit at or after it.
+    /// Objects never overlap, so that end bit is its own (stale end bits of freed objects lie outside it).
+    /// </summary>
     public static int EndOf(ulong mask, int offset)
     {
-        ulong later = (mask & LiveMask) >> (offset + 1);
-        return later == 0 ? Size : offset + 1 + System.Numerics.BitOperations.TrailingZeroCount(later);
+        ulong ends = (mask >> EndShift & LiveMask) >> offset;
+        return ends == 0 ? Size : offset + 1 + System.Numerics.BitOperations.TrailingZeroCount(ends);
     }
 }

@@ -68,7 +68,7 @@ public static unsafe class RingBench
     }
 
     // Compiled fully optimized from the start: the timed loop runs once, so tiering would time tier-0 code.
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization | System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private static void Loop(NodeHeap heap, MCache cache, nuint[] ring, RingOptions o, ref ulong x, long span)
     {
         long live = o.Live, ops = o.Ops, size = o.Size, min = o.Min;
