@@ -166,10 +166,10 @@ cmd_up() {
     redis_port=$(start_redis)
     echo "== redis-server on 127.0.0.1:$redis_port (pid $(pid_of redis)), cluster id $cluster_id"
     clustering=(--redis "127.0.0.1:$redis_port")
-    connect="--redis 127.0.0.1:$redis_port --cluster-id $cluster_id"
+    connect="--redis=127.0.0.1:$redis_port --cluster-id=$cluster_id"
   else
     clustering=(--primary "127.0.0.1:${silo_ports[0]}")
-    connect="--gateway $(printf '127.0.0.1:%s,' "${gateway_ports[@]}" | sed 's/,$//') --cluster-id $cluster_id"
+    connect="--gateway=$(printf '127.0.0.1:%s,' "${gateway_ports[@]}" | sed 's/,$//') --cluster-id=$cluster_id"
   fi
   {
     echo "NODES=$n"
