@@ -1,0 +1,307 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using ClusterHeap.Client.Connect;
+using ClusterHeap.Contracts;
+
+namespace ClusterHeap.Client.Stress;
+
+/// <summary>
+/// What the workers of one stress run share: the connection, the counters of the report, and the
+/// cookie-checked heap operations (allocate and stamp, check and free) that every workload is built
+/// from. Failures are sorted as the report needs them:
+/// <list type="bullet">
+/// <item>a wrong cookie byte is a cookie failure;</item>
+/// <item>"node gone" (the owner died, its slot or generation is no longer live), or a call that fails
+///   while its node is being declared dead, loses the objects concerned: they are counted as lost;</item>
+/// <item>out of memory is expected in grow-shrink (the caller says so) and an error elsewhere;</item>
+/// <item>anything else is an error, kept with its message.</item>
+/// </list>
+/// </summary>
+/// <remarks>Concurrency model: counters move with Interlocked; the node table is replaced whole (volatile).</remarks>
+public sealed class StressContext
+{
+    private const int MaxErrorSamples = 20;
+    /// <summary>How long a call that fails with a transport error is retried while its node is still listed as live.</summary>
+    private static readonly TimeSpan SuspectWindow = TimeSpan.FromSeconds(45);
+
+    private readonly ConcurrentQueue<string> _errorSamples = new();
+    private readonly ConcurrentDictionary<string, bool> _gone = new();
+    private volatile NodeInfo[] _nodes = [];
+    private long _ops, _mallocs, _frees, _cookieChecks, _cookieFailures, _lost, _errors, _ooms, _seq;
+    private long _opsBase;
+
+    public StressContext(ClusterConnection connection, StressOptions options)
+    {
+        Connection = connection;
+        Options = options;
+    }
+
+    public ClusterConnection Connection { get; }
+    public StressOptions Options { get; }
+    public Stopwatch Clock { get; } = new();
+    public CancellationTokenSource Stop { get; } = new();
+
+    /// <summary>mcache grains per node that workers spread over (probed at start).</summary>
+    public int Procs { get; private set; } = 1;
+
+    public NodeInfo[] Nodes => _nodes;
+    public long Ops => Interlocked.Read(ref _ops);
+    public long Mallocs => Interlocked.Read(ref _mallocs);
+    public long Frees => Interlocked.Read(ref _frees);
+    public long CookieChecks => Interlocked.Read(ref _cookieChecks);
+    public long CookieFailures => Interlocked.Read(ref _cookieFailures);
+    public long Lost => Interlocked.Read(ref _lost);
+    public long Errors => Interlocked.Read(ref _errors);
+    public long OutOfMemory => Interlocked.Read(ref _ooms);
+    public IReadOnlyCollection<string> ErrorSamples => _errorSamples;
+    public IReadOnlyCollection<string> GoneNodes => [.. _gone.Keys.Order()];
+
+    /// <summary>True once the run should wind down: time is up, the op count is reached, or a worker asked.</summary>
+    public bool Stopping =>
+        Stop.IsCancellationRequested || (Options.Ops > 0 ? TimedOps >= Options.Ops : Clock.Elapsed >= Options.Duration);
+
+    /// <summary>Operations since <see cref="BeginTimed"/> (the untimed fill does not count).</summary>
+    public long TimedOps => Ops - Interlocked.Read(ref _opsBase);
+
+    /// <summary>Progress 0..1 by time or by op count.</summary>
+    public double Fraction => Options.Ops > 0 ? Math.Min(1, (double)TimedOps / Options.Ops) : Math.Min(1, Clock.Elapsed / Options.Duration);
+
+    /// <summary>Starts the timed phase: the clock runs and operations count from here.</summary>
+    public void BeginTimed()
+    {
+        Interlocked.Exchange(ref _opsBase, Ops);
+        Clock.Restart();
+    }
+
+    public async Task StartAsync()
+    {
+        _nodes = await Connection.NodesAsync();
+        if (_nodes.Length == 0) throw new InvalidOperationException("the cluster has no live node");
+        // P per node: mcache keys past the node's P are refused, so probe upward (at most 8).
+        string first = _nodes[0].Name;
+        while (Procs < 8)
+        {
+            try
+            {
+                await Connection.MCache(first, Procs).PingAsync();
+                Procs++;
+            }
+            catch (ClusterHeapException)
+            {
+                break;
+            }
+        }
+    }
+
+    public ulong NextSeq() => (ulong)Interlocked.Increment(ref _seq);
+
+    public void CountOps(long n) => Interlocked.Add(ref _ops, n);
+
+    public void Error(string message)
+    {
+        Interlocked.Increment(ref _errors);
+        if (_errorSamples.Count < MaxErrorSamples) _errorSamples.Enqueue(message);
+    }
+
+    private void LoseObjects(long n) => Interlocked.Add(ref _lost, n);
+
+    /// <summary>The mcache a worker allocates through: node (worker + shift) mod live nodes, P spread by worker.</summary>
+    public (string Node, IMCacheGrain MCache) MCacheFor(int worker, int shift = 0)
+    {
+        NodeInfo[] nodes = _nodes;
+        NodeInfo n = nodes[(int)((uint)(worker + shift) % (uint)nodes.Length)];
+        int p = worker / nodes.Length % Procs;
+        return (n.Name, Connection.MCache(n.Name, p));
+    }
+
+    /// <summary>Refreshes the live node table; true when <paramref name="node"/> is no longer in it (it died).</summary>
+    public async Task<bool> IsGoneAsync(string node)
+    {
+        if (_gone.ContainsKey(node)) return true;
+        try
+        {
+            NodeInfo[] nodes = await Connection.NodesAsync();
+            if (nodes.Length > 0) _nodes = nodes;
+        }
+        catch (Exception e) when (IsTransient(e))
+        {
+            return false; // the central heap is moving: no verdict yet
+        }
+        if (_nodes.Any(n => n.Name == node)) return false;
+        _gone[node] = true;
+        return true;
+    }
+
+    public static bool IsTransient(Exception e) =>
+        e is OrleansException or TimeoutException or OperationCanceledException or IOException or ObjectDisposedException
+        || (e is ClusterHeapException c && c.Error.Kind == HeapErrorKind.NodeGone);
+
+    /// <summary>
+    /// Allocates one object per size through <paramref name="worker"/>'s mcache (moving to another node
+    /// when its node dies) and stamps each with its cookie. Returns the stamped objects and whether the
+    /// cluster answered out of memory (then fewer objects came back).
+    /// </summary>
+    public async Task<(List<Obj> Objects, bool OutOfMemory)> MallocAsync(int worker, int shift, long[] sizes, ObjectKind kind, bool oomExpected = false)
+    {
+        var result = new List<Obj>(sizes.Length);
+        long[] pending = sizes;
+        var deadline = Stopwatch.StartNew();
+        while (pending.Length > 0)
+        {
+            (string node, IMCacheGrain mcache) = MCacheFor(worker, shift);
+            MallocBatchResult reply;
+            try
+            {
+                reply = await mcache.MallocSizesAsync(pending, kind);
+            }
+            catch (Exception e) when (IsTransient(e))
+            {
+                if (await IsGoneAsync(node) || await RetryAsync(deadline, $"malloc on {node}", e)) continue;
+                break;
+            }
+            Interlocked.Add(ref _mallocs, reply.Pointers.Length);
+            CountOps(reply.Pointers.Length);
+            for (int i = 0; i < reply.Pointers.Length; i++) result.Add(new Obj(reply.Pointers[i], (int)pending[i], NextSeq()));
+            pending = pending[reply.Pointers.Length..];
+            if (reply.Error is null) break;
+            if (reply.Error.Kind == HeapErrorKind.OutOfMemory)
+            {
+                Interlocked.Increment(ref _ooms);
+                if (!oomExpected) Error($"malloc on {node}: {reply.Error.Message}");
+                else if (!reply.Error.Message.Contains("out of memory", StringComparison.Ordinal)) Error($"out of memory without a clear message: {reply.Error.Message}");
+                return (await StampAsync(result), true);
+            }
+            if (reply.Error.Kind == HeapErrorKind.NodeGone && await IsGoneAsync(node)) continue;
+            Error($"malloc on {node}: {reply.Error.Message}");
+            break;
+        }
+        return (await StampAsync(result), false);
+    }
+
+    /// <summary>Writes every object's cookie; returns those stamped (objects of a node that died are lost).</summary>
+    private async Task<List<Obj>> StampAsync(List<Obj> objects)
+    {
+        var ok = new List<Obj>(objects.Count);
+        await ForEachOwnerAsync(objects, async (node, group) =>
+        {
+            WriteRequest[] writes = [.. group.SelectMany(Cookie.Writes)];
+            HeapError?[] errors = await node.WriteBatchAsync(writes);
+            int k = 0;
+            lock (ok)
+            {
+                foreach (Obj o in group)
+                {
+                    HeapError? error = null;
+                    for (int part = 0; part < Cookie.Parts(o); part++) error ??= errors[k++];
+                    if (error is null) ok.Add(o);
+                    else if (error.Kind == HeapErrorKind.NodeGone) LoseObjects(1);
+                    else Error($"cookie write: {error.Message}");
+                }
+            }
+        });
+        return ok;
+    }
+
+    /// <summary>Checks every object's cookie, then frees them all (one read batch and one free batch per owner).</summary>
+    public async Task FreeAsync(IReadOnlyList<Obj> objects)
+    {
+        if (objects.Count == 0) return;
+        await ForEachOwnerAsync(objects, async (node, group) =>
+        {
+            ReadResult[] reads = await node.ReadBatchAsync([.. group.SelectMany(Cookie.Reads)]);
+            var toFree = new List<Obj>(group.Count);
+            int k = 0;
+            foreach (Obj o in group)
+            {
+                bool good = true, gone = false;
+                HeapError? error = null;
+                for (int part = 0; part < Cookie.Parts(o); part++)
+                {
+                    ReadResult r = reads[k++];
+                    if (r.Error is not null) error ??= r.Error;
+                    else good &= Cookie.Matches(o, part, r.Data);
+                }
+                if (error is not null)
+                {
+                    gone = error.Kind == HeapErrorKind.NodeGone;
+                    if (gone) LoseObjects(1);
+                    else Error($"cookie read: {error.Message}");
+                    continue;
+                }
+                Interlocked.Increment(ref _cookieChecks);
+                if (!good)
+                {
+                    Interlocked.Increment(ref _cookieFailures);
+                    if (_errorSamples.Count < MaxErrorSamples) _errorSamples.Enqueue($"cookie failure: object {o.Pointer} ({o.Size} B, seq {o.Seq})");
+                }
+                toFree.Add(o);
+            }
+            if (toFree.Count == 0) return;
+            HeapError?[] freed = await node.FreeBatchAsync([.. toFree.Select(o => o.Pointer)]);
+            long n = 0;
+            foreach (HeapError? e in freed)
+            {
+                if (e is null) n++;
+                else if (e.Kind == HeapErrorKind.NodeGone) LoseObjects(1);
+                else Error($"free: {e.Message}");
+            }
+            Interlocked.Add(ref _frees, n);
+            CountOps(n);
+        });
+    }
+
+    /// <summary>
+    /// Groups <paramref name="objects"/> by owner node and runs <paramref name="body"/> once per owner, in
+    /// parallel. Objects whose owner is gone are lost; a call that fails with a transport error is retried
+    /// while the node is still listed as live, and its objects are lost once the node is declared dead.
+    /// </summary>
+    private async Task ForEachOwnerAsync(IReadOnlyList<Obj> objects, Func<IHeapNodeGrain, List<Obj>, Task> body)
+    {
+        var groups = new Dictionary<IHeapNodeGrain, List<Obj>>();
+        foreach (Obj o in objects)
+        {
+            (IHeapNodeGrain? node, HeapError? _) = await Connection.Router.TryResolveAsync(o.Pointer);
+            if (node is null)
+            {
+                LoseObjects(1);
+                continue;
+            }
+            if (!groups.TryGetValue(node, out List<Obj>? list)) groups[node] = list = [];
+            list.Add(o);
+        }
+        await Task.WhenAll(groups.Select(async g =>
+        {
+            string name = g.Key.GetPrimaryKeyString();
+            var deadline = Stopwatch.StartNew();
+            while (true)
+            {
+                try
+                {
+                    await body(g.Key, g.Value);
+                    return;
+                }
+                catch (Exception e) when (IsTransient(e))
+                {
+                    if (await IsGoneAsync(name))
+                    {
+                        LoseObjects(g.Value.Count);
+                        return;
+                    }
+                    if (!await RetryAsync(deadline, $"call to {name}", e)) return;
+                }
+            }
+        }));
+    }
+
+    /// <summary>Waits a little before another attempt; false (and an error) once the suspect window is over.</summary>
+    private async Task<bool> RetryAsync(Stopwatch since, string what, Exception e)
+    {
+        if (since.Elapsed > SuspectWindow)
+        {
+            Error($"{what}: {e.GetType().Name}: {e.Message}");
+            return false;
+        }
+        await Task.Delay(200);
+        return true;
+    }
+}

@@ -1,0 +1,124 @@
+using System.Globalization;
+using System.Text.Json;
+using ClusterHeap.Client.Cli;
+
+namespace ClusterHeap.Client.Stress;
+
+/// <summary>
+/// The outcome of a stress run, as text for people and as JSON (<c>--json FILE</c>) for scripts. The JSON
+/// keys are a contract (CI and the README use them): workload, ops, ops_per_sec, p50_us, p99_us, p999_us,
+/// refills, leases, peak_committed_bytes, live_over_committed, cookie_failures, lost_objects, errors,
+/// plus passed, duration_s, workers, batch, nodes, mallocs, frees, cookie_checks, nodes_gone,
+/// out_of_memory, verify, error_messages and the workload's own fields.
+/// </summary>
+public sealed record StressReport
+{
+    public string Workload { get; init; } = "";
+    public string Shape { get; init; } = "";
+    public string Cluster { get; init; } = "";
+    public int Workers { get; init; }
+    public int Batch { get; init; }
+    public int Nodes { get; init; }
+    public double Seconds { get; init; }
+    public long Ops { get; init; }
+    public long Mallocs { get; init; }
+    public long Frees { get; init; }
+    public double OpsPerSec => Seconds <= 0 ? 0 : Ops / Seconds;
+    public double P50Us { get; init; }
+    public double P99Us { get; init; }
+    public double P999Us { get; init; }
+    public long LatencySamples { get; init; }
+    public long Refills { get; init; }
+    public long Leases { get; init; }
+    public long PeakCommittedBytes { get; init; }
+    public double LiveOverCommitted { get; init; }
+    public long CookieChecks { get; init; }
+    public long CookieFailures { get; init; }
+    public long LostObjects { get; init; }
+    public IReadOnlyList<string> NodesGone { get; init; } = [];
+    public long OutOfMemory { get; init; }
+    public long Errors { get; init; }
+    public IReadOnlyList<string> ErrorMessages { get; init; } = [];
+    public string Verify { get; init; } = "";
+    public IReadOnlyDictionary<string, object> Extra { get; init; } = new Dictionary<string, object>();
+
+    /// <summary>No wrong cookie and no unexpected failure (lost objects of a dead node and grow-shrink's out of memory are expected).</summary>
+    public bool Passed => CookieFailures == 0 && Errors == 0;
+
+    public void WriteText(TextWriter o)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        o.WriteLine($"stress {Workload}: {Workers} workers, batch {Batch}, {Nodes} nodes ({Cluster})");
+        o.WriteLine($"  shape           {Shape}");
+        o.WriteLine(string.Create(inv, $"  ops             {Ops} in {Seconds:0.0} s ({Mallocs} mallocs, {Frees} frees)"));
+        o.WriteLine(string.Create(inv, $"  ops/s           {OpsPerSec:0}"));
+        o.WriteLine(string.Create(inv, $"  latency         p50 {P50Us:0} us   p99 {P99Us:0} us   p99.9 {P999Us:0} us   (per call round of up to {Batch} objects, {LatencySamples} rounds)"));
+        o.WriteLine($"  refills         {Refills}");
+        o.WriteLine($"  leases          {Leases} cross-node");
+        o.WriteLine($"  peak committed  {ByteSize.Format(PeakCommittedBytes)}");
+        o.WriteLine(string.Create(inv, $"  live/committed  {LiveOverCommitted * 100:0.0} % at the end of the timed run"));
+        o.WriteLine($"  cookies         {CookieChecks} checked, {CookieFailures} failures");
+        o.WriteLine($"  lost objects    {LostObjects}{(NodesGone.Count > 0 ? $" (nodes gone: {string.Join(", ", NodesGone)})" : "")}");
+        if (OutOfMemory > 0) o.WriteLine($"  out of memory   {OutOfMemory} (expected in grow-shrink)");
+        foreach (var (k, v) in Extra) o.WriteLine($"  {k.Replace('_', ' '),-15} {Format(k, v)}");
+        o.WriteLine($"  errors          {Errors}");
+        foreach (string e in ErrorMessages.Take(10)) o.WriteLine($"    {e}");
+        o.WriteLine($"  verify          {Verify}");
+        o.WriteLine(Passed ? "result: PASS" : "result: FAIL");
+    }
+
+    private static string Format(string key, object v) =>
+        key.EndsWith("_bytes", StringComparison.Ordinal) && v is long b ? $"{ByteSize.Format(b)} ({b})" : Convert.ToString(v, CultureInfo.InvariantCulture) ?? "";
+
+    public string ToJson()
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("workload", Workload);
+            w.WriteNumber("ops", Ops);
+            w.WriteNumber("ops_per_sec", Math.Round(OpsPerSec, 1));
+            w.WriteNumber("p50_us", P50Us);
+            w.WriteNumber("p99_us", P99Us);
+            w.WriteNumber("p999_us", P999Us);
+            w.WriteNumber("refills", Refills);
+            w.WriteNumber("leases", Leases);
+            w.WriteNumber("peak_committed_bytes", PeakCommittedBytes);
+            w.WriteNumber("live_over_committed", Math.Round(LiveOverCommitted, 4));
+            w.WriteNumber("cookie_failures", CookieFailures);
+            w.WriteNumber("lost_objects", LostObjects);
+            w.WriteNumber("errors", Errors);
+            w.WriteBoolean("passed", Passed);
+            w.WriteNumber("duration_s", Math.Round(Seconds, 3));
+            w.WriteNumber("workers", Workers);
+            w.WriteNumber("batch", Batch);
+            w.WriteNumber("nodes", Nodes);
+            w.WriteNumber("mallocs", Mallocs);
+            w.WriteNumber("frees", Frees);
+            w.WriteNumber("cookie_checks", CookieChecks);
+            w.WriteNumber("latency_samples", LatencySamples);
+            w.WriteNumber("out_of_memory", OutOfMemory);
+            w.WriteStartArray("nodes_gone");
+            foreach (string n in NodesGone) w.WriteStringValue(n);
+            w.WriteEndArray();
+            w.WriteString("verify", Verify);
+            w.WriteStartArray("error_messages");
+            foreach (string e in ErrorMessages) w.WriteStringValue(e);
+            w.WriteEndArray();
+            w.WriteString("shape", Shape);
+            foreach (var (k, v) in Extra)
+            {
+                switch (v)
+                {
+                    case long l: w.WriteNumber(k, l); break;
+                    case int i: w.WriteNumber(k, i); break;
+                    case double d: w.WriteNumber(k, d); break;
+                    default: w.WriteString(k, Convert.ToString(v, CultureInfo.InvariantCulture)); break;
+                }
+            }
+            w.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray()) + "\n";
+    }
+}

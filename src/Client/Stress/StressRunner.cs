@@ -1,0 +1,142 @@
+using ClusterHeap.Client.Connect;
+using ClusterHeap.Contracts;
+
+namespace ClusterHeap.Client.Stress;
+
+/// <summary>
+/// Runs one workload: start (nodes, P), untimed fill, the timed phase with progress and a committed-bytes
+/// sampler, the end figures (refills and leases as deltas per node, live/committed), the final cookie
+/// check and free of everything still live, and the verifier.
+/// </summary>
+public static class StressRunner
+{
+    public static async Task<StressReport> RunAsync(ClusterConnection connection, StressOptions options, TextWriter output, bool terminal)
+    {
+        var ctx = new StressContext(connection, options);
+        await ctx.StartAsync();
+        int workers = options.Workers > 0 ? options.Workers : 2 * ctx.Nodes.Length;
+        int nodes = ctx.Nodes.Length;
+        Workload workload = Workload.Create(ctx);
+        await workload.SetupAsync(workers);
+
+        NodeStats[] before = (await StatsAsync(connection))?.Nodes ?? [];
+        var latencies = Enumerable.Range(0, workers).Select(_ => new Latency()).ToArray();
+        long mallocsBase = ctx.Mallocs, freesBase = ctx.Frees;
+        using var done = new CancellationTokenSource();
+        long peak = 0;
+        ctx.BeginTimed();
+        Task sampler = SampleAsync(connection, v => peak = Math.Max(peak, v), done.Token);
+        Task progress = options.Progress == false ? Task.CompletedTask : new Progress(ctx, output, terminal).RunAsync(done.Token);
+        try
+        {
+            await workload.RunAsync(latencies);
+        }
+        finally
+        {
+            ctx.Clock.Stop();
+            await done.CancelAsync();
+            await Task.WhenAll(sampler, progress);
+        }
+        long ops = ctx.TimedOps, mallocs = ctx.Mallocs - mallocsBase, frees = ctx.Frees - freesBase;
+
+        ClusterStats? after = await StatsAsync(connection);
+        NodeStats[] end = after?.Nodes ?? [];
+        long Delta(Func<NodeStats, long> f) => end.Sum(n =>
+            f(n) - (before.FirstOrDefault(b => b.Node == n.Node && b.Generation == n.Generation) is { } b0 ? f(b0) : 0));
+        long refills = Delta(n => n.Refills), leases = Delta(n => n.LeasesTaken);
+        long committedEnd = end.Sum(n => n.HeapSys - n.HeapReleased);
+        peak = Math.Max(peak, committedEnd);
+        double liveOverCommitted = committedEnd <= 0 ? 0 : (double)end.Sum(n => n.HeapAlloc) / committedEnd;
+
+        await workload.TeardownAsync();
+        string verify = await VerifyAsync(connection);
+
+        var all = new Latency();
+        foreach (Latency l in latencies) all.Merge(l);
+        return new StressReport
+        {
+            Workload = options.Workload,
+            Shape = workload.Shape,
+            Cluster = connection.Description,
+            Workers = workers,
+            Batch = options.Batch,
+            Nodes = nodes,
+            Seconds = ctx.Clock.Elapsed.TotalSeconds,
+            Ops = ops,
+            Mallocs = mallocs,
+            Frees = frees,
+            P50Us = all.Percentile(0.50),
+            P99Us = all.Percentile(0.99),
+            P999Us = all.Percentile(0.999),
+            LatencySamples = all.Count,
+            Refills = refills,
+            Leases = leases,
+            PeakCommittedBytes = peak,
+            LiveOverCommitted = liveOverCommitted,
+            CookieChecks = ctx.CookieChecks,
+            CookieFailures = ctx.CookieFailures,
+            LostObjects = ctx.Lost,
+            NodesGone = [.. ctx.GoneNodes],
+            OutOfMemory = ctx.OutOfMemory,
+            Errors = ctx.Errors,
+            ErrorMessages = [.. ctx.ErrorSamples],
+            Verify = verify,
+            Extra = workload.Extra,
+        };
+    }
+
+    /// <summary>Cluster stats, or null while the central heap is unreachable (it may be moving after a node died).</summary>
+    private static async Task<ClusterStats?> StatsAsync(ClusterConnection connection)
+    {
+        for (int attempt = 0; attempt < 20; attempt++)
+        {
+            try
+            {
+                return await connection.Central.GetStatsAsync();
+            }
+            catch (Exception e) when (StressContext.IsTransient(e))
+            {
+                await Task.Delay(250);
+            }
+        }
+        return null;
+    }
+
+    private static async Task SampleAsync(ClusterConnection connection, Action<long> committed, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(250));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop))
+            {
+                try
+                {
+                    ClusterStats s = await connection.Central.GetStatsAsync();
+                    committed(s.Nodes.Sum(n => n.HeapSys - n.HeapReleased));
+                }
+                catch (Exception e) when (StressContext.IsTransient(e))
+                {
+                    // A node is dying: skip this sample.
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The timed phase is over.
+        }
+    }
+
+    private static async Task<string> VerifyAsync(ClusterConnection connection)
+    {
+        try
+        {
+            VerifyResult[] results = await connection.Central.VerifyAsync();
+            VerifyResult[] bad = [.. results.Where(r => !r.Ok)];
+            return bad.Length == 0 ? $"ok ({results.Length} checks)" : "FAIL " + string.Join("; ", bad.Select(r => $"{r.Node}: {r.Problem}"));
+        }
+        catch (Exception e) when (StressContext.IsTransient(e))
+        {
+            return $"not run ({e.GetType().Name}: {e.Message})";
+        }
+    }
+}
