@@ -183,14 +183,17 @@ public sealed unsafe class MCache
         if (off + size <= TinyBlock.Size && _tiny != 0)
         {
             _tinyOffset = off + size;
-            Interlocked.Or(ref *_tinyMask, TinyBlock.NewObject(off, size));   // frees clear bits from other threads
+            *TinyBlock.OwnerHalf(_tinyMask) |= TinyBlock.NewObject(off, size);   // only this mcache writes this half
             TinyAllocs++;
             return _tiny + off;
         }
         return MallocTinyBlock(size);
     }
 
-    /// <summary>Opens a new tiny block; keeps whichever of the old and the new block has more room (as Go does).</summary>
+    /// <summary>
+    /// Opens a new tiny block; keeps whichever of the old and the new block has more room (as Go does). The
+    /// block that is not kept is closed, under the mcentral lock, and freed there if nothing in it is live.
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private nuint MallocTinyBlock(nuint size)
     {
@@ -208,38 +211,49 @@ public sealed unsafe class MCache
         SlotAllocs[SizeClasses.TinySizeClass]++;
         TinyBlocks++;
         TinyAllocs++;
-        if (size < _tinyOffset || _tiny == 0)
+        bool keepNew = size < _tinyOffset || _tiny == 0;
+        MCentral central = _heap.Central(spc);
+        MSpan* dead;
+        using (central.Enter())
         {
-            Volatile.Write(ref *mask, TinyBlock.IsTiny | TinyBlock.Open | TinyBlock.NewObject(0, size));
-            CloseTinyBlock();
+            *TinyBlock.OwnerHalf(mask) = TinyBlock.NewObject(0, size);
+            *TinyBlock.LockedHalf(mask) = (uint)((TinyBlock.IsTiny | (keepNew ? TinyBlock.Open : 0)) >> TinyBlock.FreedShift);
+            dead = keepNew ? CloseTinyBlockLocked(central) : null;
+        }
+        if (dead != null) central.ReleaseToHeap(dead);
+        if (keepNew)
+        {
             _tiny = v;
             _tinyOffset = size;
             _tinyMask = mask;
         }
-        else
-        {
-            Volatile.Write(ref *mask, TinyBlock.IsTiny | TinyBlock.NewObject(0, size));
-        }
         return v;
     }
 
-    /// <summary>Stops bumping into the current tiny block; frees its slot if no tiny object in it is live.</summary>
+    /// <summary>
+    /// Stops bumping into the current tiny block and frees its slot if nothing in it is live. Caller holds the
+    /// tiny span class's mcentral lock. Returns a span that must go back to mheap after the lock is released.
+    /// </summary>
+    private MSpan* CloseTinyBlockLocked(MCentral central)
+    {
+        if (_tiny == 0) return null;
+        nuint block = _tiny;
+        ulong* mask = _tinyMask;
+        _tiny = 0;
+        _tinyOffset = 0;
+        _tinyMask = null;
+        *TinyBlock.LockedHalf(mask) &= ~(uint)(TinyBlock.Open >> TinyBlock.FreedShift);
+        return TinyBlock.Live(*mask) == 0 ? _heap.FreeDeadTinyBlockLocked(central, block, mask) : null;
+    }
+
+    /// <summary>Closes the tiny block for good (ReleaseAll).</summary>
     private void CloseTinyBlock()
     {
         if (_tiny == 0) return;
-        nuint block = _tiny;
-        _tiny = 0;
-        _tinyOffset = 0;
-        ulong* mask = _tinyMask;
-        _tinyMask = null;
-        ulong m, nm;
-        do
-        {
-            m = Volatile.Read(ref *mask);
-            nm = m & ~TinyBlock.Open;
-        }
-        while (Interlocked.CompareExchange(ref *mask, nm, m) != m);
-        if ((nm & TinyBlock.LiveMask) == 0) _heap.FreeDeadTinyBlock(block);
+        MCentral central = _heap.Central(TinyBlock.SpanClass);
+        MSpan* dead;
+        using (central.Enter()) dead = CloseTinyBlockLocked(central);
+        if (dead != null) central.ReleaseToHeap(dead);
     }
 
     private nuint MallocLarge(nuint size, bool noscan, bool needzero, ReadOnlySpan<ulong> pointerMask)

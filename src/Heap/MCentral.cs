@@ -21,6 +21,8 @@ internal sealed unsafe class MCentral : IDisposable
     private readonly nuint _npages;
     private readonly int _elemSize;
     private readonly int _nelems;
+    /// <summary>A partial span with fewer free slots than this is "nearly full": see <see cref="Exchange"/>.</summary>
+    private readonly int _sparse;
 
     // Counters, guarded by _lock.
     internal long SlotFrees;          // slots that became free (user frees, folded tiny blocks, unused lease slots)
@@ -39,6 +41,7 @@ internal sealed unsafe class MCentral : IDisposable
         _npages = (nuint)SizeClasses.PagesOf(_sizeClass);
         _elemSize = SizeClasses.SizeOf(_sizeClass);
         _nelems = SizeClasses.ObjectsOf(_sizeClass);
+        _sparse = Math.Max(1, _nelems / 4);
         _lists = (MSpan*)System.Runtime.InteropServices.NativeMemory.AllocZeroed((nuint)(2 * sizeof(MSpan)));
         SpanList.Init(&_lists[0]);
         SpanList.Init(&_lists[1]);
@@ -97,36 +100,62 @@ internal sealed unsafe class MCentral : IDisposable
         reason = default;
         bool release = false;
         MSpan* s = null;
-        using (Enter())
+        // No try/finally around the lock: nothing inside throws (see NodeHeap.TryFree).
+        _lock.Enter();
+        if (full != null)
         {
-            if (full != null)
-            {
-                full->Cache = SpanCache.None;
-                full->LeaseId = 0;
-                FoldLocked(full);
-                release = PlaceUncachedLocked(full);
-            }
-            if (!SpanList.IsEmpty(Partial))
-            {
-                s = Partial->Next;
-                SpanList.Remove(s);
-                SpanList.InsertBack(Full, s);
-                TakeForCache(s, owner);
-            }
+            full->Cache = SpanCache.None;
+            full->LeaseId = 0;
+            FoldLocked(full);
+            release = PlaceUncachedLocked(full);
         }
+        MSpan* partial = SpanList.IsEmpty(Partial) ? null : Partial->Next;
+        if (partial != null && (partial->NElems - partial->AllocCount >= _sparse || !_heap.HasFreePages(_npages)))
+        {
+            s = partial;
+            SpanList.Remove(s);
+            SpanList.InsertBack(Full, s);
+            TakeForCache(s, owner);
+        }
+        _lock.Exit();
         if (release) _heap.FreeSpan(full);
         if (s != null) return s;
 
-        MSpan* fresh = _heap.AllocSpan(_npages, SpanClass, out reason);
-        if (fresh == null) return null;
+        // A fresh span: none is partial, or the first partial one is nearly full and mheap has free pages to spare
+        // (so this does not grow the heap). Without that preference a ring of frees and mallocs refills on every
+        // object, each refill taking back the one slot the last free opened.
+        MSpan* fresh = _heap.AllocSpan(_npages, SpanClass, grow: partial == null, out reason);
+        if (fresh == null)
+        {
+            if (partial == null) return null;
+            return CacheSpan(owner, out reason, takeSparse: true);
+        }
+        _lock.Enter();
+        InitSpan(fresh);
+        SpansAllocated++;
+        SpanList.InsertBack(Full, fresh);
+        TakeForCache(fresh, owner);
+        _lock.Exit();
+        return fresh;
+    }
+
+    /// <summary>The partial-list span or a fresh one, as <see cref="Exchange"/>; <paramref name="takeSparse"/> takes any partial span.</summary>
+    private MSpan* CacheSpan(SpanCache owner, out OutOfMemoryReason reason, bool takeSparse)
+    {
+        if (!takeSparse) return Exchange(null, owner, out reason);
+        reason = default;
         using (Enter())
         {
-            InitSpan(fresh);
-            SpansAllocated++;
-            SpanList.InsertBack(Full, fresh);
-            TakeForCache(fresh, owner);
+            if (!SpanList.IsEmpty(Partial))
+            {
+                MSpan* s = Partial->Next;
+                SpanList.Remove(s);
+                SpanList.InsertBack(Full, s);
+                TakeForCache(s, owner);
+                return s;
+            }
         }
-        return fresh;
+        return Exchange(null, owner, out reason);
     }
 
     private void TakeForCache(MSpan* s, SpanCache owner)

@@ -80,14 +80,19 @@ internal sealed unsafe class MHeap : IDisposable
     /// spans entry set, NeedZero saying whether the pages may hold old data. Returns null and the reason when the
     /// heap cannot grow.
     /// </summary>
-    public MSpan* AllocSpan(nuint npages, byte spanClass, out OutOfMemoryReason reason)
+    public MSpan* AllocSpan(nuint npages, byte spanClass, out OutOfMemoryReason reason) =>
+        AllocSpan(npages, spanClass, grow: true, out reason);
+
+    /// <summary>As above; with <paramref name="grow"/> false only free runs already mapped are used.</summary>
+    public MSpan* AllocSpan(nuint npages, byte spanClass, bool grow, out OutOfMemoryReason reason)
     {
         lock (_lock)
         {
             MSpan* s = FindFree(npages);
             if (s == null)
             {
-                if (!Grow(npages, out reason)) return null;
+                reason = OutOfMemoryReason.GrowthLimit;
+                if (!grow || !Grow(npages, out reason)) return null;
                 s = FindFree(npages);
                 Debug.Assert(s != null, "grow made a run big enough");
             }
@@ -131,6 +136,9 @@ internal sealed unsafe class MHeap : IDisposable
             return s;
         }
     }
+
+    /// <summary>A hint, read without the lock: mheap has at least this many free pages (maybe not in one run).</summary>
+    public bool HasFreePages(nuint npages) => (nuint)Volatile.Read(ref _pagesFree) >= npages;
 
     /// <summary>Gives an in-use span's pages back: bitmap cleared, coalesced with free neighbours.</summary>
     public void FreeSpan(MSpan* s)

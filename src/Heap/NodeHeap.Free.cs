@@ -87,10 +87,9 @@ public sealed unsafe partial class NodeHeap
         if (s->TinyMasks != null)
         {
             ulong* mask = &s->TinyMasks[index];
-            ulong m = Volatile.Read(ref *mask);
             int off = (int)(address - slot);
-            if (live && (m & TinyBlock.IsTiny) != 0) return FreeTinyLocked(central, s, index, mask, off, out release);
-            if (!live && (m & TinyBlock.FreedBit(off)) != 0) return PointerError.TinyAlreadyFreed;
+            if (live && (*mask & TinyBlock.IsTiny) != 0) return FreeTinyLocked(central, s, index, mask, off, out release);
+            if (!live && (*mask & TinyBlock.FreedBit(off)) != 0) return PointerError.TinyAlreadyFreed;
         }
         if (address != slot) return PointerError.Interior;
         if (!live)
@@ -104,49 +103,33 @@ public sealed unsafe partial class NodeHeap
         return PointerError.None;
     }
 
-    /// <summary>Frees one tiny object; the block's slot goes too when it was the last live one and no mcache bumps into it.</summary>
+    /// <summary>Frees one tiny object; the block's slot goes too when it was the last live one and the block is closed.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private PointerError FreeTinyLocked(MCentral central, MSpan* s, int index, ulong* mask, int off, out bool release)
     {
         release = false;
-        ulong m, nm;
-        do
-        {
-            m = Volatile.Read(ref *mask);
-            if ((m & TinyBlock.Live(off)) == 0)
-            {
-                return (m & TinyBlock.FreedBit(off)) != 0 ? PointerError.TinyAlreadyFreed : PointerError.TinyNotLive;
-            }
-            nm = (m & ~TinyBlock.Live(off)) | TinyBlock.FreedBit(off);
-        }
-        while (Interlocked.CompareExchange(ref *mask, nm, m) != m);
+        ulong m = *mask;      // the owner may be adding starts to the low half; ours was set before the pointer existed
+        if ((TinyBlock.Starts(m) & (1u << off)) == 0) return PointerError.TinyNotLive;
+        if ((m & TinyBlock.FreedBit(off)) != 0) return PointerError.TinyAlreadyFreed;
+        *TinyBlock.LockedHalf(mask) |= 1u << off;
         central.ObjectFrees++;
-        if ((nm & (TinyBlock.LiveMask | TinyBlock.Open)) == 0)
-        {
-            // Last live object of a closed block: the block's slot goes, the freed offsets stay as tombstones.
-            *mask = nm & ~TinyBlock.IsTiny;
-            release = central.FreeSlotLocked(s, index, _poisonOnFree);
-        }
+        if ((m & TinyBlock.Open) != 0 || TinyBlock.Live(*mask) != 0) return PointerError.None;
+        // Last live object of a closed block: the block's slot goes; starts and freed bits stay as tombstones.
+        *TinyBlock.LockedHalf(mask) &= ~(uint)(TinyBlock.IsTiny >> TinyBlock.FreedShift);
+        release = central.FreeSlotLocked(s, index, _poisonOnFree);
         return PointerError.None;
     }
 
-    /// <summary>An mcache closed a tiny block with nothing live in it: free its slot.</summary>
-    internal void FreeDeadTinyBlock(nuint block)
+    /// <summary>
+    /// An mcache closed a tiny block with nothing live in it: free its slot. Caller holds the tiny class's mcentral
+    /// lock; returns the span if it must go back to mheap once the lock is released.
+    /// </summary>
+    internal MSpan* FreeDeadTinyBlockLocked(MCentral central, nuint block, ulong* mask)
     {
         MSpan* s = _mheap.SpanOf(block);
-        MCentral central = _centrals[TinyBlock.SpanClass];
-        bool release;
-        using (central.Enter())
-        {
-            int index = (int)((block - s->StartAddr) >> 4);
-            ulong* mask = &s->TinyMasks[index];
-            ulong m = Volatile.Read(ref *mask);
-            // A free may have raced us to the last live bit after the close cleared Open: only one side frees.
-            if ((m & TinyBlock.IsTiny) == 0 || (m & (TinyBlock.LiveMask | TinyBlock.Open)) != 0) return;
-            *mask = m & ~TinyBlock.IsTiny;
-            release = central.FreeSlotLocked(s, index, _poisonOnFree);
-        }
-        if (release) central.ReleaseToHeap(s);
+        *TinyBlock.LockedHalf(mask) &= ~(uint)(TinyBlock.IsTiny >> TinyBlock.FreedShift);
+        int index = (int)((block - s->StartAddr) >> 4);
+        return central.FreeSlotLocked(s, index, _poisonOnFree) ? s : null;
     }
 
     private PointerError CheckArena(nuint address)
@@ -218,13 +201,13 @@ public sealed unsafe partial class NodeHeap
         bool live = s->IsAllocated(index) && !s->IsFreedWhileCached(index);
         if (s->TinyMasks != null)
         {
-            ulong m = Volatile.Read(ref s->TinyMasks[index]);
+            ulong m = s->TinyMasks[index];
             int off = (int)(address - slot);
             if (live && (m & TinyBlock.IsTiny) != 0)
             {
-                ulong starts = m & TinyBlock.LiveMask & ((2UL << off) - 1);      // live starts at or before off
+                uint starts = TinyBlock.Live(m) & ((2u << off) - 1);                // live starts at or before off
                 if (starts == 0) return PointerError.TinyNotLive;
-                int start = 63 - System.Numerics.BitOperations.LeadingZeroCount(starts);
+                int start = 31 - System.Numerics.BitOperations.LeadingZeroCount(starts);
                 int end = TinyBlock.EndOf(m, start);
                 if (off >= end) return PointerError.TinyNotLive;                  // padding or a freed neighbour
                 obj = new HeapObject(slot + (nuint)start, end - start, SizeClasses.TinySizeClass, true, true);
