@@ -91,8 +91,12 @@ public unsafe class LeaseTests
         Assert.Empty(heap.ActiveLeases);
         Assert.Equal("central", heap.GetSpans(cls).Single().Cache);
         TestHeap.AssertVerifies(heap);
-        // The freed slot is reused by a local cache, zeroed.
+        // The freed slot is reused by a local cache, zeroed. A refill prefers a whole free span over a nearly-full
+        // partial one while mheap has free pages, so first use those pages up and stop the heap from growing.
         MCache c = heap.CreateCache();
+        heap.GrowthLimit = heap.ReadMemStats().HeapSys;
+        long idle = heap.ReadMemStats().HeapIdle;
+        if (idle > 0) c.Malloc((nuint)idle);
         TestHeap.Fill(Slots(lease).Last(), 256, 0xCC);
         nuint p = c.Malloc(256);
         Assert.Equal(first, p);

@@ -121,9 +121,9 @@ public unsafe class VerifierTests
         using NodeHeap heap = TestHeap.Create();
         MCache c = heap.CreateCache();
         c.Malloc(64);
-        c.ObjectMallocs[SizeClasses.ClassOf(64)]++;              // a malloc counted that never happened
+        c.SlotAllocs[SizeClasses.ClassOf(64)]++;               // a malloc counted that never happened
         AssertBroken(heap, "HeapObjects", "but the heap holds 1 live objects");
-        c.ObjectMallocs[SizeClasses.ClassOf(64)]--;
+        c.SlotAllocs[SizeClasses.ClassOf(64)]--;
         TestHeap.AssertVerifies(heap);
     }
 
