@@ -89,7 +89,7 @@ public sealed class HeapRouter(IGrainFactory grains)
 
         await Task.WhenAll(groups.Select(async g =>
         {
-            var replies = await g.Key.FreeBatchAsync([.. g.Value.Select(i => pointers[i])]);
+            var replies = await g.Key.FreeBatchAsync(new PointerBatch([.. g.Value.Select(i => pointers[i])]));
             for (var j = 0; j < replies.Length; j++)
             {
                 errors[g.Value[j]] = replies[j];

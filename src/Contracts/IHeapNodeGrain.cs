@@ -24,7 +24,7 @@ public interface IHeapNodeGrain : IGrainWithStringKey
 
     /// <summary>Frees each pointer; item i of the reply is null when pointer i was freed.</summary>
     [Alias("FreeBatch")]
-    Task<HeapError?[]> FreeBatchAsync([Immutable] HeapPointer[] pointers);
+    Task<HeapError?[]> FreeBatchAsync(PointerBatch pointers);
 
     /// <summary>Reads <paramref name="length"/> bytes at <paramref name="pointer"/> (may be interior; must stay in one object).</summary>
     [Alias("Read")]

@@ -64,7 +64,7 @@ public sealed class BadInputTests(SharedClusterFixture fixture)
         var a = (await _heap.NodesAsync())[0];
         var batch = await _heap.MCache(a.Name).MallocBatchAsync(3, 32);
         var ptrs = batch.Pointers;
-        var errors = await _heap.Node(a.Name).FreeBatchAsync([ptrs[0], ptrs[0].Offset(4), ptrs[1], ptrs[0], ptrs[2]]);
+        var errors = await _heap.Node(a.Name).FreeBatchAsync(new PointerBatch([ptrs[0], ptrs[0].Offset(4), ptrs[1], ptrs[0], ptrs[2]]));
         Assert.Null(errors[0]);
         Assert.Equal(HeapErrorKind.InvalidPointer, errors[1]!.Kind);
         Assert.Null(errors[2]);

@@ -47,4 +47,23 @@ public sealed class LeaseTests(SharedClusterFixture fixture)
         await mcache.ReturnLeasesAsync();
         await _heap.AssertVerifiedAsync();
     }
+
+    [Fact]
+    public async Task LargeObjectsComeFromAnotherNodeWhenTheArenaIsFull()
+    {
+        var small = await _heap.NodeAsync(fixture.SmallNode);
+        var mcache = _heap.MCache(small.Name);
+        var pointers = new List<HeapPointer>();
+        for (var i = 0; i < 12; i++)
+        {
+            pointers.Add(await mcache.MallocAsync(1L << 20)); // 12 MiB of 1 MiB objects into an 8 MiB arena
+        }
+
+        var remote = pointers.Where(p => p.Slot != small.Slot).ToArray();
+        Assert.NotEmpty(remote);
+        await _heap.Router.WriteAsync(remote[0].Offset((1L << 20) - 4), [9, 9, 9, 9]);
+        Assert.Equal([9, 9, 9, 9], await _heap.Router.ReadAsync(remote[0].Offset((1L << 20) - 4), 4));
+        Assert.All(await _heap.Router.FreeBatchAsync([.. pointers]), Assert.Null);
+        await _heap.AssertVerifiedAsync();
+    }
 }

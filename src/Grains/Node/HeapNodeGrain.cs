@@ -58,8 +58,9 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
         Free(pointer) is { } error ? Task.FromException(error.ToException()) : Task.CompletedTask;
 
     /// <inheritdoc/>
-    public Task<HeapError?[]> FreeBatchAsync(HeapPointer[] pointers)
+    public Task<HeapError?[]> FreeBatchAsync(PointerBatch batch)
     {
+        var pointers = batch.Pointers;
         var errors = new HeapError?[pointers.Length];
         using (Heap.EnterMutator())
         {
