@@ -1,9 +1,22 @@
+using ClusterHeap.Client.Bench;
 using ClusterHeap.Client.Cli;
 using ClusterHeap.Client.Connect;
 
 namespace ClusterHeap.Client.Commands;
 
+/// <summary>`clusterheap bench calls [--seconds 2] [--node NAME]`: see <see cref="CallsBench"/>.</summary>
 public static class CallsCommand
 {
-    public static Task<int> RunAsync(ArgReader args, ClusterConnection connection, TextWriter output) => throw new UsageException("bench calls: not yet");
+    public static async Task<int> RunAsync(ArgReader args, ClusterConnection connection, TextWriter output)
+    {
+        double seconds = args.Seconds("seconds", 2);
+        string? node = args.Option("node");
+        args.Done("bench calls");
+        var nodes = await connection.NodesAsync();
+        string target = node ?? nodes[0].Name;
+        if (!nodes.Any(n => n.Name == target)) throw new UsageException($"unknown node '{target}' (live nodes: {string.Join(", ", nodes.Select(n => n.Name))})");
+        output.WriteLine($"# bench calls: client -> mcache grain {target}/0 on {connection.Description}, {seconds:0.#} s per measurement");
+        await CallsBench.RunAsync(connection, target, TimeSpan.FromSeconds(seconds), output);
+        return 0;
+    }
 }

@@ -1,8 +1,95 @@
+using System.Diagnostics;
+using System.Globalization;
 using ClusterHeap.Client.Cli;
+using ClusterHeap.Client.Connect;
+using ClusterHeap.Client.Render;
+using ClusterHeap.Client.Shell;
+using ClusterHeap.Client.Stress;
+using ClusterHeap.Contracts;
 
 namespace ClusterHeap.Client.Commands;
 
+/// <summary>
+/// `clusterheap demo`: the README's first command. Starts an embedded cluster (or joins one given by the
+/// connection options), runs a short larson stress with cookie checks and prints its report, leaves a
+/// mixed heap behind so the map has something to show, draws the map, prints the cluster stats and runs
+/// the verifier. About 20 s on a 2-core machine. Exit code 1 if the stress run or the verifier failed.
+/// </summary>
 public static class DemoCommand
 {
-    public static Task<int> RunAsync(ArgReader args, TextWriter output, TextWriter error) => throw new UsageException("demo: not yet");
+    public static async Task<int> RunAsync(ArgReader args, TextWriter output, TextWriter error)
+    {
+        double seconds = args.Seconds("duration", 5);
+        string workload = args.Option("workload") ?? "larson";
+        string? svg = args.Option("svg");
+        bool color = Program.Colour(output, args);
+        bool terminal = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
+        ConnectOptions options = ConnectOptions.Parse(args);
+        args.Done("demo");
+        if (!StressOptions.Workloads.Contains(workload)) throw new UsageException($"demo --workload: one of {string.Join(", ", StressOptions.Workloads)}");
+
+        var clock = Stopwatch.StartNew();
+        output.WriteLine(options.IsEmbedded ? $"== starting an embedded cluster of {options.Embedded} silos (real Orleans silos on loopback ports, one node heap each)" : "== connecting");
+        return await Program.WithClusterAsync(args, output, error, async connection =>
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   up in {clock.Elapsed.TotalSeconds:0.0} s: {connection.Description}"));
+            StatsText.Nodes(output, await connection.NodesAsync());
+
+            output.WriteLine();
+            output.WriteLine($"== stress {workload}: every object carries a cookie, checked before it is freed and at the end");
+            var stress = new StressOptions
+            {
+                Workload = workload,
+                Duration = TimeSpan.FromSeconds(seconds),
+                Slots = 2000,
+                Handoff = 2000, // short run: workers hop nodes often, so frees land on objects allocated elsewhere
+            };
+            StressReport report = await StressCommand.RunAsync(stress, connection, output, terminal);
+
+            output.WriteLine();
+            output.WriteLine("== leaving a mixed heap behind for the map (objects of 16 B to 96 KiB on every node, about 40 % of them freed)");
+            await MixedHeapAsync(connection, output);
+
+            var session = new ShellSession(connection, output, color);
+            output.WriteLine();
+            output.WriteLine("== map: each node's arena, spans coloured by size class and shaded by occupancy");
+            await session.ExecuteAsync("map");
+            if (svg is not null) await session.ExecuteAsync($"map --svg \"{svg}\"");
+            output.WriteLine();
+            output.WriteLine("== cluster stats");
+            await session.ExecuteAsync("stats");
+            output.WriteLine();
+            output.WriteLine("== verify: the heap invariants of DESIGN.md section 6 on every node and the cluster tier");
+            bool verified = await session.VerifyAsync();
+            output.WriteLine();
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"demo {(report.Passed && verified ? "passed" : "FAILED")} in {clock.Elapsed.TotalSeconds:0.0} s. Next: `clusterheap shell`, `clusterheap stress larson --duration 20`, `clusterheap map --svg heap.svg`"));
+            return report.Passed && verified && session.Failures == 0 ? 0 : 1;
+        });
+    }
+
+    private static async Task MixedHeapAsync(ClusterConnection connection, TextWriter output)
+    {
+        long[] small = [16, 24, 48, 64, 128, 256, 512], medium = [1024, 2048, 4096, 9472], large = [32768, 98304];
+        NodeInfo[] nodes = await connection.NodesAsync();
+        var rng = new XorShift(7);
+        long kept = 0;
+        foreach (NodeInfo node in nodes)
+        {
+            // Mostly small objects, some medium, a few large; each node favours a different small size.
+            long Draw() => rng.Below(100) switch
+            {
+                < 35 => small[(node.Slot * 2) % small.Length],
+                < 80 => small[rng.Below(small.Length)],
+                < 97 => medium[rng.Below(medium.Length)],
+                _ => large[rng.Below(large.Length)],
+            };
+            long[] draw = [.. Enumerable.Range(0, 6000).Select(_ => Draw())];
+            MallocBatchResult r = await connection.MCache(node.Name).MallocSizesAsync(draw);
+            HeapPointer[] free = [.. r.Pointers.Where(_ => rng.Chance(40))];
+            await connection.Router.FreeBatchAsync(free);
+            kept += r.Pointers.Length - free.Length;
+        }
+        output.WriteLine($"   {kept} objects live");
+    }
 }

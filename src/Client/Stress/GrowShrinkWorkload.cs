@@ -8,7 +8,8 @@ namespace ClusterHeap.Client.Stress;
 /// grow-shrink (WORKLOADS.md): every worker allocates (sizes uniform in 4..64 KiB unless told) until the
 /// cluster memory limit answers out of memory, then everything is checked and freed, the nodes scavenge,
 /// and the round repeats. Out of memory is expected here and must come as a clean error that names the
-/// limit; memory must come back: HeapReleased has to grow in every round. The limit (<c>--limit</c>, by
+/// limit; memory must come back: after the free and a forced scavenge, committed bytes (HeapSys -
+/// HeapReleased) must be below what they were when the cluster was full, in every round. The limit (<c>--limit</c>, by
 /// default the grants so far + 256 MiB, or the limit already set) is restored at the end.
 /// </summary>
 public sealed class GrowShrinkWorkload(StressContext context) : Workload(context)
@@ -16,7 +17,7 @@ public sealed class GrowShrinkWorkload(StressContext context) : Workload(context
     private const long Headroom = 256L << 20;
     private List<Obj>[] _held = [];
     private XorShift[] _rng = [];
-    private long _oldLimit = long.MaxValue, _limit, _released, _peakLive;
+    private long _oldLimit = long.MaxValue, _limit, _returned, _peakLive;
     private int _rounds;
 
     public override string Shape => $"sizes {SizeText(4096, 65536)}, allocate to the limit {ByteSize.Format(_limit)} and free, round after round";
@@ -25,7 +26,7 @@ public sealed class GrowShrinkWorkload(StressContext context) : Workload(context
     {
         ["rounds"] = _rounds,
         ["limit_bytes"] = _limit,
-        ["released_bytes"] = _released,
+        ["returned_bytes"] = _returned,
         ["peak_live_bytes"] = _peakLive,
     };
 
@@ -44,10 +45,10 @@ public sealed class GrowShrinkWorkload(StressContext context) : Workload(context
         int workers = latencies.Length;
         while (true)
         {
-            long releasedBefore = await ReleasedAsync();
             // Grow: every worker until out of memory.
             await Task.WhenAll(Enumerable.Range(0, workers).Select(w => Task.Run(() => GrowAsync(w, latencies[w]))));
             _peakLive = Math.Max(_peakLive, _held.Sum(h => h.Sum(o => (long)o.Size)));
+            long full = await CommittedAsync();
             // Shrink: check and free everything.
             await Task.WhenAll(Enumerable.Range(0, workers).Select(w => Task.Run(async () =>
             {
@@ -62,16 +63,21 @@ public sealed class GrowShrinkWorkload(StressContext context) : Workload(context
             // Memory returns: scavenge every node and see HeapReleased grow.
             NodeInfo[] nodes = await Ctx.Connection.NodesAsync();
             await Task.WhenAll(nodes.Select(n => Ctx.Connection.Node(n.Name).ScavengeAsync(force: true)));
-            long releasedAfter = await ReleasedAsync();
-            _released += Math.Max(0, releasedAfter - releasedBefore);
-            if (releasedAfter <= releasedBefore) Ctx.Error($"round {_rounds + 1}: memory did not return (HeapReleased {releasedBefore} -> {releasedAfter} after freeing everything and scavenging)");
+            long empty = await CommittedAsync();
+            _returned += Math.Max(0, full - empty);
+            if (empty >= full) Ctx.Error($"round {_rounds + 1}: memory did not return (committed {full} bytes when full, {empty} after freeing everything and scavenging)");
             _rounds++;
             if (Options.Rounds > 0 ? _rounds >= Options.Rounds : Ctx.Stopping) break;
             if (Ctx.OutOfMemory == 0 || Ctx.Errors > 0) break;
         }
     }
 
-    private async Task<long> ReleasedAsync() => (await Ctx.Connection.Central.GetStatsAsync()).Sum.HeapReleased;
+    /// <summary>Arena bytes mapped and not released: HeapSys - HeapReleased over the live nodes.</summary>
+    private async Task<long> CommittedAsync()
+    {
+        NodeStats sum = (await Ctx.Connection.Central.GetStatsAsync()).Sum;
+        return sum.HeapSys - sum.HeapReleased;
+    }
 
     private async Task GrowAsync(int w, Latency latency)
     {
