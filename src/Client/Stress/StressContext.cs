@@ -237,7 +237,7 @@ public sealed class StressContext
                 toFree.Add(o);
             }
             if (toFree.Count == 0) return;
-            HeapError?[] freed = await node.FreeBatchAsync([.. toFree.Select(o => o.Pointer)]);
+            HeapError?[] freed = await node.FreeBatchAsync(toFree.Select(o => o.Pointer).ToArray());
             long n = 0;
             foreach (HeapError? e in freed)
             {
