@@ -2,7 +2,7 @@
 # A local ClusterHeap cluster of silo processes on 127.0.0.1 (README "Running a cluster").
 #
 #   scripts/cluster.sh up N [--redis] [-- SILO-OPTIONS...]
-#   scripts/cluster.sh status | connect | kill NODE | down
+#   scripts/cluster.sh status | connect | kill NODE | stop NODE | down
 #
 # up      builds once (Release), starts N silos (node-1..node-N) and waits until each has written
 #         its ready file. Development clustering with node-1 as primary, or with --redis a
@@ -11,6 +11,7 @@
 # status  one line per node: name, state, pid, silo and gateway ports, arena slot.
 # connect the client options that reach this cluster (for scripts: `clusterheap $(cluster.sh connect) …`).
 # kill    SIGKILL one node (by number or name): the others declare it dead within a few seconds.
+# stop    SIGTERM one node and wait: it hands its leases and slot back, then leaves.
 # down    SIGTERM every process this script started, waits for each (bounded), then SIGKILL.
 #
 # Everything lives in one run folder, $CLUSTERHEAP_RUN_DIR or .run/cluster/ (gitignored):
@@ -30,7 +31,7 @@ BASE_GATEWAY_PORT="${CLUSTERHEAP_BASE_GATEWAY_PORT:-30000}"
 BASE_REDIS_PORT="${CLUSTERHEAP_BASE_REDIS_PORT:-16379}"
 
 usage() {
-  sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
 }
 
 die() {
@@ -210,6 +211,8 @@ cmd_status() {
     slot=$(ready_value "$RUN_DIR/$node.ready" slot)
     if [[ -e "$RUN_DIR/$node.killed" ]]; then
       state=killed
+    elif [[ -e "$RUN_DIR/$node.stopped" ]]; then
+      state=stopped
     elif alive "$pid"; then
       [[ -n "$slot" ]] && state=active || state=starting
     else
@@ -233,13 +236,27 @@ cmd_connect() {
   (source "$RUN_DIR/cluster.env" && echo "$CONNECT")
 }
 
-cmd_kill() {
+# The running node named by number or name ($1 of `kill`/`stop`), as NODE PID.
+running_node() {
   local node="${1:-}" pid
-  [[ -n "$node" ]] || die "kill needs a node: kill 2 or kill node-2"
+  [[ -n "$node" ]] || die "name a node: 2 or node-2"
   [[ "$node" =~ ^[0-9]+$ ]] && node="node-$node"
   [[ -e "$RUN_DIR/$node.pid" ]] || die "no node $node in $RUN_DIR"
   pid=$(pid_of "$node")
   alive "$pid" || die "$node (pid $pid) is not running"
+  echo "$node $pid"
+}
+
+cmd_stop() {
+  local node pid
+  read -r node pid <<<"$(running_node "${1:-}")"
+  stop_pid "$node" "$pid"
+  touch "$RUN_DIR/$node.stopped"
+}
+
+cmd_kill() {
+  local node pid
+  read -r node pid <<<"$(running_node "${1:-}")"
   kill -KILL "$pid"
   touch "$RUN_DIR/$node.killed"
   rm -f "$RUN_DIR/$node.ready"
@@ -279,7 +296,7 @@ cmd_down() {
   if [[ -e "$RUN_DIR/redis.pid" ]]; then
     stop_pid redis "$(pid_of redis)"
   fi
-  rm -f "$RUN_DIR"/*.pid "$RUN_DIR"/*.ready "$RUN_DIR"/*.killed
+  rm -f "$RUN_DIR"/*.pid "$RUN_DIR"/*.ready "$RUN_DIR"/*.killed "$RUN_DIR"/*.stopped
   echo "cluster down (logs kept in $RUN_DIR)"
 }
 
@@ -291,6 +308,7 @@ main() {
     status) cmd_status ;;
     connect) cmd_connect ;;
     kill) cmd_kill "$@" ;;
+    stop) cmd_stop "$@" ;;
     down) cmd_down ;;
     -h | --help | help) usage ;;
     *) usage >&2; exit 2 ;;
