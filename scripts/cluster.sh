@@ -107,7 +107,7 @@ start_redis() {
   local port deadline
   port=$(free_port "$BASE_REDIS_PORT")
   nohup redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
-    --dir "$RUN_DIR" >"$RUN_DIR/redis.log" 2>&1 &
+    --dir "$RUN_DIR" </dev/null >"$RUN_DIR/redis.log" 2>&1 &
   echo $! >"$RUN_DIR/redis.pid"
   deadline=$(($(now) + 30))
   until port_busy "$port"; do
@@ -124,7 +124,7 @@ start_node() { # K SILO_PORT GATEWAY_PORT CLUSTERING-ARGS... -- EXTRA...
   rm -f "$RUN_DIR/$node.ready"
   nohup "$SILO" --name "$node" --silo-port "$silo_port" --gateway-port "$gateway_port" \
     --advertise 127.0.0.1 --listen 127.0.0.1 --ready-file "$RUN_DIR/$node.ready" "$@" \
-    >"$RUN_DIR/$node.log" 2>&1 &
+    </dev/null >"$RUN_DIR/$node.log" 2>&1 &
   echo $! >"$RUN_DIR/$node.pid"
   echo "$silo_port $gateway_port" >"$RUN_DIR/$node.ports"
   echo "  started $node (pid $!, silo port $silo_port, gateway port $gateway_port, k=$k)"
