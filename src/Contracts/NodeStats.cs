@@ -55,6 +55,16 @@ public sealed record NodeStats
     [Id(22)] public long ArenaSize { get; init; }
     /// <summary>Per size class: [class, size, mallocs, frees].</summary>
     [Id(23)] public SizeClassStats[] BySize { get; init; } = [];
+    /// <summary>Tiny allocations (noscan, under 16 B) served from tiny blocks.</summary>
+    [Id(24)] public long TinyAllocs { get; init; }
+    /// <summary>Live large objects (over 32 KiB, a span each).</summary>
+    [Id(25)] public long LargeObjects { get; init; }
+    /// <summary>Bytes of live large objects' spans.</summary>
+    [Id(26)] public long LargeBytes { get; init; }
+    /// <summary>Bytes returned to the OS by the scavenger (cumulative).</summary>
+    [Id(27)] public long ScavengedTotal { get; init; }
+    /// <summary>Spans array and bitmap bytes mapped.</summary>
+    [Id(28)] public long MetadataSys { get; init; }
 
     /// <summary>Fragmentation inside spans: HeapInuse - HeapAlloc.</summary>
     public long InternalFragmentation => HeapInuse - HeapAlloc;
@@ -100,6 +110,11 @@ public sealed record NodeStats
             Granted = rows.Sum(r => r.Granted),
             Grants = rows.Sum(r => r.Grants),
             ArenaSize = rows.Sum(r => r.ArenaSize),
+            TinyAllocs = rows.Sum(r => r.TinyAllocs),
+            LargeObjects = rows.Sum(r => r.LargeObjects),
+            LargeBytes = rows.Sum(r => r.LargeBytes),
+            ScavengedTotal = rows.Sum(r => r.ScavengedTotal),
+            MetadataSys = rows.Sum(r => r.MetadataSys),
             BySize = [.. bySize.Values.OrderBy(s => s.SizeClass)],
         };
     }

@@ -198,9 +198,15 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
             MSpan* before = mheap.SpanOf(s->StartAddr - HeapConstants.PageSize);
             if (before != null && before->State == SpanState.Free) Fail($"free runs 0x{before->StartAddr:x} and 0x{s->StartAddr:x} are adjacent but not coalesced");
         }
-        var bits = new ReadOnlySpan<byte>((void*)(mheap.Bitmap.ByteOf(s->StartAddr)), (int)(s->Bytes >> 4));
-        int dirty = bits.IndexOfAnyExcept((byte)0);
-        if (dirty >= 0) Fail($"free run 0x{s->StartAddr:x}: bitmap not clear at word 0x{s->StartAddr + (nuint)dirty * 16:x}");
+        // In chunks: a free run can be larger than a span of bytes can address.
+        const int Chunk = 1 << 30;
+        nuint bitmap = mheap.Bitmap.ByteOf(s->StartAddr), bitmapBytes = s->Bytes >> 4;
+        for (nuint done = 0; done < bitmapBytes; done += Chunk)
+        {
+            var bits = new ReadOnlySpan<byte>((void*)(bitmap + done), (int)Math.Min(bitmapBytes - done, Chunk));
+            int dirty = bits.IndexOfAnyExcept((byte)0);
+            if (dirty >= 0) Fail($"free run 0x{s->StartAddr:x}: bitmap not clear at word 0x{s->StartAddr + (done + (nuint)dirty) * 16:x}");
+        }
     }
 
     private void CheckFreeLists()

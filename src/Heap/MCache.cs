@@ -213,14 +213,12 @@ public sealed unsafe class MCache
         TinyAllocs++;
         bool keepNew = size < _tinyOffset || _tiny == 0;
         MCentral central = _heap.Central(spc);
-        MSpan* dead;
         using (central.Enter())
         {
             *TinyBlock.OwnerHalf(mask) = TinyBlock.NewObject(0, size);
             *TinyBlock.LockedHalf(mask) = (uint)((TinyBlock.IsTiny | (keepNew ? TinyBlock.Open : 0)) >> TinyBlock.FreedShift);
-            dead = keepNew ? CloseTinyBlockLocked(central) : null;
+            if (keepNew) CloseTinyBlockLocked(central);
         }
-        if (dead != null) central.ReleaseToHeap(dead);
         if (keepNew)
         {
             _tiny = v;
@@ -232,18 +230,18 @@ public sealed unsafe class MCache
 
     /// <summary>
     /// Stops bumping into the current tiny block and frees its slot if nothing in it is live. Caller holds the
-    /// tiny span class's mcentral lock. Returns a span that must go back to mheap after the lock is released.
+    /// tiny span class's mcentral lock.
     /// </summary>
-    private MSpan* CloseTinyBlockLocked(MCentral central)
+    private void CloseTinyBlockLocked(MCentral central)
     {
-        if (_tiny == 0) return null;
+        if (_tiny == 0) return;
         nuint block = _tiny;
         ulong* mask = _tinyMask;
         _tiny = 0;
         _tinyOffset = 0;
         _tinyMask = null;
         *TinyBlock.LockedHalf(mask) &= ~(uint)(TinyBlock.Open >> TinyBlock.FreedShift);
-        return TinyBlock.Live(*mask) == 0 ? _heap.FreeDeadTinyBlockLocked(central, block, mask) : null;
+        if (TinyBlock.Live(*mask) == 0) _heap.FreeDeadTinyBlockLocked(central, block, mask);
     }
 
     /// <summary>Closes the tiny block for good (ReleaseAll).</summary>
@@ -251,9 +249,7 @@ public sealed unsafe class MCache
     {
         if (_tiny == 0) return;
         MCentral central = _heap.Central(TinyBlock.SpanClass);
-        MSpan* dead;
-        using (central.Enter()) dead = CloseTinyBlockLocked(central);
-        if (dead != null) central.ReleaseToHeap(dead);
+        using (central.Enter()) CloseTinyBlockLocked(central);
     }
 
     private nuint MallocLarge(nuint size, bool noscan, bool needzero, ReadOnlySpan<ulong> pointerMask)

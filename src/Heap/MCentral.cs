@@ -98,7 +98,6 @@ internal sealed unsafe class MCentral : IDisposable
     public MSpan* Exchange(MSpan* full, SpanCache owner, out OutOfMemoryReason reason)
     {
         reason = default;
-        bool release = false;
         MSpan* s = null;
         // No try/finally around the lock: nothing inside throws (see NodeHeap.TryFree).
         _lock.Enter();
@@ -107,7 +106,7 @@ internal sealed unsafe class MCentral : IDisposable
             full->Cache = SpanCache.None;
             full->LeaseId = 0;
             FoldLocked(full);
-            release = PlaceUncachedLocked(full);
+            PlaceUncachedLocked(full);
         }
         MSpan* partial = SpanList.IsEmpty(Partial) ? null : Partial->Next;
         if (partial != null && (partial->NElems - partial->AllocCount >= _sparse || !_heap.HasFreePages(_npages)))
@@ -118,7 +117,6 @@ internal sealed unsafe class MCentral : IDisposable
             TakeForCache(s, owner);
         }
         _lock.Exit();
-        if (release) _heap.FreeSpan(full);
         if (s != null) return s;
 
         // A fresh span: none is partial, or the first partial one is nearly full and mheap has free pages to spare
@@ -184,38 +182,39 @@ internal sealed unsafe class MCentral : IDisposable
     /// </summary>
     public void UncacheSpan(MSpan* s)
     {
-        bool release;
         using (Enter())
         {
             Debug.Assert(s->Cache != SpanCache.None);
             s->Cache = SpanCache.None;
             s->LeaseId = 0;
             FoldLocked(s);
-            release = PlaceUncachedLocked(s);
+            PlaceUncachedLocked(s);
         }
-        if (release) _heap.FreeSpan(s);
     }
 
-    /// <summary>Moves an uncached span to the list its occupancy calls for; true when it must go back to mheap.</summary>
-    private bool PlaceUncachedLocked(MSpan* s)
+    /// <summary>
+    /// Moves an uncached span to the list its occupancy calls for, or back to mheap when nothing in it is live.
+    /// The span goes to mheap before the mcentral lock is released (lock order mcentral → mheap): a free that
+    /// validated the span under this lock must never see it half handed back.
+    /// </summary>
+    private void PlaceUncachedLocked(MSpan* s)
     {
         SpanList.Remove(s);
         if (s->AllocCount == 0)
         {
             SpansFreed++;
-            return true;
+            _heap.FreeSpan(s);
+            return;
         }
         SpanList.InsertBack(s->AllocCount < s->NElems ? Partial : Full, s);
-        return false;
     }
 
     /// <summary>
     /// Frees slot <paramref name="index"/> of <paramref name="s"/>; caller holds the lock and validated the slot
-    /// (allocated, not freed while cached). Returns true when the span must go back to mheap, which the caller
-    /// does after releasing the lock (<see cref="ReleaseToHeap"/>).
+    /// (allocated, not freed while cached). A span left with nothing live goes back to mheap at once.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool FreeSlotLocked(MSpan* s, int index, bool poison)
+    public void FreeSlotLocked(MSpan* s, int index, bool poison)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
         nuint addr = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
@@ -226,7 +225,7 @@ internal sealed unsafe class MCentral : IDisposable
             s->FreedBits[index >> 6] |= 1UL << index;
             s->FreedCount++;
             if (poison) Poison(addr, s->ElemSize);
-            return false;
+            return;
         }
         _bitmap.MarkFreed(addr, (nuint)s->ElemSize, s->Noscan);
         if (poison) Poison(addr, s->ElemSize);
@@ -234,23 +233,20 @@ internal sealed unsafe class MCentral : IDisposable
         s->AllocBits[index >> 6] &= ~(1UL << index);
         s->AllocCount--;
         s->NeedZero = 1;
-        return (wasFull || s->AllocCount == 0) && MoveAfterFreeLocked(s);
+        if (wasFull || s->AllocCount == 0) MoveAfterFreeLocked(s);
     }
 
-    /// <summary>A free changed the span's list: full → partial, or nothing live → back to mheap (true).</summary>
+    /// <summary>A free changed the span's list: full → partial, or nothing live → back to mheap.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool MoveAfterFreeLocked(MSpan* s)
+    private void MoveAfterFreeLocked(MSpan* s)
     {
-        if (s->AllocCount == 0) return PlaceUncachedLocked(s);
+        if (s->AllocCount == 0)
+        {
+            PlaceUncachedLocked(s);
+            return;
+        }
         SpanList.Remove(s);
         SpanList.InsertBack(Partial, s);
-        return false;
-    }
-
-    public void ReleaseToHeap(MSpan* s)
-    {
-        Debug.Assert(!_lock.IsHeldByCurrentThread);
-        _heap.FreeSpan(s);
     }
 
     /// <summary>

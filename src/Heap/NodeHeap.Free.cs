@@ -44,20 +44,18 @@ public sealed unsafe partial class NodeHeap
             }
             int index = (int)((ulong)(uint)(address - s->StartAddr) * s->DivMagic >> 32);   // offset / ElemSize (Go's divMagic)
             nuint slot = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
-            bool release;
             PointerError e = PointerError.None;
             if (address == slot && index < s->NElems && s->TinyMasks == null && s->IsAllocated(index) && !s->IsFreedWhileCached(index))
             {
                 // The common case: a live object of a plain small span.
                 central.ObjectFrees++;
-                release = central.FreeSlotLocked(s, index, _poisonOnFree);
+                central.FreeSlotLocked(s, index, _poisonOnFree);
             }
             else
             {
-                e = FreeSmallSlowLocked(central, s, address, index, slot, out release);
+                e = FreeSmallSlowLocked(central, s, address, index, slot);
             }
             central.Unlock();
-            if (release) central.ReleaseToHeap(s);
             return e;
         }
     }
@@ -79,16 +77,15 @@ public sealed unsafe partial class NodeHeap
 
     /// <summary>Free's slow cases: tiny objects, and every invalid pointer (which leaves the span untouched).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private PointerError FreeSmallSlowLocked(MCentral central, MSpan* s, nuint address, int index, nuint slot, out bool release)
+    private PointerError FreeSmallSlowLocked(MCentral central, MSpan* s, nuint address, int index, nuint slot)
     {
-        release = false;
         if (index >= s->NElems) return PointerError.NotInUse;                 // the span's tail waste
         bool live = s->IsAllocated(index) && !s->IsFreedWhileCached(index);
         if (s->TinyMasks != null)
         {
             ulong* mask = &s->TinyMasks[index];
             int off = (int)(address - slot);
-            if (live && (*mask & TinyBlock.IsTiny) != 0) return FreeTinyLocked(central, s, index, mask, off, out release);
+            if (live && (*mask & TinyBlock.IsTiny) != 0) return FreeTinyLocked(central, s, index, mask, off);
             if (!live && (*mask & TinyBlock.FreedBit(off)) != 0) return PointerError.TinyAlreadyFreed;
         }
         if (address != slot) return PointerError.Interior;
@@ -98,16 +95,18 @@ public sealed unsafe partial class NodeHeap
                 ? PointerError.AlreadyFreed
                 : PointerError.NeverAllocated;
         }
+        // A plain 16-byte object in the tiny span class: drop tombstones left by tiny objects this slot held
+        // before, so a second free of it says AlreadyFreed rather than TinyAlreadyFreed.
+        if (s->TinyMasks != null) s->TinyMasks[index] = 0;
         central.ObjectFrees++;
-        release = central.FreeSlotLocked(s, index, _poisonOnFree);
+        central.FreeSlotLocked(s, index, _poisonOnFree);
         return PointerError.None;
     }
 
     /// <summary>Frees one tiny object; the block's slot goes too when it was the last live one and the block is closed.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private PointerError FreeTinyLocked(MCentral central, MSpan* s, int index, ulong* mask, int off, out bool release)
+    private PointerError FreeTinyLocked(MCentral central, MSpan* s, int index, ulong* mask, int off)
     {
-        release = false;
         ulong m = *mask;      // the owner may be adding starts to the low half; ours was set before the pointer existed
         if ((TinyBlock.Starts(m) & (1u << off)) == 0) return PointerError.TinyNotLive;
         if ((m & TinyBlock.FreedBit(off)) != 0) return PointerError.TinyAlreadyFreed;
@@ -116,20 +115,19 @@ public sealed unsafe partial class NodeHeap
         if ((m & TinyBlock.Open) != 0 || TinyBlock.Live(*mask) != 0) return PointerError.None;
         // Last live object of a closed block: the block's slot goes; starts and freed bits stay as tombstones.
         *TinyBlock.LockedHalf(mask) &= ~(uint)(TinyBlock.IsTiny >> TinyBlock.FreedShift);
-        release = central.FreeSlotLocked(s, index, _poisonOnFree);
+        central.FreeSlotLocked(s, index, _poisonOnFree);
         return PointerError.None;
     }
 
     /// <summary>
-    /// An mcache closed a tiny block with nothing live in it: free its slot. Caller holds the tiny class's mcentral
-    /// lock; returns the span if it must go back to mheap once the lock is released.
+    /// An mcache closed a tiny block with nothing live in it: free its slot. Caller holds the tiny class's mcentral lock.
     /// </summary>
-    internal MSpan* FreeDeadTinyBlockLocked(MCentral central, nuint block, ulong* mask)
+    internal void FreeDeadTinyBlockLocked(MCentral central, nuint block, ulong* mask)
     {
         MSpan* s = _mheap.SpanOf(block);
         *TinyBlock.LockedHalf(mask) &= ~(uint)(TinyBlock.IsTiny >> TinyBlock.FreedShift);
         int index = (int)((block - s->StartAddr) >> 4);
-        return central.FreeSlotLocked(s, index, _poisonOnFree) ? s : null;
+        central.FreeSlotLocked(s, index, _poisonOnFree);
     }
 
     private PointerError CheckArena(nuint address)
@@ -195,8 +193,11 @@ public sealed unsafe partial class NodeHeap
             obj = new HeapObject(s->StartAddr, (long)s->Bytes, 0, s->Noscan, false);
             return PointerError.None;
         }
-        int index = SizeClasses.ObjectIndex(s->SizeClass, address - s->StartAddr);
-        if (index >= s->NElems) return PointerError.NotInUse;
+        // SAFETY: read without a lock; a racing free may be changing the span. Every value is range-checked
+        // before use, and the pages, span structs and masks stay mapped whatever happens.
+        if (address < s->StartAddr) return PointerError.NotInUse;
+        int index = (int)((ulong)(uint)(address - s->StartAddr) * s->DivMagic >> 32);   // offset / ElemSize
+        if ((uint)index >= (uint)s->NElems || index >= MSpan.MaxObjects) return PointerError.NotInUse;
         nuint slot = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
         bool live = s->IsAllocated(index) && !s->IsFreedWhileCached(index);
         if (s->TinyMasks != null)

@@ -158,6 +158,10 @@ public sealed unsafe partial class NodeHeap : IDisposable
 
     private void ScavengeQuietly()
     {
+        // Timer.Dispose does not wait for a callback already running, so the tick holds the world lock's shared
+        // side: Dispose (exclusive side) cannot unmap the arena or free the free lists under it, and a tick that
+        // starts after Dispose sees _disposed.
+        _world.EnterReadLock();
         try
         {
             if (!_disposed) _mheap.Scavenge(force: false);
@@ -165,6 +169,10 @@ public sealed unsafe partial class NodeHeap : IDisposable
         catch (OsMemoryException)
         {
             // The next tick tries again; HeapReleased only moves when madvise succeeded.
+        }
+        finally
+        {
+            _world.ExitReadLock();
         }
     }
 

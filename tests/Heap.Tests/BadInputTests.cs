@@ -110,4 +110,18 @@ public unsafe class BadInputTests
         TestHeap.AssertVerifies(heap);
         Assert.Equal(0, heap.ReadMemStats().HeapObjects);
     }
+
+    [Fact]
+    public void AnObjectAsLargeAsTheWholeArenaFitsAnEmptyHeap()
+    {
+        const long arena = 16 * MiB;
+        using NodeHeap heap = TestHeap.Create(arena: arena);
+        MCache c = heap.CreateCache();
+        nuint p = c.Malloc((nuint)arena);
+        Assert.Equal(heap.ArenaStart, p);
+        Assert.Equal(heap.ArenaEnd, heap.ArenaUsed);
+        Assert.Equal(OutOfMemoryReason.ArenaExhausted, Assert.Throws<HeapOutOfMemoryException>(() => c.Malloc(1)).Reason);
+        heap.Free(p);
+        TestHeap.AssertVerifies(heap);
+    }
 }

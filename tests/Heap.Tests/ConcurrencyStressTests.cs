@@ -182,3 +182,77 @@ public unsafe class ConcurrencyStressTests
         Assert.Equal(0, empty.HeapInuse);
     }
 }
+
+/// <summary>Two threads race to free the same objects: exactly one free wins each time, the other is refused.</summary>
+[Collection(SerialCollection.Name)]
+public unsafe class RacingFreeTests
+{
+    [Fact]
+    public void WhenTwoThreadsFreeTheSameObjectExactlyOneSucceeds()
+    {
+        using NodeHeap heap = TestHeap.Create(arena: 256L << 20, slot: 31);
+        MCache c = heap.CreateCache();
+        var rng = new Random(5);
+        const int N = 20_000;
+        var objs = new nuint[N];
+        for (int i = 0; i < N; i++)
+        {
+            int r = rng.Next(10);
+            objs[i] = c.Malloc((nuint)(r < 4 ? rng.Next(1, 16) : r < 9 ? rng.Next(16, 2048) : rng.Next(32769, 70_000)));
+        }
+        var results = new PointerError[2, N];
+        using var start = new Barrier(2);
+        var threads = Enumerable.Range(0, 2).Select(t => new Thread(() =>
+        {
+            start.SignalAndWait();
+            for (int i = 0; i < N; i++)
+            {
+                using var m = heap.EnterMutator();
+                results[t, i] = heap.TryFree(objs[i]);
+            }
+        })).ToArray();
+        foreach (Thread t in threads) t.Start();
+        foreach (Thread t in threads) Assert.True(t.Join(TimeSpan.FromSeconds(60)));
+        for (int i = 0; i < N; i++)
+        {
+            int wins = (results[0, i] == PointerError.None ? 1 : 0) + (results[1, i] == PointerError.None ? 1 : 0);
+            Assert.True(wins == 1, $"object {i} at {TestHeap.Hex(objs[i])}: {results[0, i]} / {results[1, i]}");
+        }
+        heap.ReleaseCache(c);
+        TestHeap.AssertVerifies(heap);
+        Assert.Equal(0, heap.ReadMemStats().HeapObjects);
+    }
+
+    [Theory]
+    [InlineData(8192)]     // one object per span: every winning free sends a span back to mheap
+    [InlineData(3072)]
+    [InlineData(24576)]
+    public void ADoubleFreeRacingTheReleaseOfItsSpanIsRefusedAndHarmless(int size)
+    {
+        using NodeHeap heap = TestHeap.Create(arena: 256L << 20, slot: 31);
+        for (int round = 0; round < 5; round++)
+        {
+            MCache c = heap.CreateCache();
+            const int N = 4000;
+            var objs = new nuint[N];
+            for (int i = 0; i < N; i++) objs[i] = c.Malloc((nuint)size);
+            heap.ReleaseCache(c);                                  // every span uncached: frees go straight to mcentral
+            var results = new PointerError[2, N];
+            using var start = new Barrier(2);
+            var threads = Enumerable.Range(0, 2).Select(t => new Thread(() =>
+            {
+                start.SignalAndWait();
+                for (int i = 0; i < N; i++) results[t, i] = heap.TryFree(objs[i]);
+            })).ToArray();
+            foreach (Thread t in threads) t.Start();
+            foreach (Thread t in threads) Assert.True(t.Join(TimeSpan.FromSeconds(60)));
+            for (int i = 0; i < N; i++)
+            {
+                Assert.True((results[0, i] == PointerError.None) ^ (results[1, i] == PointerError.None),
+                    $"round {round}, object {i}: {results[0, i]} / {results[1, i]}");
+            }
+            TestHeap.AssertVerifies(heap);
+            Assert.Equal(0, heap.ReadMemStats().HeapObjects);
+        }
+    }
+}

@@ -198,4 +198,25 @@ public unsafe class TinyAllocatorTests
         Assert.Equal(PointerError.TinyNotLive, heap.CheckRange(a + 1, 1, out _));
         Assert.Equal(PointerError.None, heap.CheckRange(b, 4, out _));
     }
+
+    [Fact]
+    public void APlain16ByteObjectInASlotThatOnceHeldTinyObjectsSaysAlreadyFreedOnASecondFree()
+    {
+        // Plain 16-byte noscan objects share the span class of tiny blocks; a slot's old tiny bookkeeping must not
+        // leak into the verdict about the plain object that lives there now.
+        using NodeHeap heap = TestHeap.Create();
+        MCache c = heap.CreateCache();
+        nuint a = c.Malloc(8), b = c.Malloc(8);               // one full tiny block
+        c.Malloc(8);                                           // next block: a's block is closed
+        heap.Free(a);
+        heap.Free(b);                                          // the block's slot is free now
+        heap.ReleaseCache(c);
+        MCache c2 = heap.CreateCache();
+        nuint p = 0;
+        for (int i = 0; i < 1000 && p != a; i++) p = c2.Malloc(16);
+        Assert.Equal(a, p);
+        heap.Free(p);
+        Assert.Equal(PointerError.AlreadyFreed, heap.TryFree(p));
+        TestHeap.AssertVerifies(heap);
+    }
 }

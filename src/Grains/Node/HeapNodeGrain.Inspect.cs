@@ -36,6 +36,11 @@ public sealed partial class HeapNodeGrain
             Granted = _node.Granted,
             Grants = _node.Grants,
             ArenaSize = _node.Options.ArenaSize,
+            TinyAllocs = s.TinyAllocs,
+            LargeObjects = s.LargeObjects,
+            LargeBytes = s.LargeBytes,
+            ScavengedTotal = s.ScavengedTotal,
+            MetadataSys = s.SpansSys + s.BitmapSys,
             BySize = [.. s.BySize.Select(b => new Contracts.SizeClassStats(b.SizeClass, b.Size, (long)b.Mallocs, (long)b.Frees))],
         });
     }
