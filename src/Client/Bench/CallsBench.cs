@@ -31,11 +31,15 @@ public static class CallsBench
             output.WriteLine(r.Line());
         }
 
-        // Warm up: activations, connections, JIT.
-        for (int i = 0; i < 200; i++) await mcache.PingAsync();
+        // Warm up (activations, connections, JIT, tiered compilation) for half a second of each call, untimed.
         var warm = new List<HeapPointer>();
-        for (int i = 0; i < 200; i++) warm.Add(await mcache.MallocAsync(64));
-        await c.Router.FreeBatchAsync([.. warm]);
+        var warmup = Stopwatch.StartNew();
+        while (warmup.Elapsed < TimeSpan.FromMilliseconds(500))
+        {
+            await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => mcache.PingAsync()));
+            warm.Add(await mcache.MallocAsync(64));
+        }
+        await Free(c, warm);
 
         await Report(Loop("noop-call", each, 1, mcache.PingAsync));
         await Report(Loop("noop-call-64-in-flight", each, 64, mcache.PingAsync));

@@ -175,8 +175,15 @@ public sealed class ClusterConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>Names of the embedded silos still running.</summary>
+    /// <summary>Embedded silos started by this connection.</summary>
     public int EmbeddedSilos => _silos.Count;
+
+    /// <summary>Stops embedded silo <paramref name="index"/> (node0 = 0) as a shutdown would: its node and its objects are gone.</summary>
+    public async Task StopEmbeddedSiloAsync(int index)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await _silos[index].StopAsync(timeout.Token);
+    }
 
     public async ValueTask DisposeAsync()
     {

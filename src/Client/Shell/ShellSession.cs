@@ -252,7 +252,7 @@ public sealed class ShellSession(ClusterConnection connection, TextWriter output
     {
         NodeInfo[] nodes = await _c.NodesAsync();
         return nodes.FirstOrDefault(n => n.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
-            ?? throw new UsageException($"unknown node '{name}' (live nodes: {string.Join(", ", nodes.Select(n => n.Name))})");
+            ?? throw new UsageException($"unknown node '{name}' (live nodes: {string.Join(", ", nodes.Select(n => n.Name).Order(StringComparer.Ordinal))})");
     }
 
     private static HeapPointer Pointer(string text) =>

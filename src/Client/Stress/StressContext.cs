@@ -95,7 +95,21 @@ public sealed class StressContext
 
     public ulong NextSeq() => (ulong)Interlocked.Increment(ref _seq);
 
-    public void CountOps(long n) => Interlocked.Add(ref _ops, n);
+    public void CountOps(long n)
+    {
+        long total = Interlocked.Add(ref _ops, n);
+        if (_watch is { } w && total - Interlocked.Read(ref _opsBase) >= w.Ops) w.Reached.TrySetResult();
+    }
+
+    private (long Ops, TaskCompletionSource Reached)? _watch;
+
+    /// <summary>Completes once the timed phase has done <paramref name="ops"/> operations (tests act mid-run on it).</summary>
+    public Task WhenTimedOpsReach(long ops)
+    {
+        var watch = (ops, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        _watch = watch;
+        return watch.Item2.Task;
+    }
 
     public void Error(string message)
     {
@@ -237,7 +251,7 @@ public sealed class StressContext
                 toFree.Add(o);
             }
             if (toFree.Count == 0) return;
-            HeapError?[] freed = await node.FreeBatchAsync(toFree.Select(o => o.Pointer).ToArray());
+            HeapError?[] freed = await node.FreeBatchAsync(new PointerBatch([.. toFree.Select(o => o.Pointer)]));
             long n = 0;
             foreach (HeapError? e in freed)
             {

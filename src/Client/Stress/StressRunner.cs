@@ -10,7 +10,8 @@ namespace ClusterHeap.Client.Stress;
 /// </summary>
 public static class StressRunner
 {
-    public static async Task<StressReport> RunAsync(ClusterConnection connection, StressOptions options, TextWriter output, bool terminal)
+    /// <param name="started">Called with the run's context when the timed phase begins (tests hook mid-run actions here).</param>
+    public static async Task<StressReport> RunAsync(ClusterConnection connection, StressOptions options, TextWriter output, bool terminal, Action<StressContext>? started = null)
     {
         var ctx = new StressContext(connection, options);
         await ctx.StartAsync();
@@ -25,6 +26,7 @@ public static class StressRunner
         using var done = new CancellationTokenSource();
         long peak = 0;
         ctx.BeginTimed();
+        started?.Invoke(ctx);
         Task sampler = SampleAsync(connection, v => peak = Math.Max(peak, v), done.Token);
         Task progress = options.Progress == false ? Task.CompletedTask : new Progress(ctx, output, terminal).RunAsync(done.Token);
         try

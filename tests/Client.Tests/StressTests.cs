@@ -1,0 +1,135 @@
+using System.Text.Json;
+using ClusterHeap.Client.Commands;
+using ClusterHeap.Client.Connect;
+using ClusterHeap.Client.Stress;
+using ClusterHeap.Contracts;
+
+namespace ClusterHeap.Client.Tests;
+
+/// <summary>Each workload in a short form against the shared embedded cluster, and the cookie detector itself.</summary>
+[Collection(EmbeddedClusterCollection.Name)]
+public sealed class StressTests(EmbeddedClusterFixture fixture)
+{
+    private readonly ClusterConnection _c = fixture.Connection;
+
+    private static readonly string[] RequiredKeys =
+    [
+        "workload", "ops", "ops_per_sec", "p50_us", "p99_us", "p999_us", "refills", "leases",
+        "peak_committed_bytes", "live_over_committed", "cookie_failures", "lost_objects", "errors",
+    ];
+
+    private async Task<StressOptions> ShortAsync(string workload)
+    {
+        var o = new StressOptions { Workload = workload, Ops = 3000, Workers = 3, Batch = 16, Slots = 300, Handoff = 200, Progress = false };
+        if (workload == "grow-shrink")
+        {
+            ClusterStats s = await _c.Central.GetStatsAsync();
+            o = o with { Ops = 0, Rounds = 1, Limit = s.TotalGranted + (48L << 20), Min = 16384, Max = 65536, Batch = 64 };
+        }
+        return o;
+    }
+
+    [Theory]
+    [InlineData("larson")]
+    [InlineData("xmalloc")]
+    [InlineData("mstress")]
+    [InlineData("ring")]
+    [InlineData("grow-shrink")]
+    public async Task AShortRunChecksEveryCookieAndPasses(string workload)
+    {
+        StressOptions o = await ShortAsync(workload);
+        var output = new StringWriter();
+        StressReport r = await StressCommand.RunAsync(o, _c, output);
+
+        Assert.True(r.Passed, output.ToString());
+        Assert.Equal(0, r.CookieFailures);
+        Assert.Equal(0, r.Errors);
+        Assert.Equal(0, r.LostObjects);
+        Assert.True(r.Ops >= (o.Ops > 0 ? o.Ops : 1), $"ops {r.Ops}");
+        Assert.Equal(r.Mallocs + r.Frees, r.Ops);
+        // Every object freed in the run or at the end had its cookie checked.
+        Assert.True(r.CookieChecks >= r.Frees, $"{r.CookieChecks} checks, {r.Frees} frees");
+        Assert.StartsWith("ok", r.Verify);
+        Assert.True(r.P50Us > 0 && r.P50Us <= r.P99Us && r.P99Us <= r.P999Us, $"{r.P50Us} {r.P99Us} {r.P999Us}");
+        Assert.True(r.PeakCommittedBytes > 0);
+        Assert.Contains("result: PASS", output.ToString());
+        if (workload == "grow-shrink")
+        {
+            Assert.True(r.OutOfMemory > 0, "grow-shrink reached the limit");
+            Assert.True((long)r.Extra["returned_bytes"] > 0, "memory came back after free and scavenge");
+            Assert.Equal(long.MaxValue, await _c.Central.GetMemoryLimitAsync());
+        }
+    }
+
+    [Fact]
+    public async Task TheJsonReportHasTheContractKeysWithTheReportsValues()
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"clusterheap-stress-{Guid.NewGuid():N}.json");
+        try
+        {
+            StressOptions o = await ShortAsync("larson") with { Json = file };
+            StressReport r = await StressCommand.RunAsync(o, _c, new StringWriter());
+            using JsonDocument json = JsonDocument.Parse(await File.ReadAllTextAsync(file));
+            JsonElement root = json.RootElement;
+            foreach (string key in RequiredKeys) Assert.True(root.TryGetProperty(key, out _), $"missing key {key}");
+            Assert.Equal("larson", root.GetProperty("workload").GetString());
+            Assert.Equal(r.Ops, root.GetProperty("ops").GetInt64());
+            Assert.Equal(r.CookieFailures, root.GetProperty("cookie_failures").GetInt64());
+            Assert.Equal(r.LostObjects, root.GetProperty("lost_objects").GetInt64());
+            Assert.Equal(r.Errors, root.GetProperty("errors").GetInt64());
+            Assert.Equal(r.Refills, root.GetProperty("refills").GetInt64());
+            Assert.Equal(r.PeakCommittedBytes, root.GetProperty("peak_committed_bytes").GetInt64());
+            Assert.Equal(r.P99Us, root.GetProperty("p99_us").GetDouble());
+            Assert.InRange(root.GetProperty("live_over_committed").GetDouble(), 0.0, 1.0);
+            Assert.True(root.GetProperty("ops_per_sec").GetDouble() > 0);
+            Assert.True(root.GetProperty("passed").GetBoolean());
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public async Task ACookieCheckCatchesAnOverwrittenByteAtEitherEnd()
+    {
+        var ctx = new StressContext(_c, new StressOptions { Workload = "larson" });
+        await ctx.StartAsync();
+        (List<Obj> objs, bool oom) = await ctx.MallocAsync(0, 0, [64, 200, 12], ObjectKind.Scalar);
+        Assert.False(oom);
+        Assert.Equal(3, objs.Count);
+        // The broken control: one object's last byte and another's first byte changed behind the cookie's back.
+        await _c.Router.WriteAsync(objs[1].Pointer.Offset(199), [0x5a]);
+        await _c.Router.WriteAsync(objs[2].Pointer, [0x00]);
+        await ctx.FreeAsync(objs);
+        Assert.Equal(2, ctx.CookieFailures);
+        Assert.Equal(3, ctx.CookieChecks);
+        Assert.Equal(3, ctx.Frees);
+        Assert.Equal(0, ctx.Errors);
+    }
+
+    [Fact]
+    public async Task AFreeOfAnAlreadyFreedObjectIsAnErrorNotALoss()
+    {
+        var ctx = new StressContext(_c, new StressOptions { Workload = "ring" });
+        await ctx.StartAsync();
+        (List<Obj> objs, _) = await ctx.MallocAsync(1, 0, [32], ObjectKind.Scalar);
+        await _c.Router.FreeAsync(objs[0].Pointer);
+        await ctx.FreeAsync(objs);
+        Assert.Equal(1, ctx.Errors);
+        Assert.Equal(0, ctx.Lost);
+        Assert.Contains(ctx.ErrorSamples, e => e.Contains("invalid pointer", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task StressExitsNonZeroOnAnUnknownWorkloadAndExplainsTheOptions()
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        Assert.Equal(2, await Program.RunAsync(["stress", "nope"], output, error));
+        Assert.Contains("unknown workload 'nope'", error.ToString());
+        error = new StringWriter();
+        Assert.Equal(2, await Program.RunAsync(["stress", "--help"], output, error));
+        Assert.Contains("--json FILE", error.ToString());
+    }
+}
