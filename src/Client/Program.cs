@@ -1,6 +1,7 @@
 using ClusterHeap.Client.Cli;
 using ClusterHeap.Client.Commands;
 using ClusterHeap.Client.Connect;
+using ClusterHeap.Client.Stress;
 using ClusterHeap.Contracts;
 
 namespace ClusterHeap.Client;
@@ -36,17 +37,36 @@ public static class Program
                 case "info":
                     return InfoCommand.Run(args, output);
                 case "bench":
+                {
                     string? what = args.Positional();
                     if (what != "calls") return BenchCommand.Run(what, args, output);
-                    return await WithClusterAsync(args, output, error, c => CallsCommand.RunAsync(args, c, output));
+                    ConnectOptions connect = ConnectOptions.Parse(args);
+                    var calls = CallsCommand.Parse(args);
+                    return await WithClusterAsync(connect, error, c => CallsCommand.RunAsync(calls, c, output));
+                }
                 case "demo":
                     return await DemoCommand.RunAsync(args, output, error);
                 case "shell":
-                    return await WithClusterAsync(args, output, error, c => ShellCommand.RunAsync(args, c, output));
+                {
+                    ConnectOptions connect = ConnectOptions.Parse(args);
+                    args.Done("shell");
+                    return await WithClusterAsync(connect, error, c => ShellCommand.RunAsync(c, output));
+                }
                 case "stress":
-                    return await WithClusterAsync(args, output, error, c => StressCommand.RunAsync(args, c, output));
+                {
+                    // Connection options first: their values must not be taken for the workload's name.
+                    ConnectOptions connect = ConnectOptions.Parse(args);
+                    StressOptions stress = StressOptions.Parse(args);
+                    args.Done("stress");
+                    return await WithClusterAsync(connect, error, c => StressCommand.RunAsync(stress, c, output, Terminal(output)));
+                }
                 case "stats" or "nodes" or "map" or "verify":
-                    return await WithClusterAsync(args, output, error, c => InspectCommand.RunAsync(command, args, c, output, Colour(output, args)));
+                {
+                    ConnectOptions connect = ConnectOptions.Parse(args);
+                    bool colour = Colour(output, args);
+                    string line = InspectCommand.Parse(command, args);
+                    return await WithClusterAsync(connect, error, c => InspectCommand.RunAsync(command, line, c, output, colour));
+                }
                 case null or "help" or "-h" or "--help":
                     output.WriteLine(Usage);
                     output.WriteLine(ConnectOptions.Help);
@@ -60,6 +80,11 @@ public static class Program
             error.WriteLine($"error: {e.Message}");
             error.WriteLine(Usage);
             return 2;
+        }
+        catch (Exception e) when (e is OrleansException or TimeoutException)
+        {
+            error.WriteLine($"error: the cluster failed the command: {e.GetType().Name}: {e.Message}");
+            return 1;
         }
         catch (Exception e) when (e is ClusterHeap.Heap.HeapInitException or ClusterHeap.Heap.HeapOutOfMemoryException or ClusterHeap.Heap.InvalidSizeException or ClusterHeapException)
         {
@@ -75,10 +100,12 @@ public static class Program
         return !off && (on || (ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null));
     }
 
-    /// <summary>Connects as the connection options say, runs <paramref name="body"/>, disconnects (stopping embedded silos).</summary>
-    public static async Task<int> WithClusterAsync(ArgReader args, TextWriter output, TextWriter error, Func<ClusterConnection, Task<int>> body)
+    /// <summary>True when <paramref name="output"/> is the console and the console is a terminal (progress bars, colour).</summary>
+    public static bool Terminal(TextWriter output) => ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
+
+    /// <summary>Connects as <paramref name="options"/> say, runs <paramref name="body"/>, disconnects (stopping embedded silos).</summary>
+    public static async Task<int> WithClusterAsync(ConnectOptions options, TextWriter error, Func<ClusterConnection, Task<int>> body)
     {
-        ConnectOptions options = ConnectOptions.Parse(args);
         ClusterConnection connection;
         try
         {

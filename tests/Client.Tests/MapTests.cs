@@ -62,7 +62,7 @@ public sealed class MapTests(EmbeddedClusterFixture fixture)
         try
         {
             var output = new StringWriter();
-            int exit = await InspectCommand.RunAsync("map", new Cli.ArgReader(["--svg", file]), _c, output, color: false);
+            int exit = await InspectCommand.RunAsync("map", InspectCommand.Parse("map", new Cli.ArgReader(["--svg", file])), _c, output, color: false);
             Assert.Equal(0, exit);
             Assert.Contains($"wrote {file}: 3 node(s)", output.ToString());
             XDocument svg = XDocument.Load(file);

@@ -116,6 +116,7 @@ public sealed partial class ShellTests(EmbeddedClusterFixture fixture)
         (int exit, string output) = await RunAsync("nodes", "stats", "stats node2", "spans node2 5", "verify", $"free {p}");
         Assert.Equal(0, exit);
         foreach (string n in new[] { "node0", "node1", "node2" }) Assert.Contains(n, output);
+        Assert.Matches(@"central heap on node[012], \d+ active lease", output);
         Assert.Contains("cluster  ", output);
         Assert.Contains("HeapAlloc", output);
         Assert.Contains("by size:", output);
@@ -149,14 +150,14 @@ public sealed partial class ShellTests(EmbeddedClusterFixture fixture)
     public async Task OneShotCommandsRunTheShellCommandOnce()
     {
         var output = new StringWriter();
-        int exit = await InspectCommand.RunAsync("nodes", new Cli.ArgReader([]), _c, output, color: false);
+        int exit = await InspectCommand.RunAsync("nodes", InspectCommand.Parse("nodes", new Cli.ArgReader([])), _c, output, color: false);
         Assert.Equal(0, exit);
         Assert.Contains("node1", output.ToString());
         output = new StringWriter();
-        Assert.Equal(0, await InspectCommand.RunAsync("verify", new Cli.ArgReader([]), _c, output, color: false));
+        Assert.Equal(0, await InspectCommand.RunAsync("verify", InspectCommand.Parse("verify", new Cli.ArgReader([])), _c, output, color: false));
         Assert.Contains("ok    cluster:", output.ToString());
         output = new StringWriter();
-        Assert.Equal(1, await InspectCommand.RunAsync("stats", new Cli.ArgReader(["nodeX"]), _c, output, color: false));
+        Assert.Equal(1, await InspectCommand.RunAsync("stats", InspectCommand.Parse("stats", new Cli.ArgReader(["nodeX"])), _c, output, color: false));
         Assert.Contains("error: unknown node 'nodeX'", output.ToString());
     }
 }

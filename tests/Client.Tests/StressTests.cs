@@ -39,7 +39,7 @@ public sealed class StressTests(EmbeddedClusterFixture fixture)
     {
         StressOptions o = await ShortAsync(workload);
         var output = new StringWriter();
-        StressReport r = await StressCommand.RunAsync(o, _c, output);
+        StressReport r = await StressCommand.RunReportAsync(o, _c, output);
 
         Assert.True(r.Passed, output.ToString());
         Assert.Equal(0, r.CookieFailures);
@@ -68,7 +68,7 @@ public sealed class StressTests(EmbeddedClusterFixture fixture)
         try
         {
             StressOptions o = await ShortAsync("larson") with { Json = file };
-            StressReport r = await StressCommand.RunAsync(o, _c, new StringWriter());
+            StressReport r = await StressCommand.RunReportAsync(o, _c, new StringWriter());
             using JsonDocument json = JsonDocument.Parse(await File.ReadAllTextAsync(file));
             JsonElement root = json.RootElement;
             foreach (string key in RequiredKeys) Assert.True(root.TryGetProperty(key, out _), $"missing key {key}");
@@ -83,6 +83,7 @@ public sealed class StressTests(EmbeddedClusterFixture fixture)
             Assert.InRange(root.GetProperty("live_over_committed").GetDouble(), 0.0, 1.0);
             Assert.True(root.GetProperty("ops_per_sec").GetDouble() > 0);
             Assert.True(root.GetProperty("passed").GetBoolean());
+            Assert.True(root.GetProperty("verify_ok").GetBoolean());
         }
         finally
         {
@@ -128,6 +129,13 @@ public sealed class StressTests(EmbeddedClusterFixture fixture)
         var error = new StringWriter();
         Assert.Equal(2, await Program.RunAsync(["stress", "nope"], output, error));
         Assert.Contains("unknown workload 'nope'", error.ToString());
+        // Options are checked before any cluster is contacted, and a connection option's value is never the workload.
+        error = new StringWriter();
+        Assert.Equal(2, await Program.RunAsync(["stress", "--gateway", "127.0.0.1:9", "nope"], output, error));
+        Assert.Contains("unknown workload 'nope'", error.ToString());
+        error = new StringWriter();
+        Assert.Equal(2, await Program.RunAsync(["stress", "larson", "--batch", "0"], output, error));
+        Assert.Contains("-batch: 0 is below the minimum 1", error.ToString());
         error = new StringWriter();
         Assert.Equal(2, await Program.RunAsync(["stress", "--help"], output, error));
         Assert.Contains("--json FILE", error.ToString());

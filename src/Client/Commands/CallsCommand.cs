@@ -7,11 +7,17 @@ namespace ClusterHeap.Client.Commands;
 /// <summary>`clusterheap bench calls [--seconds 2] [--node NAME]`: see <see cref="CallsBench"/>.</summary>
 public static class CallsCommand
 {
-    public static async Task<int> RunAsync(ArgReader args, ClusterConnection connection, TextWriter output)
+    public static (double Seconds, string? Node) Parse(ArgReader args)
     {
         double seconds = args.Seconds("seconds", 2);
         string? node = args.Option("node");
         args.Done("bench calls");
+        return (seconds, node);
+    }
+
+    public static async Task<int> RunAsync((double Seconds, string? Node) options, ClusterConnection connection, TextWriter output)
+    {
+        (double seconds, string? node) = options;
         var nodes = await connection.NodesAsync();
         string target = node ?? nodes[0].Name;
         if (!nodes.Any(n => n.Name == target)) throw new UsageException($"unknown node '{target}' (live nodes: {string.Join(", ", nodes.Select(n => n.Name))})");

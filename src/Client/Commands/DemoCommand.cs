@@ -23,14 +23,14 @@ public static class DemoCommand
         string workload = args.Option("workload") ?? "larson";
         string? svg = args.Option("svg");
         bool color = Program.Colour(output, args);
-        bool terminal = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
+        bool terminal = Program.Terminal(output);
         ConnectOptions options = ConnectOptions.Parse(args);
         args.Done("demo");
         if (!StressOptions.Workloads.Contains(workload)) throw new UsageException($"demo --workload: one of {string.Join(", ", StressOptions.Workloads)}");
 
         var clock = Stopwatch.StartNew();
         output.WriteLine(options.IsEmbedded ? $"== starting an embedded cluster of {options.Embedded} silos (real Orleans silos on loopback ports, one node heap each)" : "== connecting");
-        return await Program.WithClusterAsync(args, output, error, async connection =>
+        return await Program.WithClusterAsync(options, error, async connection =>
         {
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   up in {clock.Elapsed.TotalSeconds:0.0} s: {connection.Description}"));
             StatsText.Nodes(output, await connection.NodesAsync());
@@ -44,7 +44,7 @@ public static class DemoCommand
                 Slots = 2000,
                 Handoff = 2000, // short run: workers hop nodes often, so frees land on objects allocated elsewhere
             };
-            StressReport report = await StressCommand.RunAsync(stress, connection, output, terminal);
+            StressReport report = await StressCommand.RunReportAsync(stress, connection, output, terminal);
 
             output.WriteLine();
             output.WriteLine("== leaving a mixed heap behind for the map (objects of 16 B to 96 KiB on every node, about 40 % of them freed)");

@@ -10,20 +10,26 @@ namespace ClusterHeap.Client.Commands;
 /// </summary>
 public static class InspectCommand
 {
-    public static async Task<int> RunAsync(string command, ArgReader args, ClusterConnection connection, TextWriter output, bool color)
+    /// <summary>The shell line for <paramref name="command"/> and its arguments (connection options already taken).</summary>
+    public static string Parse(string command, ArgReader args)
     {
-        var session = new ShellSession(connection, output, color);
-        if (command == "verify")
-        {
-            args.Done("verify");
-            return await session.VerifyAsync() ? 0 : 1;
-        }
         var words = new List<string> { command };
         if (args.Option("svg") is { } svg) words.AddRange(["--svg", svg]);
         if (args.Option("width") is { } width) words.AddRange(["--width", width]);
         while (args.Positional() is { } w) words.Add(w);
         args.Done(command);
-        await session.ExecuteAsync(string.Join(' ', words.Select(w => w.Contains(' ', StringComparison.Ordinal) ? $"\"{w}\"" : w)));
+        return string.Join(' ', words.Select(w => w.Contains(' ', StringComparison.Ordinal) ? $"\"{w}\"" : w));
+    }
+
+    public static async Task<int> RunAsync(string command, string line, ClusterConnection connection, TextWriter output, bool color)
+    {
+        var session = new ShellSession(connection, output, color);
+        if (command == "verify")
+        {
+            if (line != "verify") throw new UsageException("verify takes no arguments");
+            return await session.VerifyAsync() ? 0 : 1;
+        }
+        await session.ExecuteAsync(line);
         return session.Failures == 0 ? 0 : 1;
     }
 }

@@ -1,4 +1,3 @@
-using ClusterHeap.Client.Cli;
 using ClusterHeap.Client.Connect;
 using ClusterHeap.Client.Shell;
 
@@ -11,9 +10,8 @@ namespace ClusterHeap.Client.Commands;
 /// </summary>
 public static class ShellCommand
 {
-    public static async Task<int> RunAsync(ArgReader args, ClusterConnection connection, TextWriter output)
+    public static async Task<int> RunAsync(ClusterConnection connection, TextWriter output)
     {
-        args.Done("shell");
         if (!Console.IsInputRedirected && ReferenceEquals(output, Console.Out))
         {
             return await InteractiveAsync(connection);

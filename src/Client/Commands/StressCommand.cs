@@ -1,4 +1,3 @@
-using ClusterHeap.Client.Cli;
 using ClusterHeap.Client.Connect;
 using ClusterHeap.Client.Stress;
 
@@ -11,17 +10,12 @@ namespace ClusterHeap.Client.Commands;
 /// </summary>
 public static class StressCommand
 {
-    public static async Task<int> RunAsync(ArgReader args, ClusterConnection connection, TextWriter output)
-    {
-        StressOptions options = StressOptions.Parse(args);
-        args.Done("stress");
-        bool terminal = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
-        StressReport report = await RunAsync(options, connection, output, terminal);
-        return report.Passed ? 0 : 1;
-    }
+    /// <summary>The CLI's entry: exit code 0 when the run passed, 1 otherwise.</summary>
+    public static async Task<int> RunAsync(StressOptions options, ClusterConnection connection, TextWriter output, bool terminal) =>
+        (await RunReportAsync(options, connection, output, terminal)).Passed ? 0 : 1;
 
     /// <summary>Runs, prints the report, writes the JSON file when asked; the report says whether it passed.</summary>
-    public static async Task<StressReport> RunAsync(StressOptions options, ClusterConnection connection, TextWriter output, bool terminal = false)
+    public static async Task<StressReport> RunReportAsync(StressOptions options, ClusterConnection connection, TextWriter output, bool terminal = false)
     {
         output.WriteLine($"stress {options.Workload} on {connection.Description}: " +
             (options.Ops > 0 ? $"{options.Ops} ops" : $"{options.Duration.TotalSeconds:0.#} s") + $", batch {options.Batch}");

@@ -89,7 +89,7 @@ public sealed class ShellSession(ClusterConnection connection, TextWriter output
             case "stats": await StatsAsync(a); break;
             case "spans": await SpansAsync(a); break;
             case "map": await MapAsync(a); break;
-            case "nodes": NoMore(a, "nodes"); StatsText.Nodes(_out, await _c.NodesAsync()); break;
+            case "nodes": NoMore(a, "nodes"); await NodesAsync(); break;
             case "verify": NoMore(a, "verify"); await VerifyAsync(); break;
             case "limit": await LimitAsync(a); break;
             case "history": for (int i = 0; i < History.Count; i++) _out.WriteLine($"{i + 1,4}  {History[i]}"); break;
@@ -98,6 +98,15 @@ public sealed class ShellSession(ClusterConnection connection, TextWriter output
             default: throw new UsageException($"unknown command '{command}' (type help)");
         }
         return true;
+    }
+
+    private async Task NodesAsync()
+    {
+        NodeInfo[] nodes = await _c.NodesAsync();
+        StatsText.Nodes(_out, nodes);
+        CentralView view = await _c.Central.GetViewAsync();
+        string host = view.HostSilo is null ? "?" : nodes.FirstOrDefault(n => n.Silo.Equals(view.HostSilo))?.Name ?? view.HostSilo.ToParsableString();
+        _out.WriteLine($"central heap on {host}, {view.Leases.Length} active lease{(view.Leases.Length == 1 ? "" : "s")}");
     }
 
     /// <summary>Runs the verifier and prints it; true when everything is ok.</summary>

@@ -46,11 +46,11 @@ public sealed class GrowShrinkWorkload(StressContext context) : Workload(context
         while (true)
         {
             // Grow: every worker until out of memory.
-            await Task.WhenAll(Enumerable.Range(0, workers).Select(w => Task.Run(() => GrowAsync(w, latencies[w]))));
+            await Task.WhenAll(Enumerable.Range(0, workers).Select(w => Guarded(() => GrowAsync(w, latencies[w]))));
             _peakLive = Math.Max(_peakLive, _held.Sum(h => h.Sum(o => (long)o.Size)));
             long full = await CommittedAsync();
             // Shrink: check and free everything.
-            await Task.WhenAll(Enumerable.Range(0, workers).Select(w => Task.Run(async () =>
+            await Task.WhenAll(Enumerable.Range(0, workers).Select(w => Guarded(async () =>
             {
                 foreach (Obj[] chunk in _held[w].Chunk(Options.Batch))
                 {

@@ -8,7 +8,7 @@ namespace ClusterHeap.Client.Stress;
 /// The outcome of a stress run, as text for people and as JSON (<c>--json FILE</c>) for scripts. The JSON
 /// keys are a contract (CI and the README use them): workload, ops, ops_per_sec, p50_us, p99_us, p999_us,
 /// refills, leases, peak_committed_bytes, live_over_committed, cookie_failures, lost_objects, errors,
-/// plus passed, duration_s, workers, batch, nodes, mallocs, frees, cookie_checks, nodes_gone,
+/// plus passed, verify_ok, duration_s, workers, batch, nodes, mallocs, frees, cookie_checks, nodes_gone,
 /// out_of_memory, verify, error_messages and the workload's own fields.
 /// </summary>
 public sealed record StressReport
@@ -42,8 +42,14 @@ public sealed record StressReport
     public string Verify { get; init; } = "";
     public IReadOnlyDictionary<string, object> Extra { get; init; } = new Dictionary<string, object>();
 
-    /// <summary>No wrong cookie and no unexpected failure (lost objects of a dead node and grow-shrink's out of memory are expected).</summary>
-    public bool Passed => CookieFailures == 0 && Errors == 0;
+    /// <summary>True when the verifier ran and found a broken invariant (not when it could not run).</summary>
+    public bool VerifyFailed => Verify.StartsWith("FAIL", StringComparison.Ordinal);
+
+    /// <summary>
+    /// No wrong cookie, no unexpected failure (lost objects of a dead node and grow-shrink's out of memory
+    /// are expected) and no broken heap invariant.
+    /// </summary>
+    public bool Passed => CookieFailures == 0 && Errors == 0 && !VerifyFailed;
 
     public void WriteText(TextWriter o)
     {
@@ -103,6 +109,7 @@ public sealed record StressReport
             foreach (string n in NodesGone) w.WriteStringValue(n);
             w.WriteEndArray();
             w.WriteString("verify", Verify);
+            w.WriteBoolean("verify_ok", !VerifyFailed);
             w.WriteStartArray("error_messages");
             foreach (string e in ErrorMessages) w.WriteStringValue(e);
             w.WriteEndArray();

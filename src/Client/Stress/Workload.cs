@@ -28,7 +28,23 @@ public abstract class Workload(StressContext context)
     public virtual Task SetupAsync(int workers) => Task.CompletedTask;
 
     public virtual Task RunAsync(Latency[] latencies) =>
-        Task.WhenAll(latencies.Select((l, w) => Task.Run(() => WorkerAsync(w, l))));
+        Task.WhenAll(latencies.Select((l, w) => Guarded(() => WorkerAsync(w, l))));
+
+    /// <summary>
+    /// Runs <paramref name="body"/> on the thread pool; an exception that escapes it is an unexpected error of
+    /// the run (reported and counted), and the other workers carry on.
+    /// </summary>
+    protected Task Guarded(Func<Task> body) => Task.Run(async () =>
+    {
+        try
+        {
+            await body();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Ctx.Error($"worker stopped: {e.GetType().Name}: {e.Message}");
+        }
+    });
 
     protected virtual Task WorkerAsync(int worker, Latency latency) => Task.CompletedTask;
 

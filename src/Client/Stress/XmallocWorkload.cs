@@ -42,7 +42,7 @@ public sealed class XmallocWorkload(StressContext context) : Workload(context)
         for (int p = 0; p < _producers; p++)
         {
             int w = p;
-            tasks.Add(Task.Run(async () =>
+            tasks.Add(Guarded(async () =>
             {
                 try
                 {
@@ -57,7 +57,7 @@ public sealed class XmallocWorkload(StressContext context) : Workload(context)
         for (int c = 0; c < _running; c++)
         {
             int w = _producers + c;
-            tasks.Add(Task.Run(() => ConsumeAsync(latencies[w % latencies.Length])));
+            tasks.Add(Guarded(() => ConsumeAsync(latencies[w % latencies.Length])));
         }
         return Task.WhenAll(tasks);
     }
