@@ -113,7 +113,7 @@ public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecyc
 
     /// <inheritdoc/>
     public void Participate(ISiloLifecycle lifecycle) =>
-        lifecycle.Subscribe(nameof(HeapNodeService), ServiceLifecycleStage.Active, StartAsync, _ => Task.CompletedTask);
+        lifecycle.Subscribe(nameof(HeapNodeService), ServiceLifecycleStage.Active, StartAsync, StopAsync);
 
     private async Task StartAsync(CancellationToken cancellation)
     {
@@ -152,6 +152,39 @@ public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecyc
         throw error;
     }
 
+    /// <summary>
+    /// Graceful stop (SIGTERM, <c>StopAsync</c>): hands this node's share of the cluster tier back
+    /// while the silo can still make calls, before its grains deactivate. Each mcache grain that
+    /// holds leases returns them (the call runs in the grain's own turn, so its bits are not
+    /// touched concurrently), then the central heap reclaims the slot, the grants and the leases
+    /// this node lent, exactly as for a dead node, without waiting for membership to declare it.
+    /// Best effort: a failure is logged and the membership watcher's death report still follows.
+    /// </summary>
+    private async Task StopAsync(CancellationToken cancellation)
+    {
+        if (!Assigned)
+        {
+            return;
+        }
+
+        var held = Leases.Held.Select(l => l.Holder).Distinct().ToArray();
+        var lent = Leases.Lent.Count;
+        try
+        {
+            foreach (var holder in held)
+            {
+                await _grains.GetGrain<IMCacheGrain>(holder).ReturnLeasesAsync().WaitAsync(cancellation);
+            }
+
+            await _grains.GetGrain<ICentralHeapGrain>(GrainKeys.Central).NodeDiedAsync(Silo).WaitAsync(cancellation);
+            LogHandedBack(_logger, Name, Slot, held.Length, lent);
+        }
+        catch (Exception e)
+        {
+            LogHandBackFailed(_logger, e, Name);
+        }
+    }
+
     private async Task<NodeAssignment> RegisterAsync(ICentralHeapGrain central, List<int> excluded, CancellationToken cancellation)
     {
         // The central heap may be moving (its silo died): a few retries ride that out.
@@ -181,6 +214,12 @@ public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecyc
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Node {Node}: slot {Slot}'s hint was taken (arena landed at 0x{ArenaStart:x}); asking for another slot")]
     private static partial void LogSlotTaken(ILogger logger, string node, int slot, nuint arenaStart);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Node {Node} leaving: slot {Slot} handed back to the central heap, leases held by {Holders} mcaches returned, {Lent} lent leases reclaimed")]
+    private static partial void LogHandedBack(ILogger logger, string node, int slot, int holders, int lent);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Node {Node} leaving: handing slot and leases back failed; membership will report the node dead")]
+    private static partial void LogHandBackFailed(ILogger logger, Exception exception, string node);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Node {Node}: registering with the central heap failed (attempt {Attempt}); retrying")]
     private static partial void LogRegisterRetry(ILogger logger, Exception exception, string node, int attempt);

@@ -1,0 +1,238 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace ClusterHeap.Silo;
+
+/// <summary>
+/// Everything a silo process is started with. Each setting comes from its command-line option, else
+/// from its environment variable (containers), else from its default; <see cref="Options"/> is the
+/// table that <c>--help</c> prints and the README copies.
+/// </summary>
+public sealed class SiloSettings
+{
+    /// <summary>One setting: its option, its environment variable, its default and what it means.</summary>
+    public sealed record Option(string Name, string Env, string Default, string Help);
+
+    /// <summary>Every option, in --help order.</summary>
+    public static readonly Option[] Options =
+    [
+        new("--name", "CLUSTERHEAP_NAME", "node-<silo port>", "node (silo) name; mcache grains are keyed NAME/0..P-1"),
+        new("--silo-port", "CLUSTERHEAP_SILO_PORT", "11111", "silo-to-silo port"),
+        new("--gateway-port", "CLUSTERHEAP_GATEWAY_PORT", "30000", "client gateway port"),
+        new("--advertise", "CLUSTERHEAP_ADVERTISE", "127.0.0.1", "address other silos and clients reach this one at: an IP, a host name, or 'auto' (this host's first IPv4)"),
+        new("--listen", "CLUSTERHEAP_LISTEN", "0.0.0.0", "address the silo and gateway ports listen on"),
+        new("--primary", "CLUSTERHEAP_PRIMARY", "(this silo)", "development clustering: the primary silo's HOST:SILOPORT (every silo names the same one; it starts first)"),
+        new("--redis", "CLUSTERHEAP_REDIS", "(none)", "Redis membership at HOST:PORT instead of development clustering"),
+        new("--cluster-id", "CLUSTERHEAP_CLUSTER_ID", "clusterheap", "Orleans ClusterId (use a fresh one per Redis run)"),
+        new("--service-id", "CLUSTERHEAP_SERVICE_ID", "clusterheap", "Orleans ServiceId"),
+        new("--arena-size", "CLUSTERHEAP_ARENA_SIZE", "512GiB", "arena bytes reserved by this node (64MiB … 512GiB)"),
+        new("--procs", "CLUSTERHEAP_PROCS", "(processor count)", "P: mcache grains on this node"),
+        new("--scavenge-delay", "CLUSTERHEAP_SCAVENGE_DELAY", "5m", "free runs idle this long go back to the OS (500ms, 30s, 5m, …)"),
+        new("--memory-limit", "CLUSTERHEAP_MEMORY_LIMIT", "none", "cluster memory limit (GOMEMLIMIT) for all nodes' growth grants"),
+        new("--probe-timeout", "CLUSTERHEAP_PROBE_TIMEOUT", "2s", "membership probe timeout; a killed silo is declared dead after 2 missed probes"),
+        new("--ready-file", "CLUSTERHEAP_READY_FILE", "(none)", "written once the node heap is up (slot, ports, pid), removed on exit"),
+        new("--log-level", "CLUSTERHEAP_LOG_LEVEL", "Information", "ClusterHeap log level; Orleans logs at Warning and above"),
+    ];
+
+    public string Name { get; private init; } = "";
+    public int SiloPort { get; private init; }
+    public int GatewayPort { get; private init; }
+    public IPAddress Advertise { get; private init; } = IPAddress.Loopback;
+    public IPAddress Listen { get; private init; } = IPAddress.Any;
+    public IPEndPoint? Primary { get; private init; }
+    public string? Redis { get; private init; }
+    public string ClusterId { get; private init; } = "";
+    public string ServiceId { get; private init; } = "";
+    public long ArenaSize { get; private init; }
+    public int Procs { get; private init; }
+    public TimeSpan ScavengeDelay { get; private init; }
+    public long MemoryLimit { get; private init; }
+    public TimeSpan ProbeTimeout { get; private init; }
+    public string? ReadyFile { get; private init; }
+    public string LogLevel { get; private init; } = "";
+
+    /// <summary>Reads <paramref name="args"/> then <paramref name="env"/>; throws <see cref="ArgumentException"/> on a bad value.</summary>
+    public static SiloSettings Parse(string[] args, Func<string, string?> env)
+    {
+        var given = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < args.Length; i++)
+        {
+            var arg = args[i];
+            var eq = arg.IndexOf('=', StringComparison.Ordinal);
+            var name = eq > 0 ? arg[..eq] : arg;
+            if (Array.Find(Options, o => o.Name == name) is null)
+            {
+                throw new ArgumentException($"unknown option '{arg}'");
+            }
+
+            if (eq > 0)
+            {
+                given[name] = arg[(eq + 1)..];
+            }
+            else if (i + 1 < args.Length)
+            {
+                given[name] = args[++i];
+            }
+            else
+            {
+                throw new ArgumentException($"{name} needs a value");
+            }
+        }
+
+        string? Get(string name)
+        {
+            if (given.TryGetValue(name, out var value))
+            {
+                return value;
+            }
+
+            var fromEnv = env(Array.Find(Options, o => o.Name == name)!.Env);
+            return string.IsNullOrWhiteSpace(fromEnv) ? null : fromEnv.Trim();
+        }
+
+        var siloPort = ParsePort("--silo-port", Get("--silo-port") ?? "11111");
+        var gatewayPort = ParsePort("--gateway-port", Get("--gateway-port") ?? "30000");
+        var redis = Get("--redis");
+        var primary = Get("--primary");
+        if (redis is not null && primary is not null)
+        {
+            throw new ArgumentException("--primary (development clustering) and --redis exclude each other");
+        }
+
+        return new SiloSettings
+        {
+            Name = Get("--name") ?? $"node-{siloPort}",
+            SiloPort = siloPort,
+            GatewayPort = gatewayPort,
+            Advertise = ResolveAddress("--advertise", Get("--advertise") ?? "127.0.0.1"),
+            Listen = ResolveAddress("--listen", Get("--listen") ?? "0.0.0.0"),
+            Primary = primary is null ? null : ParseEndpoint("--primary", primary),
+            Redis = redis,
+            ClusterId = Get("--cluster-id") ?? "clusterheap",
+            ServiceId = Get("--service-id") ?? "clusterheap",
+            ArenaSize = ParseSize("--arena-size", Get("--arena-size") ?? "512GiB"),
+            Procs = ParseCount("--procs", Get("--procs") ?? Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture)),
+            ScavengeDelay = ParseDuration("--scavenge-delay", Get("--scavenge-delay") ?? "5m"),
+            MemoryLimit = Get("--memory-limit") is { } limit && !limit.Equals("none", StringComparison.OrdinalIgnoreCase)
+                ? ParseSize("--memory-limit", limit)
+                : long.MaxValue,
+            ProbeTimeout = ParseDuration("--probe-timeout", Get("--probe-timeout") ?? "2s"),
+            ReadyFile = Get("--ready-file"),
+            LogLevel = Get("--log-level") ?? "Information",
+        };
+    }
+
+    /// <summary>The --help text: usage, then every option with its variable and default.</summary>
+    public static string Help()
+    {
+        var lines = new List<string>
+        {
+            "usage: clusterheap-silo [options]",
+            "",
+            "Starts one ClusterHeap node: an Orleans silo with a node heap (DESIGN.md §8).",
+            "Every option can also be given by its environment variable; the option wins.",
+            "",
+        };
+        foreach (var o in Options)
+        {
+            lines.Add($"  {o.Name,-18} {o.Env,-28} default {o.Default}");
+            lines.Add($"  {"",-18} {o.Help}");
+        }
+
+        lines.Add("");
+        lines.Add("Examples:");
+        lines.Add("  clusterheap-silo --name node-1 --silo-port 11111 --gateway-port 30000");
+        lines.Add("  clusterheap-silo --name node-2 --silo-port 11112 --gateway-port 30001 --primary 127.0.0.1:11111");
+        lines.Add("  clusterheap-silo --name node-1 --redis 127.0.0.1:6379 --cluster-id run-42 --advertise auto");
+        return string.Join(Environment.NewLine, lines);
+    }
+
+    private static int ParsePort(string option, string text) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65536
+            ? port
+            : throw new ArgumentException($"{option}: '{text}' is not a port");
+
+    private static int ParseCount(string option, string text) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is > 0 and <= 1024
+            ? n
+            : throw new ArgumentException($"{option}: '{text}' is not a count from 1 to 1024");
+
+    private static IPEndPoint ParseEndpoint(string option, string text)
+    {
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0)
+        {
+            throw new ArgumentException($"{option}: '{text}' is not HOST:PORT");
+        }
+
+        return new IPEndPoint(ResolveAddress(option, text[..colon]), ParsePort(option, text[(colon + 1)..]));
+    }
+
+    /// <summary>An IP as is; 'auto' as this host's first non-loopback IPv4; a name through DNS.</summary>
+    private static IPAddress ResolveAddress(string option, string text)
+    {
+        if (IPAddress.TryParse(text, out var ip))
+        {
+            return ip;
+        }
+
+        var host = text.Equals("auto", StringComparison.OrdinalIgnoreCase) ? Dns.GetHostName() : text;
+        try
+        {
+            var addresses = Dns.GetHostAddresses(host).Where(a => a.AddressFamily == AddressFamily.InterNetwork).ToArray();
+            return Array.Find(addresses, a => !IPAddress.IsLoopback(a)) ?? addresses.FirstOrDefault()
+                ?? throw new ArgumentException($"{option}: '{host}' has no IPv4 address");
+        }
+        catch (SocketException e)
+        {
+            throw new ArgumentException($"{option}: cannot resolve '{host}': {e.Message}");
+        }
+    }
+
+    /// <summary>"64", "8KiB", "512MiB", "1GiB" (K/M/G/T, with or without "iB").</summary>
+    public static long ParseSize(string option, string text)
+    {
+        var t = text.Trim();
+        var i = 0;
+        while (i < t.Length && char.IsDigit(t[i]))
+        {
+            i++;
+        }
+
+        var unit = t[i..].Trim().ToUpperInvariant() switch
+        {
+            "" or "B" => 1L,
+            "K" or "KB" or "KIB" => 1L << 10,
+            "M" or "MB" or "MIB" => 1L << 20,
+            "G" or "GB" or "GIB" => 1L << 30,
+            "T" or "TB" or "TIB" => 1L << 40,
+            _ => 0L,
+        };
+        if (i == 0 || unit == 0 || !long.TryParse(t.AsSpan(0, i), NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n > long.MaxValue / unit)
+        {
+            throw new ArgumentException($"{option}: '{text}' is not a size (64MiB, 2GiB, …)");
+        }
+
+        return n * unit;
+    }
+
+    /// <summary>"500ms", "30s", "5m", "1h", or a TimeSpan ("00:05:00").</summary>
+    public static TimeSpan ParseDuration(string option, string text)
+    {
+        var t = text.Trim();
+        (string Suffix, double Ms)[] units = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)];
+        foreach (var (suffix, ms) in units)
+        {
+            if (t.EndsWith(suffix, StringComparison.OrdinalIgnoreCase)
+                && double.TryParse(t.AsSpan(0, t.Length - suffix.Length), NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && n >= 0)
+            {
+                return TimeSpan.FromMilliseconds(n * ms);
+            }
+        }
+
+        return TimeSpan.TryParse(t, CultureInfo.InvariantCulture, out var span) && span >= TimeSpan.Zero
+            ? span
+            : throw new ArgumentException($"{option}: '{text}' is not a duration (500ms, 30s, 5m)");
+    }
+}

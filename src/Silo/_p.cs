@@ -1,1 +1,0 @@
-namespace ClusterHeap.Silo; internal static class Program { private static int Main() => 0; }
