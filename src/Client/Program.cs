@@ -29,9 +29,15 @@ public static class Program
     public static async Task<int> RunAsync(string[] argv, TextWriter output, TextWriter error)
     {
         var args = new ArgReader(argv);
-        string? command = args.Positional();
         try
         {
+            // Connection options may come before or after the command (`clusterheap --redis h:p shell`), so they
+            // are taken first: their values are never mistaken for the command or a positional argument.
+            // `info` and `bench local` never connect (and `info layout` has an --arena-size of its own).
+            string? first = argv.FirstOrDefault(a => !a.StartsWith('-'));
+            bool local = first == "info" || (first == "bench" && argv.Contains("local"));
+            ConnectOptions connect = local ? new ConnectOptions() : ConnectOptions.Parse(args);
+            string? command = args.Positional();
             switch (command)
             {
                 case "info":
@@ -40,15 +46,13 @@ public static class Program
                 {
                     string? what = args.Positional();
                     if (what != "calls") return BenchCommand.Run(what, args, output);
-                    ConnectOptions connect = ConnectOptions.Parse(args);
                     var calls = CallsCommand.Parse(args);
                     return await WithClusterAsync(connect, error, c => CallsCommand.RunAsync(calls, c, output));
                 }
                 case "demo":
-                    return await DemoCommand.RunAsync(args, output, error);
+                    return await DemoCommand.RunAsync(args, connect, output, error);
                 case "shell":
                 {
-                    ConnectOptions connect = ConnectOptions.Parse(args);
                     args.Done("shell");
                     return await WithClusterAsync(connect, error, c => ShellCommand.RunAsync(c, output));
                 }
@@ -61,15 +65,12 @@ public static class Program
                         output.Write(ConnectOptions.Help);
                         return 0;
                     }
-                    // Connection options first: their values must not be taken for the workload's name.
-                    ConnectOptions connect = ConnectOptions.Parse(args);
                     StressOptions stress = StressOptions.Parse(args);
                     args.Done("stress");
                     return await WithClusterAsync(connect, error, c => StressCommand.RunAsync(stress, c, output, Terminal(output)));
                 }
                 case "stats" or "nodes" or "map" or "verify":
                 {
-                    ConnectOptions connect = ConnectOptions.Parse(args);
                     bool colour = Colour(output, args);
                     string line = InspectCommand.Parse(command, args);
                     return await WithClusterAsync(connect, error, c => InspectCommand.RunAsync(command, line, c, output, colour));

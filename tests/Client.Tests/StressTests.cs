@@ -134,6 +134,9 @@ public sealed class StressTests(EmbeddedClusterFixture fixture)
         Assert.Equal(2, await Program.RunAsync(["stress", "--gateway", "127.0.0.1:9", "nope"], output, error));
         Assert.Contains("unknown workload 'nope'", error.ToString());
         error = new StringWriter();
+        Assert.Equal(2, await Program.RunAsync(["--redis", "127.0.0.1:9", "stress", "nope"], output, error));
+        Assert.Contains("unknown workload 'nope'", error.ToString());
+        error = new StringWriter();
         Assert.Equal(2, await Program.RunAsync(["stress", "larson", "--batch", "0"], output, error));
         Assert.Contains("-batch: 0 is below the minimum 1", error.ToString());
         Assert.Equal(0, await Program.RunAsync(["stress", "--help"], output, error));

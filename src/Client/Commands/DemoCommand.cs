@@ -17,14 +17,13 @@ namespace ClusterHeap.Client.Commands;
 /// </summary>
 public static class DemoCommand
 {
-    public static async Task<int> RunAsync(ArgReader args, TextWriter output, TextWriter error)
+    public static async Task<int> RunAsync(ArgReader args, ConnectOptions options, TextWriter output, TextWriter error)
     {
         double seconds = args.Seconds("duration", 5);
         string workload = args.Option("workload") ?? "larson";
         string? svg = args.Option("svg");
         bool color = Program.Colour(output, args);
         bool terminal = Program.Terminal(output);
-        ConnectOptions options = ConnectOptions.Parse(args);
         args.Done("demo");
         if (!StressOptions.Workloads.Contains(workload)) throw new UsageException($"demo --workload: one of {string.Join(", ", StressOptions.Workloads)}");
 
