@@ -28,7 +28,7 @@ public sealed class StressContext
     private readonly ConcurrentDictionary<string, bool> _gone = new();
     private volatile NodeInfo[] _nodes = [];
     private long _ops, _mallocs, _frees, _cookieChecks, _cookieFailures, _lost, _errors, _ooms, _seq;
-    private long _opsBase;
+    private long _opsBase, _interrupted;
 
     public StressContext(ClusterConnection connection, StressOptions options)
     {
@@ -53,6 +53,8 @@ public sealed class StressContext
     public long Lost => Interlocked.Read(ref _lost);
     public long Errors => Interlocked.Read(ref _errors);
     public long OutOfMemory => Interlocked.Read(ref _ooms);
+    /// <summary>Objects on live nodes whose free call was cut off by a dying silo (a gateway): freed or not, nobody knows.</summary>
+    public long Interrupted => Interlocked.Read(ref _interrupted);
     public IReadOnlyCollection<string> ErrorSamples => _errorSamples;
     public IReadOnlyCollection<string> GoneNodes => [.. _gone.Keys.Order()];
 
@@ -196,7 +198,7 @@ public sealed class StressContext
     private async Task<List<Obj>> StampAsync(List<Obj> objects)
     {
         var ok = new List<Obj>(objects.Count);
-        await ForEachOwnerAsync(objects, async (node, group) =>
+        await ForEachOwnerAsync(objects, idempotent: true, async (node, group) =>
         {
             WriteRequest[] writes = [.. group.SelectMany(Cookie.Writes)];
             HeapError?[] errors = await node.WriteBatchAsync(writes);
@@ -216,18 +218,23 @@ public sealed class StressContext
         return ok;
     }
 
-    /// <summary>Checks every object's cookie, then frees them all (one read batch and one free batch per owner).</summary>
+    /// <summary>
+    /// Checks every object's cookie, then frees them all: one read batch and one free batch per owner. The
+    /// read is retried after a transport failure (it changes nothing); the free is not, since it may have
+    /// happened before the reply was lost and the address may already hold another worker's object. Such
+    /// objects are counted as interrupted (their fate is unknown) unless their node turns out to be gone.
+    /// </summary>
     public async Task FreeAsync(IReadOnlyList<Obj> objects)
     {
         if (objects.Count == 0) return;
-        await ForEachOwnerAsync(objects, async (node, group) =>
+        var checkedObjects = new List<Obj>(objects.Count);
+        await ForEachOwnerAsync(objects, idempotent: true, async (node, group) =>
         {
             ReadResult[] reads = await node.ReadBatchAsync([.. group.SelectMany(Cookie.Reads)]);
-            var toFree = new List<Obj>(group.Count);
             int k = 0;
             foreach (Obj o in group)
             {
-                bool good = true, gone = false;
+                bool good = true;
                 HeapError? error = null;
                 for (int part = 0; part < Cookie.Parts(o); part++)
                 {
@@ -237,8 +244,7 @@ public sealed class StressContext
                 }
                 if (error is not null)
                 {
-                    gone = error.Kind == HeapErrorKind.NodeGone;
-                    if (gone) LoseObjects(1);
+                    if (error.Kind == HeapErrorKind.NodeGone) LoseObjects(1);
                     else Error($"cookie read: {error.Message}");
                     continue;
                 }
@@ -248,10 +254,12 @@ public sealed class StressContext
                     Interlocked.Increment(ref _cookieFailures);
                     if (_errorSamples.Count < MaxErrorSamples) _errorSamples.Enqueue($"cookie failure: object {o.Pointer} ({o.Size} B, seq {o.Seq})");
                 }
-                toFree.Add(o);
+                lock (checkedObjects) checkedObjects.Add(o);
             }
-            if (toFree.Count == 0) return;
-            HeapError?[] freed = await node.FreeBatchAsync(new PointerBatch([.. toFree.Select(o => o.Pointer)]));
+        });
+        await ForEachOwnerAsync(checkedObjects, idempotent: false, async (node, group) =>
+        {
+            HeapError?[] freed = await node.FreeBatchAsync(new PointerBatch([.. group.Select(o => o.Pointer)]));
             long n = 0;
             foreach (HeapError? e in freed)
             {
@@ -266,10 +274,12 @@ public sealed class StressContext
 
     /// <summary>
     /// Groups <paramref name="objects"/> by owner node and runs <paramref name="body"/> once per owner, in
-    /// parallel. Objects whose owner is gone are lost; a call that fails with a transport error is retried
-    /// while the node is still listed as live, and its objects are lost once the node is declared dead.
+    /// parallel. Objects whose owner is gone are lost. After a transport failure (a silo died: the owner,
+    /// or the gateway that was forwarding the call) the owner is checked: once membership declares it dead
+    /// its objects are lost; while it answers, an <paramref name="idempotent"/> body is run again, and a
+    /// body that is not leaves its objects interrupted.
     /// </summary>
-    private async Task ForEachOwnerAsync(IReadOnlyList<Obj> objects, Func<IHeapNodeGrain, List<Obj>, Task> body)
+    private async Task ForEachOwnerAsync(IReadOnlyList<Obj> objects, bool idempotent, Func<IHeapNodeGrain, List<Obj>, Task> body)
     {
         var groups = new Dictionary<IHeapNodeGrain, List<Obj>>();
         foreach (Obj o in objects)
@@ -296,15 +306,45 @@ public sealed class StressContext
                 }
                 catch (Exception e) when (IsTransient(e))
                 {
-                    if (await IsGoneAsync(name))
+                    switch (await VerdictAsync(g.Key, name, deadline))
                     {
-                        LoseObjects(g.Value.Count);
-                        return;
+                        case Verdict.Gone:
+                            LoseObjects(g.Value.Count);
+                            return;
+                        case Verdict.Alive when idempotent:
+                            continue;
+                        case Verdict.Alive:
+                            Interlocked.Add(ref _interrupted, g.Value.Count);
+                            return;
+                        default:
+                            Error($"call to {name}: {e.GetType().Name}: {e.Message} (and the node neither answers nor is declared dead after {SuspectWindow.TotalSeconds:0} s)");
+                            return;
                     }
-                    if (!await RetryAsync(deadline, $"call to {name}", e)) return;
                 }
             }
         }));
+    }
+
+    private enum Verdict { Gone, Alive, Unknown }
+
+    /// <summary>Waits until <paramref name="node"/> is declared dead or answers a ping again (bounded by the suspect window).</summary>
+    private async Task<Verdict> VerdictAsync(IHeapNodeGrain node, string name, Stopwatch since)
+    {
+        while (since.Elapsed < SuspectWindow)
+        {
+            if (await IsGoneAsync(name)) return Verdict.Gone;
+            try
+            {
+                await node.PingAsync().WaitAsync(TimeSpan.FromSeconds(2));
+                // It answers; but a dying silo may still answer for a moment, so ask membership once more.
+                return await IsGoneAsync(name) ? Verdict.Gone : Verdict.Alive;
+            }
+            catch (Exception e) when (IsTransient(e))
+            {
+                await Task.Delay(200);
+            }
+        }
+        return Verdict.Unknown;
     }
 
     /// <summary>Waits a little before another attempt; false (and an error) once the suspect window is over.</summary>

@@ -48,7 +48,7 @@ public sealed record StressOptions
           --json FILE         also write the report as JSON: workload, ops, ops_per_sec, p50_us, p99_us, p999_us,
                               refills, leases, peak_committed_bytes, live_over_committed, cookie_failures,
                               lost_objects, errors, passed, verify_ok, duration_s, workers, batch, nodes, mallocs,
-                              frees, cookie_checks, latency_samples, out_of_memory, nodes_gone, verify,
+                              frees, cookie_checks, latency_samples, out_of_memory, interrupted_objects, nodes_gone, verify,
                               error_messages, shape and the workload's own figures
           --no-progress       no progress bar or lines (a bar on a terminal, a line every 2 s otherwise)
         lost objects (their node died during the run) and out of memory in grow-shrink are expected, not failures.

@@ -79,6 +79,7 @@ public static class StressRunner
             CookieFailures = ctx.CookieFailures,
             LostObjects = ctx.Lost,
             NodesGone = [.. ctx.GoneNodes],
+            InterruptedObjects = ctx.Interrupted,
             OutOfMemory = ctx.OutOfMemory,
             Errors = ctx.Errors,
             ErrorMessages = [.. ctx.ErrorSamples],
