@@ -11,7 +11,7 @@ internal sealed unsafe class FixAlloc(int blockSize) : IDisposable
 {
     private const int ChunkBytes = 64 << 10;
     private readonly int _blockSize = Math.Max(blockSize, sizeof(nint) * 2);
-    private readonly List<nint> _chunks = [];
+    private void* _chunks;      // singly linked through each chunk's first word (no managed allocation on growth)
     private void* _freeList;     // singly linked through each free block's first word
     private byte* _chunk;
     private int _chunkLeft;
@@ -35,10 +35,12 @@ internal sealed unsafe class FixAlloc(int blockSize) : IDisposable
         {
             if (_chunkLeft < _blockSize)
             {
-                int bytes = Math.Max(ChunkBytes, _blockSize);
-                _chunk = (byte*)NativeMemory.AllocZeroed((nuint)bytes);
-                _chunks.Add((nint)_chunk);
-                _chunkLeft = bytes;
+                int bytes = Math.Max(ChunkBytes, _blockSize) + sizeof(nint);
+                byte* chunk = (byte*)NativeMemory.AllocZeroed((nuint)bytes);
+                *(void**)chunk = _chunks;
+                _chunks = chunk;
+                _chunk = chunk + sizeof(nint);
+                _chunkLeft = bytes - sizeof(nint);
                 Sys += bytes;
             }
             p = _chunk;
@@ -58,8 +60,12 @@ internal sealed unsafe class FixAlloc(int blockSize) : IDisposable
 
     public void Dispose()
     {
-        foreach (nint c in _chunks) NativeMemory.Free((void*)c);
-        _chunks.Clear();
+        while (_chunks != null)
+        {
+            void* next = *(void**)_chunks;
+            NativeMemory.Free(_chunks);
+            _chunks = next;
+        }
         _freeList = null;
         _chunk = null;
         _chunkLeft = 0;

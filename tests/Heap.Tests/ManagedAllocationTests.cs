@@ -29,6 +29,25 @@ public class ManagedAllocationTests
     }
 
     [Fact]
+    public void GrowingTheHeapAllocatesNothingOnTheManagedHeap()
+    {
+        // Thousands of new spans: mheap grows, span structs and tiny masks come from new fixalloc chunks.
+        using NodeHeap heap = TestHeap.Create(arena: 256 * TestHeap.MiB);
+        MCache c = heap.CreateCache();
+        nuint[] kept = new nuint[200_000];
+        c.Free(c.Malloc(8));
+        c.Free(c.Malloc(64));
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < kept.Length; i++) kept[i] = c.Malloc((nuint)(i % 2 == 0 ? 8 : 8 + (i % 1000)));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+        Assert.True(heap.ReadMemStats().HeapInuse > 64 * TestHeap.MiB);
+        TestHeap.AssertVerifies(heap);
+    }
+
+    [Fact]
     public void TheCounterSeesAManagedAllocationInTheSameLoop()
     {
         // Control: the same measurement notices one managed allocation per round.
