@@ -83,7 +83,6 @@ internal sealed unsafe class MCentral : IDisposable
         }
         return false;
     }
-    public bool IsHeld => _lock.IsHeldByCurrentThread;
 
     /// <summary>
     /// Hands a span with at least one free slot to a cache (Go's mcentral.cacheSpan): a partial one if there
@@ -93,9 +92,10 @@ internal sealed unsafe class MCentral : IDisposable
 
     /// <summary>
     /// An mcache's refill in one visit: gives back <paramref name="full"/> (if not null, as <see cref="UncacheSpan"/>)
-    /// and takes a span with free slots under the same lock hold.
+    /// and takes a span with free slots under the same lock hold. With <paramref name="preferFresh"/> a nearly-full
+    /// partial span is passed over for a whole free span that mheap already has mapped.
     /// </summary>
-    public MSpan* Exchange(MSpan* full, SpanCache owner, out OutOfMemoryReason reason)
+    public MSpan* Exchange(MSpan* full, SpanCache owner, out OutOfMemoryReason reason, bool preferFresh = true)
     {
         reason = default;
         MSpan* s = null;
@@ -109,7 +109,7 @@ internal sealed unsafe class MCentral : IDisposable
             PlaceUncachedLocked(full);
         }
         MSpan* partial = SpanList.IsEmpty(Partial) ? null : Partial->Next;
-        if (partial != null && (partial->NElems - partial->AllocCount >= _sparse || !_heap.HasFreePages(_npages)))
+        if (partial != null && (!preferFresh || partial->NElems - partial->AllocCount >= _sparse || !_heap.HasFreePages(_npages)))
         {
             s = partial;
             SpanList.Remove(s);
@@ -125,8 +125,8 @@ internal sealed unsafe class MCentral : IDisposable
         MSpan* fresh = _heap.AllocSpan(_npages, SpanClass, grow: partial == null, out reason);
         if (fresh == null)
         {
-            if (partial == null) return null;
-            return CacheSpan(owner, out reason, takeSparse: true);
+            // No free run fits after all: take the partial span (or grow, if it has gone meanwhile).
+            return partial == null ? null : Exchange(null, owner, out reason, preferFresh: false);
         }
         _lock.Enter();
         InitSpan(fresh);
@@ -135,25 +135,6 @@ internal sealed unsafe class MCentral : IDisposable
         TakeForCache(fresh, owner);
         _lock.Exit();
         return fresh;
-    }
-
-    /// <summary>The partial-list span or a fresh one, as <see cref="Exchange"/>; <paramref name="takeSparse"/> takes any partial span.</summary>
-    private MSpan* CacheSpan(SpanCache owner, out OutOfMemoryReason reason, bool takeSparse)
-    {
-        if (!takeSparse) return Exchange(null, owner, out reason);
-        reason = default;
-        using (Enter())
-        {
-            if (!SpanList.IsEmpty(Partial))
-            {
-                MSpan* s = Partial->Next;
-                SpanList.Remove(s);
-                SpanList.InsertBack(Full, s);
-                TakeForCache(s, owner);
-                return s;
-            }
-        }
-        return Exchange(null, owner, out reason);
     }
 
     private void TakeForCache(MSpan* s, SpanCache owner)

@@ -23,7 +23,8 @@ namespace ClusterHeap.Heap;
 ///
 /// <para><b>Allocation</b> (MCache.Malloc): size 0 → the zero base. Noscan and under 16 bytes → the tiny
 /// block (TinyBlock.cs). Up to 32 KiB → the cached span's next free slot (allocCache); when it is full the mcache
-/// swaps it for another from mcentral (refill); mcentral takes a partial span or a fresh one from mheap; mheap
+/// swaps it for another from mcentral (refill); mcentral takes a partial span or a fresh one from mheap (a whole
+/// free span already mapped is preferred to a partial one with under a quarter of its slots free); mheap
 /// takes a free run or grows the arena, within the growth limit (the cluster's grant to this node). Larger → a
 /// span of its own from mheap. Memory comes back zeroed: fresh and released pages are zero already, so only
 /// spans whose <c>NeedZero</c> is set are cleared.</para>
