@@ -146,7 +146,7 @@ public sealed partial class CentralHeapGrain : Grain, ICentralHeapGrain
         }
 
         var cluster = new VerifyResult("cluster", problems.Count == 0, problems.Count == 0 ? null : string.Join("; ", problems),
-            $"{_nodes.Count} nodes, {_leases.Count} leases, {TotalGranted} of {_memoryLimit} bytes granted");
+            $"{_nodes.Count} nodes, {_leases.Count} leases, {TotalGranted} bytes granted, memory limit {(_memoryLimit == long.MaxValue ? "none" : _memoryLimit + " bytes")}");
         var nodes = _nodes.Values.OrderBy(n => n.Slot).ToArray();
         var replies = await Task.WhenAll(nodes.Select(n => TryCallAsync<VerifyResult>(n, async g => await g.VerifyAsync())));
         return [cluster, .. replies.Select((r, i) => r ?? new VerifyResult(nodes[i].Name, false, $"node {nodes[i].Name} did not answer", ""))];
