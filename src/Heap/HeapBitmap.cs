@@ -111,6 +111,31 @@ internal readonly unsafe struct HeapBitmap(nuint bitmapStart, nuint arenaStart)
         }
     }
 
+    /// <summary>
+    /// The first word in [from, to) whose boundary bit is set, or 0. Eight bytes of bitmap (16 words) at a time:
+    /// the verifier runs this over every word of every in-use span.
+    /// </summary>
+    public nuint FirstBoundary(nuint from, nuint to)
+    {
+        nuint a = from;
+        while (a < to && (((a - _arena) >> 3) & 15) != 0)
+        {
+            if ((Get(a) & Boundary) != 0) return a;
+            a += 8;
+        }
+        const ulong Boundaries = 0x1111111111111111;     // bit 0 of every nibble
+        while (a + 128 <= to)
+        {
+            if ((*(ulong*)(_bits + ((a - _arena) >> 4)) & Boundaries) != 0) break;
+            a += 128;
+        }
+        for (; a < to; a += 8)
+        {
+            if ((Get(a) & Boundary) != 0) return a;
+        }
+        return 0;
+    }
+
     /// <summary>The bitmap byte that holds the nibble of <paramref name="addr"/>.</summary>
     public nuint ByteOf(nuint addr) => (nuint)(_bits + ((addr - _arena) >> 4));
 

@@ -174,11 +174,8 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
 
     private void CheckNoBoundaries(nuint from, nuint to, MSpan* s)
     {
-        for (nuint a = from; a < to; a += HeapConstants.PtrSize)
-        {
-            if ((_bitmap.Get(a) & HeapBitmap.Boundary) != 0)
-                Fail($"word 0x{a:x} inside span 0x{s->StartAddr:x} has a boundary bit but starts no object");
-        }
+        nuint a = _bitmap.FirstBoundary(from, to);
+        if (a != 0) Fail($"word 0x{a:x} inside span 0x{s->StartAddr:x} has a boundary bit but starts no object");
     }
 
     private void CheckFreeRun(MSpan* s)

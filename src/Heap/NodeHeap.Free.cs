@@ -64,12 +64,16 @@ public sealed unsafe partial class NodeHeap
     {
         using (_mheap.LockLarge())
         {
-            if (!StillOwns(s, address, spc)) return TryFree(address);
-            if (address != s->StartAddr) return PointerError.Interior;
-            if (_poisonOnFree) new Span<byte>((void*)address, (int)Math.Min(s->Bytes, int.MaxValue)).Fill(PoisonByte);
-            _mheap.FreeLargeLocked(s);
-            return PointerError.None;
+            if (StillOwns(s, address, spc))
+            {
+                if (address != s->StartAddr) return PointerError.Interior;
+                if (_poisonOnFree) new Span<byte>((void*)address, (int)Math.Min(s->Bytes, int.MaxValue)).Fill(PoisonByte);
+                _mheap.FreeLargeLocked(s);
+                return PointerError.None;
+            }
         }
+        // The span changed under us: look again, without the mheap lock (lock order is mcentral → mheap).
+        return TryFree(address);
     }
 
     private static bool StillOwns(MSpan* s, nuint address, byte spc) =>

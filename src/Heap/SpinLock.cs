@@ -27,9 +27,20 @@ internal struct HeapSpinLock
     private void EnterContended()
     {
         var spin = new SpinWait();
+#if DEBUG
+        long start = Environment.TickCount64;
+#endif
         do
         {
             spin.SpinOnce(sleep1Threshold: -1);
+#if DEBUG
+            // Critical sections are microseconds long: a lock held for seconds was leaked or is re-entered.
+            if (Environment.TickCount64 - start > 10_000)
+            {
+                throw new InvalidOperationException(
+                    $"heap lock held for over 10 s by managed thread {_owner} (this is thread {Environment.CurrentManagedThreadId}): leaked or re-entered");
+            }
+#endif
         }
         while (Volatile.Read(ref _state) != 0 || Interlocked.CompareExchange(ref _state, 1, 0) != 0);
     }

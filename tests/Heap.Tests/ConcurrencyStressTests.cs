@@ -79,6 +79,7 @@ public unsafe class ConcurrencyStressTests
         var errors = new ConcurrentQueue<string>();
         using var allocDone = new Barrier(Threads);
         int running = Threads;
+        long batchesDone = 0;
         long crossFrees = 0, crossIntoCached = 0;
 
         void CheckAndFree(Obj o, int thread, bool cross)
@@ -103,7 +104,7 @@ public unsafe class ConcurrencyStressTests
                 var rng = new Random(1000 + t);
                 var local = new List<Obj>();
                 long seq = (long)t << 40;
-                for (int b = 0; b < Batches; b++)
+                for (int b = 0; b < Batches; b++, Interlocked.Increment(ref batchesDone))
                 {
                     using var m = heap.EnterMutator();
                     for (int k = 0; k < PerBatch; k++)
@@ -135,7 +136,14 @@ public unsafe class ConcurrencyStressTests
             catch (Exception e)
             {
                 errors.Enqueue($"thread {t}: {e}");
-                allocDone.RemoveParticipant();
+                try
+                {
+                    allocDone.RemoveParticipant();
+                }
+                catch (ObjectDisposedException)
+                {
+                    // The test already failed (a Join timed out) and disposed the barrier; the error above says why.
+                }
             }
             finally
             {
@@ -146,8 +154,14 @@ public unsafe class ConcurrencyStressTests
         int verifies = 0;
         var verifier = new Thread(() =>
         {
+            // One stop-the-world check per round of batches (one per worker), not back to back: a verifier that
+            // re-takes the world lock the moment it lets go starves the workers of it.
+            long seen = 0;
             while (Volatile.Read(ref running) > 0)
             {
+                long target = seen + Threads;
+                SpinWait.SpinUntil(() => Volatile.Read(ref batchesDone) >= target || Volatile.Read(ref running) == 0);
+                seen = Volatile.Read(ref batchesDone);
                 VerifyReport r = heap.Verify();
                 verifies++;
                 if (!r.Ok) errors.Enqueue($"verify during the run: {r}");
