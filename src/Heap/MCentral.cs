@@ -27,10 +27,7 @@ internal sealed unsafe class MCentral : IDisposable
     // Counters, guarded by _lock.
     internal long SlotFrees;          // slots that became free (user frees, folded tiny blocks, unused lease slots)
     internal long ObjectFrees;        // user objects freed (tiny objects included)
-    internal long LentSlots;          // slots marked allocated for leases
     internal long Refills;            // spans handed to mcaches
-    internal long SpansAllocated;     // spans taken from mheap
-    internal long SpansFreed;         // spans given back to mheap
 
     public MCentral(MHeap heap, byte spanClass)
     {
@@ -130,7 +127,6 @@ internal sealed unsafe class MCentral : IDisposable
         }
         _lock.Enter();
         InitSpan(fresh);
-        SpansAllocated++;
         SpanList.InsertBack(Full, fresh);
         TakeForCache(fresh, owner);
         _lock.Exit();
@@ -183,7 +179,6 @@ internal sealed unsafe class MCentral : IDisposable
         SpanList.Remove(s);
         if (s->AllocCount == 0)
         {
-            SpansFreed++;
             _heap.FreeSpan(s);
             return;
         }

@@ -397,8 +397,6 @@ internal sealed unsafe class MHeap : IDisposable
 
     public MSpan* FreeListSentinel(int index) => &_free[index];
 
-    public MSpan** SpansArray => _spans;
-
     public void Dispose()
     {
         _spanAlloc.Dispose();
