@@ -22,16 +22,30 @@ public enum WordKind : byte
 ///             freed, so a second free says "already freed" rather than "never allocated"
 ///   kind      Dead (no pointers from here on) / Scalar / Pointer
 /// </code>
-/// Invariants: boundary is set exactly at the starts of allocated objects (for a cached span, slots freed
-/// while cached keep theirs until the span is uncached); the nibbles of free pages are all zero.
-/// Concurrency model: a nibble of a small span is written by whoever owns the span's allocation state (its
-/// mcache, or the mcentral lock holder); a byte never spans two spans because spans are page aligned.
+/// An object's start nibble always has a kind (Scalar or Pointer). A tiny block's start nibble is boundary with kind
+/// Dead (<see cref="TinyBlockStart"/>): the block is an allocation unit, not an object, and its tiny objects are
+/// freed through its mask under the tiny class's mcentral lock, never by a lock-free claim.
+/// Invariants: boundary is set exactly at the starts of live objects (a freed object loses it at once, also in a
+/// cached span or on an mcache's free stack, and shows the freed mark instead); the nibbles of free pages are all zero.
+/// <para>
+/// Concurrency model: every free begins with <see cref="TryClaim"/>, which turns the object's start nibble from
+/// boundary to freed with one compare-and-swap: of two frees of the same object, on any threads and with or without
+/// locks, exactly one wins. Apart from that claim, an object's nibbles are written only by whoever owns its slot:
+/// the allocator while the slot is free (its mcache, or the mcentral lock holder), the claimer after the claim. A byte
+/// holds two words, so it belongs to one object whenever objects are multiples of 16 bytes (spans are page aligned).
+/// Only 8- and 24-byte objects share bytes with a neighbour; writes to their scan words go through
+/// <see cref="SetAtomic"/>. A noscan object writes only its start nibble, and each byte holds at most one start
+/// nibble unless objects are 8 bytes (a scan-only class: noscan objects under 16 bytes are tiny), so its plain
+/// write races with nothing.
+/// </para>
 /// </summary>
 internal readonly unsafe struct HeapBitmap(nuint bitmapStart, nuint arenaStart)
 {
     public const byte Boundary = 1;
     public const byte Freed = 2;
     public const int KindShift = 2;
+    /// <summary>The start nibble of a tiny block: boundary, kind Dead.</summary>
+    public const byte TinyBlockStart = Boundary;
 
     private readonly byte* _bits = (byte*)bitmapStart;
     private readonly nuint _arena = arenaStart;
@@ -52,6 +66,62 @@ internal readonly unsafe struct HeapBitmap(nuint bitmapStart, nuint arenaStart)
         *b = (byte)((*b & ~(0xF << shift)) | (nibble << shift));
     }
 
+    /// <summary>Writes one nibble with a compare-and-swap of its byte, so a neighbour's write to the other nibble is never lost.</summary>
+    public void SetAtomic(nuint addr, byte nibble)
+    {
+        nuint w = (addr - _arena) >> 3;
+        int shift = (int)((w & 1) << 2);
+        byte* b = _bits + (w >> 1);
+        byte old = *b;
+        while (true)
+        {
+            byte seen = Interlocked.CompareExchange(ref *b, (byte)((old & ~(0xF << shift)) | (nibble << shift)), old);
+            if (seen == old) return;
+            old = seen;
+        }
+    }
+
+    /// <summary>
+    /// The first step of every free: turns the start nibble of the object at <paramref name="addr"/> from boundary
+    /// (live) to <see cref="Freed"/>, atomically. False, with nothing written, when no live object starts there —
+    /// never allocated, freed already, or claimed by a racing free this very moment.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryClaim(nuint addr) => TryClaim(addr, objectsOnly: false);
+
+    /// <summary>
+    /// <see cref="TryClaim"/> for a free that has not looked at the span yet (MCache.TryFree): claims only an object
+    /// start, never a tiny block's. Once it succeeds, the object's slot stays allocated, so its span is stable.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryClaimObject(nuint addr) => TryClaim(addr, objectsOnly: true);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryClaim(nuint addr, bool objectsOnly)
+    {
+        nuint w = (addr - _arena) >> 3;
+        int shift = (int)((w & 1) << 2);
+        byte* b = _bits + (w >> 1);
+        byte old = *b;
+        while ((old >> shift & Boundary) != 0 && (!objectsOnly || (old >> shift & 0xF) >> KindShift != 0))
+        {
+            byte seen = Interlocked.CompareExchange(ref *b, (byte)((old & ~(0xF << shift)) | (Freed << shift)), old);
+            if (seen == old) return true;
+            old = seen;          // the other nibble changed (8- and 24-byte classes): look again
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Finishes a claimed free: clears the kind nibbles of a scan object's other words. Caller won
+    /// <see cref="TryClaim"/> for <paramref name="addr"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void ClearClaimed(nuint addr, nuint size, bool noscan)
+    {
+        if (!noscan) ClearWords(addr, size);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static byte Nibble(bool boundary, WordKind kind) => (byte)((boundary ? Boundary : 0) | ((int)kind << KindShift));
 
@@ -70,10 +140,10 @@ internal readonly unsafe struct HeapBitmap(nuint bitmapStart, nuint arenaStart)
             return;
         }
         nuint words = size >> 3;
+        bool shared = (size & 8) != 0;    // 8- and 24-byte objects share bitmap bytes with their neighbours
         if (pointerMask.IsEmpty)
         {
-            Set(addr, Nibble(true, WordKind.Pointer));
-            for (nuint i = 1; i < words; i++) Set(addr + (i << 3), Nibble(false, WordKind.Pointer));
+            for (nuint i = 0; i < words; i++) Put(addr + (i << 3), Nibble(i == 0, WordKind.Pointer), shared);
             return;
         }
         nuint last = 0;   // one past the last pointer word
@@ -86,12 +156,21 @@ internal readonly unsafe struct HeapBitmap(nuint bitmapStart, nuint arenaStart)
             WordKind k = i >= last ? WordKind.Dead
                 : (pointerMask[(int)(i >> 6)] & (1UL << (int)i)) != 0 ? WordKind.Pointer : WordKind.Scalar;
             if (i > 0 && k == WordKind.Dead) break;              // the rest is already Dead (zero)
-            Set(addr + (i << 3), Nibble(i == 0, i == 0 && k == WordKind.Dead ? WordKind.Scalar : k));
+            Put(addr + (i << 3), Nibble(i == 0, i == 0 && k == WordKind.Dead ? WordKind.Scalar : k), shared);
         }
     }
 
-    /// <summary>Clears an object's nibbles and leaves the freed mark at its start.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Put(nuint addr, byte nibble, bool shared)
+    {
+        if (shared) SetAtomic(addr, nibble);
+        else Set(addr, nibble);
+    }
+
+    /// <summary>
+    /// Clears an object's nibbles and leaves the freed mark at its start, with plain writes: for slots whose
+    /// frees are serialized by a lock (tiny blocks, under the tiny class's mcentral lock).
+    /// </summary>
     public void MarkFreed(nuint addr, nuint size, bool noscan)
     {
         Set(addr, Freed);
@@ -103,11 +182,12 @@ internal readonly unsafe struct HeapBitmap(nuint bitmapStart, nuint arenaStart)
     private void ClearWords(nuint addr, nuint size)
     {
         nuint words = size >> 3;
+        bool shared = (size & 8) != 0;
         for (nuint i = 1; i < words; i++)
         {
             nuint a = addr + (i << 3);
             if (Get(a) == 0) break;   // Dead: nothing was written past here
-            Set(a, 0);
+            Put(a, 0, shared);
         }
     }
 

@@ -23,6 +23,7 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
     IReadOnlyList<MCache> caches, IReadOnlyCollection<long> leases)
 {
     private readonly HeapBitmap _bitmap = mheap.Bitmap;
+    private readonly Dictionary<nuint, int> _stacked = [];     // address on an mcache free stack → its span class
     private long _spans, _freeRuns, _objects, _bytes, _pagesInUse, _pagesFree, _pagesReleased;
 
     private sealed class Broken(string message) : Exception(message);
@@ -31,6 +32,7 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
     {
         try
         {
+            CheckStacks();
             WalkPages();
             CheckFreeLists();
             CheckTotals();
@@ -43,6 +45,32 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
     }
 
     private static void Fail(string message) => throw new Broken(message);
+
+    /// <summary>Every object on a free stack is a freed object whose slot is still allocated (MCache.FreeStack.cs).</summary>
+    private void CheckStacks()
+    {
+        nuint used = mheap.ArenaUsed;
+        foreach (MCache cache in caches)
+        {
+            for (int spc = 0; spc < SizeClasses.NumSpanClasses; spc++)
+            {
+                ReadOnlySpan<nuint> stack = cache.Stacked(spc);
+                if (stack.Length > MCache.StackLimitOf(spc)) Fail($"free stack of span class {spc} holds {stack.Length} objects, over its limit {MCache.StackLimitOf(spc)}");
+                foreach (nuint a in stack)
+                {
+                    if (!_stacked.TryAdd(a, spc)) Fail($"object 0x{a:x} is on a free stack twice");
+                    if (a < mheap.ArenaStart || a >= used) Fail($"free stack of span class {spc} holds 0x{a:x}, outside the arena in use");
+                    MSpan* s = mheap.SpanOf(a);
+                    if (s == null || s->State != SpanState.InUse || s->SpanClass != spc) Fail($"stacked object 0x{a:x} is not in an in-use span of span class {spc}");
+                    long offset = (long)(a - s->StartAddr);
+                    int index = (int)(offset / s->ElemSize);
+                    if (offset % s->ElemSize != 0 || index >= s->NElems) Fail($"stacked object 0x{a:x} is not a slot start of span 0x{s->StartAddr:x}");
+                    if (!s->IsAllocated(index) || s->IsFreedWhileCached(index)) Fail($"stacked object 0x{a:x}: its slot is not held allocated for the stack");
+                    if (_bitmap.Get(a) != HeapBitmap.Freed) Fail($"stacked object 0x{a:x}: bitmap nibble 0x{_bitmap.Get(a):x} is not the freed mark");
+                }
+            }
+        }
+    }
 
     private void WalkPages()
     {
@@ -104,8 +132,6 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
             ulong beyond = lo >= s->NElems ? ~0UL : s->NElems - lo >= 64 ? 0 : ~0UL << (s->NElems - lo);
             if ((s->AllocBits[w] & beyond) != 0) Fail($"span 0x{s->StartAddr:x}: alloc bits set past its {s->NElems} slots");
         }
-        int free = s->NElems - s->Live;
-        if (s->Live + free != s->NElems) Fail($"span 0x{s->StartAddr:x}: allocCount + free slots != nelems");
         CheckCacheState(s, cachedBy);
         CheckSlots(s);
     }
@@ -138,17 +164,24 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
         }
     }
 
-    /// <summary>Boundary bits exactly at allocated slot starts; tiny masks consistent; counts live objects and bytes.</summary>
+    /// <summary>Boundary bits exactly at live slot starts; tiny masks consistent; counts live objects and bytes.</summary>
     private void CheckSlots(MSpan* s)
     {
         nuint elem = (nuint)s->ElemSize;
+        int freeSlots = 0;
         for (int i = 0; i < s->NElems; i++)
         {
             nuint slot = s->StartAddr + (nuint)i * elem;
             bool allocated = s->IsAllocated(i);
-            bool live = allocated && !s->IsFreedWhileCached(i);
+            if (!allocated) freeSlots++;
             bool boundary = (_bitmap.Get(slot) & HeapBitmap.Boundary) != 0;
-            if (boundary != allocated) Fail($"slot 0x{slot:x} (class {s->SizeClass}): boundary bit {(boundary ? "set" : "clear")} but slot {(allocated ? "allocated" : "free")}");
+            // A stacked slot's nibble is the freed mark (CheckStacks), so only a slot without boundary needs the look-up.
+            bool live = allocated && !s->IsFreedWhileCached(i) && (boundary || !_stacked.ContainsKey(slot));
+            if (boundary != live)
+            {
+                string state = live ? "holds a live object" : !allocated ? "is free" : s->IsFreedWhileCached(i) ? "was freed while cached" : "is on a free stack";
+                Fail($"slot 0x{slot:x} (class {s->SizeClass}): boundary bit {(boundary ? "set" : "clear")} but the slot {state}");
+            }
             CheckNoBoundaries(slot + HeapConstants.PtrSize, slot + elem, s);
             ulong mask = s->TinyMasks != null ? s->TinyMasks[i] : 0;
             if ((mask & TinyBlock.IsTiny) != 0)
@@ -168,6 +201,7 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
                 _bytes += s->ElemSize;
             }
         }
+        if (s->AllocCount + freeSlots != s->NElems) Fail($"span 0x{s->StartAddr:x}: allocCount {s->AllocCount} + {freeSlots} free slots != nelems {s->NElems}");
         nuint tail = s->StartAddr + (nuint)s->NElems * elem;
         CheckNoBoundaries(tail, s->EndAddr, s);
     }

@@ -8,18 +8,19 @@ namespace ClusterHeap.Heap;
 
 /// <summary>
 /// mcache: one owner's cache (Go's per-P mcache): one span per span class to allocate from without locks,
-/// plus the tiny block. See NodeHeap.cs for the path above and below it.
+/// plus the tiny block, plus a free stack per span class (MCache.FreeStack.cs). See NodeHeap.cs for the path
+/// above and below it.
 /// <para>
 /// Malloc fast path (Go's mallocgc): size 0 returns the zero base; noscan sizes under 16 bytes bump inside the
-/// tiny block; other small sizes take the next free slot of the cached span with the allocCache bit trick
-/// (count trailing zeros of the inverted alloc bits), mark the bitmap and clear the slot if the span may hold
-/// old data; a full span is swapped for another from mcentral (refill, out of line); large sizes take a span
-/// of their own from mheap.
+/// tiny block; other small sizes take the object the owner freed last into this class's free stack, or else the
+/// next free slot of the cached span with the allocCache bit trick (count trailing zeros of the inverted alloc
+/// bits); then mark the bitmap and clear the slot if it may hold old data. A full span is swapped for another
+/// from mcentral (refill, out of line); large sizes take a span of their own from mheap.
 /// </para>
 /// Concurrency model: an mcache is never used by two threads at once (a grain activation or one thread owns
 /// it). Its counters are written only by the owner; ReadMemStats reads them with the world stopped.
 /// </summary>
-public sealed unsafe class MCache
+public sealed unsafe partial class MCache
 {
     private readonly NodeHeap _heap;
     private readonly MHeap _mheap;
@@ -31,7 +32,8 @@ public sealed unsafe class MCache
     private nuint _tinyOffset;
     private ulong* _tinyMask;
 
-    // Counters, owner-written. Objects allocated = SlotAllocs[c] for small classes, except class 2, whose slots
+    // Counters, owner-written. SlotAllocs[c]: slots taken from spans; StackPops[c]: objects handed out again from a
+    // free stack. Objects allocated = SlotAllocs[c] + StackPops[c] for small classes, except class 2, whose slots
     // include tiny blocks: there objects = SlotAllocs[2] - TinyBlocks + TinyAllocs. LargeAllocs for class 0.
     internal readonly long[] SlotAllocs = new long[SizeClasses.NumClasses];
     internal long TinyAllocs;
@@ -42,8 +44,8 @@ public sealed unsafe class MCache
     internal long ObjectMallocs(int sizeClass) => sizeClass switch
     {
         0 => LargeAllocs,
-        SizeClasses.TinySizeClass => SlotAllocs[sizeClass] - TinyBlocks + TinyAllocs,
-        _ => SlotAllocs[sizeClass],
+        SizeClasses.TinySizeClass => SlotAllocs[sizeClass] - TinyBlocks + TinyAllocs + StackPops[sizeClass],
+        _ => SlotAllocs[sizeClass] + StackPops[sizeClass],
     };
 
     internal MCache(NodeHeap heap, MHeap mheap)
@@ -53,6 +55,10 @@ public sealed unsafe class MCache
         _bitmap = mheap.Bitmap;
         _alloc = (MSpan**)NativeMemory.Alloc((nuint)(SizeClasses.NumSpanClasses * sizeof(MSpan*)));
         for (int i = 0; i < SizeClasses.NumSpanClasses; i++) _alloc[i] = NodeHeap.EmptySpan;
+        _stacks = (nuint*)NativeMemory.Alloc((nuint)(SizeClasses.NumSpanClasses * StackSlots * sizeof(nuint)));
+        _stackDepth = (int*)NativeMemory.AllocZeroed((nuint)(SizeClasses.NumSpanClasses * sizeof(int)));
+        _stackLimit = (int*)NativeMemory.Alloc((nuint)(SizeClasses.NumSpanClasses * sizeof(int)));
+        for (int spc = 0; spc < SizeClasses.NumSpanClasses; spc++) _stackLimit[spc] = StackLimitOf(spc);
     }
 
     internal bool Released { get; private set; }
@@ -71,20 +77,42 @@ public sealed unsafe class MCache
             if (noscan && size < SizeClasses.TinySize) return MallocTiny(size);
             int sizeClass = SizeClasses.ClassOf(size);
             int spc = sizeClass << 1 | (noscan ? 1 : 0);
-            MSpan* s = _alloc[spc];
-            nuint v = NextFreeFast(s);
-            if (v == 0)
-            {
-                v = NextFree(spc);
-                s = _alloc[spc];
-            }
+            nuint v = TakeSlot(spc, sizeClass, out nuint elem, out bool dirty);
             if (noscan) _bitmap.Set(v, HeapBitmap.Nibble(true, WordKind.Scalar));
-            else _bitmap.MarkAllocated(v, (nuint)s->ElemSize, noscan: false, default);
-            if (needzero && s->NeedZero != 0) Zero.Small(v, (nuint)s->ElemSize);
-            SlotAllocs[sizeClass]++;
+            else _bitmap.MarkAllocated(v, elem, noscan: false, default);
+            if (needzero && dirty) Zero.Small(v, elem);
             return v;
         }
         return size == 0 ? _heap.ZeroBase : MallocLarge(size, noscan, needzero, default);
+    }
+
+    /// <summary>
+    /// A slot for a small object: the top of the span class's free stack, else the cached span's next free slot
+    /// (refilling when it is full). <paramref name="dirty"/>: the slot may hold old bytes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private nuint TakeSlot(int spc, int sizeClass, out nuint elem, out bool dirty)
+    {
+        int depth = _stackDepth[spc];
+        if (depth != 0)
+        {
+            _stackDepth[spc] = --depth;
+            StackPops[sizeClass]++;
+            elem = (nuint)SizeClasses.SizeOf(sizeClass);
+            dirty = true;
+            return _stacks[spc * StackSlots + depth];
+        }
+        MSpan* s = _alloc[spc];
+        nuint v = NextFreeFast(s);
+        if (v == 0)
+        {
+            v = NextFree(spc);
+            s = _alloc[spc];
+        }
+        SlotAllocs[sizeClass]++;
+        elem = (nuint)s->ElemSize;
+        dirty = s->NeedZero != 0;
+        return v;
     }
 
     /// <summary>
@@ -96,22 +124,11 @@ public sealed unsafe class MCache
         if (size == 0) return _heap.ZeroBase;
         if (size > SizeClasses.MaxSmallSize) return MallocLarge(size, noscan: false, needzero, pointerMask);
         int sizeClass = SizeClasses.ClassOf(size);
-        int spc = sizeClass << 1;
-        MSpan* s = _alloc[spc];
-        nuint v = NextFreeFast(s);
-        if (v == 0)
-        {
-            v = NextFree(spc);
-            s = _alloc[spc];
-        }
-        _bitmap.MarkAllocated(v, (nuint)s->ElemSize, noscan: false, pointerMask);
-        if (needzero && s->NeedZero != 0) NativeMemory.Clear((void*)v, (nuint)s->ElemSize);
-        SlotAllocs[sizeClass]++;
+        nuint v = TakeSlot(sizeClass << 1, sizeClass, out nuint elem, out bool dirty);
+        _bitmap.MarkAllocated(v, elem, noscan: false, pointerMask);
+        if (needzero && dirty) NativeMemory.Clear((void*)v, elem);
         return v;
     }
-
-    /// <summary>Frees an object of this node (any node thread may free; this is a convenience for owners).</summary>
-    public void Free(nuint address) => _heap.Free(address);
 
     /// <summary>
     /// Go's nextFreeFast: the next free slot of the cached span from its allocCache, or 0 when the cache word
@@ -205,7 +222,7 @@ public sealed unsafe class MCache
             v = NextFree(spc);
             s = _alloc[spc];
         }
-        _bitmap.Set(v, HeapBitmap.Nibble(true, WordKind.Scalar));
+        _bitmap.Set(v, HeapBitmap.TinyBlockStart);
         if (s->NeedZero != 0) NativeMemory.Clear((void*)v, TinyBlock.Size);
         ulong* mask = &s->TinyMasks[(int)((v - s->StartAddr) >> 4)];
         SlotAllocs[SizeClasses.TinySizeClass]++;
@@ -275,6 +292,7 @@ public sealed unsafe class MCache
     /// <summary>Gives every cached span and the tiny block back (Go's releaseAll). Called by NodeHeap.ReleaseCache.</summary>
     internal void ReleaseAll()
     {
+        FlushStacks();
         CloseTinyBlock();
         for (int spc = 0; spc < SizeClasses.NumSpanClasses; spc++)
         {
@@ -288,7 +306,13 @@ public sealed unsafe class MCache
         Released = true;
     }
 
-    ~MCache() => NativeMemory.Free(_alloc);
+    ~MCache()
+    {
+        NativeMemory.Free(_alloc);
+        NativeMemory.Free(_stacks);
+        NativeMemory.Free(_stackDepth);
+        NativeMemory.Free(_stackLimit);
+    }
 
     /// <summary>The span cached for <paramref name="spc"/>, or null (verifier).</summary>
     internal MSpan* CachedSpan(int spc) => Released || _alloc[spc] == NodeHeap.EmptySpan ? null : _alloc[spc];

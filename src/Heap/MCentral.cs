@@ -15,7 +15,6 @@ internal sealed unsafe class MCentral : IDisposable
 {
     private HeapSpinLock _lock;
     private readonly MHeap _heap;
-    private readonly HeapBitmap _bitmap;
     private readonly MSpan* _lists;      // [0] partial, [1] full: native sentinels
     private readonly int _sizeClass;
     private readonly nuint _npages;
@@ -32,7 +31,6 @@ internal sealed unsafe class MCentral : IDisposable
     public MCentral(MHeap heap, byte spanClass)
     {
         _heap = heap;
-        _bitmap = heap.Bitmap;
         SpanClass = spanClass;
         _sizeClass = spanClass >> 1;
         _npages = (nuint)SizeClasses.PagesOf(_sizeClass);
@@ -186,8 +184,9 @@ internal sealed unsafe class MCentral : IDisposable
     }
 
     /// <summary>
-    /// Frees slot <paramref name="index"/> of <paramref name="s"/>; caller holds the lock and validated the slot
-    /// (allocated, not freed while cached). A span left with nothing live goes back to mheap at once.
+    /// Frees slot <paramref name="index"/> of <paramref name="s"/>; caller holds the lock, validated the slot
+    /// (allocated, not freed while cached) and has already marked it freed in the bitmap (HeapBitmap.TryClaim).
+    /// A span left with nothing live goes back to mheap at once.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void FreeSlotLocked(MSpan* s, int index, bool poison)
@@ -203,7 +202,6 @@ internal sealed unsafe class MCentral : IDisposable
             if (poison) Poison(addr, s->ElemSize);
             return;
         }
-        _bitmap.MarkFreed(addr, (nuint)s->ElemSize, s->Noscan);
         if (poison) Poison(addr, s->ElemSize);
         bool wasFull = s->AllocCount == s->NElems;
         s->AllocBits[index >> 6] &= ~(1UL << index);
@@ -226,25 +224,10 @@ internal sealed unsafe class MCentral : IDisposable
     }
 
     /// <summary>
-    /// Folds the frees recorded while the span was cached: their bitmap entries are cleared now that no cache
-    /// allocates from the span, then FreedBits are taken out of AllocBits. Caller holds the lock.
+    /// Folds the frees recorded while the span was cached into AllocBits (their bitmap nibbles were marked when
+    /// they were freed). Caller holds the lock.
     /// </summary>
-    private void FoldLocked(MSpan* s)
-    {
-        if (s->FreedCount == 0) return;
-        for (int w = 0; w < MSpan.BitWords; w++)
-        {
-            ulong bits = s->FreedBits[w];
-            while (bits != 0)
-            {
-                int b = System.Numerics.BitOperations.TrailingZeroCount(bits);
-                bits &= bits - 1;
-                nuint addr = s->StartAddr + (nuint)((w << 6) + b) * (nuint)s->ElemSize;
-                _bitmap.MarkFreed(addr, (nuint)s->ElemSize, s->Noscan);
-            }
-        }
-        s->FoldFreedBits();
-    }
+    private static void FoldLocked(MSpan* s) => s->FoldFreedBits();
 
     private static void Poison(nuint addr, int size) =>
         new Span<byte>((void*)addr, size).Fill(NodeHeap.PoisonByte);

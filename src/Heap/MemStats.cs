@@ -48,6 +48,9 @@ public sealed record MemStats
     public long LargeObjects { get; init; }
     public long LargeBytes { get; init; }
     public long ScavengedTotal { get; init; }
+    /// <summary>Freed objects waiting on mcaches' free stacks: counted in Frees, not in HeapAlloc; their slots keep their spans in use.</summary>
+    public long StackedObjects { get; init; }
+    public long StackedBytes { get; init; }
 
     /// <summary>In-use span bytes not holding live objects (slack in spans).</summary>
     public long InuseFragmentation => HeapInuse - HeapAlloc;

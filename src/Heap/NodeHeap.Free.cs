@@ -45,11 +45,12 @@ public sealed unsafe partial class NodeHeap
             int index = (int)((ulong)(uint)(address - s->StartAddr) * s->DivMagic >> 32);   // offset / ElemSize (Go's divMagic)
             nuint slot = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
             PointerError e = PointerError.None;
-            if (address == slot && index < s->NElems && s->TinyMasks == null && s->IsAllocated(index) && !s->IsFreedWhileCached(index))
+            if (address == slot && index < s->NElems && s->TinyMasks == null && s->IsAllocated(index) && !s->IsFreedWhileCached(index)
+                && _bitmap.TryClaim(address))
             {
-                // The common case: a live object of a plain small span.
-                central.ObjectFrees++;
-                central.FreeSlotLocked(s, index, _poisonOnFree);
+                // The common case: a live object of a plain small span. The claim also beats (or loses to) an owner's
+                // lock-free free of the same object (MCache.TryFree).
+                FreeClaimedLocked(central, s, index, address);
             }
             else
             {
@@ -67,13 +68,49 @@ public sealed unsafe partial class NodeHeap
             if (StillOwns(s, address, spc))
             {
                 if (address != s->StartAddr) return PointerError.Interior;
-                if (_poisonOnFree) new Span<byte>((void*)address, (int)Math.Min(s->Bytes, int.MaxValue)).Fill(PoisonByte);
-                _mheap.FreeLargeLocked(s);
+                if (!_bitmap.TryClaim(address)) return PointerError.AlreadyFreed;   // a racing free claimed it and finishes it
+                FreeClaimedLargeLocked(s);
                 return PointerError.None;
             }
         }
         // The span changed under us: look again, without the mheap lock (lock order is mcentral → mheap).
         return TryFree(address);
+    }
+
+    private void FreeClaimedLargeLocked(MSpan* s)
+    {
+        if (_poisonOnFree) new Span<byte>((void*)s->StartAddr, (int)Math.Min(s->Bytes, int.MaxValue)).Fill(PoisonByte);
+        _mheap.FreeLargeLocked(s);
+    }
+
+    /// <summary>
+    /// Finishes a free whose claim (HeapBitmap.TryClaimObject) the caller won, for an object MCache.TryFree does not
+    /// stack: a large object, or a 16-byte object of the tiny span class. The claimed slot keeps its span stable.
+    /// </summary>
+    internal PointerError FreeClaimed(MSpan* s, nuint address)
+    {
+        if (s->IsLarge)
+        {
+            using (_mheap.LockLarge()) FreeClaimedLargeLocked(s);
+            return PointerError.None;
+        }
+        MCentral central = _centrals[s->SpanClass];
+        central.Lock();
+        int index = (int)((ulong)(uint)(address - s->StartAddr) * s->DivMagic >> 32);
+        FreeClaimedLocked(central, s, index, address);
+        central.Unlock();
+        return PointerError.None;
+    }
+
+    /// <summary>Frees slot <paramref name="index"/>, whose object the caller claimed. Caller holds the mcentral lock.</summary>
+    private void FreeClaimedLocked(MCentral central, MSpan* s, int index, nuint address)
+    {
+        // A plain 16-byte object in the tiny span class: drop tombstones left by tiny objects this slot held
+        // before, so a second free of it says AlreadyFreed rather than TinyAlreadyFreed.
+        if (s->TinyMasks != null) s->TinyMasks[index] = 0;
+        _bitmap.ClearClaimed(address, (nuint)s->ElemSize, s->Noscan);
+        central.ObjectFrees++;
+        central.FreeSlotLocked(s, index, _poisonOnFree);
     }
 
     private static bool StillOwns(MSpan* s, nuint address, byte spc) =>
@@ -84,7 +121,7 @@ public sealed unsafe partial class NodeHeap
     private PointerError FreeSmallSlowLocked(MCentral central, MSpan* s, nuint address, int index, nuint slot)
     {
         if (index >= s->NElems) return PointerError.NotInUse;                 // the span's tail waste
-        bool live = s->IsAllocated(index) && !s->IsFreedWhileCached(index);
+        bool live = IsLive(s, index, slot);
         if (s->TinyMasks != null)
         {
             ulong* mask = &s->TinyMasks[index];
@@ -93,17 +130,8 @@ public sealed unsafe partial class NodeHeap
             if (!live && (*mask & TinyBlock.FreedBit(off)) != 0) return PointerError.TinyAlreadyFreed;
         }
         if (address != slot) return PointerError.Interior;
-        if (!live)
-        {
-            return s->IsFreedWhileCached(index) || (_mheap.Bitmap.Get(slot) & HeapBitmap.Freed) != 0
-                ? PointerError.AlreadyFreed
-                : PointerError.NeverAllocated;
-        }
-        // A plain 16-byte object in the tiny span class: drop tombstones left by tiny objects this slot held
-        // before, so a second free of it says AlreadyFreed rather than TinyAlreadyFreed.
-        if (s->TinyMasks != null) s->TinyMasks[index] = 0;
-        central.ObjectFrees++;
-        central.FreeSlotLocked(s, index, _poisonOnFree);
+        if (!live || !_bitmap.TryClaim(slot)) return DeadSlotError(s, index, slot);
+        FreeClaimedLocked(central, s, index, slot);
         return PointerError.None;
     }
 
@@ -119,6 +147,7 @@ public sealed unsafe partial class NodeHeap
         if ((m & TinyBlock.Open) != 0 || TinyBlock.Live(*mask) != 0) return PointerError.None;
         // Last live object of a closed block: the block's slot goes; starts and freed bits stay as tombstones.
         *TinyBlock.LockedHalf(mask) &= ~(uint)(TinyBlock.IsTiny >> TinyBlock.FreedShift);
+        _bitmap.MarkFreed(s->StartAddr + (nuint)index * TinyBlock.Size, TinyBlock.Size, noscan: true);
         central.FreeSlotLocked(s, index, _poisonOnFree);
         return PointerError.None;
     }
@@ -131,6 +160,7 @@ public sealed unsafe partial class NodeHeap
         MSpan* s = _mheap.SpanOf(block);
         *TinyBlock.LockedHalf(mask) &= ~(uint)(TinyBlock.IsTiny >> TinyBlock.FreedShift);
         int index = (int)((block - s->StartAddr) >> 4);
+        _bitmap.MarkFreed(block, TinyBlock.Size, noscan: true);
         central.FreeSlotLocked(s, index, _poisonOnFree);
     }
 
@@ -203,7 +233,7 @@ public sealed unsafe partial class NodeHeap
         int index = (int)((ulong)(uint)(address - s->StartAddr) * s->DivMagic >> 32);   // offset / ElemSize
         if ((uint)index >= (uint)s->NElems || index >= MSpan.MaxObjects) return PointerError.NotInUse;
         nuint slot = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
-        bool live = s->IsAllocated(index) && !s->IsFreedWhileCached(index);
+        bool live = IsLive(s, index, slot);
         if (s->TinyMasks != null)
         {
             ulong m = s->TinyMasks[index];
@@ -219,13 +249,21 @@ public sealed unsafe partial class NodeHeap
                 return PointerError.None;
             }
         }
-        if (!live)
-        {
-            return (_mheap.Bitmap.Get(slot) & HeapBitmap.Freed) != 0 || s->IsFreedWhileCached(index)
-                ? PointerError.AlreadyFreed
-                : PointerError.NeverAllocated;
-        }
+        if (!live) return DeadSlotError(s, index, slot);
         obj = new HeapObject(slot, s->ElemSize, s->SizeClass, s->Noscan, false);
         return PointerError.None;
     }
+
+    /// <summary>
+    /// A slot holds a live object: allocated, not freed while its span was cached, and with its boundary bit (an
+    /// object on an mcache's free stack keeps its slot allocated but has the freed mark instead).
+    /// </summary>
+    private bool IsLive(MSpan* s, int index, nuint slot) =>
+        s->IsAllocated(index) && !s->IsFreedWhileCached(index) && (_bitmap.Get(slot) & HeapBitmap.Boundary) != 0;
+
+    /// <summary>Why a slot with no live object cannot be freed or read: freed already, or never allocated.</summary>
+    private PointerError DeadSlotError(MSpan* s, int index, nuint slot) =>
+        s->IsFreedWhileCached(index) || (_bitmap.Get(slot) & HeapBitmap.Freed) != 0
+            ? PointerError.AlreadyFreed
+            : PointerError.NeverAllocated;
 }

@@ -37,6 +37,19 @@ public sealed unsafe partial class NodeHeap
         _world.EnterWriteLock();
         try
         {
+            // Objects on free stacks are freed: they do not count as live in their spans.
+            var stacked = new Dictionary<nint, int>();
+            foreach (MCache cache in CachesSnapshot())
+            {
+                for (int spc = 0; spc < SizeClasses.NumSpanClasses; spc++)
+                {
+                    foreach (nuint a in cache.Stacked(spc))
+                    {
+                        nint span = (nint)_mheap.SpanOf(a);
+                        stacked[span] = stacked.GetValueOrDefault(span) + 1;
+                    }
+                }
+            }
             _mheap.WithLock(() =>
             {
                 nuint p = _mheap.ArenaStart, used = _mheap.ArenaUsed;
@@ -50,7 +63,7 @@ public sealed unsafe partial class NodeHeap
                         rows.Add(new SpanInfo(
                             s->StartAddr, (long)s->NPages, inUse, inUse ? s->SizeClass : 0, inUse && s->Noscan,
                             inUse ? (s->IsLarge ? (int)Math.Min(s->Bytes, int.MaxValue) : s->ElemSize) : 0,
-                            inUse ? s->NElems : 0, inUse ? s->Live : 0,
+                            inUse ? s->NElems : 0, inUse ? s->Live - stacked.GetValueOrDefault((nint)s) : 0,
                             !inUse ? "free" : s->Cache switch { SpanCache.MCache => "mcache", SpanCache.Lease => "lease", _ => "central" },
                             s->LeaseId, inUse ? 0 : (long)s->NPReleased));
                     }

@@ -40,7 +40,7 @@ public sealed unsafe partial class NodeHeap
             if (s->IsAllocated(i)) continue;
             nuint v = s->StartAddr + (nuint)i * (nuint)s->ElemSize;
             s->AllocBits[i >> 6] |= 1UL << i;
-            _mheap.Bitmap.MarkAllocated(v, (nuint)s->ElemSize, s->Noscan, default);
+            _bitmap.MarkAllocated(v, (nuint)s->ElemSize, s->Noscan, default);
             if (s->NeedZero != 0) NativeMemory.Clear((void*)v, (nuint)s->ElemSize);
             free[i >> 6] |= 1UL << i;
             taken++;
@@ -72,6 +72,9 @@ public sealed unsafe partial class NodeHeap
                     int i = (w << 6) + System.Numerics.BitOperations.TrailingZeroCount(bits);
                     bits &= bits - 1;
                     if (i >= s->NElems || !s->IsAllocated(i) || s->IsFreedWhileCached(i)) continue;
+                    nuint v = s->StartAddr + (nuint)i * (nuint)s->ElemSize;
+                    if (!_bitmap.TryClaim(v)) continue;       // a stray free of the unissued slot got there first and frees it
+                    _bitmap.ClearClaimed(v, (nuint)s->ElemSize, s->Noscan);
                     central.ObjectFrees++;
                     central.FreeSlotLocked(s, i, _poisonOnFree);
                 }

@@ -22,11 +22,16 @@ public sealed unsafe partial class NodeHeap
     {
         var objectMallocs = new long[SizeClasses.NumClasses];
         var slotAllocs = new long[SizeClasses.NumClasses];
+        var stackPushes = new long[SizeClasses.NumClasses];   // objects freed onto free stacks (user frees)
+        var stackPops = new long[SizeClasses.NumClasses];     // objects allocated from free stacks
+        var stacked = new long[SizeClasses.NumClasses];       // on free stacks now: slots allocated, objects freed
         long tinyAllocs;
         using (_cachesLock.EnterScope())
         {
             Array.Copy(_retiredObjectMallocs, objectMallocs, objectMallocs.Length);
             Array.Copy(_retiredSlotAllocs, slotAllocs, slotAllocs.Length);
+            Array.Copy(_retiredStackPushes, stackPushes, stackPushes.Length);
+            Array.Copy(_retiredStackPops, stackPops, stackPops.Length);
             tinyAllocs = _retiredTinyAllocs;
             foreach (MCache c in _caches)
             {
@@ -34,6 +39,9 @@ public sealed unsafe partial class NodeHeap
                 {
                     objectMallocs[i] += c.ObjectMallocs(i);
                     slotAllocs[i] += c.SlotAllocs[i];
+                    stackPushes[i] += c.StackPushes[i];
+                    stackPops[i] += c.StackPops[i];
+                    stacked[i] += c.StackedObjects(i);
                 }
                 tinyAllocs += c.TinyAllocs;
             }
@@ -52,7 +60,7 @@ public sealed unsafe partial class NodeHeap
             leasesReclaimed = _leasesReclaimed;
             activeLeases = _leases.Count;
         }
-        var objectFrees = new long[SizeClasses.NumClasses];
+        long[] objectFrees = stackPushes;
         var slotFrees = new long[SizeClasses.NumClasses];
         long refills = 0;
         foreach (MCentral central in _centrals)
@@ -71,12 +79,15 @@ public sealed unsafe partial class NodeHeap
         long totalAlloc = pages.LargeAllocBytes;
         long mallocs = objectMallocs[0];
         long frees = pages.LargeFrees;
+        long stackedObjects = 0, stackedBytes = 0;
         for (int c = 1; c < SizeClasses.NumClasses; c++)
         {
             int size = SizeClasses.SizeOf(c);
             bySize[c - 1] = new SizeClassStats(c, size, objectMallocs[c], objectFrees[c]);
-            heapAlloc += (slotAllocs[c] - slotFrees[c]) * size;
-            totalAlloc += slotAllocs[c] * size;
+            heapAlloc += (slotAllocs[c] - slotFrees[c] - stacked[c]) * size;
+            totalAlloc += (slotAllocs[c] + stackPops[c]) * size;
+            stackedObjects += stacked[c];
+            stackedBytes += stacked[c] * size;
             mallocs += objectMallocs[c];
             frees += objectFrees[c];
         }
@@ -105,6 +116,8 @@ public sealed unsafe partial class NodeHeap
             LargeObjects = pages.LargeAllocs - pages.LargeFrees,
             LargeBytes = pages.LargeAllocBytes - pages.LargeFreeBytes,
             ScavengedTotal = pages.ScavengedTotal,
+            StackedObjects = stackedObjects,
+            StackedBytes = stackedBytes,
         };
     }
 }

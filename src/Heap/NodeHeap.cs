@@ -13,7 +13,8 @@ namespace ClusterHeap.Heap;
 /// one large object, or nothing (a free run). <i>spans array</i>: page → span, so any address finds its span
 /// in O(1). <i>heap bitmap</i> (HeapBitmap.cs): 4 bits per word — object start, freed mark, pointer kind.
 /// <i>size class</i> (SizeClasses.cs): Go's 67 small classes; <i>span class</i> = class &lt;&lt; 1 | noscan.
-/// <i>mcache</i> (MCache.cs): one owner's span per span class plus the tiny block; no locks.
+/// <i>mcache</i> (MCache.cs): one owner's span per span class plus the tiny block, and its free stacks
+/// (MCache.FreeStack.cs); no locks.
 /// <i>mcentral</i> (MCentral.cs): one per span class, the node's spans that no mcache holds.
 /// <i>mheap</i> (MHeap.cs): the pages; free runs, coalescing, growth, scavenging.</para>
 ///
@@ -29,12 +30,17 @@ namespace ClusterHeap.Heap;
 /// span of its own from mheap. Memory comes back zeroed: fresh and released pages are zero already, so only
 /// spans whose <c>NeedZero</c> is set are cleared.</para>
 ///
-/// <para><b>Free</b> (NodeHeap.Free.cs): any thread. The spans array gives the span; the slot must be an
-/// allocated object start (else a <see cref="PointerError"/> and no change). An uncached span's slot is freed
-/// under its mcentral lock; a cached span's free is recorded in its FreedBits and folded in when the span is
-/// uncached, so nothing but the owner touches a cached span's allocation state. A span with nothing live goes
-/// back to mheap, which coalesces it with its free neighbours. The scavenger returns runs idle longer than the
-/// delay to the OS with madvise(MADV_DONTNEED) and counts them in HeapReleased.</para>
+/// <para><b>Free</b>: every free starts by claiming the object in the heap bitmap — one compare-and-swap turns its
+/// start nibble from boundary to the freed mark — so of two frees of one object, on any threads, exactly one wins.
+/// The owner of an mcache frees through it (MCache.TryFree): claim first, without a lock, then a small object goes
+/// onto the cache's free stack for its class and comes back with the owner's next Malloc of that class (glibc's
+/// tcache, tcmalloc's thread cache; Go has no explicit free). Any other thread frees through the node heap
+/// (NodeHeap.Free.cs): the spans array gives the span; under its mcentral lock the slot must be an allocated,
+/// live object start (else a <see cref="PointerError"/> and no change). An uncached span's slot is freed at once;
+/// a cached span's free is recorded in its FreedBits and folded in when the span is uncached, so nothing but the
+/// owner touches a cached span's allocation state. Free stacks give their older half back the same way when full.
+/// A span with nothing live goes back to mheap, which coalesces it with its free neighbours. The scavenger returns
+/// runs idle longer than the delay to the OS with madvise(MADV_DONTNEED) and counts them in HeapReleased.</para>
 ///
 /// <para><b>Leases</b> (NodeHeap.Leases.cs): a span lent to a remote mcache is "cached" by the lease: its free
 /// slots are marked allocated for the lessee, who hands them out without calling back.</para>
@@ -45,7 +51,8 @@ namespace ClusterHeap.Heap;
 ///
 /// <para><b>Invariants</b> (HeapVerifier.cs checks all of them): every mapped arena page is in exactly one in-use
 /// span or one free run and the spans array agrees; objects never overlap and sit in in-use spans of their
-/// class; boundary bits are set exactly at allocated object starts; per span allocCount + free slots == nelems;
+/// class; boundary bits are set exactly at live object starts (not at slots freed while cached or on a free
+/// stack, which carry the freed mark); free stacks hold only such claimed slots; per span allocCount + free slots == nelems;
 /// HeapSys == HeapIdle + HeapInuse; HeapObjects == Mallocs - Frees; HeapAlloc == live slot bytes + large bytes
 /// == the BySize sum.</para>
 /// </summary>
@@ -58,12 +65,15 @@ public sealed unsafe partial class NodeHeap : IDisposable
     internal static readonly MSpan* EmptySpan = (MSpan*)NativeMemory.AllocZeroed((nuint)sizeof(MSpan));
 
     private readonly MHeap _mheap;
+    private readonly HeapBitmap _bitmap;
     private readonly MCentral[] _centrals = new MCentral[SizeClasses.NumSpanClasses];
     private readonly ReaderWriterLockSlim _world = new(LockRecursionPolicy.NoRecursion);
     private readonly Lock _cachesLock = new();
     private readonly List<MCache> _caches = [];                     // guarded by _cachesLock
     private readonly long[] _retiredObjectMallocs = new long[SizeClasses.NumClasses];   // guarded by _cachesLock
     private readonly long[] _retiredSlotAllocs = new long[SizeClasses.NumClasses];      // guarded by _cachesLock
+    private readonly long[] _retiredStackPushes = new long[SizeClasses.NumClasses];     // guarded by _cachesLock
+    private readonly long[] _retiredStackPops = new long[SizeClasses.NumClasses];       // guarded by _cachesLock
     private long _retiredTinyAllocs;                                // guarded by _cachesLock
     private readonly Timer? _scavengeTimer;
     private readonly ulong* _zeroBase;
@@ -77,6 +87,7 @@ public sealed unsafe partial class NodeHeap : IDisposable
         Options = options;
         Layout = layout;
         _mheap = new MHeap(layout, options.ScavengeDelay, options.GrowthLimit);
+        _bitmap = _mheap.Bitmap;
         for (int spc = 0; spc < _centrals.Length; spc++) _centrals[spc] = new MCentral(_mheap, (byte)spc);
         _zeroBase = (ulong*)NativeMemory.AllocZeroed(sizeof(ulong));
         _poisonOnFree = options.PoisonOnFree;
@@ -103,6 +114,9 @@ public sealed unsafe partial class NodeHeap : IDisposable
     public nuint ArenaStart => _mheap.ArenaStart;
     public nuint ArenaEnd => _mheap.ArenaEnd;
     public nuint ArenaUsed => _mheap.ArenaUsed;
+
+    /// <summary>Freed objects are filled with <see cref="PoisonByte"/>.</summary>
+    internal bool PoisonOnFree => _poisonOnFree;
 
     /// <summary>Go's zerobase: the one address every size-0 allocation returns. Freeing it is a no-op.</summary>
     public nuint ZeroBase => (nuint)_zeroBase;
@@ -139,6 +153,8 @@ public sealed unsafe partial class NodeHeap : IDisposable
             {
                 _retiredObjectMallocs[c] += cache.ObjectMallocs(c);
                 _retiredSlotAllocs[c] += cache.SlotAllocs[c];
+                _retiredStackPushes[c] += cache.StackPushes[c];
+                _retiredStackPops[c] += cache.StackPops[c];
             }
             _retiredTinyAllocs += cache.TinyAllocs;
         }

@@ -82,6 +82,8 @@ public unsafe class ConcurrencyStressTests
         long batchesDone = 0;
         long crossFrees = 0, crossIntoCached = 0;
 
+        // Frees go through the freeing thread's own mcache (its free stacks, a lock-free claim) or through the node
+        // heap (the locks), alternately, so both paths race on the same spans and, via the queues, the same objects.
         void CheckAndFree(Obj o, int thread, bool cross)
         {
             if (!Intact(o)) errors.Enqueue($"thread {thread}: cookie of {TestHeap.Hex(o.P)} ({o.Size} B) damaged before free");
@@ -91,7 +93,7 @@ public unsafe class ConcurrencyStressTests
                 MSpan* s = TestHeap.SpanOf(heap, o.P);
                 if (s->Cache == SpanCache.MCache) Interlocked.Increment(ref crossIntoCached);
             }
-            PointerError e = heap.TryFree(o.P);
+            PointerError e = (o.P >> 4 & 1) == 0 ? caches[thread].TryFree(o.P) : heap.TryFree(o.P);
             if (e != PointerError.None) errors.Enqueue($"thread {thread}: free of {TestHeap.Hex(o.P)} refused: {e}");
         }
 

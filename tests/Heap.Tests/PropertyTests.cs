@@ -4,7 +4,8 @@ namespace ClusterHeap.Heap.Tests;
 
 /// <summary>
 /// Random alloc / free / write / read sequences over mixed sizes against a model (address → size and stamp):
-/// the verifier stays clean, every live object's bytes match the model, no two live objects overlap.
+/// the verifier stays clean, every live object's bytes match the model, no two live objects overlap. Frees go
+/// through the owner's mcache (free stacks) or the node heap (any thread's path), at random.
 /// </summary>
 public unsafe class PropertyTests
 {
@@ -74,8 +75,11 @@ public unsafe class PropertyTests
                 Live o = model[p];
                 if (op.Kind < 75)
                 {
-                    Assert.Equal(PointerError.None, heap.TryFree(p));
-                    Assert.NotEqual(PointerError.None, heap.TryFree(p));      // and never twice
+                    // The owner's free (onto its free stack when small) or any thread's free (under the locks).
+                    bool owner = op.Kind < 60;
+                    Assert.Equal(PointerError.None, owner ? c.TryFree(p) : heap.TryFree(p));
+                    Assert.NotEqual(PointerError.None, heap.TryFree(p));      // and never twice, either way
+                    Assert.NotEqual(PointerError.None, c.TryFree(p));
                     model.Remove(p);
                     order[i] = order[^1];
                     order.RemoveAt(order.Count - 1);

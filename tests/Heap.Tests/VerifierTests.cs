@@ -63,7 +63,7 @@ public unsafe class VerifierTests
         HeapBitmap bm = TestHeap.Bitmap(heap);
         byte old = bm.Get(q);
         bm.Set(q, 0);
-        AssertBroken(heap, $"slot {TestHeap.Hex(q)}", "boundary bit clear but slot allocated");
+        AssertBroken(heap, $"slot {TestHeap.Hex(q)}", "boundary bit clear but the slot holds a live object");
         bm.Set(q, old);
         TestHeap.AssertVerifies(heap);
         Assert.NotEqual(p, q);

@@ -9,6 +9,8 @@ namespace ClusterHeap.Client.Bench;
 /// The ring workload of ../shared/bench/WORKLOADS.md on the node heap, in process, with no Orleans: the same
 /// arguments and the same steps as the anchor ring.c, so ns/op compares one for one with glibc, mimalloc,
 /// jemalloc, tcmalloc and Go run by anchors.sh. As in ring.c, the untimed fill uses <c>-size</c> objects.
+/// One thread owns the mcache and frees through it (MCache.Free), as C's free on the allocating thread goes
+/// to that thread's cache.
 /// </summary>
 public sealed record RingOptions(long Size = 64, long Min = 0, long Max = 0, long Live = 10_000, long Ops = 10_000_000,
     bool Random = false, ulong Seed = 1, long ArenaSize = HeapLayout.DefaultArenaSize)
@@ -87,7 +89,7 @@ public static unsafe class RingBench
                 x ^= x << 13; x ^= x >> 7; x ^= x << 17;
                 slot = (long)(x % (ulong)live);
             }
-            heap.Free(ring[slot]);
+            cache.Free(ring[slot]);
             nuint p = cache.Malloc((nuint)s);
             *(byte*)p = (byte)i;
             ring[slot] = p;
