@@ -31,12 +31,25 @@ public sealed unsafe partial class MCache
     private const int StackSlots = 64;
     private const int StackBytes = 32 << 10;
 
-    private readonly nuint* _stacks;           // [NumSpanClasses × StackSlots]: stack spc is _stacks[spc * StackSlots ..]
-    private readonly int* _stackDepth;         // [NumSpanClasses]: objects on each stack; ≤ _stackLimit[spc]
-    private readonly int* _stackLimit;         // [NumSpanClasses]: StackLimitOf(spc); all 0 after ReleaseAll
+    /// <summary>One span class's stack: its depth beside what the free and malloc fast paths need with it.</summary>
+    private struct StackHead
+    {
+        public int Depth;          // objects on the stack, ≤ Limit
+        public int Limit;          // StackLimitOf(spc); 0 = never stacked, and 0 for every class after ReleaseAll
+        public int ElemSize;       // the class's object size
+        private readonly int _pad;
+    }
 
-    internal readonly long[] StackPushes = new long[SizeClasses.NumClasses];   // objects freed onto a stack, per class
-    internal readonly long[] StackPops = new long[SizeClasses.NumClasses];     // objects allocated from a stack, per class
+    private readonly nuint* _stacks;           // [NumSpanClasses × StackSlots]: stack spc is _stacks[spc * StackSlots ..]
+    private readonly StackHead* _heads;        // [NumSpanClasses]
+
+    // Counters, owner-written: objects allocated from a stack, and objects flushed from a stack to mcentral, per
+    // size class. Objects freed onto stacks = pops + flushed + still stacked, so the free path counts nothing.
+    internal readonly long[] StackPops = new long[SizeClasses.NumClasses];
+    internal readonly long[] StackFlushed = new long[SizeClasses.NumClasses];
+
+    /// <summary>Objects of <paramref name="sizeClass"/> freed onto this cache's stacks (user frees).</summary>
+    internal long StackPushes(int sizeClass) => StackPops[sizeClass] + StackFlushed[sizeClass] + StackedObjects(sizeClass);
 
     /// <summary>Most objects the free stack of span class <paramref name="spc"/> holds; 0: never stacked.</summary>
     internal static int StackLimitOf(int spc) =>
@@ -60,28 +73,22 @@ public sealed unsafe partial class MCache
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public PointerError TryFree(nuint address)
     {
-        nuint arena = _mheap.ArenaStart;
+        nuint arena = _arenaStart;
         if (address - arena < _mheap.ArenaUsed - arena && (address & 7) == 0 && _bitmap.TryClaimObject(address))
         {
-            MSpan* s = _mheap.SpanOf(address);
+            MSpan* s = _spans[(address - arena) >> HeapConstants.PageShift];
             int spc = s->SpanClass;
-            if (_stackLimit[spc] == 0) return _heap.FreeClaimed(s, address);
-            Push(spc, address, (nuint)s->ElemSize, s->Noscan);
+            StackHead* head = &_heads[spc];
+            if (head->Limit == 0) return _heap.FreeClaimed(s, address);
+            if ((spc & 1) == 0) _bitmap.ClearClaimed(address, (nuint)head->ElemSize, noscan: false);
+            if (_poisonOnFree) new Span<byte>((void*)address, head->ElemSize).Fill(NodeHeap.PoisonByte);
+            int depth = head->Depth;
+            if (depth == head->Limit) depth = Flush(spc, depth, depth / 2);
+            _stacks[spc * StackSlots + depth] = address;
+            head->Depth = depth + 1;
             return PointerError.None;
         }
         return _heap.TryFree(address);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Push(int spc, nuint address, nuint elem, bool noscan)
-    {
-        _bitmap.ClearClaimed(address, elem, noscan);
-        if (_heap.PoisonOnFree) new Span<byte>((void*)address, (int)elem).Fill(NodeHeap.PoisonByte);
-        int depth = _stackDepth[spc];
-        if (depth == _stackLimit[spc]) depth = Flush(spc, depth, depth / 2);
-        _stacks[spc * StackSlots + depth] = address;
-        _stackDepth[spc] = depth + 1;
-        StackPushes[spc >> 1]++;
     }
 
     /// <summary>
@@ -102,6 +109,7 @@ public sealed unsafe partial class MCache
             central.FreeSlotLocked(s, index, poison: false);
         }
         central.Unlock();
+        StackFlushed[spc >> 1] += count;
         int left = depth - count;
         Buffer.MemoryCopy(stack + count, stack, left * sizeof(nuint), left * sizeof(nuint));
         return left;
@@ -112,15 +120,27 @@ public sealed unsafe partial class MCache
     {
         for (int spc = 0; spc < SizeClasses.NumSpanClasses; spc++)
         {
-            _stackLimit[spc] = 0;
-            int depth = _stackDepth[spc];
-            if (depth != 0) _stackDepth[spc] = Flush(spc, depth, depth);
+            StackHead* head = &_heads[spc];
+            head->Limit = 0;
+            if (head->Depth != 0) head->Depth = Flush(spc, head->Depth, head->Depth);
         }
     }
 
     /// <summary>The objects on free stack <paramref name="spc"/> (verifier, span listing; world stopped).</summary>
-    internal ReadOnlySpan<nuint> Stacked(int spc) => new(_stacks + spc * StackSlots, _stackDepth[spc]);
+    internal ReadOnlySpan<nuint> Stacked(int spc) => new(_stacks + spc * StackSlots, _heads[spc].Depth);
 
     /// <summary>Objects on this cache's free stacks, per size class (ReadMemStats; world stopped).</summary>
-    internal int StackedObjects(int sizeClass) => _stackDepth[sizeClass << 1] + _stackDepth[sizeClass << 1 | 1];
+    internal int StackedObjects(int sizeClass) => _heads[sizeClass << 1].Depth + _heads[sizeClass << 1 | 1].Depth;
+
+    /// <summary>Sets up the stack heads (constructor).</summary>
+    private static StackHead* NewStackHeads()
+    {
+        var heads = (StackHead*)NativeMemory.AllocZeroed((nuint)(SizeClasses.NumSpanClasses * sizeof(StackHead)));
+        for (int spc = 0; spc < SizeClasses.NumSpanClasses; spc++)
+        {
+            heads[spc].Limit = StackLimitOf(spc);
+            heads[spc].ElemSize = SizeClasses.SizeOf(spc >> 1);
+        }
+        return heads;
+    }
 }

@@ -26,6 +26,9 @@ public sealed unsafe partial class MCache
     private readonly MHeap _mheap;
     private readonly HeapBitmap _bitmap;
     private readonly MSpan** _alloc;           // [NumSpanClasses]; EmptySpan when nothing is cached
+    private readonly MSpan** _spans;           // the node's spans array (mheap's), for the free path
+    private readonly nuint _arenaStart;
+    private readonly bool _poisonOnFree;
 
     // The tiny block (Go's c.tiny, c.tinyoffset): 0 when there is none.
     private nuint _tiny;
@@ -56,9 +59,10 @@ public sealed unsafe partial class MCache
         _alloc = (MSpan**)NativeMemory.Alloc((nuint)(SizeClasses.NumSpanClasses * sizeof(MSpan*)));
         for (int i = 0; i < SizeClasses.NumSpanClasses; i++) _alloc[i] = NodeHeap.EmptySpan;
         _stacks = (nuint*)NativeMemory.Alloc((nuint)(SizeClasses.NumSpanClasses * StackSlots * sizeof(nuint)));
-        _stackDepth = (int*)NativeMemory.AllocZeroed((nuint)(SizeClasses.NumSpanClasses * sizeof(int)));
-        _stackLimit = (int*)NativeMemory.Alloc((nuint)(SizeClasses.NumSpanClasses * sizeof(int)));
-        for (int spc = 0; spc < SizeClasses.NumSpanClasses; spc++) _stackLimit[spc] = StackLimitOf(spc);
+        _heads = NewStackHeads();
+        _spans = (MSpan**)heap.Layout.SpansStart;
+        _arenaStart = heap.Layout.ArenaStart;
+        _poisonOnFree = heap.Options.PoisonOnFree;
     }
 
     internal bool Released { get; private set; }
@@ -93,12 +97,13 @@ public sealed unsafe partial class MCache
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private nuint TakeSlot(int spc, int sizeClass, out nuint elem, out bool dirty)
     {
-        int depth = _stackDepth[spc];
+        StackHead* head = &_heads[spc];
+        int depth = head->Depth;
         if (depth != 0)
         {
-            _stackDepth[spc] = --depth;
+            head->Depth = --depth;
             StackPops[sizeClass]++;
-            elem = (nuint)SizeClasses.SizeOf(sizeClass);
+            elem = (nuint)head->ElemSize;
             dirty = true;
             return _stacks[spc * StackSlots + depth];
         }
@@ -310,8 +315,7 @@ public sealed unsafe partial class MCache
     {
         NativeMemory.Free(_alloc);
         NativeMemory.Free(_stacks);
-        NativeMemory.Free(_stackDepth);
-        NativeMemory.Free(_stackLimit);
+        NativeMemory.Free(_heads);
     }
 
     /// <summary>The span cached for <paramref name="spc"/>, or null (verifier).</summary>
