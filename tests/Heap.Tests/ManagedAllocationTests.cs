@@ -63,7 +63,8 @@ public class ManagedAllocationTests
         for (int i = 0; i < ops; i++)
         {
             int slot = i % ring.Length;
-            heap.Free(ring[slot]);
+            if ((i & 1) == 0) heap.Free(ring[slot]);          // any thread's free, under the locks
+            else c.Free(ring[slot]);                          // the owner's free, onto its free stack
             ring[slot] = c.Malloc((nuint)size);
         }
     }
