@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace ClusterHeap.Heap;
 
@@ -31,25 +32,32 @@ public sealed unsafe partial class MCache
     private const int StackSlots = 64;
     private const int StackBytes = 32 << 10;
 
-    /// <summary>One span class's stack: its depth beside what the free and malloc fast paths need with it.</summary>
+    /// <summary>
+    /// One span class's stack: its depth beside what the free and malloc fast paths need with it, and its counters
+    /// (owner-written). Objects freed onto the stack = Pops + Flushed + Depth, so the free path counts nothing.
+    /// </summary>
     private struct StackHead
     {
         public int Depth;          // objects on the stack, ≤ Limit
         public int Limit;          // StackLimitOf(spc); 0 = never stacked, and 0 for every class after ReleaseAll
         public int ElemSize;       // the class's object size
         private readonly int _pad;
+        public long Pops;          // objects handed out again by Malloc
+        public long Flushed;       // objects given back to mcentral
     }
 
     private readonly nuint* _stacks;           // [NumSpanClasses × StackSlots]: stack spc is _stacks[spc * StackSlots ..]
     private readonly StackHead* _heads;        // [NumSpanClasses]
 
-    // Counters, owner-written: objects allocated from a stack, and objects flushed from a stack to mcentral, per
-    // size class. Objects freed onto stacks = pops + flushed + still stacked, so the free path counts nothing.
-    internal readonly long[] StackPops = new long[SizeClasses.NumClasses];
-    internal readonly long[] StackFlushed = new long[SizeClasses.NumClasses];
+    /// <summary>Objects of <paramref name="sizeClass"/> allocated from this cache's free stacks.</summary>
+    internal long StackPops(int sizeClass) => _heads[sizeClass << 1].Pops + _heads[sizeClass << 1 | 1].Pops;
 
-    /// <summary>Objects of <paramref name="sizeClass"/> freed onto this cache's stacks (user frees).</summary>
-    internal long StackPushes(int sizeClass) => StackPops[sizeClass] + StackFlushed[sizeClass] + StackedObjects(sizeClass);
+    /// <summary>Objects of <paramref name="sizeClass"/> freed onto this cache's free stacks (user frees).</summary>
+    internal long StackPushes(int sizeClass)
+    {
+        StackHead* scan = &_heads[sizeClass << 1], noscan = &_heads[sizeClass << 1 | 1];
+        return scan->Pops + scan->Flushed + scan->Depth + noscan->Pops + noscan->Flushed + noscan->Depth;
+    }
 
     /// <summary>Most objects the free stack of span class <paramref name="spc"/> holds; 0: never stacked.</summary>
     internal static int StackLimitOf(int spc) =>
@@ -86,6 +94,8 @@ public sealed unsafe partial class MCache
             if (depth == head->Limit) depth = Flush(spc, depth, depth / 2);
             _stacks[spc * StackSlots + depth] = address;
             head->Depth = depth + 1;
+            // The top of the stack is the next object of this class handed out (and cleared): start loading its line.
+            if (Sse.IsSupported) Sse.Prefetch0((void*)address);
             return PointerError.None;
         }
         return _heap.TryFree(address);
@@ -109,7 +119,7 @@ public sealed unsafe partial class MCache
             central.FreeSlotLocked(s, index, poison: false);
         }
         central.Unlock();
-        StackFlushed[spc >> 1] += count;
+        _heads[spc].Flushed += count;
         int left = depth - count;
         Buffer.MemoryCopy(stack + count, stack, left * sizeof(nuint), left * sizeof(nuint));
         return left;

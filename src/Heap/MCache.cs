@@ -35,8 +35,8 @@ public sealed unsafe partial class MCache
     private nuint _tinyOffset;
     private ulong* _tinyMask;
 
-    // Counters, owner-written. SlotAllocs[c]: slots taken from spans; StackPops[c]: objects handed out again from a
-    // free stack. Objects allocated = SlotAllocs[c] + StackPops[c] for small classes, except class 2, whose slots
+    // Counters, owner-written. SlotAllocs[c]: slots taken from spans; StackPops(c): objects handed out again from a
+    // free stack. Objects allocated = SlotAllocs[c] + StackPops(c) for small classes, except class 2, whose slots
     // include tiny blocks: there objects = SlotAllocs[2] - TinyBlocks + TinyAllocs. LargeAllocs for class 0.
     internal readonly long[] SlotAllocs = new long[SizeClasses.NumClasses];
     internal long TinyAllocs;
@@ -47,8 +47,8 @@ public sealed unsafe partial class MCache
     internal long ObjectMallocs(int sizeClass) => sizeClass switch
     {
         0 => LargeAllocs,
-        SizeClasses.TinySizeClass => SlotAllocs[sizeClass] - TinyBlocks + TinyAllocs + StackPops[sizeClass],
-        _ => SlotAllocs[sizeClass] + StackPops[sizeClass],
+        SizeClasses.TinySizeClass => SlotAllocs[sizeClass] - TinyBlocks + TinyAllocs + StackPops(sizeClass),
+        _ => SlotAllocs[sizeClass] + StackPops(sizeClass),
     };
 
     internal MCache(NodeHeap heap, MHeap mheap)
@@ -102,7 +102,7 @@ public sealed unsafe partial class MCache
         if (depth != 0)
         {
             head->Depth = --depth;
-            StackPops[sizeClass]++;
+            head->Pops++;
             elem = (nuint)head->ElemSize;
             dirty = true;
             return _stacks[spc * StackSlots + depth];

@@ -40,7 +40,7 @@ public sealed unsafe partial class NodeHeap
                     objectMallocs[i] += c.ObjectMallocs(i);
                     slotAllocs[i] += c.SlotAllocs[i];
                     stackPushes[i] += c.StackPushes(i);
-                    stackPops[i] += c.StackPops[i];
+                    stackPops[i] += c.StackPops(i);
                     stacked[i] += c.StackedObjects(i);
                 }
                 tinyAllocs += c.TinyAllocs;

@@ -154,7 +154,7 @@ public sealed unsafe partial class NodeHeap : IDisposable
                 _retiredObjectMallocs[c] += cache.ObjectMallocs(c);
                 _retiredSlotAllocs[c] += cache.SlotAllocs[c];
                 _retiredStackPushes[c] += cache.StackPushes(c);
-                _retiredStackPops[c] += cache.StackPops[c];
+                _retiredStackPops[c] += cache.StackPops(c);
             }
             _retiredTinyAllocs += cache.TinyAllocs;
         }
