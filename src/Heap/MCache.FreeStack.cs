@@ -82,7 +82,8 @@ public sealed unsafe partial class MCache
     public PointerError TryFree(nuint address)
     {
         nuint arena = _arenaStart;
-        if (address - arena < _mheap.ArenaUsed - arena && (address & 7) == 0 && _bitmap.TryClaimObject(address))
+        if (address - arena >= _mheap.ArenaUsed - arena) return _heap.TryFree(address);
+        if ((address & 7) == 0 && _bitmap.TryClaimObject(address))
         {
             MSpan* s = _spans[(address - arena) >> HeapConstants.PageShift];
             int spc = s->SpanClass;
@@ -98,7 +99,7 @@ public sealed unsafe partial class MCache
             if (Sse.IsSupported) Sse.Prefetch0((void*)address);
             return PointerError.None;
         }
-        return _heap.TryFree(address);
+        return TryFreeTiny(address) ? PointerError.None : _heap.TryFree(address);
     }
 
     /// <summary>

@@ -37,7 +37,8 @@ public sealed unsafe partial class MCache
 
     // Counters, owner-written. SlotAllocs[c]: slots taken from spans; StackPops(c): objects handed out again from a
     // free stack. Objects allocated = SlotAllocs[c] + StackPops(c) for small classes, except class 2, whose slots
-    // include tiny blocks: there objects = SlotAllocs[2] - TinyBlocks + TinyAllocs. LargeAllocs for class 0.
+    // include tiny blocks (TinyBlocks opened, TinyBlockReuses of them on a dead block's slot rather than a new one):
+    // there objects = SlotAllocs[2] + TinyBlockReuses - TinyBlocks + TinyAllocs + StackPops(2). LargeAllocs for class 0.
     internal readonly long[] SlotAllocs = new long[SizeClasses.NumClasses];
     internal long TinyAllocs;
     internal long TinyBlocks;
@@ -47,7 +48,7 @@ public sealed unsafe partial class MCache
     internal long ObjectMallocs(int sizeClass) => sizeClass switch
     {
         0 => LargeAllocs,
-        SizeClasses.TinySizeClass => SlotAllocs[sizeClass] - TinyBlocks + TinyAllocs + StackPops(sizeClass),
+        SizeClasses.TinySizeClass => SlotAllocs[sizeClass] + TinyBlockReuses - TinyBlocks + TinyAllocs + StackPops(sizeClass),
         _ => SlotAllocs[sizeClass] + StackPops(sizeClass),
     };
 
@@ -213,36 +214,44 @@ public sealed unsafe partial class MCache
     }
 
     /// <summary>
-    /// Opens a new tiny block; keeps whichever of the old and the new block has more room (as Go does). The
-    /// block that is not kept is closed, under the mcentral lock, and freed there if nothing in it is live.
+    /// Opens a new tiny block, on the slot of a block that died in this cache's hands if there is one
+    /// (MCache.DeadBlocks.cs), else on the next free slot; keeps whichever of the old and the new block has more room
+    /// (as Go does). The block that is not kept is closed; if nothing in it is live it dies onto the dead-block stack.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private nuint MallocTinyBlock(nuint size)
     {
         const int spc = TinyBlock.SpanClass;
-        MSpan* s = _alloc[spc];
-        nuint v = NextFreeFast(s);
-        if (v == 0)
+        MSpan* s;
+        nuint v = TakeDeadBlock();
+        if (v != 0)
         {
-            v = NextFree(spc);
+            s = _spans[(v - _arenaStart) >> HeapConstants.PageShift];
+            Zero.Small(v, TinyBlock.Size);
+        }
+        else
+        {
             s = _alloc[spc];
+            v = NextFreeFast(s);
+            if (v == 0)
+            {
+                v = NextFree(spc);
+                s = _alloc[spc];
+            }
+            if (s->NeedZero != 0) Zero.Small(v, TinyBlock.Size);
+            SlotAllocs[SizeClasses.TinySizeClass]++;
         }
         _bitmap.Set(v, HeapBitmap.TinyBlockStart);
-        if (s->NeedZero != 0) NativeMemory.Clear((void*)v, TinyBlock.Size);
         ulong* mask = &s->TinyMasks[(int)((v - s->StartAddr) >> 4)];
-        SlotAllocs[SizeClasses.TinySizeClass]++;
         TinyBlocks++;
         TinyAllocs++;
         bool keepNew = size < _tinyOffset || _tiny == 0;
-        MCentral central = _heap.Central(spc);
-        using (central.Enter())
-        {
-            *TinyBlock.OwnerHalf(mask) = TinyBlock.NewObject(0, size);
-            *TinyBlock.LockedHalf(mask) = (uint)((TinyBlock.IsTiny | (keepNew ? TinyBlock.Open : 0)) >> TinyBlock.FreedShift);
-            if (keepNew) CloseTinyBlockLocked(central);
-        }
+        // A new block's mask is written plainly: nobody knows the block yet, and its tombstones have IsTiny clear.
+        *TinyBlock.OwnerHalf(mask) = TinyBlock.NewObject(0, size);
+        Volatile.Write(ref *TinyBlock.SharedHalf(mask), TinyBlock.NewShared(open: keepNew));
         if (keepNew)
         {
+            CloseTinyBlock();
             _tiny = v;
             _tinyOffset = size;
             _tinyMask = mask;
@@ -250,11 +259,9 @@ public sealed unsafe partial class MCache
         return v;
     }
 
-    /// <summary>
-    /// Stops bumping into the current tiny block and frees its slot if nothing in it is live. Caller holds the
-    /// tiny span class's mcentral lock.
-    /// </summary>
-    private void CloseTinyBlockLocked(MCentral central)
+    /// <summary>Stops bumping into the current tiny block; if nothing in it is live, it dies onto the dead-block stack.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CloseTinyBlock()
     {
         if (_tiny == 0) return;
         nuint block = _tiny;
@@ -262,16 +269,7 @@ public sealed unsafe partial class MCache
         _tiny = 0;
         _tinyOffset = 0;
         _tinyMask = null;
-        *TinyBlock.LockedHalf(mask) &= ~(uint)(TinyBlock.Open >> TinyBlock.FreedShift);
-        if (TinyBlock.Live(*mask) == 0) _heap.FreeDeadTinyBlockLocked(central, block, mask);
-    }
-
-    /// <summary>Closes the tiny block for good (ReleaseAll).</summary>
-    private void CloseTinyBlock()
-    {
-        if (_tiny == 0) return;
-        MCentral central = _heap.Central(TinyBlock.SpanClass);
-        using (central.Enter()) CloseTinyBlockLocked(central);
+        if (TinyBlock.Close(mask) == TinyUpdate.Died) DisposeDeadBlock(block);
     }
 
     private nuint MallocLarge(nuint size, bool noscan, bool needzero, ReadOnlySpan<ulong> pointerMask)
@@ -299,6 +297,7 @@ public sealed unsafe partial class MCache
     {
         FlushStacks();
         CloseTinyBlock();
+        FlushAllDeadBlocks();
         for (int spc = 0; spc < SizeClasses.NumSpanClasses; spc++)
         {
             MSpan* s = _alloc[spc];
@@ -316,6 +315,7 @@ public sealed unsafe partial class MCache
         NativeMemory.Free(_alloc);
         NativeMemory.Free(_stacks);
         NativeMemory.Free(_heads);
+        NativeMemory.Free(_deadBlocks);
     }
 
     /// <summary>The span cached for <paramref name="spc"/>, or null (verifier).</summary>

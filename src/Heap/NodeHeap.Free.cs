@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 
 namespace ClusterHeap.Heap;
@@ -130,7 +131,8 @@ public sealed unsafe partial class NodeHeap
             if (!live && (*mask & TinyBlock.FreedBit(off)) != 0) return PointerError.TinyAlreadyFreed;
         }
         if (address != slot) return PointerError.Interior;
-        if (!live || !_bitmap.TryClaim(slot)) return DeadSlotError(s, index, slot);
+        // TryClaimObject: a slot whose nibble still says "tiny block" is never freed as a plain object.
+        if (!live || !_bitmap.TryClaimObject(slot)) return DeadSlotError(s, index, slot);
         FreeClaimedLocked(central, s, index, slot);
         return PointerError.None;
     }
@@ -139,28 +141,31 @@ public sealed unsafe partial class NodeHeap
     [MethodImpl(MethodImplOptions.NoInlining)]
     private PointerError FreeTinyLocked(MCentral central, MSpan* s, int index, ulong* mask, int off)
     {
-        ulong m = *mask;      // the owner may be adding starts to the low half; ours was set before the pointer existed
-        if ((TinyBlock.Starts(m) & (1u << off)) == 0) return PointerError.TinyNotLive;
-        if ((m & TinyBlock.FreedBit(off)) != 0) return PointerError.TinyAlreadyFreed;
-        *TinyBlock.LockedHalf(mask) |= 1u << off;
-        central.ObjectFrees++;
-        if ((m & TinyBlock.Open) != 0 || TinyBlock.Live(*mask) != 0) return PointerError.None;
-        // Last live object of a closed block: the block's slot goes; starts and freed bits stay as tombstones.
-        *TinyBlock.LockedHalf(mask) &= ~(uint)(TinyBlock.IsTiny >> TinyBlock.FreedShift);
-        _bitmap.MarkFreed(s->StartAddr + (nuint)index * TinyBlock.Size, TinyBlock.Size, noscan: true);
-        central.FreeSlotLocked(s, index, _poisonOnFree);
-        return PointerError.None;
+        switch (TinyBlock.Free(mask, off))
+        {
+            case TinyUpdate.NotLive: return PointerError.TinyNotLive;
+            case TinyUpdate.AlreadyFreed: return PointerError.TinyAlreadyFreed;
+            case TinyUpdate.Died:
+                // Last live object of a closed block: the block's slot goes; starts and freed bits stay as tombstones.
+                central.ObjectFrees++;
+                FreeDeadTinyBlockLocked(central, s, index);
+                return PointerError.None;
+            case TinyUpdate.NotTiny:
+                // It died between the caller's look and ours (its owner's lock-free free): its objects are all freed.
+                return (*mask & TinyBlock.FreedBit(off)) != 0 ? PointerError.TinyAlreadyFreed : PointerError.TinyNotLive;
+            default:
+                central.ObjectFrees++;
+                return PointerError.None;
+        }
     }
 
     /// <summary>
-    /// An mcache closed a tiny block with nothing live in it: free its slot. Caller holds the tiny class's mcentral lock.
+    /// A tiny block died by another thread's free (TinyUpdate.Died: closed with nothing live; IsTiny already cleared):
+    /// free its slot. Caller holds the tiny class's mcentral lock.
     /// </summary>
-    internal void FreeDeadTinyBlockLocked(MCentral central, nuint block, ulong* mask)
+    private void FreeDeadTinyBlockLocked(MCentral central, MSpan* s, int index)
     {
-        MSpan* s = _mheap.SpanOf(block);
-        *TinyBlock.LockedHalf(mask) &= ~(uint)(TinyBlock.IsTiny >> TinyBlock.FreedShift);
-        int index = (int)((block - s->StartAddr) >> 4);
-        _bitmap.MarkFreed(block, TinyBlock.Size, noscan: true);
+        _bitmap.MarkFreed(s->StartAddr + (nuint)index * TinyBlock.Size, TinyBlock.Size, noscan: true);
         central.FreeSlotLocked(s, index, _poisonOnFree);
     }
 
@@ -256,10 +261,17 @@ public sealed unsafe partial class NodeHeap
 
     /// <summary>
     /// A slot holds a live object: allocated, not freed while its span was cached, and with its boundary bit (an
-    /// object on an mcache's free stack keeps its slot allocated but has the freed mark instead).
+    /// object on an mcache's free stack keeps its slot allocated but has the freed mark instead), and not a dying
+    /// tiny block.
     /// </summary>
-    private bool IsLive(MSpan* s, int index, nuint slot) =>
-        s->IsAllocated(index) && !s->IsFreedWhileCached(index) && (_bitmap.Get(slot) & HeapBitmap.Boundary) != 0;
+    private bool IsLive(MSpan* s, int index, nuint slot)
+    {
+        if (!s->IsAllocated(index) || s->IsFreedWhileCached(index)) return false;
+        byte nibble = _bitmap.Get(slot);
+        if ((nibble & HeapBitmap.Boundary) == 0) return false;
+        // A tiny block whose mask has lost IsTiny is dying: its killer is about to mark it freed (TinyBlock.cs).
+        return nibble != HeapBitmap.TinyBlockStart || (s->TinyMasks[index] & TinyBlock.IsTiny) != 0;
+    }
 
     /// <summary>Why a slot with no live object cannot be freed or read: freed already, or never allocated.</summary>
     private PointerError DeadSlotError(MSpan* s, int index, nuint slot) =>

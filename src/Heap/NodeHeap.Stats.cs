@@ -25,7 +25,7 @@ public sealed unsafe partial class NodeHeap
         var stackPushes = new long[SizeClasses.NumClasses];   // objects freed onto free stacks (user frees)
         var stackPops = new long[SizeClasses.NumClasses];     // objects allocated from free stacks
         var stacked = new long[SizeClasses.NumClasses];       // on free stacks now: slots allocated, objects freed
-        long tinyAllocs;
+        long tinyAllocs, tinyBlockReuses, deadBlocks = 0;
         using (_cachesLock.EnterScope())
         {
             Array.Copy(_retiredObjectMallocs, objectMallocs, objectMallocs.Length);
@@ -33,6 +33,8 @@ public sealed unsafe partial class NodeHeap
             Array.Copy(_retiredStackPushes, stackPushes, stackPushes.Length);
             Array.Copy(_retiredStackPops, stackPops, stackPops.Length);
             tinyAllocs = _retiredTinyAllocs;
+            tinyBlockReuses = _retiredTinyBlockReuses;
+            stackPushes[SizeClasses.TinySizeClass] += _retiredTinyFrees;   // lock-free tiny frees: objects freed, like pushes
             foreach (MCache c in _caches)
             {
                 for (int i = 0; i < SizeClasses.NumClasses; i++)
@@ -44,6 +46,9 @@ public sealed unsafe partial class NodeHeap
                     stacked[i] += c.StackedObjects(i);
                 }
                 tinyAllocs += c.TinyAllocs;
+                stackPushes[SizeClasses.TinySizeClass] += c.TinyFrees;
+                tinyBlockReuses += c.TinyBlockReuses;
+                deadBlocks += c.DeadBlocks.Length;
             }
         }
         long leasesLent, leasesReturned, leasesReclaimed;
@@ -84,8 +89,11 @@ public sealed unsafe partial class NodeHeap
         {
             int size = SizeClasses.SizeOf(c);
             bySize[c - 1] = new SizeClassStats(c, size, objectMallocs[c], objectFrees[c]);
-            heapAlloc += (slotAllocs[c] - slotFrees[c] - stacked[c]) * size;
-            totalAlloc += (slotAllocs[c] + stackPops[c]) * size;
+            // Allocated slots that hold nothing: objects on free stacks and, in the tiny class, dead blocks kept for reuse.
+            long idleSlots = stacked[c] + (c == SizeClasses.TinySizeClass ? deadBlocks : 0);
+            long reusedSlots = stackPops[c] + (c == SizeClasses.TinySizeClass ? tinyBlockReuses : 0);
+            heapAlloc += (slotAllocs[c] - slotFrees[c] - idleSlots) * size;
+            totalAlloc += (slotAllocs[c] + reusedSlots) * size;
             stackedObjects += stacked[c];
             stackedBytes += stacked[c] * size;
             mallocs += objectMallocs[c];

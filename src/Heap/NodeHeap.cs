@@ -75,6 +75,8 @@ public sealed unsafe partial class NodeHeap : IDisposable
     private readonly long[] _retiredStackPushes = new long[SizeClasses.NumClasses];     // guarded by _cachesLock
     private readonly long[] _retiredStackPops = new long[SizeClasses.NumClasses];       // guarded by _cachesLock
     private long _retiredTinyAllocs;                                // guarded by _cachesLock
+    private long _retiredTinyFrees;                                 // guarded by _cachesLock
+    private long _retiredTinyBlockReuses;                           // guarded by _cachesLock
     private readonly Timer? _scavengeTimer;
     private readonly ulong* _zeroBase;
     private readonly bool _poisonOnFree;
@@ -157,6 +159,8 @@ public sealed unsafe partial class NodeHeap : IDisposable
                 _retiredStackPops[c] += cache.StackPops(c);
             }
             _retiredTinyAllocs += cache.TinyAllocs;
+            _retiredTinyFrees += cache.TinyFrees;
+            _retiredTinyBlockReuses += cache.TinyBlockReuses;
         }
     }
 

@@ -8,7 +8,7 @@ namespace ClusterHeap.Heap;
 /// 16-byte blocks (slots of the noscan class-2 span class), aligned by size as Go does. Each slot of a span of
 /// that class has a 64-bit mask in <c>MSpan.TinyMasks</c>, in two 32-bit halves with different writers:
 /// <code>
-///   high half, written under the mcentral lock     low half, written by the owning mcache while Open
+///   high half, shared (compare-and-swap only)      low half, written by the owning mcache while Open
 ///   [unused:14][IsTiny:1][Open:1][freed:16]   |    [ends:16][starts:16]
 ///   starts  bit k: a tiny object starts at byte k of the block (never cleared while the block lives)
 ///   ends    bit k: that object's last byte is k, so Read/Write bounds are exact
@@ -18,10 +18,19 @@ namespace ClusterHeap.Heap;
 /// </code>
 /// Live objects are <c>starts &amp; ~freed</c>. Because the halves are separate words, the mcache's bump
 /// allocation needs no atomic operation: it only ORs bits into the low half, which nobody else writes.
-/// Invariant: the block's slot is allocated while IsTiny is set; it is freed, under the lock, exactly when it is
-/// no longer Open and nothing in it is live — by the last free, or by the mcache closing it (Open is only
-/// cleared under the lock, after which the low half never changes). After that the mask keeps its bits as
-/// tombstones until the slot is allocated again.
+/// <para>
+/// The high half changes only by compare-and-swap (<see cref="Free"/>, <see cref="Close"/>), from any thread, with
+/// or without a lock. The block <i>dies</i> when it is closed with nothing live; the step that makes it so also
+/// clears IsTiny, so exactly one caller sees <see cref="TinyUpdate.Died"/>, and that caller disposes of the slot:
+/// the owning mcache puts it on its dead-block stack (MCache.FreeStack.cs) to open as a new block, anyone else
+/// frees it under the tiny class's mcentral lock. Until the slot's nibble turns from
+/// <see cref="HeapBitmap.TinyBlockStart"/> to freed, a slot whose mask has IsTiny clear but whose nibble still says
+/// "block" is a dying block, and the node heap treats it as freed (NodeHeap.IsLive).
+/// </para>
+/// Invariant: the block's slot is allocated while IsTiny is set; after it dies the mask keeps its bits as
+/// tombstones (so a second free says TinyAlreadyFreed) until the slot is opened again. A new block's mask is
+/// written plainly before its first object is handed out: its tombstones have IsTiny clear, so no
+/// compare-and-swap can be racing on it.
 /// </summary>
 internal static unsafe class TinyBlock
 {
@@ -38,16 +47,18 @@ internal static unsafe class TinyBlock
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint NewObject(nuint offset, nuint size) => (1u << (int)offset) | (1u << (15 + (int)(offset + size)));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint Starts(ulong mask) => (uint)mask & OffsetMask;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint Freed(ulong mask) => (uint)(mask >> FreedShift) & OffsetMask;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint Live(ulong mask) => Starts(mask) & ~Freed(mask);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong FreedBit(int offset) => 1UL << (FreedShift + offset);
 
     /// <summary>The owner's half, which only the owning mcache writes (bump allocation).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint* OwnerHalf(ulong* mask) => (uint*)mask;
-
-    /// <summary>The half written under the mcentral lock (freed bits, Open, IsTiny).</summary>
-    public static uint* LockedHalf(ulong* mask) => (uint*)mask + 1;
 
     /// <summary>Exclusive end of the object starting at <paramref name="offset"/>: one past its end bit.</summary>
     public static int EndOf(ulong mask, int offset)
@@ -55,4 +66,75 @@ internal static unsafe class TinyBlock
         uint ends = ((uint)mask >> 16) >> offset;
         return ends == 0 ? Size : offset + 1 + BitOperations.TrailingZeroCount(ends);
     }
+
+    /// <summary>The shared half (freed bits, Open, IsTiny): compare-and-swap only, once the block is in use.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint* SharedHalf(ulong* mask) => (uint*)mask + 1;
+
+    private const uint OpenHigh = (uint)(Open >> FreedShift);
+    private const uint IsTinyHigh = (uint)(IsTiny >> FreedShift);
+
+    /// <summary>The shared half of a new block: a tiny block, open if its mcache keeps bumping into it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint NewShared(bool open) => IsTinyHigh | (open ? OpenHigh : 0);
+
+    /// <summary>
+    /// Marks the tiny object at byte <paramref name="offset"/> of the block freed. <see cref="TinyUpdate.Died"/>: that
+    /// was the last live object of a closed block, and the caller must dispose of the block's slot.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TinyUpdate Free(ulong* mask, int offset)
+    {
+        uint* shared = SharedHalf(mask);
+        uint high = Volatile.Read(ref *shared);
+        while (true)
+        {
+            // The low half is read after the high one: if the block was closed by then, the low half is final.
+            ulong m = (ulong)high << FreedShift | *OwnerHalf(mask);
+            if ((m & IsTiny) == 0) return TinyUpdate.NotTiny;
+            if ((Starts(m) & (1u << offset)) == 0) return TinyUpdate.NotLive;
+            if ((m & FreedBit(offset)) != 0) return TinyUpdate.AlreadyFreed;
+            uint next = high | 1u << offset;
+            bool dies = (next & OpenHigh) == 0 && (Starts(m) & ~next & OffsetMask) == 0;
+            if (dies) next &= ~IsTinyHigh;
+            uint seen = Interlocked.CompareExchange(ref *shared, next, high);
+            if (seen == high) return dies ? TinyUpdate.Died : TinyUpdate.Done;
+            high = seen;
+        }
+    }
+
+    /// <summary>
+    /// The owning mcache stops bumping into the block. <see cref="TinyUpdate.Died"/>: nothing in it was live, and the
+    /// caller must dispose of the block's slot.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TinyUpdate Close(ulong* mask)
+    {
+        uint* shared = SharedHalf(mask);
+        uint high = Volatile.Read(ref *shared);
+        while (true)
+        {
+            uint next = high & ~OpenHigh;
+            bool dies = (Starts(*mask) & ~next & OffsetMask) == 0;     // the low half is the owner's own: final now
+            if (dies) next &= ~IsTinyHigh;
+            uint seen = Interlocked.CompareExchange(ref *shared, next, high);
+            if (seen == high) return dies ? TinyUpdate.Died : TinyUpdate.Done;
+            high = seen;
+        }
+    }
+}
+
+/// <summary>What <see cref="TinyBlock.Free"/> or <see cref="TinyBlock.Close"/> did.</summary>
+internal enum TinyUpdate
+{
+    /// <summary>Done; the block lives on.</summary>
+    Done,
+    /// <summary>Done, and the block died: the caller disposes of its slot.</summary>
+    Died,
+    /// <summary>Nothing written: the slot is not a tiny block (any more).</summary>
+    NotTiny,
+    /// <summary>Nothing written: no tiny object starts at that byte.</summary>
+    NotLive,
+    /// <summary>Nothing written: the object was freed already.</summary>
+    AlreadyFreed,
 }

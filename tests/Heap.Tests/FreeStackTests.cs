@@ -90,7 +90,7 @@ public unsafe class FreeStackTests
         using NodeHeap heap = TestHeap.Create();
         MCache c = heap.CreateCache();
         var objs = new List<nuint>();
-        foreach (int size in new[] { 16, 24, 64, 100, 512, 1024, 4096, 20_000, 32_768 })
+        foreach (int size in new[] { 5, 8, 16, 24, 64, 100, 512, 1024, 4096, 20_000, 32_768 })
         {
             for (int i = 0; i < 150; i++) objs.Add(c.Malloc((nuint)size, noscan: i % 2 == 0));
         }
@@ -98,7 +98,7 @@ public unsafe class FreeStackTests
         MemStats s = heap.ReadMemStats();
         Assert.True(s.StackedObjects > 0);
         Assert.Equal(0, s.HeapObjects);
-        Assert.Equal(0, s.HeapAlloc);
+        Assert.Equal(16, s.HeapAlloc);                         // the open tiny block's slot counts until it is closed
         TestHeap.AssertVerifies(heap);
         heap.ReleaseCache(c);
         s = heap.ReadMemStats();
@@ -107,6 +107,34 @@ public unsafe class FreeStackTests
         Assert.Equal(objs.Count, s.Frees);
         TestHeap.AssertVerifies(heap);
         Assert.Throws<ObjectDisposedException>(() => c.Malloc(64));
+    }
+
+    [Fact]
+    public void ATinyBlockKilledByItsOwnersFreesIsItsNextTinyBlock()
+    {
+        using NodeHeap heap = TestHeap.Create();
+        MCache c = heap.CreateCache();
+        nuint a = c.Malloc(8), b = c.Malloc(8);               // one block, full
+        nuint next = c.Malloc(4);                              // opens the next block and closes a and b's
+        Assert.Equal(a + 8, b);
+        Assert.Equal(PointerError.None, c.TryFree(a));
+        Assert.Equal(1, heap.ReadMemStats().HeapObjects - 1);
+        Assert.Equal(PointerError.None, c.TryFree(b));         // the last live object of a closed block: it dies
+        MemStats s = heap.ReadMemStats();
+        Assert.Equal(1, s.HeapObjects);
+        Assert.Equal(16, s.HeapAlloc);                         // the open block only; the dead one holds nothing
+        Assert.Equal(PointerError.TinyAlreadyFreed, c.TryFree(b));
+        Assert.Equal(PointerError.TinyAlreadyFreed, heap.TryFree(a));
+        Assert.Equal(PointerError.AlreadyFreed, heap.TryFindObject(a, out _));
+        TestHeap.AssertVerifies(heap);
+
+        Assert.Equal(next + 8, c.Malloc(8));                   // 4 bytes, then 8 aligned to 8: the open block is full
+        Assert.Equal(a, c.Malloc(8));                          // no room left: the new block is the dead one's slot
+        Assert.True(TestHeap.AllBytesAre(a, 8, 0));
+        TestHeap.AssertVerifies(heap);
+        s = heap.ReadMemStats();
+        Assert.Equal(3, s.HeapObjects);
+        Assert.Equal(5, s.Mallocs);
     }
 
     [Fact]
@@ -189,9 +217,23 @@ public unsafe class FreeStackTests
         });
         other.Start();
         var rng = new Random(7);
+        var later = new List<nuint>();
         for (int i = 0; i < Rounds; i++)
         {
-            nuint p = c.Malloc((nuint)(i % 3 == 0 ? 24 : 64), noscan: i % 2 == 0);
+            nuint p;
+            if (i % 4 == 3)
+            {
+                // A tiny object whose free kills its block: its neighbour is freed first, and a third object closes the
+                // block. The winner disposes of the block (the owner onto its dead-block stack, the other under the lock).
+                p = c.Malloc(8, noscan: true);
+                nuint neighbour = c.Malloc(8, noscan: true);
+                later.Add(c.Malloc(8, noscan: true));
+                Assert.Equal(PointerError.None, c.TryFree(neighbour));
+            }
+            else
+            {
+                p = c.Malloc((nuint)(i % 3 == 0 ? 24 : 64), noscan: i % 2 == 0);
+            }
             Volatile.Write(ref shared, p);
             Volatile.Write(ref go, i);
             Thread.SpinWait(rng.Next(0, 40));                // jitter, so either side can be first
@@ -199,12 +241,15 @@ public unsafe class FreeStackTests
             int round = i;
             Assert.True(SpinUntil(() => Volatile.Read(ref done) == round), $"round {i}: the other thread's free did not return");
             Assert.True((mine == PointerError.None) != (theirs[i] == PointerError.None), $"round {i}: owner {mine}, other {theirs[i]}");
-            Assert.Equal(PointerError.AlreadyFreed, mine == PointerError.None ? theirs[i] : mine);
+            PointerError loser = mine == PointerError.None ? theirs[i] : mine;
+            Assert.Equal(i % 4 == 3 ? PointerError.TinyAlreadyFreed : PointerError.AlreadyFreed, loser);
         }
         Assert.True(other.Join(TimeSpan.FromSeconds(30)));
         MemStats s = heap.ReadMemStats();
-        Assert.Equal(Rounds, s.Frees);
-        Assert.Equal(0, s.HeapObjects);
+        Assert.Equal(later.Count, s.HeapObjects);
+        TestHeap.AssertVerifies(heap);
+        foreach (nuint p in later) c.Free(p);
+        Assert.Equal(0, heap.ReadMemStats().HeapObjects);
         TestHeap.AssertVerifies(heap);
     }
 
