@@ -23,8 +23,8 @@ public enum WordKind : byte
 ///   kind      Dead (no pointers from here on) / Scalar / Pointer
 /// </code>
 /// An object's start nibble always has a kind (Scalar or Pointer). A tiny block's start nibble is boundary with kind
-/// Dead (<see cref="TinyBlockStart"/>): the block is an allocation unit, not an object, and its tiny objects are
-/// freed through its mask under the tiny class's mcentral lock, never by a lock-free claim.
+/// Dead (<see cref="TinyBlockStart"/>): the block is an allocation unit, not an object; its tiny objects are freed
+/// through its mask (TinyBlock.cs), and no claim ever takes a tiny block's nibble (<see cref="TryClaimObject"/>).
 /// Invariants: boundary is set exactly at the starts of live objects (a freed object loses it at once, also in a
 /// cached span or on an mcache's free stack, and shows the freed mark instead); the nibbles of free pages are all zero.
 /// <para>
@@ -33,10 +33,11 @@ public enum WordKind : byte
 /// locks, exactly one wins. Apart from that claim, an object's nibbles are written only by whoever owns its slot:
 /// the allocator while the slot is free (its mcache, or the mcentral lock holder), the claimer after the claim. A byte
 /// holds two words, so it belongs to one object whenever objects are multiples of 16 bytes (spans are page aligned).
-/// Only 8- and 24-byte objects share bytes with a neighbour; writes to their scan words go through
-/// <see cref="SetAtomic"/>. A noscan object writes only its start nibble, and each byte holds at most one start
-/// nibble unless objects are 8 bytes (a scan-only class: noscan objects under 16 bytes are tiny), so its plain
-/// write races with nothing.
+/// Only 8- and 24-byte objects share bytes with a neighbour, so every write of theirs goes through
+/// <see cref="SetAtomic"/> (<see cref="MarkAllocated"/>, <see cref="ClearClaimed"/>). The one plain write of a shared
+/// byte is MCache.Malloc's start nibble of a noscan 24-byte object: its byte's other nibble is the previous object's
+/// last word, which a noscan span never writes. (8-byte noscan objects exist too: Malloc makes them tiny, but a
+/// remote mcache's lease of that class hands out real 8-byte slots.)
 /// </para>
 /// </summary>
 internal readonly unsafe struct HeapBitmap(nuint bitmapStart, nuint arenaStart)
@@ -134,13 +135,13 @@ internal readonly unsafe struct HeapBitmap(nuint bitmapStart, nuint arenaStart)
     /// </summary>
     public void MarkAllocated(nuint addr, nuint size, bool noscan, ReadOnlySpan<ulong> pointerMask)
     {
+        bool shared = (size & 8) != 0;    // 8- and 24-byte objects share bitmap bytes with their neighbours
         if (noscan)
         {
-            Set(addr, Nibble(true, WordKind.Scalar));
+            Put(addr, Nibble(true, WordKind.Scalar), shared);
             return;
         }
         nuint words = size >> 3;
-        bool shared = (size & 8) != 0;    // 8- and 24-byte objects share bitmap bytes with their neighbours
         if (pointerMask.IsEmpty)
         {
             for (nuint i = 0; i < words; i++) Put(addr + (i << 3), Nibble(i == 0, WordKind.Pointer), shared);

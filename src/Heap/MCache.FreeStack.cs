@@ -59,9 +59,13 @@ public sealed unsafe partial class MCache
         return scan->Pops + scan->Flushed + scan->Depth + noscan->Pops + noscan->Flushed + noscan->Depth;
     }
 
-    /// <summary>Most objects the free stack of span class <paramref name="spc"/> holds; 0: never stacked.</summary>
+    /// <summary>
+    /// Most objects the free stack of span class <paramref name="spc"/> holds; 0: never stacked — large objects, the
+    /// tiny span class (its frees go through the block masks), and 8-byte noscan objects, which Malloc makes tiny
+    /// (only a remote lessee hands out that class), so a stack of them would never be popped.
+    /// </summary>
     internal static int StackLimitOf(int spc) =>
-        spc < 2 || spc == TinyBlock.SpanClass ? 0 : Math.Clamp(StackBytes / SizeClasses.SizeOf(spc >> 1), 2, StackSlots);
+        spc < 2 || spc == TinyBlock.SpanClass || spc == (1 << 1 | 1) ? 0 : Math.Clamp(StackBytes / SizeClasses.SizeOf(spc >> 1), 2, StackSlots);
 
     /// <summary>Frees an object of this node from the cache's owner; throws <see cref="InvalidPointerException"/> for a bad pointer.</summary>
     public void Free(nuint address)

@@ -248,7 +248,7 @@ public sealed unsafe partial class MCache
         bool keepNew = size < _tinyOffset || _tiny == 0;
         // A new block's mask is written plainly: nobody knows the block yet, and its tombstones have IsTiny clear.
         *TinyBlock.OwnerHalf(mask) = TinyBlock.NewObject(0, size);
-        Volatile.Write(ref *TinyBlock.SharedHalf(mask), TinyBlock.NewShared(open: keepNew));
+        Volatile.Write(ref *TinyBlock.SharedHalf(mask), TinyBlock.NewShared(open: keepNew, (uint)TinyBlocks));
         if (keepNew)
         {
             CloseTinyBlock();

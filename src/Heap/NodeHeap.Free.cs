@@ -122,7 +122,7 @@ public sealed unsafe partial class NodeHeap
     private PointerError FreeSmallSlowLocked(MCentral central, MSpan* s, nuint address, int index, nuint slot)
     {
         if (index >= s->NElems) return PointerError.NotInUse;                 // the span's tail waste
-        bool live = IsLive(s, index, slot);
+        bool live = IsLive(s, index, slot, s->TinyMasks);
         if (s->TinyMasks != null)
         {
             ulong* mask = &s->TinyMasks[index];
@@ -238,12 +238,13 @@ public sealed unsafe partial class NodeHeap
         int index = (int)((ulong)(uint)(address - s->StartAddr) * s->DivMagic >> 32);   // offset / ElemSize
         if ((uint)index >= (uint)s->NElems || index >= MSpan.MaxObjects) return PointerError.NotInUse;
         nuint slot = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
-        bool live = IsLive(s, index, slot);
-        if (s->TinyMasks != null)
+        ulong* masks = s->TinyMasks;          // once: a span going back to mheap drops its masks
+        bool live = IsLive(s, index, slot, masks);
+        if (masks != null)
         {
-            ulong m = s->TinyMasks[index];
+            ulong m = masks[index];
             int off = (int)(address - slot);
-            if (live && (m & TinyBlock.IsTiny) != 0)
+            if (live && (m & TinyBlock.IsTiny) != 0 && off < TinyBlock.Size)
             {
                 uint starts = TinyBlock.Live(m) & ((2u << off) - 1);                // live starts at or before off
                 if (starts == 0) return PointerError.TinyNotLive;
@@ -264,13 +265,13 @@ public sealed unsafe partial class NodeHeap
     /// object on an mcache's free stack keeps its slot allocated but has the freed mark instead), and not a dying
     /// tiny block.
     /// </summary>
-    private bool IsLive(MSpan* s, int index, nuint slot)
+    private bool IsLive(MSpan* s, int index, nuint slot, ulong* masks)
     {
         if (!s->IsAllocated(index) || s->IsFreedWhileCached(index)) return false;
         byte nibble = _bitmap.Get(slot);
         if ((nibble & HeapBitmap.Boundary) == 0) return false;
         // A tiny block whose mask has lost IsTiny is dying: its killer is about to mark it freed (TinyBlock.cs).
-        return nibble != HeapBitmap.TinyBlockStart || (s->TinyMasks[index] & TinyBlock.IsTiny) != 0;
+        return nibble != HeapBitmap.TinyBlockStart || (masks != null && (masks[index] & TinyBlock.IsTiny) != 0);
     }
 
     /// <summary>Why a slot with no live object cannot be freed or read: freed already, or never allocated.</summary>

@@ -19,7 +19,7 @@ public sealed record SpanLease(long LeaseId, int SpanClass, nuint SpanBase, int 
 public sealed unsafe partial class NodeHeap
 {
     private readonly Lock _leaseLock = new();
-    private readonly Dictionary<long, nint> _leases = [];      // lease id → span; guarded by _leaseLock
+    private readonly Dictionary<long, (nint Span, ulong[] Lent)> _leases = [];   // lease id → span, slots lent; guarded by _leaseLock
     private long _nextLeaseId;
     private long _leasesLent, _leasesReturned, _leasesReclaimed;   // guarded by _leaseLock
     private readonly long[] _lentSlots = new long[SizeClasses.NumClasses];   // guarded by _leaseLock
@@ -50,7 +50,7 @@ public sealed unsafe partial class NodeHeap
         s->AllocCache = 0;
         using (_leaseLock.EnterScope())
         {
-            _leases[id] = (nint)s;
+            _leases[id] = ((nint)s, (ulong[])free.Clone());
             _leasesLent++;
             _lentSlots[s->SizeClass] += taken;
         }
@@ -60,20 +60,20 @@ public sealed unsafe partial class NodeHeap
     /// <summary>The lessee is done: slots it never handed out (bits of <paramref name="unusedSlots"/>) are freed.</summary>
     public void ReturnLease(long leaseId, ReadOnlySpan<ulong> unusedSlots)
     {
-        MSpan* s = TakeLease(leaseId, returned: true);
+        MSpan* s = TakeLease(leaseId, returned: true, out ulong[] lent);
         MCentral central = _centrals[s->SpanClass];
         using (central.Enter())
         {
             for (int w = 0; w < unusedSlots.Length && w < MSpan.BitWords; w++)
             {
-                ulong bits = unusedSlots[w];
+                ulong bits = unusedSlots[w] & lent[w];           // only slots this lease was given
                 while (bits != 0)
                 {
                     int i = (w << 6) + System.Numerics.BitOperations.TrailingZeroCount(bits);
                     bits &= bits - 1;
                     if (i >= s->NElems || !s->IsAllocated(i) || s->IsFreedWhileCached(i)) continue;
                     nuint v = s->StartAddr + (nuint)i * (nuint)s->ElemSize;
-                    if (!_bitmap.TryClaim(v)) continue;       // a stray free of the unissued slot got there first and frees it
+                    if (!_bitmap.TryClaimObject(v)) continue; // a stray free of the unissued slot got there first and frees it
                     _bitmap.ClearClaimed(v, (nuint)s->ElemSize, s->Noscan);
                     central.ObjectFrees++;
                     central.FreeSlotLocked(s, i, _poisonOnFree);
@@ -86,7 +86,7 @@ public sealed unsafe partial class NodeHeap
     /// <summary>The lessee died: the span is uncached; its slots stay allocated (see the file comment).</summary>
     public void ReclaimLease(long leaseId)
     {
-        MSpan* s = TakeLease(leaseId, returned: false);
+        MSpan* s = TakeLease(leaseId, returned: false, out _);
         _centrals[s->SpanClass].UncacheSpan(s);
     }
 
@@ -99,15 +99,16 @@ public sealed unsafe partial class NodeHeap
         }
     }
 
-    private MSpan* TakeLease(long leaseId, bool returned)
+    private MSpan* TakeLease(long leaseId, bool returned, out ulong[] lent)
     {
         using (_leaseLock.EnterScope())
         {
-            if (!_leases.Remove(leaseId, out nint s))
+            if (!_leases.Remove(leaseId, out var lease))
                 throw new ArgumentException($"lease {leaseId} is not active on this node (returned already, or never lent here)", nameof(leaseId));
             if (returned) _leasesReturned++;
             else _leasesReclaimed++;
-            return (MSpan*)s;
+            lent = lease.Lent;
+            return (MSpan*)lease.Span;
         }
     }
 }

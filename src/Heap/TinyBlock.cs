@@ -9,12 +9,16 @@ namespace ClusterHeap.Heap;
 /// that class has a 64-bit mask in <c>MSpan.TinyMasks</c>, in two 32-bit halves with different writers:
 /// <code>
 ///   high half, shared (compare-and-swap only)      low half, written by the owning mcache while Open
-///   [unused:14][IsTiny:1][Open:1][freed:16]   |    [ends:16][starts:16]
+///   [gen:14][IsTiny:1][Open:1][freed:16]      |    [ends:16][starts:16]
 ///   starts  bit k: a tiny object starts at byte k of the block (never cleared while the block lives)
 ///   ends    bit k: that object's last byte is k, so Read/Write bounds are exact
 ///   freed   bit k: the object starting at byte k was freed (a second free says so)
 ///   Open    an mcache still bumps into this block
 ///   IsTiny  the slot is a tiny block (a plain 16-byte object has IsTiny clear)
+///   gen     the opening mcache's count of blocks opened: a lock-free free that read this mask before the block
+///           died, its span went back to mheap and the mask array came back for another span, finds a new block
+///           there with (all but surely) another gen, so its compare-and-swap fails instead of freeing that
+///           block's object at the same offset (only a double free racing with reuse can get that far)
 /// </code>
 /// Live objects are <c>starts &amp; ~freed</c>. Because the halves are separate words, the mcache's bump
 /// allocation needs no atomic operation: it only ORs bits into the low half, which nobody else writes.
@@ -22,7 +26,7 @@ namespace ClusterHeap.Heap;
 /// The high half changes only by compare-and-swap (<see cref="Free"/>, <see cref="Close"/>), from any thread, with
 /// or without a lock. The block <i>dies</i> when it is closed with nothing live; the step that makes it so also
 /// clears IsTiny, so exactly one caller sees <see cref="TinyUpdate.Died"/>, and that caller disposes of the slot:
-/// the owning mcache puts it on its dead-block stack (MCache.FreeStack.cs) to open as a new block, anyone else
+/// the owning mcache puts it on its dead-block stack (MCache.DeadBlocks.cs) to open as a new block, anyone else
 /// frees it under the tiny class's mcentral lock. Until the slot's nibble turns from
 /// <see cref="HeapBitmap.TinyBlockStart"/> to freed, a slot whose mask has IsTiny clear but whose nibble still says
 /// "block" is a dying block, and the node heap treats it as freed (NodeHeap.IsLive).
@@ -74,9 +78,11 @@ internal static unsafe class TinyBlock
     private const uint OpenHigh = (uint)(Open >> FreedShift);
     private const uint IsTinyHigh = (uint)(IsTiny >> FreedShift);
 
-    /// <summary>The shared half of a new block: a tiny block, open if its mcache keeps bumping into it.</summary>
+    private const int GenShift = 18;           // within the high half
+
+    /// <summary>The shared half of a new block: a tiny block, open if its mcache keeps bumping into it, with its gen.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static uint NewShared(bool open) => IsTinyHigh | (open ? OpenHigh : 0);
+    public static uint NewShared(bool open, uint generation) => IsTinyHigh | (open ? OpenHigh : 0) | generation << GenShift;
 
     /// <summary>
     /// Marks the tiny object at byte <paramref name="offset"/> of the block freed. <see cref="TinyUpdate.Died"/>: that

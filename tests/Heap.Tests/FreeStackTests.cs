@@ -138,6 +138,25 @@ public unsafe class FreeStackTests
     }
 
     [Fact]
+    public void FreesThroughAReleasedCacheGoToTheNodeHeapAndAreCounted()
+    {
+        using NodeHeap heap = TestHeap.Create();
+        MCache c = heap.CreateCache();
+        nuint tiny1 = c.Malloc(8), tiny2 = c.Malloc(8), small = c.Malloc(64), keep = c.Malloc(64);
+        heap.ReleaseCache(c);
+        Assert.Equal(PointerError.None, c.TryFree(tiny1));
+        Assert.Equal(PointerError.None, c.TryFree(small));
+        MemStats s = heap.ReadMemStats();
+        Assert.Equal(2, s.HeapObjects);
+        Assert.Equal(0, s.StackedObjects);
+        TestHeap.AssertVerifies(heap);
+        Assert.Equal(PointerError.None, c.TryFree(tiny2));
+        Assert.Equal(PointerError.None, c.TryFree(keep));
+        Assert.Equal(0, heap.ReadMemStats().HeapInuse);
+        TestHeap.AssertVerifies(heap);
+    }
+
+    [Fact]
     public void LargeTinyAndTinyClassObjectsAreFreedAtOnceNotStacked()
     {
         using NodeHeap heap = TestHeap.Create();
