@@ -99,9 +99,12 @@ public sealed class StressTests(EmbeddedClusterFixture fixture)
         (List<Obj> objs, bool oom) = await ctx.MallocAsync(0, 0, [64, 200, 12], ObjectKind.Scalar);
         Assert.False(oom);
         Assert.Equal(3, objs.Count);
-        // The broken control: one object's last byte and another's first byte changed behind the cookie's back.
-        await _c.Router.WriteAsync(objs[1].Pointer.Offset(199), [0x5a]);
-        await _c.Router.WriteAsync(objs[2].Pointer, [0x00]);
+        // The broken control: one object's last byte and another's first byte changed behind the cookie's back
+        // (each flipped, so the new byte differs from the cookie's whatever the cookie is).
+        byte last = (await _c.Router.ReadAsync(objs[1].Pointer.Offset(199), 1))[0];
+        byte first = (await _c.Router.ReadAsync(objs[2].Pointer, 1))[0];
+        await _c.Router.WriteAsync(objs[1].Pointer.Offset(199), [(byte)~last]);
+        await _c.Router.WriteAsync(objs[2].Pointer, [(byte)~first]);
         await ctx.FreeAsync(objs);
         Assert.Equal(2, ctx.CookieFailures);
         Assert.Equal(3, ctx.CookieChecks);
