@@ -74,21 +74,8 @@ public sealed unsafe partial class MCache
 
     /// <summary>Frees the <paramref name="count"/> oldest dead blocks' slots under the tiny class's mcentral lock.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void FlushDeadBlocks(int count)
-    {
-        MCentral central = _heap.Central(TinyBlock.SpanClass);
-        using (central.Enter())
-        {
-            for (int i = 0; i < count; i++)
-            {
-                nuint block = _deadBlocks[i];
-                MSpan* s = _spans[(block - _arenaStart) >> HeapConstants.PageShift];
-                central.FreeSlotLocked(s, (int)((block - s->StartAddr) >> 4), poison: false);
-            }
-        }
-        _deadBlockCount -= count;
-        Buffer.MemoryCopy(_deadBlocks + count, _deadBlocks, _deadBlockCount * sizeof(nuint), _deadBlockCount * sizeof(nuint));
-    }
+    private void FlushDeadBlocks(int count) =>
+        _deadBlockCount = GiveBackOldest(TinyBlock.SpanClass, _deadBlocks, _deadBlockCount, count);
 
     /// <summary>Empties the stack and stops keeping dead blocks (ReleaseAll, after the tiny block is closed).</summary>
     private void FlushAllDeadBlocks()

@@ -113,18 +113,28 @@ public sealed unsafe partial class MCache
     [MethodImpl(MethodImplOptions.NoInlining)]
     private int Flush(int spc, int depth, int count)
     {
-        nuint* stack = _stacks + spc * StackSlots;
-        MCentral central = _heap.Central(spc);
-        central.Lock();
-        for (int i = 0; i < count; i++)
-        {
-            nuint a = stack[i];
-            MSpan* s = _mheap.SpanOf(a);
-            int index = (int)((ulong)(uint)(a - s->StartAddr) * s->DivMagic >> 32);
-            central.FreeSlotLocked(s, index, poison: false);
-        }
-        central.Unlock();
         _heads[spc].Flushed += count;
+        return GiveBackOldest(spc, _stacks + spc * StackSlots, depth, count);
+    }
+
+    /// <summary>
+    /// Frees the slots of the <paramref name="count"/> oldest entries of <paramref name="stack"/> (claimed slots, still
+    /// allocated, of span class <paramref name="spc"/>) under its mcentral lock, and moves the rest down; returns how
+    /// many are left. Shared by the free stacks and the dead-block stack.
+    /// </summary>
+    private int GiveBackOldest(int spc, nuint* stack, int depth, int count)
+    {
+        MCentral central = _heap.Central(spc);
+        using (central.Enter())
+        {
+            for (int i = 0; i < count; i++)
+            {
+                nuint a = stack[i];
+                MSpan* s = _spans[(a - _arenaStart) >> HeapConstants.PageShift];
+                int index = (int)((ulong)(uint)(a - s->StartAddr) * s->DivMagic >> 32);
+                central.FreeSlotLocked(s, index, poison: false);
+            }
+        }
         int left = depth - count;
         Buffer.MemoryCopy(stack + count, stack, left * sizeof(nuint), left * sizeof(nuint));
         return left;

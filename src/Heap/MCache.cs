@@ -44,6 +44,15 @@ public sealed unsafe partial class MCache
     internal long TinyBlocks;
     internal long LargeAllocs;
 
+    /// <summary>Objects of a size class this cache's owner freed without mcentral: onto free stacks and, in the tiny class, lock-free tiny frees.</summary>
+    internal long OwnerFrees(int sizeClass) => StackPushes(sizeClass) + (sizeClass == SizeClasses.TinySizeClass ? TinyFrees : 0);
+
+    /// <summary>Allocations that reused a slot still allocated: stack pops and, in the tiny class, blocks reopened on a dead block.</summary>
+    internal long SlotReuses(int sizeClass) => StackPops(sizeClass) + (sizeClass == SizeClasses.TinySizeClass ? TinyBlockReuses : 0);
+
+    /// <summary>Allocated slots of a size class holding nothing now: stacked objects and, in the tiny class, dead blocks kept.</summary>
+    internal long IdleSlots(int sizeClass) => StackedObjects(sizeClass) + (sizeClass == SizeClasses.TinySizeClass ? _deadBlockCount : 0);
+
     /// <summary>Objects allocated through this cache, per size class (class 0: large).</summary>
     internal long ObjectMallocs(int sizeClass) => sizeClass switch
     {

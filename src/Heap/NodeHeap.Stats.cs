@@ -22,33 +22,30 @@ public sealed unsafe partial class NodeHeap
     {
         var objectMallocs = new long[SizeClasses.NumClasses];
         var slotAllocs = new long[SizeClasses.NumClasses];
-        var stackPushes = new long[SizeClasses.NumClasses];   // objects freed onto free stacks (user frees)
-        var stackPops = new long[SizeClasses.NumClasses];     // objects allocated from free stacks
-        var stacked = new long[SizeClasses.NumClasses];       // on free stacks now: slots allocated, objects freed
-        long tinyAllocs, tinyBlockReuses, deadBlocks = 0;
+        var ownerFrees = new long[SizeClasses.NumClasses];    // objects freed by mcache owners without mcentral
+        var slotReuses = new long[SizeClasses.NumClasses];    // allocations on slots that stayed allocated (MCache.SlotReuses)
+        var idleSlots = new long[SizeClasses.NumClasses];     // allocated slots holding nothing now (MCache.IdleSlots)
+        var stacked = new long[SizeClasses.NumClasses];       // of those, objects on free stacks
+        long tinyAllocs;
         using (_cachesLock.EnterScope())
         {
             Array.Copy(_retiredObjectMallocs, objectMallocs, objectMallocs.Length);
             Array.Copy(_retiredSlotAllocs, slotAllocs, slotAllocs.Length);
-            Array.Copy(_retiredStackPushes, stackPushes, stackPushes.Length);
-            Array.Copy(_retiredStackPops, stackPops, stackPops.Length);
+            Array.Copy(_retiredOwnerFrees, ownerFrees, ownerFrees.Length);
+            Array.Copy(_retiredSlotReuses, slotReuses, slotReuses.Length);
             tinyAllocs = _retiredTinyAllocs;
-            tinyBlockReuses = _retiredTinyBlockReuses;
-            stackPushes[SizeClasses.TinySizeClass] += _retiredTinyFrees;   // lock-free tiny frees: objects freed, like pushes
             foreach (MCache c in _caches)
             {
                 for (int i = 0; i < SizeClasses.NumClasses; i++)
                 {
                     objectMallocs[i] += c.ObjectMallocs(i);
                     slotAllocs[i] += c.SlotAllocs[i];
-                    stackPushes[i] += c.StackPushes(i);
-                    stackPops[i] += c.StackPops(i);
+                    ownerFrees[i] += c.OwnerFrees(i);
+                    slotReuses[i] += c.SlotReuses(i);
+                    idleSlots[i] += c.IdleSlots(i);
                     stacked[i] += c.StackedObjects(i);
                 }
                 tinyAllocs += c.TinyAllocs;
-                stackPushes[SizeClasses.TinySizeClass] += c.TinyFrees;
-                tinyBlockReuses += c.TinyBlockReuses;
-                deadBlocks += c.DeadBlocks.Length;
             }
         }
         long leasesLent, leasesReturned, leasesReclaimed;
@@ -65,7 +62,7 @@ public sealed unsafe partial class NodeHeap
             leasesReclaimed = _leasesReclaimed;
             activeLeases = _leases.Count;
         }
-        long[] objectFrees = stackPushes;
+        long[] objectFrees = ownerFrees;                     // plus mcentral's, below
         var slotFrees = new long[SizeClasses.NumClasses];
         long refills = 0;
         foreach (MCentral central in _centrals)
@@ -89,11 +86,8 @@ public sealed unsafe partial class NodeHeap
         {
             int size = SizeClasses.SizeOf(c);
             bySize[c - 1] = new SizeClassStats(c, size, objectMallocs[c], objectFrees[c]);
-            // Allocated slots that hold nothing: objects on free stacks and, in the tiny class, dead blocks kept for reuse.
-            long idleSlots = stacked[c] + (c == SizeClasses.TinySizeClass ? deadBlocks : 0);
-            long reusedSlots = stackPops[c] + (c == SizeClasses.TinySizeClass ? tinyBlockReuses : 0);
-            heapAlloc += (slotAllocs[c] - slotFrees[c] - idleSlots) * size;
-            totalAlloc += (slotAllocs[c] + reusedSlots) * size;
+            heapAlloc += (slotAllocs[c] - slotFrees[c] - idleSlots[c]) * size;
+            totalAlloc += (slotAllocs[c] + slotReuses[c]) * size;
             stackedObjects += stacked[c];
             stackedBytes += stacked[c] * size;
             mallocs += objectMallocs[c];

@@ -72,11 +72,9 @@ public sealed unsafe partial class NodeHeap : IDisposable
     private readonly List<MCache> _caches = [];                     // guarded by _cachesLock
     private readonly long[] _retiredObjectMallocs = new long[SizeClasses.NumClasses];   // guarded by _cachesLock
     private readonly long[] _retiredSlotAllocs = new long[SizeClasses.NumClasses];      // guarded by _cachesLock
-    private readonly long[] _retiredStackPushes = new long[SizeClasses.NumClasses];     // guarded by _cachesLock
-    private readonly long[] _retiredStackPops = new long[SizeClasses.NumClasses];       // guarded by _cachesLock
+    private readonly long[] _retiredOwnerFrees = new long[SizeClasses.NumClasses];      // guarded by _cachesLock
+    private readonly long[] _retiredSlotReuses = new long[SizeClasses.NumClasses];      // guarded by _cachesLock
     private long _retiredTinyAllocs;                                // guarded by _cachesLock
-    private long _retiredTinyFrees;                                 // guarded by _cachesLock
-    private long _retiredTinyBlockReuses;                           // guarded by _cachesLock
     private readonly Timer? _scavengeTimer;
     private readonly ulong* _zeroBase;
     private readonly bool _poisonOnFree;
@@ -155,12 +153,10 @@ public sealed unsafe partial class NodeHeap : IDisposable
             {
                 _retiredObjectMallocs[c] += cache.ObjectMallocs(c);
                 _retiredSlotAllocs[c] += cache.SlotAllocs[c];
-                _retiredStackPushes[c] += cache.StackPushes(c);
-                _retiredStackPops[c] += cache.StackPops(c);
+                _retiredOwnerFrees[c] += cache.OwnerFrees(c);
+                _retiredSlotReuses[c] += cache.SlotReuses(c);
             }
             _retiredTinyAllocs += cache.TinyAllocs;
-            _retiredTinyFrees += cache.TinyFrees;
-            _retiredTinyBlockReuses += cache.TinyBlockReuses;
         }
     }
 
