@@ -185,6 +185,15 @@ public sealed class ClusterConnection : IAsyncDisposable
         if (o.Verbose)
         {
             builder.Logging.AddSimpleConsole(c => c.SingleLine = true);
+        }
+
+        if (o.LogSink is not null)
+        {
+            builder.Logging.AddProvider(o.LogSink);
+        }
+
+        if (o.Verbose || o.LogSink is not null)
+        {
             builder.Logging.SetMinimumLevel(LogLevel.Information);
         }
     }

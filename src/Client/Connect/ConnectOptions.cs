@@ -1,4 +1,5 @@
 using ClusterHeap.Client.Cli;
+using Microsoft.Extensions.Logging;
 
 namespace ClusterHeap.Client.Connect;
 
@@ -38,6 +39,12 @@ public sealed record ConnectOptions
 
     /// <summary>Silo logs on the console (embedded) and client logs.</summary>
     public bool Verbose { get; init; }
+
+    /// <summary>
+    /// Also sends the client's and the embedded silos' logs (Information and up) to this provider, for a
+    /// program that embeds the client. The connection never disposes it.
+    /// </summary>
+    public ILoggerProvider? LogSink { get; init; }
 
     public bool IsEmbedded => Gateways.Count == 0 && Redis is null;
 

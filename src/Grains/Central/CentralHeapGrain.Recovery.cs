@@ -51,7 +51,16 @@ public sealed partial class CentralHeapGrain
 
         _limitBelowGrants = TotalGranted > _memoryLimit;
         await RebuildLeasesAsync(live);
-        LogRebuilt(_logger, _nodes.Count, _leases.Count, _lastGeneration, _memoryLimit);
+        LogRebuilt(_logger, _silo.SiloAddress, _nodes.Count, _leases.Count, _lastGeneration, _memoryLimit);
+    }
+
+    /// <inheritdoc/>
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        // Nothing to save (every fact lives on the nodes); the log says why, since a central heap that
+        // goes away unasked is worth knowing about.
+        LogDeactivating(_logger, _silo.SiloAddress, reason.ReasonCode, reason.Description);
+        return Task.CompletedTask;
     }
 
     /// <summary>
@@ -141,8 +150,11 @@ public sealed partial class CentralHeapGrain
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Central heap rebuilt from live nodes: {Nodes} nodes, {Leases} leases, last generation {Generation}, memory limit {Limit}")]
-    private static partial void LogRebuilt(ILogger logger, int nodes, int leases, ushort generation, long limit);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Central heap activated on {Silo}, rebuilt from live nodes: {Nodes} nodes, {Leases} leases, last generation {Generation}, memory limit {Limit}")]
+    private static partial void LogRebuilt(ILogger logger, SiloAddress silo, int nodes, int leases, ushort generation, long limit);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Central heap on {Silo} deactivating: {Reason} {Description}")]
+    private static partial void LogDeactivating(ILogger logger, SiloAddress silo, DeactivationReasonCode reason, string description);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Node {Node} reports slot {Slot}, which another live node owns; it is left out")]
     private static partial void LogDuplicateSlot(ILogger logger, string node, int slot);
