@@ -1,3 +1,4 @@
+using ClusterHeap.Grains.Central;
 using ClusterHeap.Grains.Node;
 using ClusterHeap.Grains.Placement;
 using Microsoft.Extensions.DependencyInjection;
@@ -29,10 +30,12 @@ public static class ClusterHeapSiloBuilderExtensions
         silo.AddPlacementDirector<NodePlacementStrategy, NodePlacementDirector>();
         // The central heap must be one activation per cluster even while silos join. Orleans' default
         // directory is eventually consistent: two silos joining at once could each activate a central
-        // heap, and registrations sent to the one that lost vanished (seen in 8 of 24 embedded starts).
-        // The distributed directory hands ranges over under view changes, so there is only ever one.
+        // heap, and registrations sent to the one Orleans later removed as a duplicate were lost. The
+        // distributed directory hands its ranges over under membership view changes, so there is only
+        // ever one. Only the central heap uses it: mcache and heap node grains are pinned to their
+        // silo, where one catalog already keeps them single, and stay on the default directory.
 #pragma warning disable ORLEANSEXP003 // evaluation API; its documented behaviour is what this needs
-        silo.AddDistributedGrainDirectory();
+        silo.AddDistributedGrainDirectory(CentralHeapGrain.Directory);
 #pragma warning restore ORLEANSEXP003
         return silo;
     }

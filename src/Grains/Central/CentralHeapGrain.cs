@@ -1,6 +1,7 @@
 using ClusterHeap.Contracts;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.GrainDirectory;
 using Orleans.Runtime;
 
 namespace ClusterHeap.Grains.Central;
@@ -19,8 +20,12 @@ namespace ClusterHeap.Grains.Central;
 /// lender and a live lessee. Calls run one at a time (non-reentrant), and the grain only calls heap
 /// node grains, which never call back, so there is no cycle.
 /// </remarks>
+[GrainDirectory(GrainDirectoryName = Directory)]
 public sealed partial class CentralHeapGrain : Grain, ICentralHeapGrain
 {
+    /// <summary>The strongly consistent grain directory that keeps this grain to one activation (see AddClusterHeap).</summary>
+    public const string Directory = "clusterheap-central";
+
     private readonly ClusterHeapOptions _options;
     private readonly IClusterMembershipService _membership;
     private readonly ILocalSiloDetails _silo;
