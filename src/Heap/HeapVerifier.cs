@@ -47,27 +47,15 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
     private static void Fail(string message) => throw new Broken(message);
 
     /// <summary>
-    /// Every object on a free stack is a freed object whose slot is still allocated (MCache.FreeStack.cs); every
-    /// dead tiny block kept for reuse likewise, with IsTiny clear in its mask (MCache.DeadBlocks.cs).
+    /// Every entry of a free stack is an idle slot still allocated, with the freed mark in its nibble: a freed object
+    /// (MCache.FreeStack.cs) or, on the tiny span class's stack, a dead tiny block (MCache.DeadBlocks.cs); in that
+    /// class the slot's mask has IsTiny clear.
     /// </summary>
     private void CheckStacks()
     {
         nuint used = mheap.ArenaUsed;
         foreach (MCache cache in caches)
         {
-            if (cache.DeadBlocks.Length > MCache.DeadBlockLimit) Fail($"dead-block stack holds {cache.DeadBlocks.Length} blocks, over its limit {MCache.DeadBlockLimit}");
-            foreach (nuint a in cache.DeadBlocks)
-            {
-                if (!_stacked.TryAdd(a, TinyBlock.SpanClass)) Fail($"dead tiny block 0x{a:x} is kept twice (or also on a free stack)");
-                if (a < mheap.ArenaStart || a >= used) Fail($"dead-block stack holds 0x{a:x}, outside the arena in use");
-                MSpan* s = mheap.SpanOf(a);
-                if (s == null || s->State != SpanState.InUse || s->SpanClass != TinyBlock.SpanClass) Fail($"dead tiny block 0x{a:x} is not in an in-use span of the tiny span class");
-                int index = (int)((a - s->StartAddr) >> 4);
-                if (((a - s->StartAddr) & 15) != 0 || index >= s->NElems) Fail($"dead tiny block 0x{a:x} is not a slot start of span 0x{s->StartAddr:x}");
-                if (!s->IsAllocated(index) || s->IsFreedWhileCached(index)) Fail($"dead tiny block 0x{a:x}: its slot is not held allocated for the stack");
-                if ((s->TinyMasks[index] & TinyBlock.IsTiny) != 0) Fail($"dead tiny block 0x{a:x}: its mask still says tiny block");
-                if (_bitmap.Get(a) != HeapBitmap.Freed) Fail($"dead tiny block 0x{a:x}: bitmap nibble 0x{_bitmap.Get(a):x} is not the freed mark");
-            }
             for (int spc = 0; spc < SizeClasses.NumSpanClasses; spc++)
             {
                 ReadOnlySpan<nuint> stack = cache.Stacked(spc);
@@ -83,6 +71,7 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
                     if (offset % s->ElemSize != 0 || index >= s->NElems) Fail($"stacked object 0x{a:x} is not a slot start of span 0x{s->StartAddr:x}");
                     if (!s->IsAllocated(index) || s->IsFreedWhileCached(index)) Fail($"stacked object 0x{a:x}: its slot is not held allocated for the stack");
                     if (_bitmap.Get(a) != HeapBitmap.Freed) Fail($"stacked object 0x{a:x}: bitmap nibble 0x{_bitmap.Get(a):x} is not the freed mark");
+                    if (spc == TinyBlock.SpanClass && (s->TinyMasks[index] & TinyBlock.IsTiny) != 0) Fail($"stacked slot 0x{a:x}: its mask still says tiny block");
                 }
             }
         }
@@ -195,7 +184,7 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
             bool live = allocated && !s->IsFreedWhileCached(i) && (boundary || !_stacked.ContainsKey(slot));
             if (boundary != live)
             {
-                string state = live ? "holds a live object" : !allocated ? "is free" : s->IsFreedWhileCached(i) ? "was freed while cached" : "is on a free or dead-block stack";
+                string state = live ? "holds a live object" : !allocated ? "is free" : s->IsFreedWhileCached(i) ? "was freed while cached" : "is on a free stack";
                 Fail($"slot 0x{slot:x} (class {s->SizeClass}): boundary bit {(boundary ? "set" : "clear")} but the slot {state}");
             }
             CheckNoBoundaries(slot + HeapConstants.PtrSize, slot + elem, s);

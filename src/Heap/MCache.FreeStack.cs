@@ -18,12 +18,14 @@ namespace ClusterHeap.Heap;
 /// </para>
 /// <para>
 /// A stack holds at most <see cref="StackLimitOf"/> objects: 64, or fewer so that it holds at most 32 KiB (at
-/// least 2); tiny blocks and large objects are never stacked. Worst case one mcache holds 32 KiB per span class
-/// in its stacks, about what its cached spans hold anyway.
+/// least 2); large objects are never stacked. The tiny span class's stack (16-byte noscan) also keeps the slots of
+/// dead tiny blocks (MCache.DeadBlocks.cs). Worst case one mcache holds 32 KiB per span class in its stacks, about
+/// what its cached spans hold anyway.
 /// </para>
 /// Invariants (the verifier checks them): every stacked address is the start of an allocated slot, not freed
 /// while cached, in an in-use span of the stack's span class, with exactly the freed mark in its bitmap nibble, and
-/// on one stack only; a stack never holds more than its limit. Only the owner touches its stacks; the verifier and
+/// on one stack only, and in the tiny span class with IsTiny clear in its mask; a stack never holds more than its
+/// limit. Only the owner touches its stacks; the verifier and
 /// ReadMemStats read them with the world stopped.
 /// </summary>
 public sealed unsafe partial class MCache
@@ -34,7 +36,7 @@ public sealed unsafe partial class MCache
 
     /// <summary>
     /// One span class's stack: its depth beside what the free and malloc fast paths need with it, and its counters
-    /// (owner-written). Objects freed onto the stack = Pops + Flushed + Depth, so the free path counts nothing.
+    /// (owner-written, on the same cache line).
     /// </summary>
     private struct StackHead
     {
@@ -42,8 +44,8 @@ public sealed unsafe partial class MCache
         public int Limit;          // StackLimitOf(spc); 0 = never stacked, and 0 for every class after ReleaseAll
         public int ElemSize;       // the class's object size
         private readonly int _pad;
-        public long Pops;          // objects handed out again by Malloc
-        public long Flushed;       // objects given back to mcentral
+        public long Pushes;        // user frees pushed (the tiny class's dead blocks are not user frees)
+        public long Pops;          // objects handed out again by Malloc (not tiny blocks reopened: TinyBlockReuses)
     }
 
     private readonly nuint* _stacks;           // [NumSpanClasses × StackSlots]: stack spc is _stacks[spc * StackSlots ..]
@@ -53,19 +55,15 @@ public sealed unsafe partial class MCache
     internal long StackPops(int sizeClass) => _heads[sizeClass << 1].Pops + _heads[sizeClass << 1 | 1].Pops;
 
     /// <summary>Objects of <paramref name="sizeClass"/> freed onto this cache's free stacks (user frees).</summary>
-    internal long StackPushes(int sizeClass)
-    {
-        StackHead* scan = &_heads[sizeClass << 1], noscan = &_heads[sizeClass << 1 | 1];
-        return scan->Pops + scan->Flushed + scan->Depth + noscan->Pops + noscan->Flushed + noscan->Depth;
-    }
+    internal long StackPushes(int sizeClass) => _heads[sizeClass << 1].Pushes + _heads[sizeClass << 1 | 1].Pushes;
 
     /// <summary>
-    /// Most objects the free stack of span class <paramref name="spc"/> holds; 0: never stacked — large objects, the
-    /// tiny span class (its frees go through the block masks), and 8-byte noscan objects, which Malloc makes tiny
-    /// (only a remote lessee hands out that class), so a stack of them would never be popped.
+    /// Most objects the free stack of span class <paramref name="spc"/> holds; 0: never stacked — large objects and
+    /// 8-byte noscan objects, which Malloc makes tiny (only a remote lessee hands out that class), so a stack of them
+    /// would never be popped. The tiny span class's stack also keeps dead tiny blocks (MCache.DeadBlocks.cs).
     /// </summary>
     internal static int StackLimitOf(int spc) =>
-        spc < 2 || spc == TinyBlock.SpanClass || spc == (1 << 1 | 1) ? 0 : Math.Clamp(StackBytes / SizeClasses.SizeOf(spc >> 1), 2, StackSlots);
+        spc < 2 || spc == (1 << 1 | 1) ? 0 : Math.Clamp(StackBytes / SizeClasses.SizeOf(spc >> 1), 2, StackSlots);
 
     /// <summary>Frees an object of this node from the cache's owner; throws <see cref="InvalidPointerException"/> for a bad pointer.</summary>
     public void Free(nuint address)
@@ -94,11 +92,13 @@ public sealed unsafe partial class MCache
             StackHead* head = &_heads[spc];
             if (head->Limit == 0) return _heap.FreeClaimed(s, address);
             if ((spc & 1) == 0) _bitmap.ClearClaimed(address, (nuint)head->ElemSize, noscan: false);
+            else if (spc == TinyBlock.SpanClass) s->TinyMasks[(int)((address - s->StartAddr) >> 4)] = 0;   // as FreeClaimedLocked
             if (_poisonOnFree) new Span<byte>((void*)address, head->ElemSize).Fill(NodeHeap.PoisonByte);
             int depth = head->Depth;
             if (depth == head->Limit) depth = Flush(spc, depth, depth / 2);
             _stacks[spc * StackSlots + depth] = address;
             head->Depth = depth + 1;
+            head->Pushes++;
             // The top of the stack is the next object of this class handed out (and cleared): start loading its line.
             if (Sse.IsSupported) Sse.Prefetch0((void*)address);
             return PointerError.None;
@@ -107,23 +107,13 @@ public sealed unsafe partial class MCache
     }
 
     /// <summary>
-    /// Gives the <paramref name="count"/> oldest objects of stack <paramref name="spc"/> back to mcentral in one
-    /// lock hold and moves the rest down; returns the new depth.
+    /// Gives the slots of the <paramref name="count"/> oldest entries of stack <paramref name="spc"/> (claimed slots,
+    /// still allocated) back to mcentral in one lock hold and moves the rest down; returns the new depth.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private int Flush(int spc, int depth, int count)
     {
-        _heads[spc].Flushed += count;
-        return GiveBackOldest(spc, _stacks + spc * StackSlots, depth, count);
-    }
-
-    /// <summary>
-    /// Frees the slots of the <paramref name="count"/> oldest entries of <paramref name="stack"/> (claimed slots, still
-    /// allocated, of span class <paramref name="spc"/>) under its mcentral lock, and moves the rest down; returns how
-    /// many are left. Shared by the free stacks and the dead-block stack.
-    /// </summary>
-    private int GiveBackOldest(int spc, nuint* stack, int depth, int count)
-    {
+        nuint* stack = _stacks + spc * StackSlots;
         MCentral central = _heap.Central(spc);
         using (central.Enter())
         {
@@ -154,7 +144,7 @@ public sealed unsafe partial class MCache
     /// <summary>The objects on free stack <paramref name="spc"/> (verifier, span listing; world stopped).</summary>
     internal ReadOnlySpan<nuint> Stacked(int spc) => new(_stacks + spc * StackSlots, _heads[spc].Depth);
 
-    /// <summary>Objects on this cache's free stacks, per size class (ReadMemStats; world stopped).</summary>
+    /// <summary>Idle slots on this cache's free stacks (freed objects, dead tiny blocks), per size class (ReadMemStats; world stopped).</summary>
     internal int StackedObjects(int sizeClass) => _heads[sizeClass << 1].Depth + _heads[sizeClass << 1 | 1].Depth;
 
     /// <summary>Sets up the stack heads (constructor).</summary>

@@ -50,8 +50,8 @@ public sealed unsafe partial class MCache
     /// <summary>Allocations that reused a slot still allocated: stack pops and, in the tiny class, blocks reopened on a dead block.</summary>
     internal long SlotReuses(int sizeClass) => StackPops(sizeClass) + (sizeClass == SizeClasses.TinySizeClass ? TinyBlockReuses : 0);
 
-    /// <summary>Allocated slots of a size class holding nothing now: stacked objects and, in the tiny class, dead blocks kept.</summary>
-    internal long IdleSlots(int sizeClass) => StackedObjects(sizeClass) + (sizeClass == SizeClasses.TinySizeClass ? _deadBlockCount : 0);
+    /// <summary>Allocated slots of a size class holding nothing now: the free stacks' entries (in the tiny class, dead blocks too).</summary>
+    internal long IdleSlots(int sizeClass) => StackedObjects(sizeClass);
 
     /// <summary>Objects allocated through this cache, per size class (class 0: large).</summary>
     internal long ObjectMallocs(int sizeClass) => sizeClass switch
@@ -223,9 +223,10 @@ public sealed unsafe partial class MCache
     }
 
     /// <summary>
-    /// Opens a new tiny block, on the slot of a block that died in this cache's hands if there is one
-    /// (MCache.DeadBlocks.cs), else on the next free slot; keeps whichever of the old and the new block has more room
-    /// (as Go does). The block that is not kept is closed; if nothing in it is live it dies onto the dead-block stack.
+    /// Opens a new tiny block, on an idle slot of the tiny span class's free stack if there is one (a block that died
+    /// in this cache's hands, or a freed 16-byte object; MCache.DeadBlocks.cs), else on the next free slot; keeps
+    /// whichever of the old and the new block has more room (as Go does). The block that is not kept is closed; if
+    /// nothing in it is live it dies onto that stack.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private nuint MallocTinyBlock(nuint size)
@@ -268,7 +269,7 @@ public sealed unsafe partial class MCache
         return v;
     }
 
-    /// <summary>Stops bumping into the current tiny block; if nothing in it is live, it dies onto the dead-block stack.</summary>
+    /// <summary>Stops bumping into the current tiny block; if nothing in it is live, it dies onto the tiny class's free stack.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void CloseTinyBlock()
     {
@@ -304,9 +305,8 @@ public sealed unsafe partial class MCache
     /// <summary>Gives every cached span and the tiny block back (Go's releaseAll). Called by NodeHeap.ReleaseCache.</summary>
     internal void ReleaseAll()
     {
+        CloseTinyBlock();      // first: a block that dies here goes onto the tiny class's stack, which FlushStacks empties
         FlushStacks();
-        CloseTinyBlock();
-        FlushAllDeadBlocks();
         for (int spc = 0; spc < SizeClasses.NumSpanClasses; spc++)
         {
             MSpan* s = _alloc[spc];
@@ -324,7 +324,6 @@ public sealed unsafe partial class MCache
         NativeMemory.Free(_alloc);
         NativeMemory.Free(_stacks);
         NativeMemory.Free(_heads);
-        NativeMemory.Free(_deadBlocks);
     }
 
     /// <summary>The span cached for <paramref name="spc"/>, or null (verifier).</summary>

@@ -37,15 +37,10 @@ public sealed unsafe partial class NodeHeap
         _world.EnterWriteLock();
         try
         {
-            // Objects on free stacks and dead tiny blocks kept for reuse hold nothing live.
+            // Free stacks' entries (freed objects, dead tiny blocks) hold nothing live.
             var stacked = new Dictionary<nint, int>();
             foreach (MCache cache in CachesSnapshot())
             {
-                foreach (nuint a in cache.DeadBlocks)
-                {
-                    nint span = (nint)_mheap.SpanOf(a);
-                    stacked[span] = stacked.GetValueOrDefault(span) + 1;
-                }
                 for (int spc = 0; spc < SizeClasses.NumSpanClasses; spc++)
                 {
                     foreach (nuint a in cache.Stacked(spc))

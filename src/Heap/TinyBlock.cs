@@ -26,7 +26,7 @@ namespace ClusterHeap.Heap;
 /// The high half changes only by compare-and-swap (<see cref="Free"/>, <see cref="Close"/>), from any thread, with
 /// or without a lock. The block <i>dies</i> when it is closed with nothing live; the step that makes it so also
 /// clears IsTiny, so exactly one caller sees <see cref="TinyUpdate.Died"/>, and that caller disposes of the slot:
-/// the owning mcache puts it on its dead-block stack (MCache.DeadBlocks.cs) to open as a new block, anyone else
+/// the owning mcache puts it on its tiny class's free stack (MCache.DeadBlocks.cs) to reuse the slot, anyone else
 /// frees it under the tiny class's mcentral lock. Until the slot's nibble turns from
 /// <see cref="HeapBitmap.TinyBlockStart"/> to freed, a slot whose mask has IsTiny clear but whose nibble still says
 /// "block" is a dying block, and the node heap treats it as freed (NodeHeap.IsLive).

@@ -157,7 +157,7 @@ public unsafe class FreeStackTests
     }
 
     [Fact]
-    public void LargeTinyAndTinyClassObjectsAreFreedAtOnceNotStacked()
+    public void LargeAndTinyObjectsAreFreedAtOnceAndA16ByteNoscanObjectIsStacked()
     {
         using NodeHeap heap = TestHeap.Create();
         MCache c = heap.CreateCache();
@@ -169,13 +169,61 @@ public unsafe class FreeStackTests
         c.Free(tiny);
         c.Free(plain16);
         MemStats s = heap.ReadMemStats();
-        Assert.Equal(0, s.StackedObjects);
+        Assert.Equal(1, s.StackedObjects);
+        Assert.Equal(16, s.StackedBytes);
         Assert.Equal(0, s.LargeObjects);
         Assert.Equal(1, s.HeapObjects);
+        Assert.Equal(3, s.Frees);
         Assert.Equal(PointerError.NotInUse, c.TryFree(large));
         Assert.Equal(PointerError.TinyAlreadyFreed, c.TryFree(tiny));
         Assert.Equal(PointerError.AlreadyFreed, c.TryFree(plain16));
+        Assert.Equal(PointerError.AlreadyFreed, heap.TryFree(plain16));
         Assert.NotEqual(keep16, plain16);
+        TestHeap.AssertVerifies(heap);
+        Assert.Equal(plain16, c.Malloc(16));
+        Assert.Equal(0, heap.ReadMemStats().StackedObjects);
+        TestHeap.AssertVerifies(heap);
+    }
+
+    [Fact]
+    public void TheTinyClassStackHandsDeadBlocksAndFreed16ByteObjectsToTinyBlocksAnd16ByteMallocsAlike()
+    {
+        using NodeHeap heap = TestHeap.Create();
+        MCache c = heap.CreateCache();
+        nuint a = c.Malloc(8), b = c.Malloc(8);              // one tiny block, full
+        nuint plain = c.Malloc(16);
+        TestHeap.Fill(plain, 16, 0xCD);
+        c.Free(plain);                                       // stacked: an idle slot of the tiny span class
+        nuint c1 = c.Malloc(8);
+        Assert.Equal(plain, c1);                             // the block is full: the new block opens on that slot
+        Assert.True(TestHeap.AllBytesAre(plain, 16, 0), "a reused slot is zeroed as a tiny block");
+        nuint c2 = c.Malloc(8);
+        Assert.Equal(plain + 8, c2);
+        Assert.Equal(PointerError.None, c.TryFree(a));
+        Assert.Equal(PointerError.None, c.TryFree(b));       // a and b's block was closed: it dies onto the stack
+        MemStats s = heap.ReadMemStats();
+        Assert.Equal(1, s.StackedObjects);
+        Assert.Equal(2, s.HeapObjects);
+        Assert.Equal(16, s.HeapAlloc);                       // the open block; the dead one holds nothing
+        TestHeap.AssertVerifies(heap);
+
+        nuint reused = c.Malloc(16);                         // a 16-byte noscan Malloc pops the dead block's slot
+        Assert.Equal(a, reused);
+        Assert.True(TestHeap.AllBytesAre(reused, 16, 0));
+        Assert.Equal(PointerError.Interior, heap.TryFree(b));          // b's offset is inside the plain object now
+        s = heap.ReadMemStats();
+        Assert.Equal(0, s.StackedObjects);
+        Assert.Equal(3, s.HeapObjects);
+        Assert.Equal(6, s.Mallocs);
+        Assert.Equal(3, s.Frees);
+        Assert.Equal(32, s.HeapAlloc);
+        TestHeap.AssertVerifies(heap);
+        c.Free(reused);
+        Assert.Equal(PointerError.AlreadyFreed, heap.TryFree(reused));
+        c.Free(c1);
+        c.Free(c2);
+        heap.ReleaseCache(c);
+        Assert.Equal(0, heap.ReadMemStats().HeapInuse);
         TestHeap.AssertVerifies(heap);
     }
 
@@ -209,6 +257,27 @@ public unsafe class FreeStackTests
         Assert.False(r.Ok);
         Assert.Contains($"stacked object {TestHeap.Hex(p)}", r.Problem);
         bm.Set(p, HeapBitmap.Freed);
+        TestHeap.AssertVerifies(heap);
+        Assert.NotEqual(keep, p);
+    }
+
+    [Fact]
+    public void ATinyClassStackEntryWhoseMaskStillSaysTinyBlockIsReportedByTheVerifier()
+    {
+        // Broken control: an idle slot on the tiny class's stack whose mask says tiny block could take a tiny free.
+        using NodeHeap heap = TestHeap.Create();
+        MCache c = heap.CreateCache();
+        nuint keep = c.Malloc(16);
+        nuint p = c.Malloc(16);
+        c.Free(p);
+        MSpan* s = TestHeap.SpanOf(heap, p);
+        ulong* mask = &s->TinyMasks[(int)((p - s->StartAddr) >> 4)];
+        ulong old = *mask;
+        *mask = old | TinyBlock.IsTiny;
+        VerifyReport r = heap.Verify();
+        Assert.False(r.Ok);
+        Assert.Contains($"stacked slot {TestHeap.Hex(p)}: its mask still says tiny block", r.Problem);
+        *mask = old;
         TestHeap.AssertVerifies(heap);
         Assert.NotEqual(keep, p);
     }
