@@ -192,7 +192,7 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
             if ((mask & TinyBlock.IsTiny) != 0)
             {
                 if (!live) Fail($"tiny block 0x{slot:x} is marked tiny but its slot is not live");
-                if ((mask & TinyBlock.Open) == 0 && TinyBlock.Live(mask) == 0) Fail($"tiny block 0x{slot:x} is closed with nothing live but was not freed");
+                if (TinyBlock.IsClosed(mask) && TinyBlock.Live(mask) == 0) Fail($"tiny block 0x{slot:x} is closed with nothing live but was not freed");
                 if ((TinyBlock.Freed(mask) & ~TinyBlock.Starts(mask)) != 0) Fail($"tiny block 0x{slot:x} has a freed bit where no object started");
                 if (live)
                 {

@@ -269,17 +269,22 @@ public sealed unsafe partial class MCache
         return v;
     }
 
-    /// <summary>Stops bumping into the current tiny block; if nothing in it is live, it dies onto the tiny class's free stack.</summary>
+    /// <summary>
+    /// Stops bumping into the current tiny block. A full block is closed already (TinyBlock.IsClosed) and is only
+    /// forgotten: the free of its last live object kills it, and it may be dead and its slot reused by now. Any other
+    /// is closed with a compare-and-swap; if nothing in it is live, it dies onto the tiny class's free stack.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void CloseTinyBlock()
     {
         if (_tiny == 0) return;
         nuint block = _tiny;
         ulong* mask = _tinyMask;
+        bool full = _tinyOffset == TinyBlock.Size;
         _tiny = 0;
         _tinyOffset = 0;
         _tinyMask = null;
-        if (TinyBlock.Close(mask) == TinyUpdate.Died) DisposeDeadBlock(block);
+        if (!full && TinyBlock.Close(mask) == TinyUpdate.Died) DisposeDeadBlock(block);
     }
 
     private nuint MallocLarge(nuint size, bool noscan, bool needzero, ReadOnlySpan<ulong> pointerMask)

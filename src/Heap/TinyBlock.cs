@@ -13,7 +13,8 @@ namespace ClusterHeap.Heap;
 ///   starts  bit k: a tiny object starts at byte k of the block (never cleared while the block lives)
 ///   ends    bit k: that object's last byte is k, so Read/Write bounds are exact
 ///   freed   bit k: the object starting at byte k was freed (a second free says so)
-///   Open    an mcache still bumps into this block
+///   Open    an mcache may still bump into this block; a full block (an object ends at byte 15) is closed
+///           whatever Open says, so its owner drops it without a compare-and-swap (<see cref="IsClosed"/>)
 ///   IsTiny  the slot is a tiny block (a plain 16-byte object has IsTiny clear)
 ///   gen     the opening mcache's count of blocks opened: a lock-free free that read this mask before the block
 ///           died, its span went back to mheap and the mask array came back for another span, finds a new block
@@ -64,6 +65,18 @@ internal static unsafe class TinyBlock
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint* OwnerHalf(ulong* mask) => (uint*)mask;
 
+    /// <summary>Low-half bit: an object ends at the block's last byte, so its owner can bump no further.</summary>
+    private const uint FullLow = 1u << 31;
+
+    /// <summary>
+    /// Nobody will allocate in the block again: its owner closed it, or it is full. A free that reads the shared half
+    /// first and the owner's half after it sees a full block whenever the object it frees was the one that filled
+    /// it or came after (the owner's write precedes handing that object out), so the free of a full block's last
+    /// live object always sees it closed.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsClosed(ulong mask) => (mask & Open) == 0 || ((uint)mask & FullLow) != 0;
+
     /// <summary>Exclusive end of the object starting at <paramref name="offset"/>: one past its end bit.</summary>
     public static int EndOf(ulong mask, int offset)
     {
@@ -101,7 +114,7 @@ internal static unsafe class TinyBlock
             if ((Starts(m) & (1u << offset)) == 0) return TinyUpdate.NotLive;
             if ((m & FreedBit(offset)) != 0) return TinyUpdate.AlreadyFreed;
             uint next = high | 1u << offset;
-            bool dies = (next & OpenHigh) == 0 && (Starts(m) & ~next & OffsetMask) == 0;
+            bool dies = IsClosed((ulong)next << FreedShift | (uint)m) && (Starts(m) & ~next & OffsetMask) == 0;
             if (dies) next &= ~IsTinyHigh;
             uint seen = Interlocked.CompareExchange(ref *shared, next, high);
             if (seen == high) return dies ? TinyUpdate.Died : TinyUpdate.Done;
@@ -110,8 +123,8 @@ internal static unsafe class TinyBlock
     }
 
     /// <summary>
-    /// The owning mcache stops bumping into the block. <see cref="TinyUpdate.Died"/>: nothing in it was live, and the
-    /// caller must dispose of the block's slot.
+    /// The owning mcache stops bumping into a block that is not full (a full one is closed already: its owner just
+    /// forgets it). <see cref="TinyUpdate.Died"/>: nothing in it was live, and the caller must dispose of the block's slot.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TinyUpdate Close(ulong* mask)

@@ -100,7 +100,7 @@ public unsafe class MemStatsTests
         TestHeap.AssertVerifies(heap);
     }
 
-    /// <summary>The cache's open tiny block, found as the tiny-class slot whose mask has Open set.</summary>
+    /// <summary>The cache's open tiny block, found as the tiny-class slot whose mask says a live tiny block, not closed.</summary>
     private static HashSet<nuint> OpenTinyBlock(NodeHeap heap, MCache c)
     {
         var set = new HashSet<nuint>();
@@ -109,7 +109,8 @@ public unsafe class MemStatsTests
             MSpan* span = TestHeap.SpanOf(heap, s.Start);
             for (int i = 0; i < span->NElems; i++)
             {
-                if ((span->TinyMasks[i] & TinyBlock.Open) != 0) set.Add(s.Start + (nuint)(i * 16));
+                ulong mask = span->TinyMasks[i];
+                if ((mask & TinyBlock.IsTiny) != 0 && !TinyBlock.IsClosed(mask)) set.Add(s.Start + (nuint)(i * 16));
             }
         }
         return set;

@@ -140,6 +140,54 @@ public unsafe class TinyAllocatorTests
         TestHeap.AssertVerifies(heap);
     }
 
+    [Fact]
+    public void AFullBlockDiesWithItsLastObjectWhileItsCacheStillHoldsIt()
+    {
+        // A full block is closed without a compare-and-swap: its cache just forgets it at the next block. Here another
+        // thread's frees (the node heap's locked path) kill it first; the cache must then leave its slot alone.
+        using NodeHeap heap = TestHeap.Create();
+        MCache c = heap.CreateCache();
+        nuint a = c.Malloc(8), b = c.Malloc(8);            // the cache's current block, full
+        var other = new Thread(() => { heap.Free(a); heap.Free(b); });
+        other.Start();
+        Assert.True(other.Join(TimeSpan.FromSeconds(30)));
+        MemStats s = heap.ReadMemStats();
+        Assert.Equal(0, s.HeapAlloc);                       // dead at once: nothing can be bumped into it
+        Assert.Equal(0, s.HeapObjects);
+        Assert.Equal(PointerError.TinyAlreadyFreed, heap.TryFree(b));
+        TestHeap.AssertVerifies(heap);
+
+        MSpan* span = TestHeap.SpanOf(heap, a);
+        ulong* mask = &span->TinyMasks[(int)((BlockOf(a) - span->StartAddr) >> 4)];
+        ulong tombstones = *mask;
+        TestHeap.Fill(BlockOf(a), 16, 0x5A);
+        nuint t = c.Malloc(4);                              // a new block; the forgotten one is not touched
+        Assert.NotEqual(BlockOf(a), BlockOf(t));
+        Assert.Equal(tombstones, *mask);
+        Assert.True(TestHeap.AllBytesAre(BlockOf(a), 16, 0x5A), "the cache wrote into a block it had forgotten");
+        Assert.Equal(1, heap.ReadMemStats().HeapObjects);
+        Assert.Equal(0, heap.ReadMemStats().StackedObjects);
+        TestHeap.AssertVerifies(heap);
+    }
+
+    [Fact]
+    public void AFullBlockKilledByItsOwnCachesFreesIsReopenedForTheNextTinyObject()
+    {
+        using NodeHeap heap = TestHeap.Create();
+        MCache c = heap.CreateCache();
+        nuint a = c.Malloc(8), b = c.Malloc(8);
+        c.Free(b);
+        c.Free(a);                                          // dies while still the cache's current block
+        MemStats s = heap.ReadMemStats();
+        Assert.Equal(0, s.HeapAlloc);
+        Assert.Equal(1, s.StackedObjects);                  // its slot waits on the tiny class's free stack
+        TestHeap.AssertVerifies(heap);
+        Assert.Equal(a, c.Malloc(8));                       // the next block opens on that slot
+        Assert.Equal(b, c.Malloc(8));
+        Assert.Equal(2, heap.ReadMemStats().HeapObjects);
+        TestHeap.AssertVerifies(heap);
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(8)]
