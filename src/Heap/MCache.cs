@@ -37,8 +37,9 @@ public sealed unsafe partial class MCache
 
     // Counters, owner-written. SlotAllocs[c]: slots taken from spans; StackPops(c): objects handed out again from a
     // free stack. Objects allocated = SlotAllocs[c] + StackPops(c) for small classes, except class 2, whose slots
-    // include tiny blocks (TinyBlocks opened, TinyBlockReuses of them on a dead block's slot rather than a new one):
-    // there objects = SlotAllocs[2] + TinyBlockReuses - TinyBlocks + TinyAllocs + StackPops(2). LargeAllocs for class 0.
+    // include tiny blocks (TinyBlocks opened, TinyBlockReuses of them on an idle slot popped from the tiny class's
+    // stack rather than a new one): there objects = SlotAllocs[2] + TinyBlockReuses - TinyBlocks + TinyAllocs +
+    // StackPops(2). LargeAllocs for class 0.
     internal readonly long[] SlotAllocs = new long[SizeClasses.NumClasses];
     internal long TinyAllocs;
     internal long TinyBlocks;
@@ -47,7 +48,7 @@ public sealed unsafe partial class MCache
     /// <summary>Objects of a size class this cache's owner freed without mcentral: onto free stacks and, in the tiny class, lock-free tiny frees.</summary>
     internal long OwnerFrees(int sizeClass) => StackPushes(sizeClass) + (sizeClass == SizeClasses.TinySizeClass ? TinyFrees : 0);
 
-    /// <summary>Allocations that reused a slot still allocated: stack pops and, in the tiny class, blocks reopened on a dead block.</summary>
+    /// <summary>Allocations that reused a slot still allocated: stack pops and, in the tiny class, blocks opened on an idle slot of its stack.</summary>
     internal long SlotReuses(int sizeClass) => StackPops(sizeClass) + (sizeClass == SizeClasses.TinySizeClass ? TinyBlockReuses : 0);
 
     /// <summary>Allocated slots of a size class holding nothing now: the free stacks' entries (in the tiny class, dead blocks too).</summary>

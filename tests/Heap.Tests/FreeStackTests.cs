@@ -312,7 +312,7 @@ public unsafe class FreeStackTests
             if (i % 4 == 3)
             {
                 // A tiny object whose free kills its block: its neighbour is freed first, and a third object closes the
-                // block. The winner disposes of the block (the owner onto its dead-block stack, the other under the lock).
+                // block. The winner disposes of the block (the owner onto its tiny class's free stack, the other under the lock).
                 p = c.Malloc(8, noscan: true);
                 nuint neighbour = c.Malloc(8, noscan: true);
                 later.Add(c.Malloc(8, noscan: true));
