@@ -24,6 +24,7 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
 {
     private readonly HeapBitmap _bitmap = mheap.Bitmap;
     private readonly Dictionary<nuint, int> _stacked = [];     // address on an mcache free stack → its span class
+    private readonly Dictionary<nuint, int> _openTiny = [];    // an mcache's open tiny block → its bump offset
     private long _spans, _freeRuns, _objects, _bytes, _pagesInUse, _pagesFree, _pagesReleased;
 
     private sealed class Broken(string message) : Exception(message);
@@ -33,7 +34,9 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
         try
         {
             CheckStacks();
+            CollectOpenTinyBlocks();
             WalkPages();
+            foreach (nuint block in _openTiny.Keys) Fail($"an mcache bumps into tiny block 0x{block:x}, which is not an open tiny block");
             CheckFreeLists();
             CheckTotals();
             return new VerifyReport(true, null, _spans, _freeRuns, _objects, _pagesInUse + _pagesFree);
@@ -74,6 +77,19 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
                     if (spc == TinyBlock.SpanClass && (s->TinyMasks[index] & TinyBlock.IsTiny) != 0) Fail($"stacked slot 0x{a:x}: its mask still says tiny block");
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Each mcache's open tiny block (not full). The page walk checks that these are exactly the tiny blocks not
+    /// closed: a block open with no mcache behind it could never die, and its slot would leak.
+    /// </summary>
+    private void CollectOpenTinyBlocks()
+    {
+        foreach (MCache cache in caches)
+        {
+            (nuint block, int offset) = cache.OpenTinyBlock;
+            if (block != 0 && !_openTiny.TryAdd(block, offset)) Fail($"tiny block 0x{block:x} is open in two mcaches");
         }
     }
 
@@ -193,6 +209,11 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
             {
                 if (!live) Fail($"tiny block 0x{slot:x} is marked tiny but its slot is not live");
                 if (TinyBlock.IsClosed(mask) && TinyBlock.Live(mask) == 0) Fail($"tiny block 0x{slot:x} is closed with nothing live but was not freed");
+                if (!TinyBlock.IsClosed(mask))
+                {
+                    if (!_openTiny.Remove(slot, out int offset)) Fail($"tiny block 0x{slot:x} is open but no mcache bumps into it, so it can never die");
+                    if (TinyBlock.BumpEnd(mask) != offset) Fail($"tiny block 0x{slot:x}: its objects end at byte {TinyBlock.BumpEnd(mask)} but its mcache bumps from {offset}");
+                }
                 if ((TinyBlock.Freed(mask) & ~TinyBlock.Starts(mask)) != 0) Fail($"tiny block 0x{slot:x} has a freed bit where no object started");
                 if (live)
                 {

@@ -76,7 +76,8 @@ public sealed unsafe partial class MCache
     /// The owner's free (only the owner may call it, as with Malloc). It claims the object in the heap bitmap first,
     /// without a lock: once the claim succeeds a live object started at <paramref name="address"/> and its slot stays
     /// allocated, so its span can be read without a lock. A small object then goes onto this cache's free stack for its
-    /// span class; a large one or a 16-byte one of the tiny span class is finished under its lock. A tiny object is
+    /// span class (a 16-byte noscan one also drops its slot's old tiny-block tombstones); a large one, or any object
+    /// once the cache is released, is finished under its lock. A tiny object is
     /// freed through its block's mask (MCache.DeadBlocks.cs). Anything else that cannot be claimed — interior,
     /// foreign, freed, never allocated — takes <see cref="NodeHeap.TryFree"/>, which frees it under the locks or says why not.
     /// </summary>

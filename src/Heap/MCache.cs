@@ -332,6 +332,10 @@ public sealed unsafe partial class MCache
         NativeMemory.Free(_heads);
     }
 
+    /// <summary>The tiny block this cache may still bump into (not full) and its bump offset, or (0, 0) (verifier).</summary>
+    internal (nuint Block, int Offset) OpenTinyBlock =>
+        _tiny != 0 && _tinyOffset < TinyBlock.Size ? (_tiny, (int)_tinyOffset) : (0, 0);
+
     /// <summary>The span cached for <paramref name="spc"/>, or null (verifier).</summary>
     internal MSpan* CachedSpan(int spc) => Released || _alloc[spc] == NodeHeap.EmptySpan ? null : _alloc[spc];
 }

@@ -48,7 +48,11 @@ public sealed record MemStats
     public long LargeObjects { get; init; }
     public long LargeBytes { get; init; }
     public long ScavengedTotal { get; init; }
-    /// <summary>Freed objects waiting on mcaches' free stacks: counted in Frees, not in HeapAlloc; their slots keep their spans in use.</summary>
+    /// <summary>
+    /// Idle slots waiting on mcaches' free stacks, not in HeapAlloc; their slots keep their spans in use. Mostly freed
+    /// objects (counted in Frees); on the 16-byte noscan stack also dead tiny blocks, whose objects counted in Frees
+    /// one by one.
+    /// </summary>
     public long StackedObjects { get; init; }
     public long StackedBytes { get; init; }
 

@@ -86,7 +86,8 @@ public sealed unsafe partial class NodeHeap
 
     /// <summary>
     /// Finishes a free whose claim (HeapBitmap.TryClaimObject) the caller won, for an object MCache.TryFree does not
-    /// stack: a large object, or a 16-byte object of the tiny span class. The claimed slot keeps its span stable.
+    /// stack: a large object, an 8-byte noscan object (a lessee's class), or any object freed through a released
+    /// cache. The claimed slot keeps its span stable.
     /// </summary>
     internal PointerError FreeClaimed(MSpan* s, nuint address)
     {

@@ -24,8 +24,10 @@ namespace ClusterHeap.Heap;
 /// Live objects are <c>starts &amp; ~freed</c>. Because the halves are separate words, the mcache's bump
 /// allocation needs no atomic operation: it only ORs bits into the low half, which nobody else writes.
 /// <para>
-/// The high half changes only by compare-and-swap (<see cref="Free"/>, <see cref="Close"/>), from any thread, with
-/// or without a lock. The block <i>dies</i> when it is closed with nothing live; the step that makes it so also
+/// While IsTiny is set, the high half changes only by compare-and-swap (<see cref="Free"/>, <see cref="Close"/>), from
+/// any thread, with or without a lock. A slot with IsTiny clear is no live block, so no compare-and-swap on it can
+/// succeed, and whoever holds the slot may rewrite its whole mask plainly (a new block; a plain 16-byte object's
+/// free dropping old tombstones). The block <i>dies</i> when it is closed with nothing live; the step that makes it so also
 /// clears IsTiny, so exactly one caller sees <see cref="TinyUpdate.Died"/>, and that caller disposes of the slot:
 /// the owning mcache puts it on its tiny class's free stack (MCache.DeadBlocks.cs) to reuse the slot, anyone else
 /// frees it under the tiny class's mcentral lock. Until the slot's nibble turns from
@@ -76,6 +78,13 @@ internal static unsafe class TinyBlock
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool IsClosed(ulong mask) => (mask & Open) == 0 || ((uint)mask & FullLow) != 0;
+
+    /// <summary>One past the last byte of the block's last object: where its owner bumps next (verifier).</summary>
+    public static int BumpEnd(ulong mask)
+    {
+        uint ends = ((uint)mask >> 16) & OffsetMask;
+        return ends == 0 ? 0 : BitOperations.Log2(ends) + 1;
+    }
 
     /// <summary>Exclusive end of the object starting at <paramref name="offset"/>: one past its end bit.</summary>
     public static int EndOf(ulong mask, int offset)

@@ -40,17 +40,24 @@ public unsafe class ConcurrencyStressTests
         return true;
     }
 
-    private static (int Size, bool Noscan) PickSize(Random rng)
-    {
-        int r = rng.Next(100);
-        return r switch
+    private static (int Size, bool Noscan) PickSize(Random rng, bool tinyHeavy) => tinyHeavy
+        ? rng.Next(100) switch
+        {
+            // Mostly tiny sizes that fill blocks exactly (full blocks die by their last free, whoever frees it), and
+            // 16-byte noscan objects, which share the tiny blocks' span class and free stack.
+            < 30 => (8, true),
+            < 45 => (4, true),
+            < 65 => (rng.Next(1, 16), true),
+            < 85 => (16, true),
+            _ => (rng.Next(16, 1025), rng.Next(2) == 0),
+        }
+        : rng.Next(100) switch
         {
             < 40 => (rng.Next(1, 16), true),                               // tiny
             < 90 => (rng.Next(16, 4097), rng.Next(2) == 0),                // small
             < 98 => (rng.Next(4097, 32769), rng.Next(2) == 0),             // big small
             _ => (rng.Next(32769, 100_000), rng.Next(2) == 0),              // large
         };
-    }
 
     [Fact]
     public void TheCookieCheckCatchesASingleFlippedByte()
@@ -68,8 +75,10 @@ public unsafe class ConcurrencyStressTests
         }
     }
 
-    [Fact]
-    public void FourThreadsWithCrossThreadFreesKeepEveryCookieAndTheVerifierClean()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void FourThreadsWithCrossThreadFreesKeepEveryCookieAndTheVerifierClean(bool tinyHeavy)
     {
         using NodeHeap heap = TestHeap.Create(arena: 512L << 20, slot: 30);
         var queues = new ConcurrentQueue<Obj>[Threads];
@@ -83,7 +92,8 @@ public unsafe class ConcurrencyStressTests
         long crossFrees = 0, crossIntoCached = 0;
 
         // Frees go through the freeing thread's own mcache (its free stacks, a lock-free claim) or through the node
-        // heap (the locks), alternately, so both paths race on the same spans and, via the queues, the same objects.
+        // heap (the locks), by address bits 3 and 4, so both paths race on the same spans, on the two 8-byte halves of
+        // a tiny block and, via the queues, on the same objects.
         void CheckAndFree(Obj o, int thread, bool cross)
         {
             if (!Intact(o)) errors.Enqueue($"thread {thread}: cookie of {TestHeap.Hex(o.P)} ({o.Size} B) damaged before free");
@@ -93,7 +103,7 @@ public unsafe class ConcurrencyStressTests
                 MSpan* s = TestHeap.SpanOf(heap, o.P);
                 if (s->Cache == SpanCache.MCache) Interlocked.Increment(ref crossIntoCached);
             }
-            PointerError e = (o.P >> 4 & 1) == 0 ? caches[thread].TryFree(o.P) : heap.TryFree(o.P);
+            PointerError e = ((o.P >> 3 ^ o.P >> 4) & 1) == 0 ? caches[thread].TryFree(o.P) : heap.TryFree(o.P);
             if (e != PointerError.None) errors.Enqueue($"thread {thread}: free of {TestHeap.Hex(o.P)} refused: {e}");
         }
 
@@ -111,7 +121,7 @@ public unsafe class ConcurrencyStressTests
                     using var m = heap.EnterMutator();
                     for (int k = 0; k < PerBatch; k++)
                     {
-                        var (size, noscan) = PickSize(rng);
+                        var (size, noscan) = PickSize(rng, tinyHeavy);
                         nuint p = cache.Malloc((nuint)size, noscan);
                         var o = new Obj(p, size, Cookie(p, ++seq));
                         if (!TestHeap.AllBytesAre(p, size, 0)) errors.Enqueue($"thread {t}: new object {TestHeap.Hex(p)} not zero");

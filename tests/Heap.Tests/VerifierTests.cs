@@ -143,4 +143,43 @@ public unsafe class VerifierTests
         s->FreedCount--;
         TestHeap.AssertVerifies(heap);
     }
+
+    private static ulong* MaskOf(NodeHeap heap, nuint p)
+    {
+        MSpan* s = TestHeap.SpanOf(heap, p);
+        return &s->TinyMasks[(int)(((p & ~(nuint)15) - s->StartAddr) >> 4)];
+    }
+
+    [Fact]
+    public void AnOpenTinyBlockThatNoMCacheBumpsIntoIsReported()
+    {
+        // A block left open with no cache behind it can never die: its slot would leak.
+        using NodeHeap heap = TestHeap.Create();
+        MCache c = heap.CreateCache();
+        nuint twelve = c.Malloc(12);
+        nuint eight = c.Malloc(8);                          // no room after 12 bytes: a new block; the old one is closed
+        Assert.NotEqual(twelve & ~(nuint)15, eight & ~(nuint)15);
+        ulong* mask = MaskOf(heap, twelve);
+        ulong old = *mask;
+        *mask = old | TinyBlock.Open;
+        AssertBroken(heap, TestHeap.Hex(twelve), "is open but no mcache bumps into it");
+        *mask = old;
+        TestHeap.AssertVerifies(heap);
+    }
+
+    [Fact]
+    public void AnMCachesOpenTinyBlockThatIsNotOpenIsReported()
+    {
+        using NodeHeap heap = TestHeap.Create();
+        MCache c = heap.CreateCache();
+        nuint p = c.Malloc(4);
+        ulong* mask = MaskOf(heap, p);
+        ulong old = *mask;
+        *mask = old & ~TinyBlock.Open;
+        AssertBroken(heap, TestHeap.Hex(p), "an mcache bumps into tiny block", "not an open tiny block");
+        *mask = old | (1UL << 16 + 9);                      // an object ending at byte 9, past the cache's offset 4
+        AssertBroken(heap, TestHeap.Hex(p), "its objects end at byte 10 but its mcache bumps from 4");
+        *mask = old;
+        TestHeap.AssertVerifies(heap);
+    }
 }
