@@ -63,7 +63,7 @@ public sealed unsafe partial class MCache
 
     /// <summary>An idle slot of the tiny span class for a new tiny block (a dead block or a freed 16-byte object), or 0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private nuint TakeDeadBlock()
+    private nuint TakeIdleTinyClassSlot()
     {
         StackHead* head = &_heads[TinyBlock.SpanClass];
         int depth = head->Depth;

@@ -23,10 +23,9 @@ namespace ClusterHeap.Heap;
 /// what its cached spans hold anyway.
 /// </para>
 /// Invariants (the verifier checks them): every stacked address is the start of an allocated slot, not freed
-/// while cached, in an in-use span of the stack's span class, with exactly the freed mark in its bitmap nibble, and
-/// on one stack only, and in the tiny span class with IsTiny clear in its mask; a stack never holds more than its
-/// limit. Only the owner touches its stacks; the verifier and
-/// ReadMemStats read them with the world stopped.
+/// while cached, in an in-use span of the stack's span class, with exactly the freed mark in its bitmap nibble, on
+/// one stack only, and in the tiny span class with IsTiny clear in its mask; a stack never holds more than its
+/// limit. Only the owner touches its stacks; the verifier and ReadMemStats read them with the world stopped.
 /// </summary>
 public sealed unsafe partial class MCache
 {

@@ -234,7 +234,7 @@ public sealed unsafe partial class MCache
     {
         const int spc = TinyBlock.SpanClass;
         MSpan* s;
-        nuint v = TakeDeadBlock();
+        nuint v = TakeIdleTinyClassSlot();
         if (v != 0)
         {
             s = _spans[(v - _arenaStart) >> HeapConstants.PageShift];

@@ -26,16 +26,17 @@ namespace ClusterHeap.Heap;
 /// <para>
 /// While IsTiny is set, the high half changes only by compare-and-swap (<see cref="Free"/>, <see cref="Close"/>), from
 /// any thread, with or without a lock. A slot with IsTiny clear is no live block, so no compare-and-swap on it can
-/// succeed, and whoever holds the slot may rewrite its whole mask plainly (a new block; a plain 16-byte object's
-/// free dropping old tombstones). The block <i>dies</i> when it is closed with nothing live; the step that makes it so also
-/// clears IsTiny, so exactly one caller sees <see cref="TinyUpdate.Died"/>, and that caller disposes of the slot:
-/// the owning mcache puts it on its tiny class's free stack (MCache.DeadBlocks.cs) to reuse the slot, anyone else
-/// frees it under the tiny class's mcentral lock. Until the slot's nibble turns from
-/// <see cref="HeapBitmap.TinyBlockStart"/> to freed, a slot whose mask has IsTiny clear but whose nibble still says
-/// "block" is a dying block, and the node heap treats it as freed (NodeHeap.IsLive).
+/// succeed, and whoever holds the slot may rewrite its whole mask plainly (a new block; a plain 16-byte object's free
+/// dropping old tombstones). The block <i>dies</i> when it is closed with nothing live; the step that makes it so also
+/// clears IsTiny, so exactly one caller sees <see cref="TinyUpdate.Died"/>, and that caller disposes of the slot: the
+/// owning mcache puts it on its tiny class's free stack (MCache.DeadBlocks.cs) to reuse the slot, anyone else frees it
+/// under the tiny class's mcentral lock. Until the slot's nibble turns from <see cref="HeapBitmap.TinyBlockStart"/> to
+/// freed, a slot whose mask has IsTiny clear but whose nibble still says "block" is a dying block, and the node heap
+/// treats it as freed (NodeHeap.IsLive).
 /// </para>
 /// Invariant: the block's slot is allocated while IsTiny is set; after it dies the mask keeps its bits as
-/// tombstones (so a second free says TinyAlreadyFreed) until the slot is opened again. A new block's mask is
+/// tombstones (so a second free says TinyAlreadyFreed) until the slot is opened again, or handed out as a plain
+/// 16-byte object and freed (that free clears them, so a second free of it says AlreadyFreed). A new block's mask is
 /// written plainly before its first object is handed out: its tombstones have IsTiny clear, so no
 /// compare-and-swap can be racing on it.
 /// </summary>
@@ -71,10 +72,11 @@ internal static unsafe class TinyBlock
     private const uint FullLow = 1u << 31;
 
     /// <summary>
-    /// Nobody will allocate in the block again: its owner closed it, or it is full. A free that reads the shared half
-    /// first and the owner's half after it sees a full block whenever the object it frees was the one that filled
-    /// it or came after (the owner's write precedes handing that object out), so the free of a full block's last
-    /// live object always sees it closed.
+    /// Nobody will allocate in the block again: its owner closed it, or it is full. Why a full block's death is never
+    /// missed: no free can leave a full block with nothing live before the object that filled it (F) is freed. F's
+    /// freer saw F's start bit, which the owner wrote in the same store as the full bit, before handing F out; every
+    /// compare-and-swap after F's reads the shared half F's wrote, and only then the owner's half, so it sees the
+    /// full bit too.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool IsClosed(ulong mask) => (mask & Open) == 0 || ((uint)mask & FullLow) != 0;
