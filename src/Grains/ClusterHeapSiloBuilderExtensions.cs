@@ -13,7 +13,8 @@ public static class ClusterHeapSiloBuilderExtensions
     /// <summary>
     /// Registers the node service (this silo's heap, created at start at the slot the central heap
     /// assigns), the node placement director that pins mcache and heap node grains to their silo,
-    /// and the membership watcher that reports dead silos to the central heap.
+    /// the membership watcher that reports dead silos to the central heap, and the strongly
+    /// consistent grain directory that keeps the central heap to one activation.
     /// </summary>
     public static ISiloBuilder AddClusterHeap(this ISiloBuilder silo, Action<ClusterHeapOptions>? configure = null)
     {
