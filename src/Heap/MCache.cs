@@ -51,9 +51,6 @@ public sealed unsafe partial class MCache
     /// <summary>Allocations that reused a slot still allocated: stack pops and, in the tiny class, blocks opened on an idle slot of its stack.</summary>
     internal long SlotReuses(int sizeClass) => StackPops(sizeClass) + (sizeClass == SizeClasses.TinySizeClass ? TinyBlockReuses : 0);
 
-    /// <summary>Allocated slots of a size class holding nothing now: the free stacks' entries (in the tiny class, dead blocks too).</summary>
-    internal long IdleSlots(int sizeClass) => StackedObjects(sizeClass);
-
     /// <summary>Objects allocated through this cache, per size class (class 0: large).</summary>
     internal long ObjectMallocs(int sizeClass) => sizeClass switch
     {

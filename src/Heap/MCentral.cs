@@ -98,10 +98,7 @@ internal sealed unsafe class MCentral : IDisposable
         _lock.Enter();
         if (full != null)
         {
-            full->Cache = SpanCache.None;
-            full->LeaseId = 0;
-            FoldLocked(full);
-            PlaceUncachedLocked(full);
+            UncacheLocked(full);
         }
         MSpan* partial = SpanList.IsEmpty(Partial) ? null : Partial->Next;
         if (partial != null && (!preferFresh || partial->NElems - partial->AllocCount >= _sparse || !_heap.HasFreePages(_npages)))
@@ -160,10 +157,7 @@ internal sealed unsafe class MCentral : IDisposable
         using (Enter())
         {
             Debug.Assert(s->Cache != SpanCache.None);
-            s->Cache = SpanCache.None;
-            s->LeaseId = 0;
-            FoldLocked(s);
-            PlaceUncachedLocked(s);
+            UncacheLocked(s);
         }
     }
 
@@ -224,10 +218,16 @@ internal sealed unsafe class MCentral : IDisposable
     }
 
     /// <summary>
-    /// Folds the frees recorded while the span was cached into AllocBits (their bitmap nibbles were marked when
-    /// they were freed). Caller holds the lock.
+    /// Takes a span back from its mcache or lease: folds the frees recorded while it was cached into AllocBits
+    /// (their bitmap nibbles were marked when they were freed) and files it by what is live. Caller holds the lock.
     /// </summary>
-    private static void FoldLocked(MSpan* s) => s->FoldFreedBits();
+    private void UncacheLocked(MSpan* s)
+    {
+        s->Cache = SpanCache.None;
+        s->LeaseId = 0;
+        s->FoldFreedBits();
+        PlaceUncachedLocked(s);
+    }
 
     private static void Poison(nuint addr, int size) =>
         new Span<byte>((void*)addr, size).Fill(NodeHeap.PoisonByte);

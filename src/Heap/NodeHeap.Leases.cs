@@ -74,9 +74,7 @@ public sealed unsafe partial class NodeHeap
                     if (i >= s->NElems || !s->IsAllocated(i) || s->IsFreedWhileCached(i)) continue;
                     nuint v = s->StartAddr + (nuint)i * (nuint)s->ElemSize;
                     if (!_bitmap.TryClaimObject(v)) continue; // a stray free of the unissued slot got there first and frees it
-                    _bitmap.ClearClaimed(v, (nuint)s->ElemSize, s->Noscan);
-                    central.ObjectFrees++;
-                    central.FreeSlotLocked(s, i, _poisonOnFree);
+                    FreeClaimedLocked(central, s, i, v);
                 }
             }
         }

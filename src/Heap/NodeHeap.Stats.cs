@@ -24,8 +24,7 @@ public sealed unsafe partial class NodeHeap
         var slotAllocs = new long[SizeClasses.NumClasses];
         var ownerFrees = new long[SizeClasses.NumClasses];    // objects freed by mcache owners without mcentral
         var slotReuses = new long[SizeClasses.NumClasses];    // allocations on slots that stayed allocated (MCache.SlotReuses)
-        var idleSlots = new long[SizeClasses.NumClasses];     // allocated slots holding nothing now (MCache.IdleSlots)
-        var stacked = new long[SizeClasses.NumClasses];       // of those, objects on free stacks
+        var stacked = new long[SizeClasses.NumClasses];       // allocated slots holding nothing: free stacks' entries
         long tinyAllocs;
         using (_cachesLock.EnterScope())
         {
@@ -42,7 +41,6 @@ public sealed unsafe partial class NodeHeap
                     slotAllocs[i] += c.SlotAllocs[i];
                     ownerFrees[i] += c.OwnerFrees(i);
                     slotReuses[i] += c.SlotReuses(i);
-                    idleSlots[i] += c.IdleSlots(i);
                     stacked[i] += c.StackedObjects(i);
                 }
                 tinyAllocs += c.TinyAllocs;
@@ -86,7 +84,7 @@ public sealed unsafe partial class NodeHeap
         {
             int size = SizeClasses.SizeOf(c);
             bySize[c - 1] = new SizeClassStats(c, size, objectMallocs[c], objectFrees[c]);
-            heapAlloc += (slotAllocs[c] - slotFrees[c] - idleSlots[c]) * size;
+            heapAlloc += (slotAllocs[c] - slotFrees[c] - stacked[c]) * size;
             totalAlloc += (slotAllocs[c] + slotReuses[c]) * size;
             stackedObjects += stacked[c];
             stackedBytes += stacked[c] * size;
