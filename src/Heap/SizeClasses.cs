@@ -1,5 +1,5 @@
 // Size classes: Go's small-object size-class table (Go 1.16 and later), generated at type
-// initialization by the same algorithm as Go's src/runtime/mksizeclasses.go (DESIGN.md §3).
+// initialization by the same algorithm as Go's src/runtime/mksizeclasses.go (docs/DESIGN.md §3).
 //
 // A request of 1..MaxSmallSize bytes is rounded up to one of 67 object sizes (classes 1..67;
 // class 0 means "large", allocated directly as whole pages). Each class owns a page count: a span
@@ -8,7 +8,7 @@
 // a span.
 //
 // Nothing here is typed in from Go's sizeclasses.go: the tables are computed below and the tests
-// compare them with ../shared/reference/ row by row.
+// compare them with Go's own tables (tests/Heap.Tests/Reference) row by row.
 //
 // Hot paths (ClassOf, SizeOf, ObjectIndex) only index static readonly arrays; they never allocate.
 

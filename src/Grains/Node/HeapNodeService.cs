@@ -7,7 +7,7 @@ using Orleans.Runtime;
 namespace ClusterHeap.Grains.Node;
 
 /// <summary>
-/// The silo singleton that owns this silo's <see cref="NodeHeap"/> (mallocinit, DESIGN.md §2, §5).
+/// The silo singleton that owns this silo's <see cref="NodeHeap"/> (mallocinit, docs/DESIGN.md §2, §5).
 /// At <see cref="ServiceLifecycleStage.Active"/> it asks the central heap grain for a slot and a
 /// generation, then creates the heap with its arena at that slot's hint. If the hint cannot be had
 /// (another heap in this process holds it, as in-process test clusters do), it gives the slot back
