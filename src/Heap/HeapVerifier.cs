@@ -25,6 +25,8 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
     private readonly HeapBitmap _bitmap = mheap.Bitmap;
     private readonly Dictionary<nuint, int> _stacked = [];     // address on an mcache free stack → its span class
     private readonly Dictionary<nuint, int> _openTiny = [];    // an mcache's open tiny block → its bump offset
+    private readonly Dictionary<nint, bool> _large = [];        // a span on mheap's large lists → on the unswept one
+    private readonly uint _sweepGen = mheap.SweepGen;
     private long _spans, _freeRuns, _objects, _bytes, _pagesInUse, _pagesFree, _pagesReleased;
 
     private sealed class Broken(string message) : Exception(message);
@@ -35,8 +37,10 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
         {
             CheckStacks();
             CollectOpenTinyBlocks();
+            CollectLargeLists();
             WalkPages();
             foreach (nuint block in _openTiny.Keys) Fail($"an mcache bumps into tiny block 0x{block:x}, which is not an open tiny block");
+            foreach (nint span in _large.Keys) Fail($"span 0x{((MSpan*)span)->StartAddr:x} is on mheap's large lists but is no in-use large span");
             CheckFreeLists();
             CheckTotals();
             return new VerifyReport(true, null, _spans, _freeRuns, _objects, _pagesInUse + _pagesFree);
@@ -93,6 +97,32 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
         }
     }
 
+    /// <summary>The spans on mheap's large lists (swept, unswept); the page walk checks each in-use large span against them.</summary>
+    private void CollectLargeLists()
+    {
+        for (int unswept = 0; unswept < 2; unswept++)
+        {
+            MSpan* head = mheap.LargeList(unswept);
+            for (MSpan* s = head->Next; s != head; s = s->Next)
+            {
+                if (!_large.TryAdd((nint)s, unswept == 1)) Fail($"span 0x{s->StartAddr:x} is on mheap's large lists twice");
+            }
+        }
+    }
+
+    /// <summary>
+    /// The collector's state of one in-use span: swept this cycle (no marks left), or 2 behind and still holding the
+    /// last mark's verdict; only an uncached span can wait, and it waits on its unswept list.
+    /// </summary>
+    private void CheckSweepState(MSpan* s, bool onUnsweptList)
+    {
+        bool unswept = s->SweepGen == _sweepGen - 2;
+        if (!unswept && s->SweepGen != _sweepGen) Fail($"span 0x{s->StartAddr:x} has sweepgen {s->SweepGen}, heap's is {_sweepGen}: neither swept nor waiting");
+        if (!unswept && s->HasMarks) Fail($"swept span 0x{s->StartAddr:x} still has mark bits");
+        if (unswept && s->Cache != SpanCache.None) Fail($"unswept span 0x{s->StartAddr:x} is held by an {(s->Cache == SpanCache.MCache ? "mcache" : "lease")}");
+        if (unswept != onUnsweptList) Fail($"span 0x{s->StartAddr:x} is {(unswept ? "unswept" : "swept")} but {(onUnsweptList ? "on" : "not on")} an unswept list");
+    }
+
     private void WalkPages()
     {
         nuint start = mheap.ArenaStart, used = mheap.ArenaUsed;
@@ -135,6 +165,8 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
         {
             if (s->NElems != 1 || s->AllocCount != 1) Fail($"large span 0x{s->StartAddr:x} holds {s->AllocCount} of {s->NElems} objects, not 1 of 1");
             if ((_bitmap.Get(s->StartAddr) & HeapBitmap.Boundary) == 0) Fail($"large object 0x{s->StartAddr:x} has no boundary bit");
+            if (!_large.Remove((nint)s, out bool onUnswept)) Fail($"large span 0x{s->StartAddr:x} is on neither of mheap's large lists");
+            CheckSweepState(s, onUnswept);
             CheckNoBoundaries(s->StartAddr + HeapConstants.PtrSize, s->EndAddr, s);
             _objects++;
             _bytes += (long)s->Bytes;
@@ -160,14 +192,16 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
     private void CheckCacheState(MSpan* s, Dictionary<nint, int> cachedBy)
     {
         MCentral central = centrals[s->SpanClass];
-        bool listed = central.IsListed(s, out bool partial);
+        CentralList list = central.ListOf(s);
+        bool listed = list != CentralList.None, partial = list == CentralList.Partial;
+        CheckSweepState(s, list == CentralList.Unswept);
         switch (s->Cache)
         {
             case SpanCache.None:
                 if (s->FreedCount != 0) Fail($"uncached span 0x{s->StartAddr:x} has {s->FreedCount} unfolded frees");
                 if (s->AllocCount == 0) Fail($"uncached span 0x{s->StartAddr:x} has no live objects but was not returned to mheap");
                 if (!listed) Fail($"uncached span 0x{s->StartAddr:x} is on no mcentral list of span class {s->SpanClass}");
-                if (partial != (s->AllocCount < s->NElems)) Fail($"span 0x{s->StartAddr:x} with {s->AllocCount}/{s->NElems} allocated is on the {(partial ? "partial" : "full")} list");
+                if (list != CentralList.Unswept && partial != (s->AllocCount < s->NElems)) Fail($"span 0x{s->StartAddr:x} with {s->AllocCount}/{s->NElems} allocated is on the {(partial ? "partial" : "full")} list");
                 if (cachedBy.ContainsKey((nint)s)) Fail($"span 0x{s->StartAddr:x} is in an mcache but not marked cached");
                 break;
             case SpanCache.MCache:

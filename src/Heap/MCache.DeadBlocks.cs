@@ -40,7 +40,12 @@ public sealed unsafe partial class MCache
         nuint offset = address - s->StartAddr;
         if (masks == null || offset >= (nuint)s->NElems * TinyBlock.Size) return false;
         TinyUpdate u = TinyBlock.Free(&masks[(int)(offset >> 4)], (int)(offset & 15));
-        if (u == TinyUpdate.Died) DisposeDeadBlock(address & ~(nuint)15);
+        if (u == TinyUpdate.Died)
+        {
+            // A block of a span unswept since the last mark is freed, not stacked (see MCache.TryFree).
+            if (s->SweepGen == _mheap.SweepGen) DisposeDeadBlock(address & ~(nuint)15);
+            else _heap.FreeDeadTinyBlock(s, (int)(offset >> 4));
+        }
         else if (u != TinyUpdate.Done) return false;
         TinyFrees++;
         return true;

@@ -194,9 +194,11 @@ public sealed unsafe partial class MCache
     private MSpan* Refill(int spc)
     {
         ObjectDisposedException.ThrowIf(Released, this);     // a released cache holds only EmptySpan: every small path ends here
+        _heap.HelpGc();                                      // shouldhelpgc: a cycle flushes this cache, old span included
         MSpan* old = _alloc[spc];
         _alloc[spc] = NodeHeap.EmptySpan;
         MSpan* s = _heap.Central(spc).Exchange(old == NodeHeap.EmptySpan ? null : old, SpanCache.MCache, out OutOfMemoryReason reason);
+        if (s == null && _heap.CollectBeforeOutOfMemory()) s = _heap.Central(spc).Exchange(null, SpanCache.MCache, out reason);
         if (s == null) _heap.ThrowOutOfMemory(reason, SizeClasses.SizeOf(spc >> 1));
         _alloc[spc] = s;
         return s;
@@ -293,7 +295,9 @@ public sealed unsafe partial class MCache
             HeapThrow.InvalidSize($"cannot allocate {size} bytes: larger than the whole {_mheap.ArenaSize}-byte arena");
         }
         nuint npages = (size + HeapConstants.PageMask) >> HeapConstants.PageShift;
-        MSpan* s = _mheap.AllocSpan(npages, (byte)(noscan ? 1 : 0), out OutOfMemoryReason reason);
+        _heap.HelpGc();                                      // shouldhelpgc: a large allocation
+        MSpan* s = _heap.AllocLargeSpan(npages, noscan, out OutOfMemoryReason reason);
+        if (s == null && _heap.CollectBeforeOutOfMemory()) s = _heap.AllocLargeSpan(npages, noscan, out reason);
         if (s == null) _heap.ThrowOutOfMemory(reason, (long)size);
         s->NElems = 1;
         s->AllocCount = 1;
@@ -303,6 +307,25 @@ public sealed unsafe partial class MCache
         if (needzero && s->NeedZero != 0) NativeMemory.Clear((void*)v, npages << HeapConstants.PageShift);
         LargeAllocs++;
         return v;
+    }
+
+    /// <summary>
+    /// A collection starts (world stopped, NodeHeap.Gc.cs): the tiny block is closed, the free stacks emptied and every
+    /// cached span given back, as Go's mark termination flushes every mcache; the cache stays usable and refills.
+    /// </summary>
+    internal void FlushForGc()
+    {
+        if (Released) return;
+        CloseTinyBlock();
+        for (int spc = 0; spc < SizeClasses.NumSpanClasses; spc++)
+        {
+            StackHead* head = &_heads[spc];
+            if (head->Depth != 0) head->Depth = Flush(spc, head->Depth, head->Depth);
+            MSpan* s = _alloc[spc];
+            if (s == NodeHeap.EmptySpan) continue;
+            _alloc[spc] = NodeHeap.EmptySpan;
+            _heap.Central(spc).UncacheSpan(s);
+        }
     }
 
     /// <summary>Gives every cached span and the tiny block back (Go's releaseAll). Called by NodeHeap.ReleaseCache.</summary>

@@ -4,18 +4,21 @@ using System.Runtime.CompilerServices;
 namespace ClusterHeap.Heap;
 
 /// <summary>
-/// mcentral: the spans of one span class on one node that no mcache holds, in two lists: <c>_partial</c>
-/// (uncached, with free slots) and <c>_full</c> (uncached and full, or cached by an mcache or a lease).
+/// mcentral: the spans of one span class on one node that no mcache holds, in three lists: <c>_partial</c>
+/// (uncached, swept, with free slots), <c>_full</c> (uncached, swept and full, or cached by an mcache or a lease) and
+/// <c>_unswept</c> (uncached spans the last mark left to sweep, GcSweep.cs; Go's mcentral kept them in the same
+/// lists and told them apart by sweepgen). A span is swept before it is handed out: every span an mcache or a lease
+/// holds is swept.
 /// mcaches take spans from here (<see cref="CacheSpan"/>) and give them back (<see cref="UncacheSpan"/>);
 /// frees from any thread land here. When the last object of an uncached span is freed the span goes back
 /// to mheap. See NodeHeap.cs for the whole path.
 /// Concurrency model: everything is guarded by <c>_lock</c>; the lock order is mcentral → mheap.
 /// </summary>
-internal sealed unsafe class MCentral : IDisposable
+internal sealed unsafe partial class MCentral : IDisposable
 {
     private HeapSpinLock _lock;
     private readonly MHeap _heap;
-    private readonly MSpan* _lists;      // [0] partial, [1] full: native sentinels
+    private readonly MSpan* _lists;      // [0] partial, [1] full, [2] unswept: native sentinels
     private readonly int _sizeClass;
     private readonly nuint _npages;
     private readonly int _elemSize;
@@ -27,6 +30,13 @@ internal sealed unsafe class MCentral : IDisposable
     internal long SlotFrees;          // slots that became free (user frees, folded tiny blocks, unused lease slots)
     internal long ObjectFrees;        // user objects freed (tiny objects included)
     internal long Refills;            // spans handed to mcaches
+    internal long GcFrees;            // user objects the sweep reclaimed (tiny objects one by one); also in ObjectFrees
+
+    /// <summary>
+    /// Go's mheap.reclaim, set by the node heap: sweeps other spans until <c>npages</c> pages went back to mheap or
+    /// nothing waits to be swept; true when it swept anything. Called, without this lock, before the heap grows.
+    /// </summary>
+    internal Func<nuint, bool>? Reclaim;
 
     public MCentral(MHeap heap, byte spanClass)
     {
@@ -37,14 +47,16 @@ internal sealed unsafe class MCentral : IDisposable
         _elemSize = SizeClasses.SizeOf(_sizeClass);
         _nelems = SizeClasses.ObjectsOf(_sizeClass);
         _sparse = Math.Max(1, _nelems / 4);
-        _lists = (MSpan*)System.Runtime.InteropServices.NativeMemory.AllocZeroed((nuint)(2 * sizeof(MSpan)));
+        _lists = (MSpan*)System.Runtime.InteropServices.NativeMemory.AllocZeroed((nuint)(3 * sizeof(MSpan)));
         SpanList.Init(&_lists[0]);
         SpanList.Init(&_lists[1]);
+        SpanList.Init(&_lists[2]);
     }
 
     public byte SpanClass { get; }
     private MSpan* Partial => &_lists[0];
     private MSpan* Full => &_lists[1];
+    private MSpan* Unswept => &_lists[2];
 
     public SpinScope Enter() => new(ref _lock);
 
@@ -60,23 +72,17 @@ internal sealed unsafe class MCentral : IDisposable
 
     public void UnlockForVerify() => _lock.Exit();
 
-    /// <summary>True when <paramref name="s"/> is on this mcentral's partial (or else full) list. Caller holds the lock.</summary>
-    public bool IsListed(MSpan* s, out bool partial)
+    /// <summary>Which of this mcentral's lists holds <paramref name="s"/>. Caller holds the lock.</summary>
+    public CentralList ListOf(MSpan* s)
     {
-        for (MSpan* t = Partial->Next; t != Partial; t = t->Next)
+        for (int i = 0; i < 3; i++)
         {
-            if (t == s)
+            for (MSpan* t = _lists[i].Next; t != &_lists[i]; t = t->Next)
             {
-                partial = true;
-                return true;
+                if (t == s) return (CentralList)(i + 1);
             }
         }
-        partial = false;
-        for (MSpan* t = Full->Next; t != Full; t = t->Next)
-        {
-            if (t == s) return true;
-        }
-        return false;
+        return CentralList.None;
     }
 
     /// <summary>
@@ -101,6 +107,7 @@ internal sealed unsafe class MCentral : IDisposable
             UncacheLocked(full);
         }
         MSpan* partial = SpanList.IsEmpty(Partial) ? null : Partial->Next;
+        if (partial == null && !SpanList.IsEmpty(Unswept)) partial = SweepForCacheLocked();
         if (partial != null && (!preferFresh || partial->NElems - partial->AllocCount >= _sparse || !_heap.HasFreePages(_npages)))
         {
             s = partial;
@@ -114,7 +121,13 @@ internal sealed unsafe class MCentral : IDisposable
         // A fresh span: none is partial, or the first partial one is nearly full and mheap has free pages to spare
         // (so this does not grow the heap). Without that preference a ring of frees and mallocs refills on every
         // object, each refill taking back the one slot the last free opened.
-        MSpan* fresh = _heap.AllocSpan(_npages, SpanClass, grow: partial == null, out reason);
+        MSpan* fresh = _heap.AllocSpan(_npages, SpanClass, grow: false, out reason);
+        if (fresh == null && partial == null)
+        {
+            // Before the heap grows, garbage the last mark found elsewhere is swept back into mheap (Go's reclaim).
+            if (Reclaim != null && Reclaim(_npages)) return Exchange(null, owner, out reason, preferFresh: false);
+            fresh = _heap.AllocSpan(_npages, SpanClass, grow: true, out reason);
+        }
         if (fresh == null)
         {
             // No free run fits after all: take the partial span (or grow, if it has gone meanwhile).
@@ -132,6 +145,7 @@ internal sealed unsafe class MCentral : IDisposable
     {
         Debug.Assert(s->Cache == SpanCache.None && s->FreedCount == 0);
         s->Cache = owner;
+        _heap.AddHeapLive((long)(s->NElems - s->AllocCount) * s->ElemSize);    // its free slots count as allocated now
         s->FreeIndex = 0;
         s->NextFreeIndex();
         Refills++;
@@ -188,6 +202,7 @@ internal sealed unsafe class MCentral : IDisposable
         Debug.Assert(_lock.IsHeldByCurrentThread);
         nuint addr = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
         SlotFrees++;
+        _heap.AddHeapLive(-s->ElemSize);
         if (s->Cache != SpanCache.None)
         {
             // The owning cache may be allocating from this span right now: record, fold later.
@@ -213,6 +228,7 @@ internal sealed unsafe class MCentral : IDisposable
             PlaceUncachedLocked(s);
             return;
         }
+        if (s->SweepGen != _heap.SweepGen) return;      // unswept: its sweep files it
         SpanList.Remove(s);
         SpanList.InsertBack(Partial, s);
     }
@@ -225,6 +241,7 @@ internal sealed unsafe class MCentral : IDisposable
     {
         s->Cache = SpanCache.None;
         s->LeaseId = 0;
+        _heap.AddHeapLive(-(long)(s->NElems - s->AllocCount) * s->ElemSize);   // slots its holder never used
         s->FoldFreedBits();
         PlaceUncachedLocked(s);
     }
@@ -233,4 +250,13 @@ internal sealed unsafe class MCentral : IDisposable
         new Span<byte>((void*)addr, size).Fill(NodeHeap.PoisonByte);
 
     public void Dispose() => System.Runtime.InteropServices.NativeMemory.Free(_lists);
+}
+
+/// <summary>The mcentral list a span is on (verifier).</summary>
+internal enum CentralList
+{
+    None,
+    Partial,
+    Full,
+    Unswept,
 }

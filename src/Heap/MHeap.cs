@@ -22,7 +22,7 @@ namespace ClusterHeap.Heap;
 /// with a volatile write after the spans array and bitmap beneath it are mapped) and the spans-array reads
 /// of Free/Read/Write, which re-check what they read under the owning lock.
 /// </summary>
-internal sealed unsafe class MHeap : IDisposable
+internal sealed unsafe partial class MHeap : IDisposable
 {
     /// <summary>Free runs of fewer pages than this have an exact list each (Go's _MaxMHeapList).</summary>
     public const int MaxListPages = 128;
@@ -49,6 +49,12 @@ internal sealed unsafe class MHeap : IDisposable
     private long _largeAllocs, _largeFrees, _largeAllocBytes, _largeFreeBytes;
     private long _scavengedTotal;
 
+    // The collector's state on the page heap (GcSweep.cs). _large[0]: in-use large spans swept this cycle;
+    // _large[1]: large spans waiting to be swept. Guarded by _lock.
+    private readonly MSpan* _large;
+    private uint _sweepGen;
+    private long _heapLive;
+
     public MHeap(HeapLayout layout, TimeSpan scavengeDelay, long growthLimit)
     {
         _layout = layout;
@@ -61,7 +67,35 @@ internal sealed unsafe class MHeap : IDisposable
         GrowthLimit = growthLimit;
         _free = (MSpan*)NativeMemory.AllocZeroed((nuint)(MaxListPages * sizeof(MSpan)));
         for (int i = 0; i < MaxListPages; i++) SpanList.Init(&_free[i]);
+        _large = (MSpan*)NativeMemory.AllocZeroed((nuint)(2 * sizeof(MSpan)));
+        SpanList.Init(&_large[0]);
+        SpanList.Init(&_large[1]);
     }
+
+    /// <summary>
+    /// Go's mheap_.sweepgen: +2 at the end of every mark (the world stopped), so every in-use span is then 2 behind
+    /// (unswept) until swept. Read by anyone, written only with the world stopped.
+    /// </summary>
+    public uint SweepGen
+    {
+        get => Volatile.Read(ref _sweepGen);
+        set => Volatile.Write(ref _sweepGen, value);
+    }
+
+    /// <summary>
+    /// Go's heap_live: bytes the last mark found live, plus the slot bytes mcaches and leases took since (a span's
+    /// free slots count when it is cached and the ones left unused come off when it is uncached), plus large objects
+    /// allocated, less explicit frees. Garbage swept after a mark never counted. The pacer compares it with its trigger.
+    /// </summary>
+    public long HeapLive => Volatile.Read(ref _heapLive);
+
+    public void AddHeapLive(long bytes) => Interlocked.Add(ref _heapLive, bytes);
+
+    /// <summary>Sets heap_live to what the mark found (mark termination, the world stopped).</summary>
+    public void ResetHeapLive(long marked) => Volatile.Write(ref _heapLive, marked);
+
+    /// <summary>Sentinel of the in-use large spans swept this cycle (0) or waiting to be swept (1). Caller holds the lock.</summary>
+    public MSpan* LargeList(int unswept) => &_large[unswept];
 
     public HeapBitmap Bitmap { get; }
     public readonly nuint ArenaStart;
@@ -125,6 +159,7 @@ internal sealed unsafe class MHeap : IDisposable
             s->State = SpanState.InUse;
             s->SpanClass = spanClass;
             s->UnusedSince = 0;
+            s->SweepGen = _sweepGen;                       // nothing in a new span waits for a sweep
             nuint first = PageIndex(s->StartAddr);
             for (nuint i = 0; i < npages; i++) _spans[first + i] = s;
             _pagesInUse += (long)npages;
@@ -132,6 +167,8 @@ internal sealed unsafe class MHeap : IDisposable
             {
                 _largeAllocs++;
                 _largeAllocBytes += (long)s->Bytes;
+                Interlocked.Add(ref _heapLive, (long)s->Bytes);
+                SpanList.InsertBack(&_large[0], s);
             }
             return s;
         }
@@ -174,6 +211,7 @@ internal sealed unsafe class MHeap : IDisposable
         {
             _largeFrees++;
             _largeFreeBytes += (long)s->Bytes;
+            SpanList.Remove(s);                               // from the swept or the unswept large list
         }
         Bitmap.Clear(s->StartAddr, s->Bytes);
         if (s->TinyMasks != null)
@@ -197,6 +235,7 @@ internal sealed unsafe class MHeap : IDisposable
         {
             s->AllocBits[w] = 0;
             s->FreedBits[w] = 0;
+            s->MarkBits[w] = 0;
         }
         nuint first = PageIndex(s->StartAddr);
         for (nuint i = 0; i < s->NPages; i++) _spans[first + i] = null;
@@ -402,6 +441,7 @@ internal sealed unsafe class MHeap : IDisposable
         _spanAlloc.Dispose();
         _tinyMaskAlloc.Dispose();
         NativeMemory.Free(_free);
+        NativeMemory.Free(_large);
     }
 }
 

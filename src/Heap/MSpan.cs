@@ -83,6 +83,18 @@ internal unsafe struct MSpan
     public fixed ulong AllocBits[BitWords];
     /// <summary>Frees that landed while the span was cached, waiting to be folded into AllocBits.</summary>
     public fixed ulong FreedBits[BitWords];
+    /// <summary>
+    /// The collector's mark bits (Go 1.7's gcmarkBits, kept beside the allocation state rather than in the heap
+    /// bitmap): bit i set = slot i was reached by the last mark. Written by the marker with the world stopped; read
+    /// and cleared by the sweep of this span. Empty on every swept span (GcSweep.cs).
+    /// </summary>
+    public fixed ulong MarkBits[BitWords];
+    /// <summary>
+    /// Go's mspan.sweepgen against the heap's (MHeap.SweepGen, +2 per cycle): equal = swept this cycle; 2 behind =
+    /// waits to be swept (its MarkBits are the last mark's verdict). The "being swept" state (1 behind) of Go needs
+    /// no value here: a span is swept under its mcentral's lock (small) or the mheap lock (large), start to end.
+    /// </summary>
+    public uint SweepGen;
 
     public readonly int SizeClass => SpanClass >> 1;
     public readonly bool Noscan => (SpanClass & 1) != 0;
@@ -95,6 +107,37 @@ internal unsafe struct MSpan
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly bool IsFreedWhileCached(int index) => (FreedBits[index >> 6] & (1UL << index)) != 0;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly bool IsMarked(int index) => (MarkBits[index >> 6] & (1UL << index)) != 0;
+
+    /// <summary>Sets slot <paramref name="index"/>'s mark bit; false when it was set already.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryMark(int index)
+    {
+        ulong bit = 1UL << index;
+        ref ulong word = ref MarkBits[index >> 6];
+        if ((word & bit) != 0) return false;
+        word |= bit;
+        return true;
+    }
+
+    public void ClearMarks()
+    {
+        for (int w = 0; w < BitWords; w++) MarkBits[w] = 0;
+    }
+
+    public readonly bool HasMarks
+    {
+        get
+        {
+            for (int w = 0; w < BitWords; w++)
+            {
+                if (MarkBits[w] != 0) return true;
+            }
+            return false;
+        }
+    }
 
     /// <summary>Live slots: allocated and not freed while cached.</summary>
     public readonly int Live => AllocCount - FreedCount;

@@ -56,6 +56,30 @@ public sealed record MemStats
     public long StackedObjects { get; init; }
     public long StackedBytes { get; init; }
 
+    // The collector (NodeHeap.Gc.cs), with Go's names.
+    /// <summary>Completed collection cycles.</summary>
+    public long NumGC { get; init; }
+    /// <summary>Cycles run by NodeHeap.Collect or before an allocation failed, not by the pacer.</summary>
+    public long NumForcedGC { get; init; }
+    /// <summary>Stop-the-world pause time of every cycle, summed.</summary>
+    public long PauseTotalNs { get; init; }
+    /// <summary>The pauses of the last (up to 256) cycles, oldest first (Go keeps them in a ring, PauseNs).</summary>
+    public IReadOnlyList<long> RecentPausesNs { get; init; } = [];
+    /// <summary>The heap goal: the pacer starts a cycle when heap_live reaches it; long.MaxValue = never.</summary>
+    public long NextGC { get; init; } = long.MaxValue;
+    /// <summary>When the last cycle ended, in nanoseconds since 1970 (0: none yet).</summary>
+    public long LastGC { get; init; }
+    /// <summary>Collector time (pauses, background sweeping) over wall time × processors since the heap was created.</summary>
+    public double GCCPUFraction { get; init; }
+    /// <summary>Bytes the last mark found live (Go's heap_marked).</summary>
+    public long HeapMarked { get; init; }
+    /// <summary>The pacer's heap_live: marked bytes plus allocation since (MHeap.HeapLive).</summary>
+    public long HeapLive { get; init; }
+    /// <summary>Objects reclaimed by sweeping (also counted in Frees).</summary>
+    public long GcFrees { get; init; }
+    /// <summary>Spans still wait to be swept since the last cycle.</summary>
+    public bool SweepPending { get; init; }
+
     /// <summary>In-use span bytes not holding live objects (slack in spans).</summary>
     public long InuseFragmentation => HeapInuse - HeapAlloc;
     /// <summary>Free bytes still resident (not yet given back to the OS).</summary>

@@ -81,6 +81,7 @@ public sealed unsafe partial class NodeHeap
     private void FreeClaimedLargeLocked(MSpan* s)
     {
         if (_poisonOnFree) new Span<byte>((void*)s->StartAddr, (int)Math.Min(s->Bytes, int.MaxValue)).Fill(PoisonByte);
+        _mheap.AddHeapLive(-(long)s->Bytes);
         _mheap.FreeLargeLocked(s);
     }
 
@@ -164,6 +165,12 @@ public sealed unsafe partial class NodeHeap
     /// A tiny block died by another thread's free (TinyUpdate.Died: closed with nothing live; IsTiny already cleared):
     /// free its slot. Caller holds the tiny class's mcentral lock.
     /// </summary>
+    internal void FreeDeadTinyBlock(MSpan* s, int index)
+    {
+        MCentral central = _centrals[s->SpanClass];
+        using (central.Enter()) FreeDeadTinyBlockLocked(central, s, index);
+    }
+
     private void FreeDeadTinyBlockLocked(MCentral central, MSpan* s, int index)
     {
         _bitmap.MarkFreed(s->StartAddr + (nuint)index * TinyBlock.Size, TinyBlock.Size, noscan: true);
@@ -266,7 +273,7 @@ public sealed unsafe partial class NodeHeap
     /// object on an mcache's free stack keeps its slot allocated but has the freed mark instead), and not a dying
     /// tiny block.
     /// </summary>
-    private bool IsLive(MSpan* s, int index, nuint slot, ulong* masks)
+    internal bool IsLive(MSpan* s, int index, nuint slot, ulong* masks)
     {
         if (!s->IsAllocated(index) || s->IsFreedWhileCached(index)) return false;
         byte nibble = _bitmap.Get(slot);

@@ -73,6 +73,7 @@ public sealed unsafe partial class NodeHeap
             }
         }
         HeapPageStats pages = _mheap.ReadPageStats();
+        GcStats gc = ReadGcStatsStopped();
 
         var bySize = new SizeClassStats[SizeClasses.NumClasses - 1];
         long heapAlloc = pages.LargeAllocBytes - pages.LargeFreeBytes;
@@ -118,6 +119,17 @@ public sealed unsafe partial class NodeHeap
             ScavengedTotal = pages.ScavengedTotal,
             StackedObjects = stackedObjects,
             StackedBytes = stackedBytes,
+            NumGC = gc.NumGC,
+            NumForcedGC = gc.NumForcedGC,
+            PauseTotalNs = gc.PauseTotalNs,
+            RecentPausesNs = gc.RecentPausesNs,
+            NextGC = gc.NextGC,
+            LastGC = gc.LastGC,
+            GCCPUFraction = gc.GCCPUFraction,
+            HeapMarked = gc.HeapMarked,
+            HeapLive = gc.HeapLive,
+            GcFrees = gc.GcFrees,
+            SweepPending = gc.SweepPending,
         };
     }
 }

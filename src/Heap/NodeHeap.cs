@@ -80,6 +80,7 @@ public sealed unsafe partial class NodeHeap : IDisposable
     private readonly bool _poisonOnFree;
     private readonly nuint _arenaStart;      // = Layout.ArenaStart, kept beside the hot fields
     private readonly nuint _arenaSize;
+    private readonly bool _collector;         // Options.Collector: the pacer starts cycles (NodeHeap.Gc.cs)
     private bool _disposed;
 
     private NodeHeap(HeapOptions options, HeapLayout layout)
@@ -88,7 +89,12 @@ public sealed unsafe partial class NodeHeap : IDisposable
         Layout = layout;
         _mheap = new MHeap(layout, options.ScavengeDelay, options.GrowthLimit);
         _bitmap = _mheap.Bitmap;
-        for (int spc = 0; spc < _centrals.Length; spc++) _centrals[spc] = new MCentral(_mheap, (byte)spc);
+        for (int spc = 0; spc < _centrals.Length; spc++)
+        {
+            _centrals[spc] = new MCentral(_mheap, (byte)spc) { Reclaim = Reclaim, PoisonOnSweep = options.PoisonOnFree };
+        }
+        _collector = options.Collector;
+        Pacer = new GcPacer(options.GcPercent, options.MemoryLimit);
         _zeroBase = (ulong*)NativeMemory.AllocZeroed(sizeof(ulong));
         _poisonOnFree = options.PoisonOnFree;
         _arenaStart = layout.ArenaStart;
@@ -105,6 +111,7 @@ public sealed unsafe partial class NodeHeap : IDisposable
     {
         options ??= new HeapOptions();
         if (options.GrowthLimit < 0) throw new HeapInitException($"growth limit must not be negative, got {options.GrowthLimit}");
+        if (options.MemoryLimit < 0) throw new HeapInitException($"memory limit must not be negative, got {options.MemoryLimit}");
         HeapLayout layout = HeapLayout.Reserve(options.ArenaSize, options.Slot);
         return new NodeHeap(options, layout);
     }
@@ -218,6 +225,7 @@ public sealed unsafe partial class NodeHeap : IDisposable
         try
         {
             foreach (MCentral c in _centrals) c.Dispose();
+            _marker?.Dispose();
             _mheap.Dispose();
             OsMemory.Free(Layout.ReservationStart, (nuint)Layout.ReservationSize);
             NativeMemory.Free(_zeroBase);
@@ -255,4 +263,20 @@ public sealed record HeapOptions
 
     /// <summary>Fill freed objects with <see cref="NodeHeap.PoisonByte"/> (makes use-after-free visible).</summary>
     public bool PoisonOnFree { get; init; }
+
+    /// <summary>
+    /// The heap is garbage collected (NodeHeap.Gc.cs): the pacer starts cycles at the shouldhelpgc points, and an
+    /// allocation runs a cycle before it fails at a limit. Its mutators must keep their pointers in root sets.
+    /// Off (default): frees are explicit, and a cycle runs only when NodeHeap.Collect is called.
+    /// </summary>
+    public bool Collector { get; init; }
+
+    /// <summary>GOGC: the heap goal is this many percent above the bytes the last mark found live; negative = off.</summary>
+    public int GcPercent { get; init; } = 100;
+
+    /// <summary>GOMEMLIMIT, in heap bytes: the heap goal never exceeds it. Default: none.</summary>
+    public long MemoryLimit { get; init; } = long.MaxValue;
+
+    /// <summary>Called at the end of each cycle, the world still stopped (GcCycle.Trace is its gctrace line); null: none.</summary>
+    public Action<GcCycle>? OnGcCycle { get; init; }
 }

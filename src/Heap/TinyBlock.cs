@@ -134,6 +134,27 @@ internal static unsafe class TinyBlock
     }
 
     /// <summary>
+    /// The sweep reclaims a closed block the last mark did not reach (GcSweep.cs): every object still live in it is
+    /// freed at once and the block dies, in one compare-and-swap that races fairly with <see cref="Free"/>. Returns how
+    /// many objects it freed, or -1 when the slot is no live block any more (a racing free killed it and disposes of it).
+    /// </summary>
+    public static int Kill(ulong* mask)
+    {
+        uint* shared = SharedHalf(mask);
+        uint high = Volatile.Read(ref *shared);
+        while (true)
+        {
+            if ((high & IsTinyHigh) == 0) return -1;
+            uint starts = Starts(*OwnerHalf(mask));          // the block is closed: its owner's half is final
+            int live = BitOperations.PopCount(starts & ~high & OffsetMask);
+            uint next = (high | starts) & ~IsTinyHigh;
+            uint seen = Interlocked.CompareExchange(ref *shared, next, high);
+            if (seen == high) return live;
+            high = seen;
+        }
+    }
+
+    /// <summary>
     /// The owning mcache stops bumping into a block that is not full (a full one is closed already: its owner just
     /// forgets it). <see cref="TinyUpdate.Died"/>: nothing in it was live, and the caller must dispose of the block's slot.
     /// </summary>

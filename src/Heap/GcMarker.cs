@@ -1,0 +1,183 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace ClusterHeap.Heap;
+
+/// <summary>What one mark found (the collector is described in NodeHeap.Gc.cs).</summary>
+public readonly record struct MarkCounts(
+    long Objects, long Bytes, long ScannedObjects, long ScannedWords, long Interior, long Dangling, long Foreign);
+
+/// <summary>
+/// The mark phase (Go's gcDrain over greyobject/scanobject): shades the words it is given and scans the objects it
+/// marks, word by word, reading each word's kind in the heap bitmap. A word is only a candidate pointer: it leads
+/// somewhere only if it names a live object of this heap (<see cref="NodeHeap.IsLive"/>, the check every free makes),
+/// possibly inside it — an interior pointer keeps its object alive, as in Go. Anything else — a freed or never
+/// allocated slot, free pages, a tiny block's padding, a pointer of another generation of this slot — is counted as
+/// dangling and never followed. A word outside this arena is foreign: handed to <see cref="ForeignSink"/> (the
+/// cluster's marks for other nodes) or counted. Noscan objects are marked and never scanned; a tiny object marks its
+/// whole 16-byte block (Go does the same).
+/// <para>
+/// Marks go into the spans' MarkBits (MSpan.cs), never into the heap bitmap, whose freed bit stays the explicit
+/// free's claim. Grey objects wait on a native stack of (base, bytes to scan).
+/// </para>
+/// Concurrency model: runs with the world stopped, on one thread (mark work is not shared between threads).
+/// </summary>
+internal sealed unsafe class GcMarker : IDisposable
+{
+    private const ulong AddressMask = (1UL << 48) - 1;
+
+    private readonly NodeHeap _heap;
+    private readonly MHeap _mheap;
+    private readonly HeapBitmap _bitmap;
+    private readonly nuint _arenaStart;
+    private readonly nuint _arenaSize;
+    private nuint* _grey;          // pairs: object base, bytes to scan
+    private int _depth;            // pairs on _grey
+    private int _capacity;         // pairs _grey holds
+    private long _objects, _bytes, _scannedObjects, _scannedWords, _interior, _dangling, _foreign;
+
+    public GcMarker(NodeHeap heap, MHeap mheap)
+    {
+        _heap = heap;
+        _mheap = mheap;
+        _bitmap = mheap.Bitmap;
+        _arenaStart = mheap.ArenaStart;
+        _arenaSize = (nuint)mheap.ArenaSize;
+        _capacity = 1024;
+        _grey = (nuint*)NativeMemory.Alloc((nuint)_capacity * 2 * (nuint)sizeof(nuint));
+    }
+
+    /// <summary>The generation local client pointers carry in their top 16 bits; 0 accepts raw addresses only.</summary>
+    public ushort Generation { get; set; }
+
+    /// <summary>Receives words that point outside this arena (other nodes' objects); null counts them only.</summary>
+    public Action<ulong>? ForeignSink { get; set; }
+
+    public MarkCounts Counts => new(_objects, _bytes, _scannedObjects, _scannedWords, _interior, _dangling, _foreign);
+
+    /// <summary>Starts a mark: counters to zero. The spans' mark bits are empty (every span is swept).</summary>
+    public void Reset()
+    {
+        _depth = 0;
+        _objects = _bytes = _scannedObjects = _scannedWords = _interior = _dangling = _foreign = 0;
+    }
+
+    /// <summary>
+    /// Go's greyobject for one word: marks the live object it points into, if any, and queues it for scanning unless
+    /// it is noscan or marked already.
+    /// </summary>
+    public void Shade(ulong word)
+    {
+        if (word == 0) return;
+        nuint p = (nuint)(word & AddressMask);
+        ushort tag = (ushort)(word >> 48);
+        if (p - _arenaStart >= _arenaSize)
+        {
+            _foreign++;
+            ForeignSink?.Invoke(word);
+            return;
+        }
+        if (p >= _mheap.ArenaUsed || (tag != 0 && tag != Generation))
+        {
+            _dangling++;                 // unmapped arena, or an older generation of this slot: node gone
+            return;
+        }
+        MSpan* s = _mheap.SpanOf(p);
+        if (s == null || s->State != SpanState.InUse || p < s->StartAddr)
+        {
+            _dangling++;
+            return;
+        }
+        nuint obj;
+        int index;
+        nuint scan;
+        if (s->IsLarge)
+        {
+            if (s->AllocCount == 0 || (_bitmap.Get(s->StartAddr) & HeapBitmap.Boundary) == 0)
+            {
+                _dangling++;
+                return;
+            }
+            obj = s->StartAddr;
+            index = 0;
+            scan = s->Bytes;
+        }
+        else
+        {
+            index = (int)((ulong)(uint)(p - s->StartAddr) * s->DivMagic >> 32);   // offset / ElemSize
+            if (index >= s->NElems)
+            {
+                _dangling++;             // the span's tail waste
+                return;
+            }
+            obj = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
+            ulong* masks = s->TinyMasks;
+            if (!_heap.IsLive(s, index, obj, masks) || (masks != null && !TinyObjectLiveAt(masks[index], (int)(p - obj))))
+            {
+                _dangling++;
+                return;
+            }
+            scan = (nuint)s->ElemSize;
+        }
+        if (p != obj) _interior++;
+        if (!s->TryMark(index)) return;
+        _objects++;
+        _bytes += (long)scan;
+        if (s->Noscan) return;
+        if (_depth == _capacity) Grow();
+        _grey[2 * _depth] = obj;
+        _grey[2 * _depth + 1] = scan;
+        _depth++;
+    }
+
+    /// <summary>A pointer into a live tiny block must land inside one of its live objects (padding and freed objects do not count).</summary>
+    private static bool TinyObjectLiveAt(ulong mask, int offset)
+    {
+        if ((mask & TinyBlock.IsTiny) == 0) return true;               // a plain 16-byte object
+        uint starts = TinyBlock.Live(mask) & ((2u << offset) - 1);
+        if (starts == 0) return false;
+        int start = 31 - System.Numerics.BitOperations.LeadingZeroCount(starts);
+        return offset < TinyBlock.EndOf(mask, start);
+    }
+
+    /// <summary>Go's gcDrain: scans grey objects until none is left.</summary>
+    public void Drain()
+    {
+        while (_depth > 0)
+        {
+            _depth--;
+            ScanObject(_grey[2 * _depth], _grey[2 * _depth + 1]);
+        }
+    }
+
+    /// <summary>Go's scanobject: shades every word the bitmap says holds a pointer, up to the first Dead word.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ScanObject(nuint obj, nuint bytes)
+    {
+        _scannedObjects++;
+        nuint end = obj + bytes;
+        for (nuint a = obj; a < end; a += HeapConstants.PtrSize)
+        {
+            var kind = (WordKind)(_bitmap.Get(a) >> HeapBitmap.KindShift);
+            if (kind == WordKind.Dead && a != obj) break;                     // no pointers from here to the end
+            _scannedWords++;
+            if (kind == WordKind.Pointer) Shade(*(ulong*)a);
+        }
+    }
+
+    private void Grow()
+    {
+        int capacity = _capacity * 2;
+        var grey = (nuint*)NativeMemory.Alloc((nuint)capacity * 2 * (nuint)sizeof(nuint));
+        Buffer.MemoryCopy(_grey, grey, (long)capacity * 2 * sizeof(nuint), (long)_depth * 2 * sizeof(nuint));
+        NativeMemory.Free(_grey);
+        _grey = grey;
+        _capacity = capacity;
+    }
+
+    public void Dispose()
+    {
+        NativeMemory.Free(_grey);
+        _grey = null;
+    }
+}

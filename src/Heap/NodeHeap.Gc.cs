@@ -1,0 +1,232 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+
+namespace ClusterHeap.Heap;
+
+/// <summary>One collection: its figures and its gctrace line (<see cref="Trace"/>).</summary>
+public sealed record GcCycle(
+    long Number, bool Forced, TimeSpan SinceStart, double GcCpuPercent,
+    TimeSpan SweepTerm, TimeSpan Mark, TimeSpan MarkTerm,
+    long HeapLiveBefore, long HeapLiveAfter, long Marked, long Goal, MarkCounts Counts, long Roots)
+{
+    /// <summary>The whole stop-the-world pause.</summary>
+    public TimeSpan Pause => SweepTerm + Mark + MarkTerm;
+
+    /// <summary>
+    /// Go's <c>GODEBUG=gctrace=1</c> line. Stop the world: the three clock figures are the pause's parts (finishing the
+    /// last sweep and flushing the mcaches; marking; starting the sweep), all on one thread, and the cpu figures repeat
+    /// them with the mark as background work; one node heap counts as 1 P.
+    /// </summary>
+    public string Trace
+    {
+        get
+        {
+            var inv = CultureInfo.InvariantCulture;
+            static string Ms(TimeSpan t) => t.TotalMilliseconds.ToString(t.TotalMilliseconds < 10 ? "0.###" : "0.#", CultureInfo.InvariantCulture);
+            static long Mb(long b) => b >> 20;
+            return string.Create(inv,
+                $"gc {Number} @{SinceStart.TotalSeconds:0.000}s {GcCpuPercent:0}%: {Ms(SweepTerm)}+{Ms(Mark)}+{Ms(MarkTerm)} ms clock, " +
+                $"{Ms(SweepTerm)}+0/{Ms(Mark)}/0+{Ms(MarkTerm)} ms cpu, {Mb(HeapLiveBefore)}->{Mb(HeapLiveAfter)}->{Mb(Marked)} MB, " +
+                $"{(Goal == long.MaxValue ? "-" : Mb(Goal).ToString(inv))} MB goal, 1 P{(Forced ? " (forced)" : "")}");
+        }
+    }
+}
+
+/// <summary>
+/// The collector: Go's mark and sweep over this heap (the overview of the heap is NodeHeap.cs).
+/// <code>
+///   roots (RootSets: shadow stacks, client handles)
+///     │ shade every word (GcMarker: checked against the spans array and the bitmap, never trusted)
+///     ▼
+///   mark: grey objects scanned word by word per the bitmap's kind bits → MarkBits per span
+///     │ sweepgen += 2: every span unswept
+///     ▼
+///   sweep (GcSweep.cs): unmarked live objects freed, span by span — by refills, before growth, in the background
+/// </code>
+/// A cycle stops the world: it takes the world lock's exclusive side, so every mutator is between its scopes (or is
+/// the one that started the cycle, from inside Malloc: it steps out of its shared side for the cycle). The cycle
+/// finishes the last sweep, flushes every mcache (free stacks, tiny block, cached spans: Go's mark termination does the
+/// same), marks from every root set, starts the sweep and sets the next goal (GcPacer.cs). With
+/// <see cref="HeapOptions.Collector"/> on, the pacer starts cycles at Go's shouldhelpgc points (an mcache refill, a large
+/// allocation), and an allocation that would fail at the growth limit first runs a cycle and fails only if that did not
+/// help; off (the default: a heap of explicit frees only), cycles run only when <see cref="Collect"/> is called.
+/// Explicit free stays valid throughout.
+/// <para>
+/// Concurrency model: cycles are serialized by the world lock; the mark runs on the collecting thread. Roots and
+/// mcaches are read and flushed only while their owners are stopped. Statistics are guarded by the world lock.
+/// </para>
+/// </summary>
+public sealed unsafe partial class NodeHeap
+{
+    private const int PauseHistory = 256;          // Go's MemStats.PauseNs ring
+
+    private readonly List<RootSet> _roots = [];     // guarded by _cachesLock
+    private GcMarker? _marker;                      // created by the first cycle; world lock
+    private readonly long _startTicks = Stopwatch.GetTimestamp();
+
+    // Cycle statistics, written by cycles (world lock exclusive), read by ReadMemStats (the same).
+    private long _numGc, _numForcedGc, _pauseTotalTicks, _gcCycleTicks, _lastGcUnixNs;
+    private readonly long[] _pauseNs = new long[PauseHistory];
+    private readonly long[] _pauseEndUnixNs = new long[PauseHistory];
+    private GcCycle? _lastCycle;
+
+    /// <summary>The pacer: GOGC, the memory limit and the heap goal.</summary>
+    public GcPacer Pacer { get; }
+
+    /// <summary>The generation this node's client pointers carry in their top 16 bits (the marker accepts it and raw addresses).</summary>
+    public ushort PointerGeneration { get; set; }
+
+    /// <summary>The last cycle, or null before the first.</summary>
+    public GcCycle? LastCycle => Volatile.Read(ref _lastCycle);
+
+    /// <summary>A new root set for one mutator; give it back with <see cref="ReleaseRoots"/>.</summary>
+    public RootSet CreateRoots()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var roots = new RootSet(this);
+        using (_cachesLock.EnterScope()) _roots.Add(roots);
+        return roots;
+    }
+
+    /// <summary>Drops a root set: what only it held becomes garbage for the next cycle.</summary>
+    public void ReleaseRoots(RootSet roots)
+    {
+        using (_cachesLock.EnterScope()) _roots.Remove(roots);
+    }
+
+    /// <summary>Runs a whole cycle now (Go's runtime.GC): stops the world, marks, starts the sweep.</summary>
+    public GcCycle Collect() => CollectFromAnyThread(forced: true)!;
+
+    /// <summary>
+    /// Go's shouldhelpgc check, at a refill and a large allocation: starts a cycle when heap_live has reached the goal.
+    /// No heap lock may be held.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void HelpGc()
+    {
+        if (_collector && _mheap.HeapLive >= Pacer.Goal) CollectFromAnyThread(forced: false);
+    }
+
+    /// <summary>An allocation is about to fail at a limit: with the collector on, run a cycle first. True when one ran.</summary>
+    internal bool CollectBeforeOutOfMemory()
+    {
+        if (!_collector) return false;
+        CollectFromAnyThread(forced: true);
+        FinishSweep();
+        return true;
+    }
+
+    private GcCycle? CollectFromAnyThread(bool forced)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        bool mutator = _world.IsReadLockHeld;        // started from inside Malloc, within the owner's scope
+        if (mutator) _world.ExitReadLock();
+        _world.EnterWriteLock();
+        try
+        {
+            // Another thread's cycle may have run while this one waited for the world.
+            if (!forced && _mheap.HeapLive < Pacer.Goal) return null;
+            return CollectStopped(forced);
+        }
+        finally
+        {
+            _world.ExitWriteLock();
+            if (mutator) _world.EnterReadLock();
+        }
+    }
+
+    private GcCycle CollectStopped(bool forced)
+    {
+        long t0 = Stopwatch.GetTimestamp();
+        long liveBefore = _mheap.HeapLive;
+        // Sweep termination: the last cycle's sweep ends, and every mcache gives back what it holds.
+        FinishSweep();
+        MCache[] caches = CachesSnapshot();
+        foreach (MCache c in caches) c.FlushForGc();
+        long t1 = Stopwatch.GetTimestamp();
+
+        // Mark.
+        _marker ??= new GcMarker(this, _mheap);
+        _marker.Reset();
+        _marker.Generation = PointerGeneration;
+        long roots = 0;
+        RootSet[] sets;
+        using (_cachesLock.EnterScope()) sets = [.. _roots];
+        foreach (RootSet r in sets)
+        {
+            foreach (ulong w in r.Words)
+            {
+                if (w == 0) continue;
+                roots++;
+                _marker.Shade(w);
+            }
+        }
+        _marker.Drain();
+        MarkCounts counts = _marker.Counts;
+        long liveAfter = _mheap.HeapLive;
+        long t2 = Stopwatch.GetTimestamp();
+
+        // Mark termination: every span becomes unswept, heap_live is what the mark found, the pacer sets the next goal.
+        uint sweepGen = _mheap.SweepGen + 2;
+        _mheap.SweepGen = sweepGen;
+        foreach (MCentral c in _centrals) c.BeginSweep(sweepGen);
+        _mheap.BeginLargeSweep();
+        _sweepDone = false;
+        _mheap.ResetHeapLive(counts.Bytes);
+        Pacer.EndCycle(counts.Bytes);
+        long t3 = Stopwatch.GetTimestamp();
+
+        long pauseTicks = t3 - t0;
+        long now = DateTime.UtcNow.Ticks;
+        long unixNs = (now - DateTime.UnixEpoch.Ticks) * 100;
+        int slot = (int)(_numGc % PauseHistory);
+        _pauseNs[slot] = TicksToNs(pauseTicks);
+        _pauseEndUnixNs[slot] = unixNs;
+        _numGc++;
+        if (forced) _numForcedGc++;
+        _pauseTotalTicks += pauseTicks;
+        _gcCycleTicks += pauseTicks;
+        _lastGcUnixNs = unixNs;
+        var cycle = new GcCycle(
+            _numGc, forced, Stopwatch.GetElapsedTime(_startTicks), 100 * GcCpuFraction(),
+            Stopwatch.GetElapsedTime(t0, t1), Stopwatch.GetElapsedTime(t1, t2), Stopwatch.GetElapsedTime(t2, t3),
+            liveBefore, liveAfter, counts.Bytes, Pacer.Goal, counts, roots);
+        Volatile.Write(ref _lastCycle, cycle);
+        Options.OnGcCycle?.Invoke(cycle);
+        StartBackgroundSweep();
+        return cycle;
+    }
+
+    /// <summary>Go's GCCPUFraction: collector time (pauses and background sweeping) over wall time × processors.</summary>
+    private double GcCpuFraction()
+    {
+        long elapsed = Stopwatch.GetTimestamp() - _startTicks;
+        if (elapsed <= 0) return 0;
+        return (double)(_gcCycleTicks + Volatile.Read(ref _bgSweepTicks)) / ((double)elapsed * Environment.ProcessorCount);
+    }
+
+    private static long TicksToNs(long ticks) => (long)(ticks * (1e9 / Stopwatch.Frequency));
+
+    /// <summary>The collector's MemStats fields (world stopped).</summary>
+    private GcStats ReadGcStatsStopped()
+    {
+        int n = (int)Math.Min(_numGc, PauseHistory);
+        var recent = new long[n];
+        for (int i = 0; i < n; i++) recent[i] = _pauseNs[(int)((_numGc - n + i) % PauseHistory)];
+        long gcFrees = _mheap.LargeGcFreesLocked();
+        foreach (MCentral c in _centrals)
+        {
+            using (c.Enter()) gcFrees += c.GcFrees;
+        }
+        return new GcStats(_numGc, _numForcedGc, TicksToNs(_pauseTotalTicks), recent, Pacer.Goal, _lastGcUnixNs,
+            GcCpuFraction(), Pacer.Marked, _mheap.HeapLive, gcFrees, SweepPending);
+    }
+}
+
+/// <summary>The collector's figures in <see cref="MemStats"/>.</summary>
+internal sealed record GcStats(
+    long NumGC, long NumForcedGC, long PauseTotalNs, IReadOnlyList<long> RecentPausesNs, long NextGC, long LastGC,
+    double GCCPUFraction, long HeapMarked, long HeapLive, long GcFrees, bool SweepPending)
+{
+}
