@@ -72,7 +72,7 @@ public sealed class GcPacer
     {
         if (gcPercent < 0) return memoryLimit;
         long growth = marked / 100 * gcPercent + marked % 100 * gcPercent / 100;
-        long goal = Math.Max(marked + growth, DefaultHeapMinimum / 100 * gcPercent);
+        long goal = Math.Max(marked + growth, DefaultHeapMinimum * gcPercent / 100);
         return Math.Min(goal, memoryLimit);
     }
 
