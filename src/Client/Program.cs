@@ -18,6 +18,7 @@ public static class Program
           map [NODE] [--svg FILE]           the heap map in the terminal, or as an SVG picture of the whole cluster
           bench calls [--seconds 2]         grain call, Malloc (1 and 64 in flight) and MallocBatch rates
           bench local [ring options]        the ring workload on the node heap in process (see bench/WORKLOADS.md)
+          bench binarytrees [-depth 16]     binary-trees on a collected node heap in process, as bench/anchors/binarytrees.go
           info classes                      Go's size-class table, as generated here
           info layout [--arena-size 512GiB] reserve a node heap and print where spans, bitmap and arena landed
 
@@ -33,9 +34,9 @@ public static class Program
         {
             // Connection options may come before or after the command (`clusterheap --redis h:p shell`), so they
             // are taken first: their values are never mistaken for the command or a positional argument.
-            // `info` and `bench local` never connect (and `info layout` has an --arena-size of its own).
+            // `info`, `bench local` and `bench binarytrees` never connect (and `info layout` has an --arena-size of its own).
             string? first = argv.FirstOrDefault(a => !a.StartsWith('-'));
-            bool local = first == "info" || (first == "bench" && argv.Contains("local"));
+            bool local = first == "info" || (first == "bench" && (argv.Contains("local") || argv.Contains("binarytrees")));
             ConnectOptions connect = local ? new ConnectOptions() : ConnectOptions.Parse(args);
             string? command = args.Positional();
             switch (command)

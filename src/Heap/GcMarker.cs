@@ -31,6 +31,8 @@ internal sealed unsafe class GcMarker : IDisposable
     private readonly HeapBitmap _bitmap;
     private readonly nuint _arenaStart;
     private readonly nuint _arenaSize;
+    private readonly MSpan** _spans;
+    private nuint _used;           // ArenaUsed, read at Reset: the arena does not grow while the world is stopped
     private nuint* _grey;          // pairs: object base, bytes to scan
     private int _depth;            // pairs on _grey
     private int _capacity;         // pairs _grey holds
@@ -43,6 +45,7 @@ internal sealed unsafe class GcMarker : IDisposable
         _bitmap = mheap.Bitmap;
         _arenaStart = mheap.ArenaStart;
         _arenaSize = (nuint)mheap.ArenaSize;
+        _spans = (MSpan**)heap.Layout.SpansStart;
         _capacity = 1024;
         _grey = (nuint*)NativeMemory.Alloc((nuint)_capacity * 2 * (nuint)sizeof(nuint));
     }
@@ -59,6 +62,7 @@ internal sealed unsafe class GcMarker : IDisposable
     public void Reset()
     {
         _depth = 0;
+        _used = _mheap.ArenaUsed;
         _objects = _bytes = _scannedObjects = _scannedWords = _interior = _dangling = _foreign = 0;
     }
 
@@ -71,18 +75,12 @@ internal sealed unsafe class GcMarker : IDisposable
         if (word == 0) return;
         nuint p = (nuint)(word & AddressMask);
         ushort tag = (ushort)(word >> 48);
-        if (p - _arenaStart >= _arenaSize)
+        if (p - _arenaStart >= _used - _arenaStart || (tag != 0 && tag != Generation))
         {
-            _foreign++;
-            ForeignSink?.Invoke(word);
+            ShadeOutside(word, p);
             return;
         }
-        if (p >= _mheap.ArenaUsed || (tag != 0 && tag != Generation))
-        {
-            _dangling++;                 // unmapped arena, or an older generation of this slot: node gone
-            return;
-        }
-        MSpan* s = _mheap.SpanOf(p);
+        MSpan* s = _spans[(p - _arenaStart) >> HeapConstants.PageShift];
         if (s == null || s->State != SpanState.InUse || p < s->StartAddr)
         {
             _dangling++;
@@ -111,8 +109,12 @@ internal sealed unsafe class GcMarker : IDisposable
                 return;
             }
             obj = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
-            ulong* masks = s->TinyMasks;
-            if (!_heap.IsLive(s, index, obj, masks) || (masks != null && !TinyObjectLiveAt(masks[index], (int)(p - obj))))
+            // NodeHeap.IsLive, inlined: allocated, not freed while cached, boundary in its nibble; in the tiny class, a
+            // live block (IsTiny) with a live object where the word points, or a plain 16-byte object.
+            ulong bit = 1UL << index;
+            byte nibble = _bitmap.Get(obj);
+            if ((s->AllocBits[index >> 6] & bit) == 0 || (s->FreedBits[index >> 6] & bit) != 0 || (nibble & HeapBitmap.Boundary) == 0
+                || (s->TinyMasks != null && !TinySlotLiveAt(s->TinyMasks[index], nibble, (int)(p - obj))))
             {
                 _dangling++;
                 return;
@@ -130,39 +132,101 @@ internal sealed unsafe class GcMarker : IDisposable
         _depth++;
     }
 
-    /// <summary>A pointer into a live tiny block must land inside one of its live objects (padding and freed objects do not count).</summary>
-    private static bool TinyObjectLiveAt(ulong mask, int offset)
+    /// <summary>A word outside the mapped arena or of another generation: foreign (another node's), or dangling.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ShadeOutside(ulong word, nuint p)
     {
-        if ((mask & TinyBlock.IsTiny) == 0) return true;               // a plain 16-byte object
+        if (p - _arenaStart >= _arenaSize)
+        {
+            _foreign++;
+            ForeignSink?.Invoke(word);
+        }
+        else
+        {
+            _dangling++;                 // unmapped arena, or an older generation of this slot: node gone
+        }
+    }
+
+    /// <summary>
+    /// A slot of the tiny class with its boundary bit: a plain 16-byte object lives; a tiny block lives if IsTiny is set
+    /// (else it is dying), and the word must land inside one of its live objects (padding and freed objects do not count).
+    /// </summary>
+    private static bool TinySlotLiveAt(ulong mask, byte nibble, int offset)
+    {
+        if (nibble != HeapBitmap.TinyBlockStart) return true;            // a plain 16-byte object
+        if ((mask & TinyBlock.IsTiny) == 0) return false;               // dying block
         uint starts = TinyBlock.Live(mask) & ((2u << offset) - 1);
         if (starts == 0) return false;
         int start = 31 - System.Numerics.BitOperations.LeadingZeroCount(starts);
         return offset < TinyBlock.EndOf(mask, start);
     }
 
-    /// <summary>Go's gcDrain: scans grey objects until none is left.</summary>
+    /// <summary>
+    /// Go's gcDrain and scanobject: scans grey objects until none is left, shading every word the bitmap says holds a
+    /// pointer, up to the object's first Dead word. The common target — a live object of a plain small span — is shaded
+    /// here with the heap's geometry in locals; large spans, tiny blocks and every word that leads nowhere take
+    /// <see cref="Shade"/>, which applies the same rules.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Drain()
     {
+        nuint arenaStart = _arenaStart, usedBytes = _used - _arenaStart;
+        MSpan** spans = _spans;
+        HeapBitmap bitmap = _bitmap;
+        ulong generation = Generation;
+        long objects = 0, bytes = 0, scannedObjects = 0, scannedWords = 0, interior = 0, dangling = 0;
         while (_depth > 0)
         {
-            _depth--;
-            ScanObject(_grey[2 * _depth], _grey[2 * _depth + 1]);
+            int d = --_depth;
+            nuint obj0 = _grey[2 * d], end = obj0 + _grey[2 * d + 1];
+            scannedObjects++;
+            for (nuint a = obj0; a < end; a += HeapConstants.PtrSize)
+            {
+                var kind = (WordKind)(bitmap.Get(a) >> HeapBitmap.KindShift);
+                if (kind == WordKind.Dead && a != obj0) break;                  // no pointers from here to the end
+                scannedWords++;
+                if (kind != WordKind.Pointer) continue;
+                ulong word = *(ulong*)a;
+                if (word == 0) continue;
+                nuint p = (nuint)(word & AddressMask);
+                ulong tag = word >> 48;
+                MSpan* s;
+                if (p - arenaStart >= usedBytes || (tag != 0 && tag != generation)
+                    || (s = spans[(p - arenaStart) >> HeapConstants.PageShift]) == null
+                    || s->State != SpanState.InUse || p < s->StartAddr || s->SpanClass < 2 || s->TinyMasks != null)
+                {
+                    Shade(word);                                                 // the general case, with its own counts
+                    continue;
+                }
+                int index = (int)((ulong)(uint)(p - s->StartAddr) * s->DivMagic >> 32);
+                nuint elem = (nuint)s->ElemSize;
+                nuint obj = s->StartAddr + (nuint)index * elem;
+                ulong bit = 1UL << index;
+                if (index >= s->NElems || (s->AllocBits[index >> 6] & bit) == 0 || (s->FreedBits[index >> 6] & bit) != 0
+                    || (bitmap.Get(obj) & HeapBitmap.Boundary) == 0)
+                {
+                    dangling++;
+                    continue;
+                }
+                if (p != obj) interior++;
+                ref ulong marks = ref s->MarkBits[index >> 6];
+                if ((marks & bit) != 0) continue;
+                marks |= bit;
+                objects++;
+                bytes += (long)elem;
+                if (s->Noscan) continue;
+                if (_depth == _capacity) Grow();
+                _grey[2 * _depth] = obj;
+                _grey[2 * _depth + 1] = elem;
+                _depth++;
+            }
         }
-    }
-
-    /// <summary>Go's scanobject: shades every word the bitmap says holds a pointer, up to the first Dead word.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void ScanObject(nuint obj, nuint bytes)
-    {
-        _scannedObjects++;
-        nuint end = obj + bytes;
-        for (nuint a = obj; a < end; a += HeapConstants.PtrSize)
-        {
-            var kind = (WordKind)(_bitmap.Get(a) >> HeapBitmap.KindShift);
-            if (kind == WordKind.Dead && a != obj) break;                     // no pointers from here to the end
-            _scannedWords++;
-            if (kind == WordKind.Pointer) Shade(*(ulong*)a);
-        }
+        _objects += objects;
+        _bytes += bytes;
+        _scannedObjects += scannedObjects;
+        _scannedWords += scannedWords;
+        _interior += interior;
+        _dangling += dangling;
     }
 
     private void Grow()

@@ -26,6 +26,7 @@ public sealed unsafe partial class NodeHeap
     private volatile bool _sweepDone = true;     // false from a mark's end until a pass finds nothing to sweep
     private int _bgSweepRunning;                 // 1 while a background sweep work item is queued or running
     private long _bgSweepTicks;                  // Stopwatch ticks the background sweeper spent sweeping
+    private int _sweepCursor;                    // span classes below it have nothing unswept (reset by each cycle)
 
     /// <summary>True when spans wait to be swept.</summary>
     public bool SweepPending => !_sweepDone;
@@ -35,11 +36,17 @@ public sealed unsafe partial class NodeHeap
     {
         pages = _mheap.SweepLargeOne(_poisonOnFree);
         if (pages >= 0) return true;
-        foreach (MCentral c in _centrals)
+        // Spans become unswept only at a cycle's end (world stopped), so a class found empty stays empty: the cursor
+        // only moves past empty classes, and sweepers racing on it at worst look at a class twice.
+        for (int spc = Volatile.Read(ref _sweepCursor); spc < _centrals.Length; spc++)
         {
-            if (!c.HasUnswept) continue;
-            pages = c.SweepOne(_poisonOnFree);
-            if (pages >= 0) return true;
+            MCentral c = _centrals[spc];
+            if (c.HasUnswept)
+            {
+                pages = c.SweepOne(_poisonOnFree);
+                if (pages >= 0) return true;
+            }
+            Volatile.Write(ref _sweepCursor, spc + 1);
         }
         pages = 0;
         return false;
@@ -48,7 +55,12 @@ public sealed unsafe partial class NodeHeap
     /// <summary>Sweeps everything that waits (the next collection, before it marks; tests).</summary>
     public void FinishSweep()
     {
-        while (SweepOneSpan(out _)) { }
+        // Every class from the first, whatever the cursor says: this is what makes the next cycle's start exact.
+        while (_mheap.SweepLargeOne(_poisonOnFree) >= 0) { }
+        foreach (MCentral c in _centrals)
+        {
+            while (c.SweepOne(_poisonOnFree) >= 0) { }
+        }
         _sweepDone = true;
     }
 

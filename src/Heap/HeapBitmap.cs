@@ -147,17 +147,25 @@ internal readonly unsafe struct HeapBitmap(nuint bitmapStart, nuint arenaStart)
             for (nuint i = 0; i < words; i++) Put(addr + (i << 3), Nibble(i == 0, WordKind.Pointer), shared);
             return;
         }
-        nuint last = 0;   // one past the last pointer word
-        for (nuint i = 0; i < words && (int)(i >> 6) < pointerMask.Length; i++)
+        nuint last = 0;   // one past the last pointer word: found from the mask's last word with a pointer in the object
+        for (int m = (int)Math.Min((nuint)pointerMask.Length, (words + 63) >> 6) - 1; m >= 0; m--)
         {
-            if ((pointerMask[(int)(i >> 6)] & (1UL << (int)i)) != 0) last = i + 1;
+            ulong bits = pointerMask[m];
+            nuint inWord = words - ((nuint)m << 6);
+            if (inWord < 64) bits &= (1UL << (int)inWord) - 1;
+            if (bits == 0) continue;
+            last = ((nuint)m << 6) + (nuint)(64 - System.Numerics.BitOperations.LeadingZeroCount(bits));
+            break;
         }
-        for (nuint i = 0; i < words; i++)
+        if (last == 0)
         {
-            WordKind k = i >= last ? WordKind.Dead
-                : (pointerMask[(int)(i >> 6)] & (1UL << (int)i)) != 0 ? WordKind.Pointer : WordKind.Scalar;
-            if (i > 0 && k == WordKind.Dead) break;              // the rest is already Dead (zero)
-            Put(addr + (i << 3), Nibble(i == 0, i == 0 && k == WordKind.Dead ? WordKind.Scalar : k), shared);
+            Put(addr, Nibble(true, WordKind.Scalar), shared);   // no pointer at all: a start nibble, then Dead
+            return;
+        }
+        for (nuint i = 0; i < last; i++)
+        {
+            WordKind k = (pointerMask[(int)(i >> 6)] & (1UL << (int)i)) != 0 ? WordKind.Pointer : WordKind.Scalar;
+            Put(addr + (i << 3), Nibble(i == 0, k), shared);   // words from last on stay Dead (zero)
         }
     }
 

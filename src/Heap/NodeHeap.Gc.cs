@@ -172,6 +172,7 @@ public sealed unsafe partial class NodeHeap
         _mheap.SweepGen = sweepGen;
         foreach (MCentral c in _centrals) c.BeginSweep(sweepGen);
         _mheap.BeginLargeSweep();
+        _sweepCursor = 0;
         _sweepDone = false;
         _mheap.ResetHeapLive(counts.Bytes);
         Pacer.EndCycle(counts.Bytes);
