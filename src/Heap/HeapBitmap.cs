@@ -18,8 +18,10 @@ public enum WordKind : byte
 /// <code>
 ///   nibble: [kind:2][freed:1][boundary:1]     (bit 0 = boundary)
 ///   boundary  an object starts at this word
-///   freed     Go's mark bit; with explicit frees and no collector it marks the start of an object that was
-///             freed, so a second free says "already freed" rather than "never allocated"
+///   freed     Go 1.4's mark bit; here it marks the start of an object that was freed (explicitly or by the
+///             sweep), so a second free says "already freed" rather than "never allocated". The collector
+///             marks elsewhere, in each span's MarkBits (Go 1.7's gcmarkBits, MSpan.cs), so a mark never
+///             touches the nibble every free claims
 ///   kind      Dead (no pointers from here on) / Scalar / Pointer
 /// </code>
 /// An object's start nibble always has a kind (Scalar or Pointer). A tiny block's start nibble is boundary with kind

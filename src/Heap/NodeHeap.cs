@@ -16,7 +16,10 @@ namespace ClusterHeap.Heap;
 /// <i>mcache</i> (MCache.cs): one owner's span per span class plus the tiny block, and its free stacks
 /// (MCache.FreeStack.cs); no locks.
 /// <i>mcentral</i> (MCentral.cs): one per span class, the node's spans that no mcache holds.
-/// <i>mheap</i> (MHeap.cs): the pages; free runs, coalescing, growth, scavenging.</para>
+/// <i>mheap</i> (MHeap.cs): the pages; free runs, coalescing, growth, scavenging.
+/// <i>collector</i> (NodeHeap.Gc.cs): Go's mark and sweep — root sets (RootSet.cs), the mark (GcMarker.cs) into each
+/// span's MarkBits, the sweep (GcSweep.cs) by sweepgen, the pacer (GcPacer.cs). Explicit frees and the collector work
+/// on the same heap: an object goes by whichever comes first.</para>
 ///
 /// <para><b>Layout</b> (HeapLayout.cs): one PROT_NONE reservation at the slot's hint
 /// <c>slot &lt;&lt; 40 | 0x00c0 &lt;&lt; 32</c>: spans array (8 B per arena page), bitmap (arena / 16), arena
@@ -54,7 +57,8 @@ namespace ClusterHeap.Heap;
 /// class; boundary bits are set exactly at live object starts (not at slots freed while cached or on a free
 /// stack, which carry the freed mark); free stacks hold only such claimed slots; per span allocCount + free slots == nelems;
 /// HeapSys == HeapIdle + HeapInuse; HeapObjects == Mallocs - Frees; HeapAlloc == live slot bytes + large bytes
-/// == the BySize sum.</para>
+/// == the BySize sum; every in-use span is swept (no mark bits) or waits, uncached, on an unswept list with the last
+/// mark's bits.</para>
 /// </summary>
 public sealed unsafe partial class NodeHeap : IDisposable
 {

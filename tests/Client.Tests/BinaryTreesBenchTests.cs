@@ -1,0 +1,36 @@
+using ClusterHeap.Client.Bench;
+
+namespace ClusterHeap.Client.Tests;
+
+/// <summary>`clusterheap bench binarytrees`: the collector runs during it, and its checksum is binary-trees' node count.</summary>
+public class BinaryTreesBenchTests
+{
+    [Fact]
+    public async Task Bench_binarytrees_prints_the_right_checksum_and_collects_on_the_way()
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        // GOGC 10: a small heap still runs cycles at depth 12, in the middle of Build's recursion.
+        int exit = await Program.RunAsync(["bench", "binarytrees", "-depth", "12", "-gogc", "10"], output, error);
+        string line = output.ToString();
+        Assert.True(exit == 0, line + error);
+        Assert.Contains($"checksum={BinaryTreesResult.ExpectedChecksum(12)} ", line);
+        Assert.Matches(@"numgc=[1-9]\d* ", line);
+        Assert.Contains("verify=ok", line);
+        foreach (string field in new[] { "ms=", "heapsys=", "pause_p50_us=", "pause_max_us=" }) Assert.Contains(field, line);
+    }
+
+    [Fact]
+    public void The_expected_checksum_is_the_node_count_Go_prints()
+    {
+        Assert.Equal(14985902, BinaryTreesResult.ExpectedChecksum(16));     // bench/anchors/binarytrees.go -depth 16
+    }
+
+    [Fact]
+    public async Task A_depth_below_four_is_a_usage_error()
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        Assert.Equal(2, await Program.RunAsync(["bench", "binarytrees", "-depth", "2"], output, error));
+    }
+}
