@@ -42,6 +42,18 @@ internal sealed unsafe partial class MCentral
         }
     }
 
+    /// <summary>An aborted mark: every span's marks are dropped (all are swept: a mark starts after the sweep finished).</summary>
+    public void ClearMarks()
+    {
+        using (Enter())
+        {
+            for (int list = 0; list < 3; list++)
+            {
+                for (MSpan* s = _lists[list].Next; s != &_lists[list]; s = s->Next) s->ClearMarks();
+            }
+        }
+    }
+
     /// <summary>True when spans of this class wait to be swept (a hint, read without the lock).</summary>
     public bool HasUnswept => Unswept->Next != Unswept;
 

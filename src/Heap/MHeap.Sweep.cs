@@ -29,6 +29,18 @@ internal sealed unsafe partial class MHeap
         }
     }
 
+    /// <summary>An aborted mark: every large span's mark is dropped.</summary>
+    public void ClearLargeMarks()
+    {
+        lock (_lock)
+        {
+            for (int list = 0; list < 2; list++)
+            {
+                for (MSpan* s = LargeList(list)->Next; s != LargeList(list); s = s->Next) s->ClearMarks();
+            }
+        }
+    }
+
     /// <summary>True when large spans wait to be swept (a hint, read without the lock).</summary>
     public bool HasUnsweptLarge => LargeList(1)->Next != LargeList(1);
 

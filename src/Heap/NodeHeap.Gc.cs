@@ -111,7 +111,7 @@ public sealed unsafe partial class NodeHeap
     /// <summary>An allocation is about to fail at a limit: with the collector on, run a cycle first. True when one ran.</summary>
     internal bool CollectBeforeOutOfMemory()
     {
-        if (!_collector) return false;
+        if (!_collector || _markSession != null) return false;
         CollectFromAnyThread(forced: true);
         FinishSweep();
         return true;
@@ -120,13 +120,19 @@ public sealed unsafe partial class NodeHeap
     private GcCycle? CollectFromAnyThread(bool forced)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_markSession != null)
+        {
+            // A coordinated cycle is marking this heap (GcMarkSession.cs): it decides; a local cycle would wipe its marks.
+            if (forced) throw new InvalidOperationException("a coordinated collection is marking this heap; it runs the cycle");
+            return null;
+        }
         bool mutator = _world.IsReadLockHeld;        // started from inside Malloc, within the owner's scope
         if (mutator) _world.ExitReadLock();
         _world.EnterWriteLock();
         try
         {
-            // Another thread's cycle may have run while this one waited for the world.
-            if (!forced && _mheap.HeapLive < Pacer.Goal) return null;
+            // Another thread's cycle may have run while this one waited for the world, or a session begun.
+            if (_markSession != null || (!forced && _mheap.HeapLive < Pacer.Goal)) return null;
             return CollectStopped(forced);
         }
         finally
@@ -140,16 +146,30 @@ public sealed unsafe partial class NodeHeap
     {
         long t0 = Stopwatch.GetTimestamp();
         long liveBefore = _mheap.HeapLive;
-        // Sweep termination: the last cycle's sweep ends, and every mcache gives back what it holds.
-        FinishSweep();
-        MCache[] caches = CachesSnapshot();
-        foreach (MCache c in caches) c.FlushForGc();
+        BeginMarkStopped();
         long t1 = Stopwatch.GetTimestamp();
+        long roots = ShadeRootsStopped();
+        _marker!.Drain();
+        long t2 = Stopwatch.GetTimestamp();
+        return EndMarkStopped(forced, t0, t1, t2, liveBefore, roots);
+    }
 
-        // Mark.
+    /// <summary>
+    /// Sweep termination, the world stopped: the last cycle's sweep ends, every mcache gives back what it holds, and the
+    /// marker starts from nothing (every span swept, so no mark bit is set).
+    /// </summary>
+    private void BeginMarkStopped()
+    {
+        FinishSweep();
+        foreach (MCache c in CachesSnapshot()) c.FlushForGc();
         _marker ??= new GcMarker(this, _mheap);
         _marker.Reset();
         _marker.Generation = PointerGeneration;
+    }
+
+    /// <summary>Shades every word of every root set; returns how many were not 0.</summary>
+    private long ShadeRootsStopped()
+    {
         long roots = 0;
         RootSet[] sets;
         using (_cachesLock.EnterScope()) sets = [.. _roots];
@@ -159,15 +179,20 @@ public sealed unsafe partial class NodeHeap
             {
                 if (w == 0) continue;
                 roots++;
-                _marker.Shade(w);
+                _marker!.Shade(w);
             }
         }
-        _marker.Drain();
-        MarkCounts counts = _marker.Counts;
-        long liveAfter = _mheap.HeapLive;
-        long t2 = Stopwatch.GetTimestamp();
+        return roots;
+    }
 
-        // Mark termination: every span becomes unswept, heap_live is what the mark found, the pacer sets the next goal.
+    /// <summary>
+    /// Mark termination, the world stopped: every span becomes unswept, heap_live is what the mark found, the pacer sets
+    /// the next goal, the cycle is counted and traced, and the background sweeper starts.
+    /// </summary>
+    private GcCycle EndMarkStopped(bool forced, long t0, long t1, long t2, long liveBefore, long roots)
+    {
+        MarkCounts counts = _marker!.Counts;
+        long liveAfter = _mheap.HeapLive;
         uint sweepGen = _mheap.SweepGen + 2;
         _mheap.SweepGen = sweepGen;
         foreach (MCentral c in _centrals) c.BeginSweep(sweepGen);
@@ -178,9 +203,8 @@ public sealed unsafe partial class NodeHeap
         Pacer.EndCycle(counts.Bytes);
         long t3 = Stopwatch.GetTimestamp();
 
-        long pauseTicks = t3 - t0;
-        long now = DateTime.UtcNow.Ticks;
-        long unixNs = (now - DateTime.UnixEpoch.Ticks) * 100;
+        long pauseTicks = t3 - t0;                      // a session's: from its start, the world stopped by its coordinator
+        long unixNs = (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100;
         int slot = (int)(_numGc % PauseHistory);
         _pauseNs[slot] = TicksToNs(pauseTicks);
         _pauseEndUnixNs[slot] = unixNs;
@@ -197,6 +221,91 @@ public sealed unsafe partial class NodeHeap
         Options.OnGcCycle?.Invoke(cycle);
         StartBackgroundSweep();
         return cycle;
+    }
+
+    private GcMarkSession? _markSession;            // the coordinated cycle marking this heap; world lock
+
+    /// <summary>
+    /// Starts this heap's part in a coordinated cycle (GcMarkSession.cs): the last sweep finishes and the mcaches are
+    /// flushed. The caller has stopped this heap's mutators and keeps them stopped until the session ends.
+    /// </summary>
+    public GcMarkSession BeginMarkSession()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _world.EnterWriteLock();
+        try
+        {
+            if (_markSession != null) throw new InvalidOperationException("a mark session is open on this heap already");
+            long t0 = Stopwatch.GetTimestamp();
+            long liveBefore = _mheap.HeapLive;
+            BeginMarkStopped();
+            var session = new GcMarkSession(this, t0, Stopwatch.GetTimestamp(), liveBefore);
+            _marker!.ForeignSink = session.Collect;
+            _markSession = session;
+            return session;
+        }
+        finally
+        {
+            _world.ExitWriteLock();
+        }
+    }
+
+    internal MarkCounts RunSessionStep(GcMarkSession session, Action shade)
+    {
+        _world.EnterWriteLock();
+        try
+        {
+            if (_markSession != session) throw new InvalidOperationException("this mark session is not the heap's open one");
+            shade();
+            _marker!.Drain();
+            return _marker.Counts;
+        }
+        finally
+        {
+            _world.ExitWriteLock();
+        }
+    }
+
+    internal long ShadeRootsForSession() => ShadeRootsStopped();
+
+    internal void ShadeForSession(ulong[] words)
+    {
+        foreach (ulong w in words) _marker!.Shade(w);
+    }
+
+    internal GcCycle FinishSession(GcMarkSession session, long t0, long t1, long t2, long liveBefore, long roots)
+    {
+        _world.EnterWriteLock();
+        try
+        {
+            if (_markSession != session) throw new InvalidOperationException("this mark session is not the heap's open one");
+            _marker!.ForeignSink = null;
+            GcCycle cycle = EndMarkStopped(forced: true, t0, t1, t2, liveBefore, roots);
+            _markSession = null;
+            return cycle;
+        }
+        finally
+        {
+            _world.ExitWriteLock();
+        }
+    }
+
+    internal void AbortSession(GcMarkSession session)
+    {
+        _world.EnterWriteLock();
+        try
+        {
+            if (_markSession != session) return;
+            _marker!.ForeignSink = null;
+            _marker.Reset();
+            foreach (MCentral c in _centrals) c.ClearMarks();
+            _mheap.ClearLargeMarks();
+            _markSession = null;
+        }
+        finally
+        {
+            _world.ExitWriteLock();
+        }
     }
 
     /// <summary>Go's GCCPUFraction: collector time (pauses and background sweeping) over wall time × processors.</summary>

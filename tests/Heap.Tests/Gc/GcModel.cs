@@ -20,11 +20,14 @@ internal sealed unsafe class GcModel
     public readonly Dictionary<nuint, Obj> Live = [];
     public readonly List<nuint> Dead = [];                      // bases of objects freed or reclaimed: dangling targets
 
+    /// <summary>The generation a pointer word must carry in its top 16 bits to lead anywhere (0: raw addresses).</summary>
+    public ulong Tag { get; init; }
+
     /// <summary>The live object whose extent holds <paramref name="word"/>, if the word is a raw arena address.</summary>
     public Obj? Resolve(ulong word, Obj[] sorted)
     {
-        if (word == 0 || (word >> 48) != 0) return null;
-        nuint p = (nuint)word;
+        if (word == 0 || (word >> 48) != Tag) return null;
+        nuint p = (nuint)(word & ((1UL << 48) - 1));
         int lo = 0, hi = sorted.Length - 1, found = -1;
         while (lo <= hi)
         {
