@@ -5,7 +5,7 @@ namespace ClusterHeap.Heap;
 
 /// <summary>What one mark found (the collector is described in NodeHeap.Gc.cs).</summary>
 public readonly record struct MarkCounts(
-    long Objects, long Bytes, long ScannedObjects, long ScannedWords, long Interior, long Dangling, long Foreign);
+    long Objects, long Bytes, long ScannedObjects, long Interior, long Dangling, long Foreign);
 
 /// <summary>
 /// The mark phase (Go's gcDrain over greyobject/scanobject): shades the words it is given and scans the objects it
@@ -36,7 +36,7 @@ internal sealed unsafe class GcMarker : IDisposable
     private nuint* _grey;          // pairs: object base, bytes to scan
     private int _depth;            // pairs on _grey
     private int _capacity;         // pairs _grey holds
-    private long _objects, _bytes, _scannedObjects, _scannedWords, _interior, _dangling, _foreign;
+    private long _objects, _bytes, _scannedObjects, _interior, _dangling, _foreign;
 
     public GcMarker(NodeHeap heap, MHeap mheap)
     {
@@ -56,14 +56,14 @@ internal sealed unsafe class GcMarker : IDisposable
     /// <summary>Receives words that point outside this arena (other nodes' objects); null counts them only.</summary>
     public Action<ulong>? ForeignSink { get; set; }
 
-    public MarkCounts Counts => new(_objects, _bytes, _scannedObjects, _scannedWords, _interior, _dangling, _foreign);
+    public MarkCounts Counts => new(_objects, _bytes, _scannedObjects, _interior, _dangling, _foreign);
 
     /// <summary>Starts a mark: counters to zero. The spans' mark bits are empty (every span is swept).</summary>
     public void Reset()
     {
         _depth = 0;
         _used = _mheap.ArenaUsed;
-        _objects = _bytes = _scannedObjects = _scannedWords = _interior = _dangling = _foreign = 0;
+        _objects = _bytes = _scannedObjects = _interior = _dangling = _foreign = 0;
     }
 
     /// <summary>
@@ -170,63 +170,66 @@ internal sealed unsafe class GcMarker : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Drain()
     {
-        nuint arenaStart = _arenaStart, usedBytes = _used - _arenaStart;
+        // Kept few so the JIT holds them in registers: the loop is the collector's hot path.
+        nuint arenaStart = _arenaStart;
+        ulong usedBytes = _used - _arenaStart;
         MSpan** spans = _spans;
         HeapBitmap bitmap = _bitmap;
-        ulong generation = Generation;
-        long objects = 0, bytes = 0, scannedObjects = 0, scannedWords = 0, interior = 0, dangling = 0;
+        long objects = 0, bytes = 0, scanned = 0;
         while (_depth > 0)
         {
             int d = --_depth;
             nuint obj0 = _grey[2 * d], end = obj0 + _grey[2 * d + 1];
-            scannedObjects++;
+            scanned++;
             for (nuint a = obj0; a < end; a += HeapConstants.PtrSize)
             {
-                var kind = (WordKind)(bitmap.Get(a) >> HeapBitmap.KindShift);
-                if (kind == WordKind.Dead && a != obj0) break;                  // no pointers from here to the end
-                scannedWords++;
-                if (kind != WordKind.Pointer) continue;
-                ulong word = *(ulong*)a;
-                if (word == 0) continue;
-                nuint p = (nuint)(word & AddressMask);
-                ulong tag = word >> 48;
-                MSpan* s;
-                if (p - arenaStart >= usedBytes || (tag != 0 && tag != generation)
-                    || (s = spans[(p - arenaStart) >> HeapConstants.PageShift]) == null
-                    || s->State != SpanState.InUse || p < s->StartAddr || s->SpanClass < 2 || s->TinyMasks != null)
+                int kind = bitmap.Get(a) >> HeapBitmap.KindShift;
+                if (kind != (int)WordKind.Pointer)
                 {
-                    Shade(word);                                                 // the general case, with its own counts
+                    if (kind == (int)WordKind.Dead && a != obj0) break;          // no pointers from here to the end
+                    continue;
+                }
+                ulong word = *(ulong*)a;
+                // A raw address inside the mapped arena (0, tagged words and everything outside fail this one test).
+                if (word - arenaStart >= usedBytes)
+                {
+                    if (word != 0) Shade(word);
+                    continue;
+                }
+                nuint p = (nuint)word;
+                MSpan* s = spans[(p - arenaStart) >> HeapConstants.PageShift];
+                if (s == null || s->State != SpanState.InUse || s->SpanClass < 2 || s->TinyMasks != null || p < s->StartAddr)
+                {
+                    Shade(word);                                                 // large spans, tiny blocks, free pages
                     continue;
                 }
                 int index = (int)((ulong)(uint)(p - s->StartAddr) * s->DivMagic >> 32);
                 nuint elem = (nuint)s->ElemSize;
                 nuint obj = s->StartAddr + (nuint)index * elem;
                 ulong bit = 1UL << index;
-                if (index >= s->NElems || (s->AllocBits[index >> 6] & bit) == 0 || (s->FreedBits[index >> 6] & bit) != 0
+                int w = index >> 6;
+                if (index >= s->NElems || (s->AllocBits[w] & bit) == 0 || (s->FreedBits[w] & bit) != 0
                     || (bitmap.Get(obj) & HeapBitmap.Boundary) == 0)
                 {
-                    dangling++;
+                    _dangling++;
                     continue;
                 }
-                if (p != obj) interior++;
-                ref ulong marks = ref s->MarkBits[index >> 6];
+                if (p != obj) _interior++;
+                ulong marks = s->MarkBits[w];
                 if ((marks & bit) != 0) continue;
-                marks |= bit;
+                s->MarkBits[w] = marks | bit;
                 objects++;
                 bytes += (long)elem;
                 if (s->Noscan) continue;
                 if (_depth == _capacity) Grow();
-                _grey[2 * _depth] = obj;
-                _grey[2 * _depth + 1] = elem;
-                _depth++;
+                nuint* top = _grey + 2 * _depth++;
+                top[0] = obj;
+                top[1] = elem;
             }
         }
         _objects += objects;
         _bytes += bytes;
-        _scannedObjects += scannedObjects;
-        _scannedWords += scannedWords;
-        _interior += interior;
-        _dangling += dangling;
+        _scannedObjects += scanned;
     }
 
     private void Grow()
