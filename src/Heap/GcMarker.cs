@@ -80,7 +80,7 @@ internal sealed unsafe class GcMarker : IDisposable
             ShadeOutside(word, p);
             return;
         }
-        MSpan* s = _spans[(p - _arenaStart) >> HeapConstants.PageShift];
+        MSpan* s = MHeap.SpanOf(_spans, _arenaStart, p);
         if (s == null || s->State != SpanState.InUse || p < s->StartAddr)
         {
             _dangling++;
@@ -102,7 +102,7 @@ internal sealed unsafe class GcMarker : IDisposable
         }
         else
         {
-            index = (int)((ulong)(uint)(p - s->StartAddr) * s->DivMagic >> 32);   // offset / ElemSize
+            index = s->ObjectIndex(p);
             if (index >= s->NElems)
             {
                 _dangling++;             // the span's tail waste
@@ -197,13 +197,13 @@ internal sealed unsafe class GcMarker : IDisposable
                     continue;
                 }
                 nuint p = (nuint)word;
-                MSpan* s = spans[(p - arenaStart) >> HeapConstants.PageShift];
+                MSpan* s = MHeap.SpanOf(spans, arenaStart, p);
                 if (s == null || s->State != SpanState.InUse || s->SpanClass < 2 || s->TinyMasks != null || p < s->StartAddr)
                 {
                     Shade(word);                                                 // large spans, tiny blocks, free pages
                     continue;
                 }
-                int index = (int)((ulong)(uint)(p - s->StartAddr) * s->DivMagic >> 32);
+                int index = s->ObjectIndex(p);
                 nuint elem = (nuint)s->ElemSize;
                 nuint obj = s->StartAddr + (nuint)index * elem;
                 ulong bit = 1UL << index;

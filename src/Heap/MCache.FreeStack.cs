@@ -87,7 +87,7 @@ public sealed unsafe partial class MCache
         if (address - arena >= _mheap.ArenaUsed - arena) return _heap.TryFree(address);
         if ((address & 7) == 0 && _bitmap.TryClaimObject(address))
         {
-            MSpan* s = _spans[(address - arena) >> HeapConstants.PageShift];
+            MSpan* s = MHeap.SpanOf(_spans, arena, address);
             int spc = s->SpanClass;
             StackHead* head = &_heads[spc];
             // Never stacked: a large or lessee's object, a released cache, or a span still unswept since the last
@@ -122,8 +122,8 @@ public sealed unsafe partial class MCache
             for (int i = 0; i < count; i++)
             {
                 nuint a = stack[i];
-                MSpan* s = _spans[(a - _arenaStart) >> HeapConstants.PageShift];
-                int index = (int)((ulong)(uint)(a - s->StartAddr) * s->DivMagic >> 32);
+                MSpan* s = MHeap.SpanOf(_spans, _arenaStart, a);
+                int index = s->ObjectIndex(a);
                 central.FreeSlotLocked(s, index, poison: false);
             }
         }

@@ -236,7 +236,7 @@ public sealed unsafe partial class MCache
         nuint v = TakeIdleTinyClassSlot();
         if (v != 0)
         {
-            s = _spans[(v - _arenaStart) >> HeapConstants.PageShift];
+            s = MHeap.SpanOf(_spans, _arenaStart, v);
             Zero.Small(v, TinyBlock.Size);
         }
         else

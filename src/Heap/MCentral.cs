@@ -4,8 +4,8 @@ using System.Runtime.CompilerServices;
 namespace ClusterHeap.Heap;
 
 /// <summary>
-/// mcentral: the spans of one span class on one node that no mcache holds, in three lists: <c>_partial</c>
-/// (uncached, swept, with free slots), <c>_full</c> (uncached, swept and full, or cached by an mcache or a lease) and
+/// mcentral: a node's spans of one span class, in three lists: <c>_partial</c> (uncached, swept, with free slots),
+/// <c>_full</c> (uncached, swept and full, or cached by an mcache or a lease, which alone may allocate from it) and
 /// <c>_unswept</c> (uncached spans the last mark left to sweep, GcSweep.cs; Go's mcentral kept them in the same
 /// lists and told them apart by sweepgen). A span is swept before it is handed out: every span an mcache or a lease
 /// holds is swept.
@@ -60,17 +60,12 @@ internal sealed unsafe partial class MCentral : IDisposable
 
     public SpinScope Enter() => new(ref _lock);
 
-    /// <summary>Takes the lock without a scope, for the free fast path (see NodeHeap.TryFree).</summary>
+    /// <summary>Takes the lock without a scope: the free fast path (see NodeHeap.TryFree), and the verifier, which holds every mcentral's at once.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Lock() => _lock.Enter();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Unlock() => _lock.Exit();
-
-    /// <summary>Takes the lock without a scope (the verifier holds every mcentral lock at once).</summary>
-    public void LockForVerify() => _lock.Enter();
-
-    public void UnlockForVerify() => _lock.Exit();
 
     /// <summary>Which of this mcentral's lists holds <paramref name="s"/>. Caller holds the lock.</summary>
     public CentralList ListOf(MSpan* s)
@@ -86,8 +81,9 @@ internal sealed unsafe partial class MCentral : IDisposable
     }
 
     /// <summary>
-    /// Hands a span with at least one free slot to a cache (Go's mcentral.cacheSpan): a partial one if there
-    /// is one, else a fresh span from mheap. Null (and the reason) when mheap cannot grow.
+    /// Hands a span with at least one free slot to a cache (Go's mcentral.cacheSpan) by <see cref="Exchange"/>'s
+    /// policy: a partial span, except that a whole free span mheap already has mapped is preferred to a nearly-full
+    /// partial one; a fresh span from mheap when there is no partial. Null (and the reason) when mheap cannot grow.
     /// </summary>
     public MSpan* CacheSpan(SpanCache owner, out OutOfMemoryReason reason) => Exchange(null, owner, out reason);
 

@@ -15,7 +15,8 @@ namespace ClusterHeap.Heap;
 /// <i>size class</i> (SizeClasses.cs): Go's 67 small classes; <i>span class</i> = class &lt;&lt; 1 | noscan.
 /// <i>mcache</i> (MCache.cs): one owner's span per span class plus the tiny block, and its free stacks
 /// (MCache.FreeStack.cs); no locks.
-/// <i>mcentral</i> (MCentral.cs): one per span class, the node's spans that no mcache holds.
+/// <i>mcentral</i> (MCentral.cs): one per span class, the node's spans of that class: partial ones to hand out,
+/// full ones, those an mcache or a lease holds, and those waiting to be swept.
 /// <i>mheap</i> (MHeap.cs): the pages; free runs, coalescing, growth, scavenging.
 /// <i>collector</i> (NodeHeap.Gc.cs): Go's mark and sweep — root sets (RootSet.cs), the mark (GcMarker.cs) into each
 /// span's MarkBits, the sweep (GcSweep.cs) by sweepgen, the pacer (GcPacer.cs). Explicit frees and the collector work
