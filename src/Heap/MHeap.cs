@@ -91,7 +91,17 @@ internal sealed unsafe partial class MHeap : IDisposable
     /// </summary>
     public long HeapLive => Volatile.Read(ref _heapLive);
 
-    public void AddHeapLive(long bytes) => Interlocked.Add(ref _heapLive, bytes);
+    /// <summary>
+    /// Keep heap_live as allocation goes (the collector's pacer reads it). Off — a heap of explicit frees only — the
+    /// allocation and free paths skip the atomic add, and heap_live moves only when a cycle sets it.
+    /// </summary>
+    public bool TrackHeapLive { get; init; }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public void AddHeapLive(long bytes)
+    {
+        if (TrackHeapLive) Interlocked.Add(ref _heapLive, bytes);
+    }
 
     /// <summary>Sets heap_live to what the mark found (mark termination, the world stopped).</summary>
     public void ResetHeapLive(long marked) => Volatile.Write(ref _heapLive, marked);
@@ -176,7 +186,7 @@ internal sealed unsafe partial class MHeap : IDisposable
             {
                 _largeAllocs++;
                 _largeAllocBytes += (long)s->Bytes;
-                Interlocked.Add(ref _heapLive, (long)s->Bytes);
+                AddHeapLive((long)s->Bytes);
                 SpanList.InsertBack(&_large[0], s);
             }
             return s;

@@ -73,7 +73,7 @@ public sealed record MemStats
     public double GCCPUFraction { get; init; }
     /// <summary>Bytes the last mark found live (Go's heap_marked).</summary>
     public long HeapMarked { get; init; }
-    /// <summary>The pacer's heap_live: marked bytes plus allocation since (MHeap.HeapLive).</summary>
+    /// <summary>The pacer's heap_live: marked bytes plus allocation since (MHeap.HeapLive); kept only with HeapOptions.Collector on.</summary>
     public long HeapLive { get; init; }
     /// <summary>Objects reclaimed by sweeping (also counted in Frees).</summary>
     public long GcFrees { get; init; }

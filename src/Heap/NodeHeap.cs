@@ -92,7 +92,7 @@ public sealed unsafe partial class NodeHeap : IDisposable
     {
         Options = options;
         Layout = layout;
-        _mheap = new MHeap(layout, options.ScavengeDelay, options.GrowthLimit);
+        _mheap = new MHeap(layout, options.ScavengeDelay, options.GrowthLimit) { TrackHeapLive = options.Collector };
         _bitmap = _mheap.Bitmap;
         for (int spc = 0; spc < _centrals.Length; spc++)
         {
