@@ -92,7 +92,7 @@ public sealed unsafe partial class MCache
             StackHead* head = &_heads[spc];
             // Never stacked: a large or lessee's object, a released cache, or a span still unswept since the last
             // mark (a slot of it handed out again before its sweep would be swept as garbage, GcSweep.cs).
-            if (head->Limit == 0 || s->SweepGen != _mheap.SweepGen) return _heap.FreeClaimed(s, address);
+            if (head->Limit == 0 || (_heap.SweepPending && s->SweepGen != _mheap.SweepGen)) return _heap.FreeClaimed(s, address);
             if ((spc & 1) == 0) _bitmap.ClearClaimed(address, (nuint)head->ElemSize, noscan: false);
             else if (spc == TinyBlock.SpanClass) s->TinyMasks[(int)((address - s->StartAddr) >> 4)] = 0;   // as FreeClaimedLocked
             if (_poisonOnFree) new Span<byte>((void*)address, head->ElemSize).Fill(NodeHeap.PoisonByte);

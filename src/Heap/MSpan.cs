@@ -73,6 +73,12 @@ internal unsafe struct MSpan
     /// <summary>1 when some slot or page may hold old data and must be cleared before reuse.</summary>
     public byte NeedZero;
     public int FreedCount;
+    /// <summary>
+    /// Go's mspan.sweepgen against the heap's (MHeap.SweepGen, +2 per cycle): equal = swept this cycle; 2 behind =
+    /// waits to be swept (its MarkBits are the last mark's verdict). The "being swept" state (1 behind) of Go needs
+    /// no value here: a span is swept under its mcentral's lock (small) or the mheap lock (large), start to end.
+    /// </summary>
+    public uint SweepGen;
     /// <summary>Free spans: Stopwatch timestamp of when the run became free (Go's unusedsince).</summary>
     public long UnusedSince;
     /// <summary>Free spans: pages already returned to the OS (Go's npreleased).</summary>
@@ -90,12 +96,6 @@ internal unsafe struct MSpan
     /// and cleared by the sweep of this span. Empty on every swept span (GcSweep.cs).
     /// </summary>
     public fixed ulong MarkBits[BitWords];
-    /// <summary>
-    /// Go's mspan.sweepgen against the heap's (MHeap.SweepGen, +2 per cycle): equal = swept this cycle; 2 behind =
-    /// waits to be swept (its MarkBits are the last mark's verdict). The "being swept" state (1 behind) of Go needs
-    /// no value here: a span is swept under its mcentral's lock (small) or the mheap lock (large), start to end.
-    /// </summary>
-    public uint SweepGen;
 
     public readonly int SizeClass => SpanClass >> 1;
     public readonly bool Noscan => (SpanClass & 1) != 0;
