@@ -70,7 +70,7 @@ public sealed class ConnectionSymbols
     /// <summary>The options as given; a usage error when they contradict each other.</summary>
     public ConnectOptions Read(ParseResult r)
     {
-        string[]? gateways = r.GetValue(Gateway);
+        string[]? gateways = r.GetResult(Gateway) is null ? null : r.GetValue(Gateway);
         string? redis = r.GetValue(Redis);
         int? embedded = r.GetValue(Embedded);
         if (gateways is not null && redis is not null) throw new UsageException("give --gateway or --redis, not both");
