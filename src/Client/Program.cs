@@ -1,4 +1,5 @@
 using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
 using ClusterHeap.Client.Cli;
 using ClusterHeap.Client.Connect;
 using ClusterHeap.Contracts;
@@ -26,6 +27,7 @@ public static class Program
     public static async Task<int> RunAsync(string[] argv, CliContext cli)
     {
         if (argv is ["help", .. var rest]) argv = [.. rest, "--help"]; // `clusterheap help stress` as `stress --help`
+        argv = Commands.BenchCommand.RingSpelling(argv);
         RootCommand root = CommandTree.Build(cli);
         ParseResult parsed = root.Parse(argv);
         var config = new InvocationConfiguration
@@ -35,14 +37,14 @@ public static class Program
             EnableDefaultExceptionHandler = false,
             ProcessTerminationTimeout = null, // Ctrl+C is Interrupt's
         };
-        if (parsed.Errors.Count > 0)
+        if (parsed.Errors.Count > 0 && parsed.Action is ParseErrorAction)
         {
-            if (parsed.Action is ParseErrorAction action)
+            foreach (ParseError e in parsed.Errors) cli.Error.WriteLine($"error: {e.Message}");
+            foreach (string token in parsed.UnmatchedTokens)
             {
-                action.ShowHelp = false;
-                action.ShowTypoCorrections = true;
+                string[] near = Suggestions.For(token, parsed.CommandResult.Command);
+                if (near.Length > 0) cli.Error.WriteLine($"'{token}': did you mean {string.Join(" or ", near)}?");
             }
-            await parsed.InvokeAsync(config);
             cli.Error.WriteLine($"see '{CommandPath(parsed)} --help' for the options");
             return ExitCodes.Usage;
         }
@@ -113,9 +115,9 @@ public static class Program
     private static string CommandPath(ParseResult r)
     {
         var names = new List<string>();
-        for (System.CommandLine.Parsing.SymbolResult? s = r.CommandResult; s is not null; s = s.Parent)
+        for (SymbolResult? s = r.CommandResult; s is not null; s = s.Parent)
         {
-            if (s is System.CommandLine.Parsing.CommandResult c) names.Insert(0, c.Command.Name);
+            if (s is CommandResult c) names.Insert(0, c.Command is RootCommand ? "clusterheap" : c.Command.Name);
         }
         return string.Join(' ', names);
     }

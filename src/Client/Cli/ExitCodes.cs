@@ -13,5 +13,8 @@ public static class ExitCodes
     /// <summary>Stopped by Ctrl+C after cleaning up (128 + SIGINT, as shells report it).</summary>
     public const int Interrupted = 130;
 
-    public const string Help = "exit codes: 0 ok, 1 failed (cookie failure, unexpected error, verifier problem), 2 usage, 3 no cluster, 130 interrupted (after cleanup)";
+    public const string Help = """
+        exit codes: 0 ok, 1 failed (cookie failure, unexpected error, verifier problem), 2 usage, 3 no cluster,
+                    130 interrupted by Ctrl+C (after cleanup)
+        """;
 }

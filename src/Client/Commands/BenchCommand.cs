@@ -11,10 +11,20 @@ namespace ClusterHeap.Client.Commands;
 /// `clusterheap bench local …` (the ring workload on the node heap in process, no Orleans: <see cref="RingBench"/>)
 /// and `clusterheap bench calls …` (grain call rates against one mcache grain: <see cref="CallsBench"/>). See
 /// README "Benchmarks". The ring options keep ring.c's single-dash spelling too (<c>-size 64</c>), so
-/// scripts/bench-ring.sh passes the same arguments to every allocator.
+/// scripts/bench-ring.sh passes the same arguments to every allocator (<see cref="RingSpelling"/>).
 /// </summary>
 public static class BenchCommand
 {
+    private static readonly string[] RingOptionNames = ["size", "min", "max", "live", "ops", "random", "seed"];
+
+    /// <summary>`bench local -size 64` as `bench local --size 64`: ring.c's spelling of the ring options, accepted as is.</summary>
+    public static string[] RingSpelling(string[] argv)
+    {
+        int bench = Array.IndexOf(argv, "bench");
+        if (bench < 0 || bench + 1 >= argv.Length || argv[bench + 1] != "local") return argv;
+        return [.. argv.Select((a, i) => i > bench + 1 && a.Length > 2 && a[0] == '-' && a[1] != '-' && RingOptionNames.Contains(a[1..].Split('=')[0]) ? "-" + a : a)];
+    }
+
     public static Command Create(CliContext cli)
     {
         var bench = CommandTree.New("bench", "Benchmarks: the ring workload on the node heap in process, or grain call rates.",
@@ -26,13 +36,13 @@ public static class BenchCommand
 
     private static Command Local(CliContext cli)
     {
-        Option<long> size = Symbols.Size("--size", "object size (also the untimed fill's)", 64, "-size");
-        Option<long> min = Symbols.Size("--min", "random sizes from --min to --max instead", 0, "-min");
-        Option<long> max = Symbols.Size("--max", "see --min", 0, "-max");
-        Option<long> live = Symbols.Count("--live", "objects in the ring", 10_000, 1, 100_000_000, "-live");
-        Option<long> ops = Symbols.Count("--ops", "free + malloc steps timed", 10_000_000, 1, long.MaxValue, "-ops");
-        Option<bool> random = new("--random", "-random") { Description = "free a random slot instead of the oldest" };
-        Option<long> seed = Symbols.Count("--seed", "xorshift64 seed", 1, 1, long.MaxValue, "-seed");
+        Option<long> size = Symbols.Size("--size", "object size (also the untimed fill's)", 64);
+        Option<long> min = Symbols.Size("--min", "random sizes from --min to --max instead", 0);
+        Option<long> max = Symbols.Size("--max", "see --min", 0);
+        Option<long> live = Symbols.Count("--live", "objects in the ring", 10_000, 1, 100_000_000);
+        Option<long> ops = Symbols.Count("--ops", "free + malloc steps timed", 10_000_000, 1, long.MaxValue);
+        Option<bool> random = new("--random") { Description = "free a random slot instead of the oldest" };
+        Option<long> seed = Symbols.Count("--seed", "xorshift64 seed", 1, 1, long.MaxValue);
         var command = CommandTree.New("local",
             "The ring workload (bench/WORKLOADS.md) on one node heap in this process, no Orleans: the same steps as the " +
             "anchor ring.c, printing one line with ns/op, the heap's figures, managed_alloc_bytes and the verifier. " +

@@ -1,3 +1,4 @@
+using System.CommandLine.Parsing;
 using ClusterHeap.Client.Cli;
 using ClusterHeap.Client.Connect;
 using ClusterHeap.Client.Render;
@@ -116,7 +117,20 @@ public static class InspectCommand
         return command;
     }
 
-    private static Argument<string?> NodeArgument(string description) => new("NODE") { Description = description, Arity = ArgumentArity.ZeroOrOne };
+    private static Argument<string?> NodeArgument(string description)
+    {
+        var node = new Argument<string?>("NODE") { Description = description, Arity = ArgumentArity.ZeroOrOne };
+        node.Validators.Add(v =>
+        {
+            // An unknown option is not a node name (`stats --jsn`).
+            if (v.Tokens is [{ Value: var t }] && t.StartsWith('-') && v.Parent is CommandResult c)
+            {
+                string[] near = Suggestions.For(t, c.Command);
+                v.AddError($"unknown option '{t}'" + (near.Length > 0 ? $": did you mean {string.Join(" or ", near)}?" : ""));
+            }
+        });
+        return node;
+    }
 
     private static Option<bool> Json() => new("--json") { Description = "print the data as one JSON document instead of a table" };
 
