@@ -16,7 +16,9 @@ namespace ClusterHeap.Grains.Node;
 /// </summary>
 /// <remarks>
 /// Concurrency model: <see cref="Heap"/> is set once, before <see cref="Ready"/> completes; the
-/// grains that use it run on any thread and bracket heap work with <c>Heap.EnterMutator()</c>.
+/// grains that use it run on any thread. Mallocs, frees and lease work run inside <c>Heap.EnterMutator()</c>
+/// (the world lock's shared side); Read, Write and CheckRange validate against the bitmap without it, and the
+/// inspectors (ReadMemStats, GetSpans, Verify) take the exclusive side inside the heap.
 /// Grants only move the growth limit up, under <c>_grantLock</c>.
 /// </remarks>
 public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecycle>, IDisposable
