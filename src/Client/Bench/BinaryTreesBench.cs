@@ -20,15 +20,11 @@ namespace ClusterHeap.Client.Bench;
 /// </summary>
 public sealed record BinaryTreesOptions(int Depth = 16, int GcPercent = 100, long ArenaSize = 64L << 30, TextWriter? Trace = null)
 {
-    public static BinaryTreesOptions Parse(ArgReader args)
+    public BinaryTreesOptions Validate()
     {
-        var o = new BinaryTreesOptions(
-            Depth: (int)args.Long("depth", 16, min: 4),
-            GcPercent: (int)args.Long("gogc", 100, min: -1),
-            ArenaSize: args.Size("arena-size", 64L << 30),
-            Trace: args.Flag("gctrace") ? Console.Error : null);
-        if (o.Depth > 28) throw new UsageException("-depth: at most 28 (a tree of depth 28 is 8 GiB of nodes)");
-        return o;
+        if (Depth < 4 || Depth > 28) throw new UsageException($"--depth must be 4..28 (binary-trees starts at depth 4; a tree of depth 28 is 8 GiB of nodes), got {Depth}");
+        if (GcPercent < -1) throw new UsageException($"--gogc must be a percentage, or -1 for off, got {GcPercent}");
+        return this;
     }
 }
 
