@@ -37,7 +37,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 [[ $repeat =~ ^[1-9][0-9]*$ ]] || { echo "bench-gc: --repeat must be a positive integer, got '$repeat'" >&2; exit 2; }
-for d in $depths; do [[ $d =~ ^[0-9]+$ ]] && [ "$d" -ge 4 ] || { echo "bench-gc: depths must be integers >= 4, got '$d'" >&2; exit 2; }; done
+for d in $depths; do
+  if ! [[ $d =~ ^[0-9]+$ ]] || [ "$d" -lt 4 ]; then echo "bench-gc: depths must be integers >= 4, got '$d'" >&2; exit 2; fi
+done
 command -v go >/dev/null || { echo "bench-gc: go not on PATH (Debian: apt-get install golang-go)" >&2; exit 1; }
 command -v dotnet >/dev/null || { echo "bench-gc: dotnet not on PATH" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "bench-gc: /usr/bin/time not found (Debian: apt-get install time)" >&2; exit 1; }
