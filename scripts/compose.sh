@@ -143,7 +143,8 @@ start_service() {
 
 # The project's containers with a health check, as "ID NAME" lines.
 health_checked() {
-  podman ps --filter "label=com.docker.compose.project=$PROJECT" --format '{{.ID}} {{.Names}} {{.Status}}' \
+  podman ps --filter "label=com.docker.compose.project=$PROJECT" --filter "label=com.docker.compose.oneoff=False" \
+    --format '{{.ID}} {{.Names}} {{.Status}}' \
     | awk '/\((starting|healthy|unhealthy)\)/ { print $1, $2 }'
 }
 
@@ -158,7 +159,8 @@ start_health_checks() {
     local id name result
     while :; do
       health_checked | while read -r id name; do
-        # A passing check prints nothing; a failing one (exit 1) prints "unhealthy" or an error.
+        # A passing check prints nothing; a failing one (exit 1) prints "unhealthy" or an error
+        # (a silo's check fails until its heap is up, within its start period).
         result=$(podman healthcheck run "$id" 2>&1 </dev/null) && continue
         printf '%s %s %s\n' "$(date +%T)" "$name" "${result:-failed}"
       done
@@ -170,7 +172,7 @@ start_health_checks() {
 
 start_log_follower() {
   alive "$(pid_of logs)" && return 0
-  setsid docker-compose logs -f --no-color -t >>"$RUN_DIR/compose.log" 2>&1 </dev/null &
+  setsid docker-compose logs -f --no-color >>"$RUN_DIR/compose.log" 2>&1 </dev/null &
   echo $! >"$RUN_DIR/logs.pid"
 }
 
