@@ -8,7 +8,8 @@
 #   scripts/compose.sh env | status | down [--images] | install
 #
 # install installs what is missing (Debian packages): podman, runc, the CNI dnsname plugin (service
-#         names resolve between containers), docker-compose, and mmdebstrap for the stand-ins.
+#         names resolve between containers), docker-compose, mmdebstrap for the stand-ins, and curl
+#         (to see the API socket answer).
 # up      install, start `podman system service` on a socket of its own, pick the base images
 #         (--base: official pulls the official ones; stand-in builds local stand-ins with
 #         scripts/build-base-images.sh when missing or stale; auto, the default, tries official and
@@ -43,7 +44,7 @@ PROJECT="${COMPOSE_PROJECT_NAME:-clusterheap}"
 SOCK="$RUN_DIR/podman.sock"
 HEALTHY_TIMEOUT="${CLUSTERHEAP_HEALTHY_TIMEOUT:-180}" # seconds for every service to be healthy
 SERVICES=(redis silo1 silo2 silo3)                    # what `up` starts and waits for
-PACKAGES=(podman runc golang-github-containernetworking-plugin-dnsname docker-compose mmdebstrap)
+PACKAGES=(podman runc golang-github-containernetworking-plugin-dnsname docker-compose mmdebstrap curl)
 OFFICIAL_IMAGES=(mcr.microsoft.com/dotnet/sdk:10.0 mcr.microsoft.com/dotnet/runtime:10.0 docker.io/library/redis:7)
 
 usage() {
@@ -272,7 +273,7 @@ status() {
       continue
     fi
     printf '%-8s %-14s %-16s %s\n' "$service" "${id:0:12}" "$(health_of "$id" | tr ' ' /)" \
-      "$(podman inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$id" 2>/dev/null)"
+      "$(podman inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$id" 2>/dev/null | sed 's/ *$//')"
   done
 }
 
