@@ -149,15 +149,14 @@ public sealed partial class ShellTests(EmbeddedClusterFixture fixture)
     [Fact]
     public async Task OneShotCommandsRunTheShellCommandOnce()
     {
-        var output = new StringWriter();
-        int exit = await InspectCommand.RunAsync("nodes", InspectCommand.Parse("nodes", new Cli.ArgReader([])), _c, output, color: false);
+        (int exit, string output, _) = await fixture.RunCliAsync("nodes");
         Assert.Equal(0, exit);
-        Assert.Contains("node1", output.ToString());
-        output = new StringWriter();
-        Assert.Equal(0, await InspectCommand.RunAsync("verify", InspectCommand.Parse("verify", new Cli.ArgReader([])), _c, output, color: false));
-        Assert.Contains("ok    cluster:", output.ToString());
-        output = new StringWriter();
-        Assert.Equal(1, await InspectCommand.RunAsync("stats", InspectCommand.Parse("stats", new Cli.ArgReader(["nodeX"])), _c, output, color: false));
-        Assert.Contains("error: unknown node 'nodeX'", output.ToString());
+        Assert.Contains("node1", output);
+        (exit, output, _) = await fixture.RunCliAsync("verify");
+        Assert.Equal(0, exit);
+        Assert.Contains("ok    cluster:", output);
+        (exit, output, _) = await fixture.RunCliAsync("stats", "nodeX");
+        Assert.Equal(1, exit);
+        Assert.Contains("error: unknown node 'nodeX'", output);
     }
 }
