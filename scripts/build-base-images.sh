@@ -12,16 +12,17 @@
 #   redis:7                               localhost/clusterheap-base/redis:7
 #
 # The root filesystem is Debian's essential packages (mmdebstrap, with the host's apt) plus
-# redis-server, redis-tools, libicu72 and libssl3, imported as localhost/clusterheap-base/debian. The runtime stand-in adds the .NET runtime of the host's SDK
-# (the `dotnet` host, hostfxr and Microsoft.NETCore.App) under /usr/share/dotnet, where the
-# official images have it; the SDK stand-in adds the host's whole SDK and a NuGet feed of its own:
+# redis-server, redis-tools, libicu72 and libssl3, imported as localhost/clusterheap-base/debian.
+# The runtime stand-in adds the .NET runtime of the host's SDK (the `dotnet` host, hostfxr and
+# Microsoft.NETCore.App) under /usr/share/dotnet, where the official images have it; the SDK stand-in adds the host's whole SDK and a NuGet feed of its own:
 # the packages that restoring the Dockerfile's projects takes, restored here from NuGet, so that
 # the image build restores with no network at all. That feed is what ties the SDK stand-in to this
 # repository: the image carries a label with the hash of the files restore reads (and of this
 # script), and --if-stale rebuilds when they change or an image is missing, else does nothing.
 #
 # Needs root, podman, mmdebstrap and the .NET SDK (scripts/compose.sh install brings the first
-# two). Works in a temporary folder that it removes; leaves only the three images.
+# two). Works in a temporary folder that it removes; leaves only the images (the three and the
+# root filesystem they share).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
