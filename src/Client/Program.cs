@@ -89,6 +89,7 @@ public static class Program
     public static async Task<int> WithClusterAsync(ConnectOptions options, CliContext cli, Func<ClusterConnection, Task<int>> body, CancellationToken cancellation = default)
     {
         ClusterConnection connection;
+        var trying = System.Diagnostics.Stopwatch.StartNew();
         try
         {
             connection = await ClusterConnection.OpenAsync(options, cancellation);
@@ -101,7 +102,7 @@ public static class Program
         {
             cli.Error.WriteLine(options.IsEmbedded
                 ? $"error: could not start {options.Target} in this process: {e.GetBaseException().Message}"
-                : $"error: no cluster answered: tried {options.Target} for {options.ConnectTimeout.TotalSeconds:0.#} s " +
+                : $"error: no cluster answered: tried {options.Target} for {trying.Elapsed.TotalSeconds:0} s " +
                   "(is it running? scripts/cluster.sh status; --connect-timeout waits longer)");
             return ExitCodes.NoCluster;
         }

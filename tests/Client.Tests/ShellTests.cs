@@ -85,7 +85,33 @@ public sealed partial class ShellTests(EmbeddedClusterFixture fixture)
         { "write {p} \"open quote", "error: unterminated quote" },
         { "limit lots", "error: limit: 'lots' is not a size" },
         { "nodes extra", "error: nodes takes no arguments" },
+        { "read {p} 4 at 4611686018427387904", "error: read: offset 4611686018427387904 from" },
+        { "read {p} 4 at 300TiB", "leaves the 48-bit address space" },
+        { "write {p} hi at 4611686018427387904", "error: write: offset 4611686018427387904 from" },
+        { "write {p} hi at 300TiB", "leaves the 48-bit address space" },
+        { "read {p} 4 at 1TiB", "error: node gone" }, // inside the address space, in the next slot
+        { "map --width 5", "error: map --width: '5' is not a width from 16 to 1024" },
     };
+
+    [Fact]
+    public async Task TheZeroSizeBaseIsFreedAsANoOpOnItsNode()
+    {
+        HeapPointer zero = await AllocAsync("alloc 0 on node1");
+        NodeInfo node1 = (await _c.NodesAsync()).Single(n => n.Name == "node1");
+        Assert.Equal(node1.Slot, zero.Slot);
+        (int exit, string output) = await RunAsync($"free {zero}", $"free {zero}", "alloc 0 on node1");
+        Assert.True(exit == 0, output);
+        Assert.Equal(2, Regex.Matches(output, $"freed {zero}").Count);
+        Assert.Contains($"{zero}  0 B noscan on node1 (the zero-size base)", output);
+    }
+
+    [Fact]
+    public async Task PipedHelpEndsWithANewlineSoTheNextEchoStartsALine()
+    {
+        (int exit, string output) = await RunAsync("help", "nodes");
+        Assert.Equal(0, exit);
+        Assert.Contains("(also exit, or end of input)\n> nodes\n", output.Replace("\r", "", StringComparison.Ordinal));
+    }
 
     [Theory]
     [MemberData(nameof(ErrorCases))]

@@ -79,9 +79,18 @@ public sealed class ClusterConnection : IAsyncDisposable
                 c.UseStaticClustering([.. o.Gateways.Select(g => Endpoints.Resolve(g, "--gateway"))]);
             }
         });
+        // Orleans' connection retries are bounded by --connect-timeout (the retry filter below), but a Redis
+        // membership lookup retries on its own schedule first: bound the whole start, so the command gives up
+        // when it said it would. A start abandoned here ends with the process (the command exits 3).
+        Task start = Task.Run(() => client.StartAsync(cancellation), CancellationToken.None); // a Redis lookup blocks the caller
         try
         {
-            await client.StartAsync(cancellation);
+            await start.WaitAsync(o.ConnectTimeout + TimeSpan.FromSeconds(1), cancellation);
+        }
+        catch (Exception e) when (e is TimeoutException || !start.IsCompleted)
+        {
+            _ = start.ContinueWith(_ => client.Dispose(), TaskScheduler.Default);
+            throw;
         }
         catch
         {

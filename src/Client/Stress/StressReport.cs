@@ -92,9 +92,9 @@ public sealed record StressReport
             w.WriteString("workload", Workload);
             w.WriteNumber("ops", Ops);
             w.WriteNumber("ops_per_sec", Math.Round(OpsPerSec, 1));
-            w.WriteNumber("p50_us", P50Us);
-            w.WriteNumber("p99_us", P99Us);
-            w.WriteNumber("p999_us", P999Us);
+            w.WriteNumber("p50_us", Math.Round(P50Us, 1));
+            w.WriteNumber("p99_us", Math.Round(P99Us, 1));
+            w.WriteNumber("p999_us", Math.Round(P999Us, 1));
             w.WriteNumber("refills", Refills);
             w.WriteNumber("leases", Leases);
             w.WriteNumber("peak_committed_bytes", PeakCommittedBytes);
