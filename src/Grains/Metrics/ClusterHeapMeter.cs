@@ -33,7 +33,7 @@ public sealed class ClusterHeapMeter : ILifecycleParticipant<ISiloLifecycle>, ID
     public const string Name = "ClusterHeap";
 
     /// <summary>How long one stats read serves the instruments (one collection's worth).</summary>
-    public static readonly TimeSpan SampleAge = TimeSpan.FromMilliseconds(100);
+    public static readonly TimeSpan SampleAge = TimeSpan.FromMilliseconds(50);
 
     private readonly HeapNodeService _node;
     private readonly CentralHeapBoard _central;
