@@ -16,6 +16,7 @@ public static class Program
           stress WORKLOAD [options]         larson | xmalloc | mstress | ring | grow-shrink, with cookie checks (stress --help)
           stats [NODE]  nodes  verify       one-shot: cluster statistics, live nodes, heap verifier
           map [NODE] [--svg FILE]           the heap map in the terminal, or as an SVG picture of the whole cluster
+          web [--port 8080]                 a live heap map in the browser (web --help)
           bench calls [--seconds 2]         grain call, Malloc (1 and 64 in flight) and MallocBatch rates
           bench local [ring options]        the ring workload on the node heap in process (see WORKLOADS.md)
           info classes                      Go's size-class table, as generated here
@@ -68,6 +69,17 @@ public static class Program
                     StressOptions stress = StressOptions.Parse(args);
                     args.Done("stress");
                     return await WithClusterAsync(connect, error, c => StressCommand.RunAsync(stress, c, output, Terminal(output)));
+                }
+                case "web":
+                {
+                    if (args.Flag("help") || args.Flag("h"))
+                    {
+                        output.WriteLine(Web.WebCommand.Help);
+                        output.Write(ConnectOptions.Help);
+                        return 0;
+                    }
+                    Web.WebCommand.Options web = Web.WebCommand.Parse(args);
+                    return await WithClusterAsync(connect, error, c => Web.WebCommand.RunAsync(web, c, output, Web.WebCommand.UntilInterrupted()));
                 }
                 case "stats" or "nodes" or "map" or "verify":
                 {

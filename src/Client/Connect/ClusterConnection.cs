@@ -42,6 +42,9 @@ public sealed class ClusterConnection : IAsyncDisposable
     /// <summary>"embedded cluster of 3 silos (node0 …)", "gateways …", "redis …".</summary>
     public string Description { get; }
 
+    /// <summary>For an embedded cluster: the client options by which another process reaches it (its gateways and cluster id).</summary>
+    public string? EmbeddedConnect { get; private init; }
+
     public ICentralHeapGrain Central => Client.GetGrain<ICentralHeapGrain>(GrainKeys.Central);
 
     public IMCacheGrain MCache(string node, int p = 0) => Client.GetGrain<IMCacheGrain>(GrainKeys.MCache(node, p));
@@ -110,7 +113,10 @@ public sealed class ClusterConnection : IAsyncDisposable
             IHost client = BuildClient(o, c => c.UseLocalhostClustering(gateways, o.ServiceId, clusterId));
             await client.StartAsync(cancellation);
             var connection = new ClusterConnection(client, silos,
-                $"embedded cluster of {n} silo{(n == 1 ? "" : "s")} in this process (node0..node{n - 1}, arena {Cli.ByteSize.Format(o.ArenaSize)} each)");
+                $"embedded cluster of {n} silo{(n == 1 ? "" : "s")} in this process (node0..node{n - 1}, arena {Cli.ByteSize.Format(o.ArenaSize)} each)")
+            {
+                EmbeddedConnect = $"--gateway={string.Join(",", gateways.Select(g => $"127.0.0.1:{g}"))} --cluster-id={clusterId}",
+            };
             await connection.WaitForNodesAsync(n, cancellation);
             return connection;
         }
