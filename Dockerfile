@@ -16,8 +16,8 @@ COPY src/ src/
 RUN dotnet publish src/Silo/ClusterHeap.Silo.csproj -c Release --no-restore -o /app/silo \
  && dotnet publish src/Client/ClusterHeap.Client.csproj -c Release --no-restore -o /app/client
 
-# --- run: the .NET runtime only ---
-FROM mcr.microsoft.com/dotnet/runtime:10.0 AS run
+# --- run: the .NET runtime with ASP.NET Core (the silo's optional Orleans dashboard needs it) ---
+FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS run
 WORKDIR /app
 COPY --from=build /app/silo /app/silo
 COPY --from=build /app/client /app/client
