@@ -61,6 +61,8 @@ try {
   console.log(`wrote ${out}`);
 } finally {
   socket.close();
+  const exited = new Promise(resolve => browser.once("exit", resolve));
   browser.kill();
-  rmSync(profile, { recursive: true, force: true });
+  await exited;
+  rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
 }

@@ -21,9 +21,6 @@ namespace ClusterHeap.Silo;
 /// </summary>
 internal static class Observability
 {
-    /// <summary>The meters the scrape endpoint exports.</summary>
-    public static readonly string[] Meters = [ClusterHeapMeter.Name, "Microsoft.Orleans"];
-
     /// <summary>A web application builder (Kestrel on the dashboard's port only) when the dashboard is on, else a plain host.</summary>
     public static IHostApplicationBuilder CreateBuilder(SiloSettings settings)
     {
@@ -60,7 +57,7 @@ internal static class Observability
         builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService("clusterheap-silo", serviceInstanceId: settings.Name))
             .WithMetrics(m => m
-                .AddMeter(Meters)
+                .AddMeter(settings.MetricsMeters)
                 .AddPrometheusHttpListener(o =>
                 {
                     o.Port = port;
@@ -68,6 +65,10 @@ internal static class Observability
                     {
                         listener.Prefixes.Clear();
                         listener.Prefixes.Add(prefix);
+                        if (IPAddress.IsLoopback(settings.Listen))
+                        {
+                            listener.Prefixes.Add($"http://localhost:{port}/"); // HttpListener matches the Host header by name
+                        }
                     };
                     o.ScrapeResponseCacheDurationMilliseconds = 0; // every scrape reads the meters anew
                 }));

@@ -34,6 +34,7 @@ public sealed class SiloSettings
         new("--ready-file", "CLUSTERHEAP_READY_FILE", "(none)", "written once the node heap is up (slot, ports, pid), removed on exit"),
         new("--log-level", "CLUSTERHEAP_LOG_LEVEL", "Information", "ClusterHeap log level; Orleans logs at Warning and above"),
         new("--metrics-port", "CLUSTERHEAP_METRICS_PORT", "off", "Prometheus scrape endpoint (http://LISTEN:PORT/metrics): the ClusterHeap and Microsoft.Orleans meters"),
+        new("--metrics-meters", "CLUSTERHEAP_METRICS_METERS", "ClusterHeap,Microsoft.Orleans", "the meters the scrape endpoint exports (comma-separated)"),
         new("--dashboard-port", "CLUSTERHEAP_DASHBOARD_PORT", "off", "the Orleans dashboard on http://LISTEN:PORT/ (every silo of the cluster should have it on)"),
     ];
 
@@ -55,6 +56,8 @@ public sealed class SiloSettings
     public string LogLevel { get; private init; } = "";
     /// <summary>The Prometheus scrape endpoint's port, or null (off, the default: nothing listens to the meters).</summary>
     public int? MetricsPort { get; private init; }
+    /// <summary>The meters the scrape endpoint exports.</summary>
+    public string[] MetricsMeters { get; private init; } = [];
     /// <summary>The Orleans dashboard's port, or null (off, the default).</summary>
     public int? DashboardPort { get; private init; }
 
@@ -128,6 +131,7 @@ public sealed class SiloSettings
             LogLevel = Get("--log-level") ?? "Information",
             MetricsPort = OptionalPort("--metrics-port", Get("--metrics-port")),
             DashboardPort = OptionalPort("--dashboard-port", Get("--dashboard-port")),
+            MetricsMeters = (Get("--metrics-meters") ?? "ClusterHeap,Microsoft.Orleans").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         };
     }
 

@@ -38,6 +38,7 @@ public sealed class HeapMapFeed : IAsyncDisposable
     private string? _error;
     private long _seq;
     private Task _loop = Task.CompletedTask;
+    private bool _polling; // a polling loop runs or is starting; guarded by _lock
 
     public HeapMapFeed(ClusterConnection connection) => _connection = connection;
 
@@ -56,8 +57,9 @@ public sealed class HeapMapFeed : IAsyncDisposable
         {
             channel.Writer.TryWrite(JsonSerializer.Serialize(FullFrame(), Json));
             _watchers.Add(channel);
-            if (_loop.IsCompleted)
+            if (!_polling)
             {
+                _polling = true;
                 _loop = Task.Run(() => PollAsync(_stop.Token));
             }
         }
@@ -87,6 +89,7 @@ public sealed class HeapMapFeed : IAsyncDisposable
             {
                 if (_watchers.Count == 0)
                 {
+                    _polling = false;
                     return;
                 }
             }
@@ -103,7 +106,8 @@ public sealed class HeapMapFeed : IAsyncDisposable
             catch (Exception e)
             {
                 // The central heap did not answer (it may be moving after its silo died): say so, keep the map.
-                frame = _error == e.Message ? null : new MapFrame(0, false, DateTimeOffset.UtcNow, _cluster, _error = $"the central heap did not answer: {e.GetBaseException().Message}", []);
+                var error = $"the central heap did not answer: {e.GetBaseException().Message}";
+                frame = _error == error ? null : new MapFrame(0, false, DateTimeOffset.UtcNow, _cluster, _error = error, []);
             }
 
             if (frame is not null)
