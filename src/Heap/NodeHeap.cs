@@ -15,7 +15,8 @@ namespace ClusterHeap.Heap;
 /// <i>size class</i> (SizeClasses.cs): Go's 67 small classes; <i>span class</i> = class &lt;&lt; 1 | noscan.
 /// <i>mcache</i> (MCache.cs): one owner's span per span class plus the tiny block, and its free stacks
 /// (MCache.FreeStack.cs); no locks.
-/// <i>mcentral</i> (MCentral.cs): one per span class, the node's spans that no mcache holds.
+/// <i>mcentral</i> (MCentral.cs): one per span class, the node's spans of that class: partial ones to hand out,
+/// full ones, and those an mcache or a lease holds.
 /// <i>mheap</i> (MHeap.cs): the pages; free runs, coalescing, growth, scavenging.</para>
 ///
 /// <para><b>Layout</b> (HeapLayout.cs): one PROT_NONE reservation at the slot's hint
@@ -89,7 +90,7 @@ public sealed unsafe partial class NodeHeap : IDisposable
         _mheap = new MHeap(layout, options.ScavengeDelay, options.GrowthLimit);
         _bitmap = _mheap.Bitmap;
         for (int spc = 0; spc < _centrals.Length; spc++) _centrals[spc] = new MCentral(_mheap, (byte)spc);
-        _zeroBase = (ulong*)NativeMemory.AllocZeroed(sizeof(ulong));
+        _zeroBase = (ulong*)layout.ReservationStart;
         _poisonOnFree = options.PoisonOnFree;
         _arenaStart = layout.ArenaStart;
         _arenaSize = (nuint)layout.ArenaSize;
@@ -118,7 +119,12 @@ public sealed unsafe partial class NodeHeap : IDisposable
     /// <summary>Freed objects are filled with <see cref="PoisonByte"/>.</summary>
     internal bool PoisonOnFree => _poisonOnFree;
 
-    /// <summary>Go's zerobase: the one address every size-0 allocation returns. Freeing it is a no-op.</summary>
+    /// <summary>
+    /// Go's zerobase: the one address every size-0 allocation returns. Freeing it is a no-op, and it is never
+    /// read or written (a zero-length access touches no byte). It is the reservation's first byte (the spans
+    /// array's start, never an object), so it lies in this node's slot: a cluster pointer to it names its node
+    /// like any other pointer and routes back here.
+    /// </summary>
     public nuint ZeroBase => (nuint)_zeroBase;
 
     /// <summary>Most bytes of arena the heap may map; growth past it fails with <see cref="OutOfMemoryReason.GrowthLimit"/>.</summary>
@@ -220,7 +226,6 @@ public sealed unsafe partial class NodeHeap : IDisposable
             foreach (MCentral c in _centrals) c.Dispose();
             _mheap.Dispose();
             OsMemory.Free(Layout.ReservationStart, (nuint)Layout.ReservationSize);
-            NativeMemory.Free(_zeroBase);
         }
         finally
         {

@@ -4,7 +4,7 @@ using ClusterHeap.Contracts;
 namespace ClusterHeap.Client.Stress;
 
 /// <summary>
-/// The stress cookie (WORKLOADS.md): a 64-bit value derived from the object's pointer and a sequence
+/// The stress cookie (bench/WORKLOADS.md): a 64-bit value derived from the object's pointer and a sequence
 /// number, written right after allocation and checked before free and at the end of a run. An object of
 /// 16 bytes or less holds the value and its complement over its whole length; a larger one holds the
 /// value in its first 8 bytes and the complement in its last 8, so both ends of every object are checked.

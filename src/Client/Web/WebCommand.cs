@@ -1,5 +1,4 @@
 using System.Net;
-using System.Runtime.InteropServices;
 using ClusterHeap.Client.Cli;
 using ClusterHeap.Client.Connect;
 
@@ -8,31 +7,40 @@ namespace ClusterHeap.Client.Web;
 /// <summary>
 /// <c>clusterheap web [--port 8080] [--listen 127.0.0.1]</c>: serves the live heap map
 /// (<see cref="HeapMapServer"/>) of the cluster it connects to, embedded or running, until Ctrl+C.
-/// With an embedded cluster it prints the options by which a stress run or a shell in another
+/// When it knows the gateways (an embedded cluster, or --gateway) it prints the options by which a stress run or a shell in another
 /// terminal reaches the same cluster.
 /// </summary>
 public static class WebCommand
 {
-    public const string Help = """
-        usage: clusterheap web [--port 8080] [--listen 127.0.0.1] [connection options]
-          serves a live heap map of the cluster at http://LISTEN:PORT/ until Ctrl+C: every node's arena,
-          spans coloured by size class and shaded by occupancy, leased, free and released pages, the
-          cluster's stats; it updates a few times a second (server-sent events, only changed spans travel).
-          --port 8080        the page's port
-          --listen ADDR      the address to listen on (127.0.0.1; 0.0.0.0 for every address)
-        """;
+    public static Command Create(CliContext cli)
+    {
+        var port = Symbols.Count("--port", "the page's port", 8080, 1, 65535);
+        var listen = new Option<string>("--listen")
+        {
+            Description = "the address to listen on (0.0.0.0 for every address)",
+            DefaultValueFactory = _ => "127.0.0.1",
+        };
+        var command = CommandTree.New("web",
+            "A live heap map in the browser until Ctrl+C: every node's arena, spans coloured by size class and shaded by " +
+            "occupancy, leased, free and released pages, hover for a span's class, occupancy and owner, click a node for " +
+            "its MemStats. It updates a few times a second (server-sent events; only changed spans travel).",
+            "clusterheap web --port 8080", "clusterheap web --gateway 127.0.0.1:30000")
+            .With(port, listen);
+        command.SetAction((r, _) =>
+        {
+            var options = Parse((int)r.Get(port), r.GetValue(listen) ?? "127.0.0.1");
+            return Program.WithClusterAsync(cli.Connection.Read(r), cli, c => RunAsync(options, c, cli.Output, cli.Interruptible()));
+        });
+        return command;
+    }
 
-    /// <summary>The parsed options.</summary>
+    /// <summary>The parsed options: the port and the listener's host ("*" for every address).</summary>
     public sealed record Options(int Port, string Listen);
 
-    public static Options Parse(ArgReader args)
+    public static Options Parse(int port, string listen)
     {
-        var port = args.Long("port", 8080, min: 1);
-        if (port > 65535) throw new UsageException($"--port: {port} is not a port");
-        var listen = args.Option("listen") ?? "127.0.0.1";
         if (!IPAddress.TryParse(listen, out var address)) throw new UsageException($"--listen: '{listen}' is not an IP address");
-        args.Done("web");
-        return new Options((int)port, address.Equals(IPAddress.Any) ? "*" : listen);
+        return new Options(port, address.Equals(IPAddress.Any) ? "*" : listen);
     }
 
     public static async Task<int> RunAsync(Options options, ClusterConnection connection, TextWriter output, CancellationToken stop)
@@ -45,15 +53,15 @@ public static class WebCommand
         catch (HttpListenerException e)
         {
             output.WriteLine($"error: cannot serve the heap map on {options.Listen}:{options.Port}: {e.Message}");
-            return 1;
+            return ExitCodes.Failed;
         }
 
         await using (server)
         {
             output.WriteLine($"heap map of the {connection.Description}: {server.Url}  (Ctrl+C stops)");
-            if (connection.EmbeddedConnect is { } connect)
+            if (connection.Gateways.Count > 0)
             {
-                output.WriteLine($"other commands reach this cluster with: clusterheap {connect} stress larson");
+                output.WriteLine($"other commands reach this cluster with: clusterheap --gateway {string.Join(",", connection.Gateways)} --cluster-id {connection.ClusterId} stress larson");
             }
 
             try
@@ -66,25 +74,6 @@ public static class WebCommand
             }
         }
 
-        return 0;
+        return ExitCodes.Ok;
     }
-
-    /// <summary>A token cancelled by Ctrl+C (SIGINT) or SIGTERM, which then no longer end the process abruptly.</summary>
-    public static CancellationToken UntilInterrupted()
-    {
-        var cts = new CancellationTokenSource();
-        foreach (var signal in new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM })
-        {
-            Signals.Add(PosixSignalRegistration.Create(signal, context =>
-            {
-                context.Cancel = true;
-                cts.Cancel();
-            }));
-        }
-
-        return cts.Token;
-    }
-
-    /// <summary>Kept alive for the process's life: a collected registration stops handling its signal.</summary>
-    private static readonly List<PosixSignalRegistration> Signals = [];
 }

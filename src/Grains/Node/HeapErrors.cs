@@ -3,7 +3,7 @@ using ClusterHeap.Heap;
 
 namespace ClusterHeap.Grains.Node;
 
-/// <summary>Turns the node heap's refusals (PointerError, HeapOutOfMemoryException) into the contracts' HeapError.</summary>
+/// <summary>Turns the node heap's pointer refusals (PointerError) and foreign pointers into the contracts' HeapError.</summary>
 internal static class HeapErrors
 {
     /// <summary>A PointerError from Free/Read/Write/CheckRange, as the client sees it.</summary>
@@ -15,10 +15,6 @@ internal static class HeapErrors
             : new HeapError(HeapErrorKind.InvalidPointer, $"invalid pointer {pointer} on node {node}: {detail}",
                 pointer, error.ToString(), length, 0);
     }
-
-    /// <summary>The node heap ran out; the message keeps the heap's figures.</summary>
-    public static HeapError FromOutOfMemory(HeapOutOfMemoryException e, string node) =>
-        HeapError.OutOfMemory(e.Reason.ToString(), e.Requested, e.Limit, $"node {node}: {e.Message}");
 
     /// <summary>The pointer names a slot or generation that is not this node's.</summary>
     public static HeapError? CheckOwner(HeapPointer pointer, int slot, ushort generation, string node)
