@@ -1,5 +1,4 @@
 using System.Net;
-using ClusterHeap.Grains.Metrics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
@@ -14,7 +13,8 @@ namespace ClusterHeap.Silo;
 /// <summary>
 /// What a silo shows of itself when asked, all off by default so a benchmark never pays for it:
 /// <c>--metrics-port</c> exports the <c>ClusterHeap</c> meter and Orleans' <c>Microsoft.Orleans</c>
-/// meter through OpenTelemetry on a Prometheus scrape endpoint (a plain HttpListener, no web host);
+/// meter (or those <c>--metrics-meters</c> names) through OpenTelemetry on a Prometheus scrape endpoint
+/// (a plain HttpListener, no web host);
 /// <c>--dashboard-port</c> adds the Orleans dashboard, which needs the silo to run in an ASP.NET Core
 /// host (<see cref="CreateBuilder"/>). <c>dotnet-counters</c> needs neither: it reads the meters of
 /// any silo process through the runtime's event pipe.
@@ -74,7 +74,7 @@ internal static class Observability
                 }));
     }
 
-    /// <summary>"metrics :9464, dashboard :8080, " for the ready line ("" when both are off).</summary>
+    /// <summary>"metrics http://ADDR:PORT/metrics, dashboard http://ADDR:PORT/, " for the ready line ("" when both are off).</summary>
     public static string Describe(SiloSettings settings) =>
         (settings.MetricsPort is int m ? $"metrics http://{settings.Advertise}:{m}/metrics, " : "")
         + (settings.DashboardPort is int d ? $"dashboard http://{settings.Advertise}:{d}/, " : "");
