@@ -4,7 +4,7 @@
 # reached, scripts/build-base-images.sh builds local stand-ins, and docker-compose.yml passes them
 # here from CLUSTERHEAP_SDK_IMAGE and CLUSTERHEAP_RUNTIME_IMAGE (scripts/compose.sh sets both).
 ARG SDK_IMAGE=mcr.microsoft.com/dotnet/sdk:10.0
-ARG RUNTIME_IMAGE=mcr.microsoft.com/dotnet/runtime:10.0
+ARG RUNTIME_IMAGE=mcr.microsoft.com/dotnet/aspnet:10.0
 
 # --- build: restore (cached while no project file changes), then publish both programs ---
 FROM ${SDK_IMAGE} AS build
@@ -21,7 +21,7 @@ COPY src/ src/
 RUN dotnet publish src/Silo/ClusterHeap.Silo.csproj -c Release --no-restore -o /app/silo \
  && dotnet publish src/Client/ClusterHeap.Client.csproj -c Release --no-restore -o /app/client
 
-# --- run: the .NET runtime only ---
+# --- run: the .NET runtime with ASP.NET Core (the silo's optional Orleans dashboard needs it) ---
 FROM ${RUNTIME_IMAGE} AS run
 WORKDIR /app
 COPY --from=build /app/silo /app/silo

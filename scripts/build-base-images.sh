@@ -8,7 +8,7 @@
 #
 # Official image                          stand-in (podman, all from one Debian root filesystem)
 #   mcr.microsoft.com/dotnet/sdk:10.0     localhost/clusterheap-base/dotnet-sdk:10.0
-#   mcr.microsoft.com/dotnet/runtime:10.0 localhost/clusterheap-base/dotnet-runtime:10.0
+#   mcr.microsoft.com/dotnet/aspnet:10.0 localhost/clusterheap-base/dotnet-aspnet:10.0
 #   redis:7                               localhost/clusterheap-base/redis:7
 #
 # The root filesystem is Debian's essential packages (mmdebstrap, with the host's apt) plus
@@ -27,7 +27,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SDK_IMAGE=localhost/clusterheap-base/dotnet-sdk:10.0
-RUNTIME_IMAGE=localhost/clusterheap-base/dotnet-runtime:10.0
+RUNTIME_IMAGE=localhost/clusterheap-base/dotnet-aspnet:10.0
 REDIS_IMAGE=localhost/clusterheap-base/redis:7
 SUITE="${CLUSTERHEAP_BASE_SUITE:-bookworm}"
 BASE_IMAGE="localhost/clusterheap-base/debian:$SUITE" # the root filesystem the three share
@@ -159,10 +159,17 @@ EOF
   say "$REDIS_IMAGE"
   layer "$work/redis" "$REDIS_IMAGE" 'CMD ["redis-server"]' 'EXPOSE 6379'
 
-  say "$RUNTIME_IMAGE (Microsoft.NETCore.App $runtime_version from $home)"
-  mkdir -p "$work/runtime/usr/share/dotnet/shared/Microsoft.NETCore.App" "$work/runtime/usr/bin"
+  # As the official aspnet image: the .NET runtime and ASP.NET Core (the silo's optional dashboard and
+  # metrics endpoint reference it), both of the runtime's version.
+  say "$RUNTIME_IMAGE (Microsoft.NETCore.App and Microsoft.AspNetCore.App $runtime_version from $home)"
+  local framework
+  mkdir -p "$work/runtime/usr/share/dotnet/shared" "$work/runtime/usr/bin"
   copy "$home/dotnet" "$home/host" "$work/runtime/usr/share/dotnet/"
-  copy "$home/shared/Microsoft.NETCore.App/$runtime_version" "$work/runtime/usr/share/dotnet/shared/Microsoft.NETCore.App/"
+  for framework in Microsoft.NETCore.App Microsoft.AspNetCore.App; do
+    [[ -d "$home/shared/$framework/$runtime_version" ]] || die "no $framework $runtime_version under $home/shared"
+    mkdir -p "$work/runtime/usr/share/dotnet/shared/$framework"
+    copy "$home/shared/$framework/$runtime_version" "$work/runtime/usr/share/dotnet/shared/$framework/"
+  done
   ln -s ../share/dotnet/dotnet "$work/runtime/usr/bin/dotnet"
   layer "$work/runtime" "$RUNTIME_IMAGE" "ENV DOTNET_VERSION=$runtime_version DOTNET_RUNNING_IN_CONTAINER=true"
 

@@ -45,7 +45,7 @@ SOCK="$RUN_DIR/podman.sock"
 HEALTHY_TIMEOUT="${CLUSTERHEAP_HEALTHY_TIMEOUT:-180}" # seconds for every service to be healthy
 SERVICES=(redis silo1 silo2 silo3)                    # what `up` starts and waits for
 PACKAGES=(podman runc golang-github-containernetworking-plugin-dnsname docker-compose mmdebstrap curl)
-OFFICIAL_IMAGES=(mcr.microsoft.com/dotnet/sdk:10.0 mcr.microsoft.com/dotnet/runtime:10.0 docker.io/library/redis:7)
+OFFICIAL_IMAGES=(mcr.microsoft.com/dotnet/sdk:10.0 mcr.microsoft.com/dotnet/aspnet:10.0 docker.io/library/redis:7)
 
 usage() {
   awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
