@@ -1,8 +1,13 @@
 # ClusterHeap: one image with the silo (clusterheap-silo) and the client (clusterheap).
-# Build:  docker build -t clusterheap .      Used by docker-compose.yml (README "Running a cluster").
+# Build:  docker build -t clusterheap .      Used by docker-compose.yml (README "docker-compose").
+# The base images are build arguments, the official images by default. Where no registry can be
+# reached, scripts/build-base-images.sh builds local stand-ins, and docker-compose.yml passes them
+# here from CLUSTERHEAP_SDK_IMAGE and CLUSTERHEAP_RUNTIME_IMAGE (scripts/compose.sh sets both).
+ARG SDK_IMAGE=mcr.microsoft.com/dotnet/sdk:10.0
+ARG RUNTIME_IMAGE=mcr.microsoft.com/dotnet/aspnet:10.0
 
 # --- build: restore (cached while no project file changes), then publish both programs ---
-FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+FROM ${SDK_IMAGE} AS build
 WORKDIR /src
 COPY global.json Directory.Build.props Directory.Packages.props .editorconfig ./
 COPY src/Contracts/ClusterHeap.Contracts.csproj src/Contracts/
@@ -16,8 +21,8 @@ COPY src/ src/
 RUN dotnet publish src/Silo/ClusterHeap.Silo.csproj -c Release --no-restore -o /app/silo \
  && dotnet publish src/Client/ClusterHeap.Client.csproj -c Release --no-restore -o /app/client
 
-# --- run: the .NET runtime only ---
-FROM mcr.microsoft.com/dotnet/runtime:10.0 AS run
+# --- run: the .NET runtime with ASP.NET Core (the silo's optional Orleans dashboard needs it) ---
+FROM ${RUNTIME_IMAGE} AS run
 WORKDIR /app
 COPY --from=build /app/silo /app/silo
 COPY --from=build /app/client /app/client

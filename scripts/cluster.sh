@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # A local ClusterHeap cluster of silo processes on 127.0.0.1 (README "Running a cluster").
 #
-#   scripts/cluster.sh up N [--redis] [-- SILO-OPTIONS...]
+#   scripts/cluster.sh up N [--redis] [--metrics PORT] [--dashboard PORT] [-- SILO-OPTIONS...]
 #   scripts/cluster.sh status | connect | kill NODE | stop NODE | down
 #
 # up      builds once (Release), starts N silos (node-1..node-N) and waits until each has written
 #         its ready file. Development clustering with node-1 as primary, or with --redis a
 #         redis-server of its own on a free port and a fresh cluster id. Options after `--` go to
-#         every silo (e.g. -- --arena-size 4GiB --procs 2).
+#         every silo (e.g. -- --arena-size 4GiB --procs 2). --metrics PORT gives node-K a Prometheus
+#         scrape endpoint on PORT+K-1 (--metrics-port), --dashboard PORT the Orleans dashboard on PORT+K-1.
 # status  one line per node: name, state, pid, silo and gateway ports, arena slot.
 # connect the client options that reach this cluster (for scripts: `clusterheap $(cluster.sh connect) …`).
 # kill    SIGKILL one node (by number or name): the others declare it dead within a few seconds.
@@ -131,12 +132,14 @@ start_node() { # K SILO_PORT GATEWAY_PORT CLUSTERING-ARGS... -- EXTRA...
 }
 
 cmd_up() {
-  local n="${1:-}" redis=0 extra=()
+  local n="${1:-}" redis=0 extra=() metrics_base="" dashboard_base=""
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "up needs a node count: up N [--redis] [-- SILO-OPTIONS]"
   shift
   while (($#)); do
     case "$1" in
       --redis) redis=1 ;;
+      --metrics) [[ "${2:-}" =~ ^[0-9]+$ ]] || die "--metrics needs a port"; metrics_base=$2; shift ;;
+      --dashboard) [[ "${2:-}" =~ ^[0-9]+$ ]] || die "--dashboard needs a port"; dashboard_base=$2; shift ;;
       --) shift; extra=("$@"); break ;;
       *) die "up: unknown option '$1'" ;;
     esac
@@ -178,15 +181,22 @@ cmd_up() {
     echo "CONNECT=\"$connect\""
   } >"$RUN_DIR/cluster.env"
 
+  observe() { # K: this node's --metrics-port / --dashboard-port, when asked for
+    [[ -z "$metrics_base" ]] || printf -- '--metrics-port\n%s\n' "$((metrics_base + $1 - 1))"
+    [[ -z "$dashboard_base" ]] || printf -- '--dashboard-port\n%s\n' "$((dashboard_base + $1 - 1))"
+  }
   echo "== starting $n silos (logs in $RUN_DIR)"
   # The primary (node-1) must be up before the others join it; with Redis they start together.
-  start_node 1 "${silo_ports[0]}" "${gateway_ports[0]}" "${clustering[@]}" --cluster-id "$cluster_id" "${extra[@]}"
+  local obs
+  mapfile -t obs < <(observe 1)
+  start_node 1 "${silo_ports[0]}" "${gateway_ports[0]}" "${clustering[@]}" --cluster-id "$cluster_id" "${obs[@]}" "${extra[@]}"
   if ((!redis)); then
     wait_ready node-1 || { cmd_down >/dev/null 2>&1 || true; die "node-1 did not start"; }
   fi
   local all=(node-1)
   for ((k = 2; k <= n; k++)); do
-    start_node "$k" "${silo_ports[k - 1]}" "${gateway_ports[k - 1]}" "${clustering[@]}" --cluster-id "$cluster_id" "${extra[@]}"
+    mapfile -t obs < <(observe "$k")
+    start_node "$k" "${silo_ports[k - 1]}" "${gateway_ports[k - 1]}" "${clustering[@]}" --cluster-id "$cluster_id" "${obs[@]}" "${extra[@]}"
     all+=("node-$k")
   done
   wait_ready "${all[@]}" || { cmd_down >/dev/null 2>&1 || true; die "the cluster did not come up"; }

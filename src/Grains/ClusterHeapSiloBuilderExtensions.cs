@@ -1,4 +1,5 @@
 using ClusterHeap.Grains.Central;
+using ClusterHeap.Grains.Metrics;
 using ClusterHeap.Grains.Node;
 using ClusterHeap.Grains.Placement;
 using Microsoft.Extensions.DependencyInjection;
@@ -26,6 +27,11 @@ public static class ClusterHeapSiloBuilderExtensions
 
         silo.Services.AddSingleton<HeapNodeService>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<HeapNodeService>());
+        // The ClusterHeap meter (observable instruments only: free until something listens).
+        silo.Services.AddMetrics();
+        silo.Services.AddSingleton<CentralHeapBoard>();
+        silo.Services.AddSingleton<ClusterHeapMeter>();
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ClusterHeapMeter>());
         silo.Services.AddSingleton<MembershipWatcher>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<MembershipWatcher>());
         silo.AddPlacementDirector<NodePlacementStrategy, NodePlacementDirector>();

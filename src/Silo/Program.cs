@@ -54,7 +54,7 @@ internal static class Program
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"clusterheap-silo {settings.Name} ready: slot {node.Slot} generation {node.Generation}, silo {settings.Advertise}:{settings.SiloPort}, gateway {settings.Advertise}:{settings.GatewayPort}, "
             + $"spans 0x{layout.SpansStart:x} bitmap 0x{layout.BitmapStart:x} arena 0x{layout.ArenaStart:x}-0x{layout.ArenaEnd:x} ({layout.ArenaSize >> 20} MiB), "
-            + $"P={settings.Procs}, clustering {(settings.Redis is null ? $"development (primary {settings.Primary?.ToString() ?? "self"})" : $"redis {settings.Redis}")}, cluster id {settings.ClusterId}, pid {Environment.ProcessId}"));
+            + $"P={settings.Procs}, {Observability.Describe(settings)}clustering {(settings.Redis is null ? $"development (primary {settings.Primary?.ToString() ?? "self"})" : $"redis {settings.Redis}")}, cluster id {settings.ClusterId}, pid {Environment.ProcessId}"));
         WriteReadyFile(settings, node);
 
         try
@@ -73,9 +73,10 @@ internal static class Program
         return 0;
     }
 
-    private static IHost Build(SiloSettings settings)
+    /// <summary>The silo host as <paramref name="settings"/> say (tests start it in process).</summary>
+    internal static IHost Build(SiloSettings settings)
     {
-        var builder = Host.CreateApplicationBuilder();
+        var builder = Observability.CreateBuilder(settings);
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o =>
         {
@@ -126,8 +127,10 @@ internal static class Program
                 o.ScavengeDelay = settings.ScavengeDelay;
                 o.ClusterMemoryLimit = settings.MemoryLimit;
             });
+            Observability.ConfigureSilo(silo, settings);
         });
-        return builder.Build();
+        Observability.AddMetricsEndpoint(builder, settings);
+        return Observability.Build(builder);
     }
 
     /// <summary>The readiness signal scripts and health checks poll: written whole, then renamed into place.</summary>

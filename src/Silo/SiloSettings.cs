@@ -34,6 +34,9 @@ public sealed class SiloSettings
         new("--probe-timeout", "CLUSTERHEAP_PROBE_TIMEOUT", "2s", "membership probe timeout; a killed silo is declared dead after 2 missed probes"),
         new("--ready-file", "CLUSTERHEAP_READY_FILE", "(none)", "written once the node heap is up (slot, ports, pid), removed on exit"),
         new("--log-level", "CLUSTERHEAP_LOG_LEVEL", "Information", "ClusterHeap log level; Orleans logs at Warning and above"),
+        new("--metrics-port", "CLUSTERHEAP_METRICS_PORT", "off", "Prometheus scrape endpoint (http://LISTEN:PORT/metrics): the ClusterHeap and Microsoft.Orleans meters"),
+        new("--metrics-meters", "CLUSTERHEAP_METRICS_METERS", "ClusterHeap,Microsoft.Orleans", "the meters the scrape endpoint exports (comma-separated)"),
+        new("--dashboard-port", "CLUSTERHEAP_DASHBOARD_PORT", "off", "the Orleans dashboard on http://LISTEN:PORT/ (every silo of the cluster should have it on)"),
     ];
 
     public string Name { get; private init; } = "";
@@ -52,6 +55,12 @@ public sealed class SiloSettings
     public TimeSpan ProbeTimeout { get; private init; }
     public string? ReadyFile { get; private init; }
     public string LogLevel { get; private init; } = "";
+    /// <summary>The Prometheus scrape endpoint's port, or null (off, the default: nothing listens to the meters).</summary>
+    public int? MetricsPort { get; private init; }
+    /// <summary>The meters the scrape endpoint exports.</summary>
+    public string[] MetricsMeters { get; private init; } = [];
+    /// <summary>The Orleans dashboard's port, or null (off, the default).</summary>
+    public int? DashboardPort { get; private init; }
 
     /// <summary>Reads <paramref name="args"/> then <paramref name="env"/>; throws <see cref="ArgumentException"/> on a bad value.</summary>
     public static SiloSettings Parse(string[] args, Func<string, string?> env)
@@ -124,6 +133,9 @@ public sealed class SiloSettings
             ProbeTimeout = ParseDuration(From("--probe-timeout"), Get("--probe-timeout") ?? "2s"),
             ReadyFile = Get("--ready-file"),
             LogLevel = Get("--log-level") ?? "Information",
+            MetricsPort = OptionalPort("--metrics-port", Get("--metrics-port")),
+            DashboardPort = OptionalPort("--dashboard-port", Get("--dashboard-port")),
+            MetricsMeters = (Get("--metrics-meters") ?? "ClusterHeap,Microsoft.Orleans").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         };
     }
 
@@ -156,6 +168,10 @@ public sealed class SiloSettings
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65536
             ? port
             : throw new ArgumentException($"{option}: '{text}' is not a port");
+
+    /// <summary>null for absent or "off"; otherwise a port.</summary>
+    private static int? OptionalPort(string option, string? text) =>
+        text is null || text.Equals("off", StringComparison.OrdinalIgnoreCase) ? null : ParsePort(option, text);
 
     private static int ParseCount(string option, string text) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is > 0 and <= 1024

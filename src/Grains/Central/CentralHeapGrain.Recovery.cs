@@ -52,6 +52,7 @@ public sealed partial class CentralHeapGrain
         _limitBelowGrants = TotalGranted > _memoryLimit;
         await RebuildLeasesAsync(live);
         LogRebuilt(_logger, _silo.SiloAddress, _nodes.Count, _leases.Count, _lastGeneration, _memoryLimit);
+        PostView();
     }
 
     /// <inheritdoc/>
@@ -60,6 +61,7 @@ public sealed partial class CentralHeapGrain
         // Nothing to save (every fact lives on the nodes); the log says why, since a central heap that
         // goes away unasked is worth knowing about.
         LogDeactivating(_logger, _silo.SiloAddress, reason.ReasonCode, reason.Description);
+        _board.Withdraw(this);
         return Task.CompletedTask;
     }
 

@@ -1,4 +1,5 @@
 using ClusterHeap.Contracts;
+using ClusterHeap.Grains.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.GrainDirectory;
@@ -30,6 +31,7 @@ public sealed partial class CentralHeapGrain : Grain, ICentralHeapGrain
     private readonly IClusterMembershipService _membership;
     private readonly ILocalSiloDetails _silo;
     private readonly ILogger<CentralHeapGrain> _logger;
+    private readonly CentralHeapBoard _board;
     private readonly Dictionary<SiloAddress, NodeRecord> _nodes = [];
     private long _memoryLimit;
     private ushort _lastGeneration;
@@ -37,8 +39,9 @@ public sealed partial class CentralHeapGrain : Grain, ICentralHeapGrain
     private bool _limitBelowGrants;
 
     /// <summary>Created by Orleans.</summary>
-    public CentralHeapGrain(IOptions<ClusterHeapOptions> options, IClusterMembershipService membership, ILocalSiloDetails silo, ILogger<CentralHeapGrain> logger)
+    public CentralHeapGrain(IOptions<ClusterHeapOptions> options, IClusterMembershipService membership, ILocalSiloDetails silo, ILogger<CentralHeapGrain> logger, CentralHeapBoard board)
     {
+        _board = board;
         _options = options.Value;
         _membership = membership;
         _silo = silo;

@@ -7,43 +7,7 @@ namespace ClusterHeap.Grains.Node;
 public sealed partial class HeapNodeGrain
 {
     /// <inheritdoc/>
-    public Task<NodeStats> GetStatsAsync()
-    {
-        var s = Heap.ReadMemStats();
-        var leases = _node.Leases;
-        return Task.FromResult(new NodeStats
-        {
-            Node = _node.Name,
-            Slot = _node.Slot,
-            Generation = _node.Generation,
-            Alloc = (long)s.Alloc,
-            TotalAlloc = (long)s.TotalAlloc,
-            Sys = (long)s.Sys,
-            Mallocs = (long)s.Mallocs,
-            Frees = (long)s.Frees,
-            HeapAlloc = (long)s.HeapAlloc,
-            HeapSys = (long)s.HeapSys,
-            HeapIdle = (long)s.HeapIdle,
-            HeapInuse = (long)s.HeapInuse,
-            HeapReleased = (long)s.HeapReleased,
-            HeapObjects = (long)s.HeapObjects,
-            Refills = (long)s.Refills,
-            LeasesLent = leases.LentTotal,
-            LeasesTaken = leases.TakenTotal,
-            ActiveLeasesLent = leases.Lent.Count,
-            ActiveLeasesHeld = leases.Held.Count,
-            LeasedMallocs = leases.LeasedMallocs,
-            Granted = _node.Granted,
-            Grants = _node.Grants,
-            ArenaSize = _node.Options.ArenaSize,
-            TinyAllocs = s.TinyAllocs,
-            LargeObjects = s.LargeObjects,
-            LargeBytes = s.LargeBytes,
-            ScavengedTotal = s.ScavengedTotal,
-            MetadataSys = s.SpansSys + s.BitmapSys,
-            BySize = [.. s.BySize.Select(b => new Contracts.SizeClassStats(b.SizeClass, b.Size, (long)b.Mallocs, (long)b.Frees))],
-        });
-    }
+    public Task<NodeStats> GetStatsAsync() => Task.FromResult(_node.ReadStats());
 
     /// <inheritdoc/>
     public Task<SpanRow[]> GetSpansAsync(int sizeClass = -1) =>

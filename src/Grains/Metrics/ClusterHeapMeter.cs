@@ -1,0 +1,196 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using ClusterHeap.Contracts;
+using ClusterHeap.Grains.Node;
+using Orleans.Runtime;
+
+namespace ClusterHeap.Grains.Metrics;
+
+/// <summary>
+/// The <c>ClusterHeap</c> meter of one silo: its node heap's MemStats, BySize, refills, leases,
+/// grants and scavenger as observable instruments, tagged <c>node</c> and <c>slot</c>, and the central
+/// heap's view (nodes, grants, the cluster limit) on the silo that hosts the central heap.
+/// </summary>
+/// <remarks>
+/// Names follow Go's <c>runtime/metrics</c> where Go has the figure, in OpenTelemetry style: the path
+/// with dots, the unit as the instrument's unit, and an <c>.objects</c> suffix where Go's unit is
+/// objects (<c>/gc/heap/allocs:bytes</c> is <c>clusterheap.gc.heap.allocs</c> in bytes,
+/// <c>/gc/heap/allocs:objects</c> is <c>clusterheap.gc.heap.allocs.objects</c>), so Prometheus shows
+/// <c>clusterheap_gc_heap_allocs_bytes_total</c> and <c>clusterheap_gc_heap_allocs_objects_total</c>.
+/// Figures Go has no name for (refills, leases, grants, the arena) are <c>clusterheap.mcache.*</c>,
+/// <c>clusterheap.leases.*</c>, <c>clusterheap.heap.*</c>, <c>clusterheap.central.*</c>.
+/// <para>
+/// Every instrument is observable: nothing is recorded on the allocation path, and with no listener
+/// (no <c>--metrics-port</c>, no dotnet-counters) nothing runs at all. A collection reads the node's
+/// stats once (<see cref="HeapNodeService.ReadStats"/>, the same read GetStats answers with, world
+/// stopped for the read) and every instrument of that collection reports from that one read: a read
+/// younger than <see cref="SampleAge"/> is reused.
+/// </para>
+/// </remarks>
+public sealed class ClusterHeapMeter : ILifecycleParticipant<ISiloLifecycle>, IDisposable
+{
+    /// <summary>The meter's name (OpenTelemetry <c>AddMeter</c>, <c>dotnet-counters --counters</c>).</summary>
+    public const string Name = "ClusterHeap";
+
+    /// <summary>How long one stats read serves the instruments (one collection's worth).</summary>
+    public static readonly TimeSpan SampleAge = TimeSpan.FromMilliseconds(50);
+
+    private readonly HeapNodeService _node;
+    private readonly CentralHeapBoard _central;
+    private readonly Meter _meter;
+    private readonly Lock _sampleLock = new();
+    private NodeStats? _sample;
+    private long _sampledAt;
+
+    /// <summary>Created by DI, one per silo.</summary>
+    public ClusterHeapMeter(HeapNodeService node, CentralHeapBoard central, IMeterFactory meters)
+    {
+        _node = node;
+        _central = central;
+        _meter = meters.Create(Name, typeof(ClusterHeapMeter).Assembly.GetName().Version?.ToString());
+        NodeInstruments();
+        CentralInstruments();
+    }
+
+    private void NodeInstruments()
+    {
+        // Go's /gc/heap/*: cumulative allocations and frees, live objects, tiny allocations.
+        Counter("clusterheap.gc.heap.allocs", "By", "Cumulative bytes allocated (slot bytes; Go /gc/heap/allocs:bytes, MemStats.TotalAlloc).", s => s.TotalAlloc);
+        Counter("clusterheap.gc.heap.allocs.objects", "{object}", "Cumulative objects allocated (Go /gc/heap/allocs:objects, MemStats.Mallocs).", s => s.Mallocs);
+        Counter("clusterheap.gc.heap.frees", "By", "Cumulative bytes freed (Go /gc/heap/frees:bytes, TotalAlloc - HeapAlloc).", s => s.TotalAlloc - s.HeapAlloc);
+        Counter("clusterheap.gc.heap.frees.objects", "{object}", "Cumulative objects freed (Go /gc/heap/frees:objects, MemStats.Frees).", s => s.Frees);
+        Counter("clusterheap.gc.heap.tiny.allocs.objects", "{object}", "Tiny allocations served from 16-byte blocks (Go /gc/heap/tiny/allocs:objects).", s => s.TinyAllocs);
+        Level("clusterheap.gc.heap.objects.objects", "{object}", "Live objects (Go /gc/heap/objects:objects, MemStats.HeapObjects).", s => s.HeapObjects);
+
+        // Go's /memory/classes/*: where the node's mapped bytes are; the heap classes sum to HeapSys,
+        // and with metadata to Sys.
+        Level("clusterheap.memory.classes.heap.objects", "By", "Bytes of live objects (Go /memory/classes/heap/objects:bytes, MemStats.HeapAlloc).", s => s.HeapAlloc);
+        Level("clusterheap.memory.classes.heap.unused", "By", "In-use span bytes holding no live object (Go /memory/classes/heap/unused:bytes, HeapInuse - HeapAlloc).", s => s.HeapInuse - s.HeapAlloc);
+        Level("clusterheap.memory.classes.heap.free", "By", "Free, still committed bytes (Go /memory/classes/heap/free:bytes, HeapIdle - HeapReleased).", s => s.HeapIdle - s.HeapReleased);
+        Level("clusterheap.memory.classes.heap.released", "By", "Free bytes returned to the OS (Go /memory/classes/heap/released:bytes, MemStats.HeapReleased).", s => s.HeapReleased);
+        Level("clusterheap.memory.classes.metadata.other", "By", "Spans array, bitmap and span structures mapped (Go /memory/classes/metadata/*, Sys - HeapSys).", s => s.Sys - s.HeapSys);
+        Level("clusterheap.memory.classes.total", "By", "All bytes mapped from the OS (Go /memory/classes/total:bytes, MemStats.Sys).", s => s.Sys);
+
+        // BySize: Go has a histogram of allocation sizes; the heap counts per size class.
+        _meter.CreateObservableCounter("clusterheap.gc.heap.allocs_by_size.objects", () => BySize(static c => c.Mallocs), "{object}",
+            "Cumulative objects allocated per size class (MemStats.BySize[].Mallocs), tagged size_class and size.");
+        _meter.CreateObservableCounter("clusterheap.gc.heap.frees_by_size.objects", () => BySize(static c => c.Frees), "{object}",
+            "Cumulative objects freed per size class (MemStats.BySize[].Frees), tagged size_class and size.");
+
+        // ClusterHeap's own: the arena, large objects, refills, leases, grants, the scavenger.
+        Level("clusterheap.heap.arena", "By", "Arena bytes reserved by this node.", s => s.ArenaSize);
+        Level("clusterheap.heap.growth_limit", "By", "Arena bytes the central heap granted this node (its growth limit).", s => s.Granted);
+        Level("clusterheap.heap.large.objects", "{object}", "Live large objects (over 32 KiB, a span each).", s => s.LargeObjects);
+        Level("clusterheap.heap.large", "By", "Bytes of live large objects' spans.", s => s.LargeBytes);
+        Counter("clusterheap.mcache.refills", "{span}", "Spans mcaches took from mcentral (Go's mcentral.cacheSpan).", s => s.Refills);
+        Counter("clusterheap.leases.lent", "{lease}", "Spans this node lent to other nodes' mcaches.", s => s.LeasesLent);
+        Counter("clusterheap.leases.taken", "{lease}", "Spans this node's mcaches leased from other nodes.", s => s.LeasesTaken);
+        Counter("clusterheap.leases.allocs.objects", "{object}", "Objects this node's mcaches handed out from leased spans.", s => s.LeasedMallocs);
+        _meter.CreateObservableUpDownCounter("clusterheap.leases.active", ActiveLeases, "{lease}",
+            "Leases out right now, tagged direction=lent (this node's spans) or held (other nodes' spans in this node's mcaches).");
+        Counter("clusterheap.grants", "{grant}", "Growth grants this node received from the central heap.", s => s.Grants);
+        Counter("clusterheap.scavenger.released", "By", "Bytes the scavenger returned to the OS (cumulative).", s => s.ScavengedTotal);
+    }
+
+    private void CentralInstruments()
+    {
+        _meter.CreateObservableGauge("clusterheap.gc.gomemlimit", () => Central(static c => c.MemoryLimit), "By",
+            "The cluster memory limit all growth grants stay under (Go /gc/gomemlimit:bytes; 9223372036854775807 = none). Reported by the silo hosting the central heap.");
+        _meter.CreateObservableUpDownCounter("clusterheap.central.granted", () => Central(static c => c.TotalGranted), "By",
+            "Bytes granted to all live nodes, as the central heap counts them.");
+        _meter.CreateObservableUpDownCounter("clusterheap.central.nodes", () => Central(static c => c.Nodes), "{node}",
+            "Live nodes (slots assigned) the central heap knows.");
+        _meter.CreateObservableUpDownCounter("clusterheap.central.leases.active", () => Central(static c => c.ActiveLeases), "{lease}",
+            "Cross-node leases the central heap brokered that are still out.");
+        _meter.CreateObservableGauge("clusterheap.central.generation", () => Central(static c => c.LastGeneration), "{generation}",
+            "The last slot generation the central heap handed out.");
+        _meter.CreateObservableUpDownCounter("clusterheap.central.node.granted", CentralPerNode, "By",
+            "Bytes granted to each live node as the central heap counts them, tagged node and slot of the granted node.");
+    }
+
+    private void Counter(string name, string unit, string description, Func<NodeStats, long> value) =>
+        _meter.CreateObservableCounter(name, () => Node(value), unit, description);
+
+    private void Level(string name, string unit, string description, Func<NodeStats, long> value) =>
+        _meter.CreateObservableUpDownCounter(name, () => Node(value), unit, description);
+
+    /// <summary>One measurement from this collection's stats read; none while the heap is not up.</summary>
+    private IEnumerable<Measurement<long>> Node(Func<NodeStats, long> value) =>
+        Sample() is { } s ? [new Measurement<long>(value(s), NodeTags(s))] : [];
+
+    private IEnumerable<Measurement<long>> BySize(Func<SizeClassStats, long> value)
+    {
+        if (Sample() is not { } s)
+        {
+            return [];
+        }
+
+        var rows = new List<Measurement<long>>(s.BySize.Length);
+        foreach (var c in s.BySize)
+        {
+            var tags = new TagList { { "node", s.Node }, { "slot", s.Slot }, { "size_class", c.SizeClass }, { "size", c.Size } };
+            rows.Add(new Measurement<long>(value(c), tags));
+        }
+
+        return rows;
+    }
+
+    private IEnumerable<Measurement<long>> ActiveLeases() =>
+        Sample() is { } s
+            ? [new Measurement<long>(s.ActiveLeasesLent, [.. NodeTags(s), new("direction", "lent")]),
+               new Measurement<long>(s.ActiveLeasesHeld, [.. NodeTags(s), new("direction", "held")])]
+            : [];
+
+    private IEnumerable<Measurement<long>> Central(Func<CentralSnapshot, long> value) =>
+        _central.Current is { } c && _node.Assigned
+            ? [new Measurement<long>(value(c), new KeyValuePair<string, object?>("node", _node.Name))]
+            : [];
+
+    private IEnumerable<Measurement<long>> CentralPerNode() =>
+        _central.Current is { } c
+            ? c.PerNode.Select(n => new Measurement<long>(n.Granted, new("node", n.Node), new("slot", n.Slot))).ToArray()
+            : [];
+
+    private static KeyValuePair<string, object?>[] NodeTags(NodeStats s) => [new("node", s.Node), new("slot", s.Slot)];
+
+    /// <summary>This collection's read of the node's stats: reused while younger than <see cref="SampleAge"/>.</summary>
+    private NodeStats? Sample()
+    {
+        if (!_node.Ready.IsCompletedSuccessfully)
+        {
+            return null;
+        }
+
+        lock (_sampleLock)
+        {
+            var now = Stopwatch.GetTimestamp();
+            if (_sample is null || Stopwatch.GetElapsedTime(_sampledAt, now) >= SampleAge)
+            {
+                try
+                {
+                    _sample = _node.ReadStats();
+                }
+                catch (Exception e) when (e is ObjectDisposedException or ClusterHeapException)
+                {
+                    return null; // the silo is stopping and its heap is gone
+                }
+
+                _sampledAt = now;
+            }
+
+            return _sample;
+        }
+    }
+
+    /// <summary>
+    /// Nothing to start: the meter is registered as a lifecycle participant so that the silo creates
+    /// it with its other participants (instruments exist from the silo's start, not from a first
+    /// resolution), and disposes it before the node service it reads.
+    /// </summary>
+    public void Participate(ISiloLifecycle lifecycle)
+    {
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _meter.Dispose();
+}

@@ -1,0 +1,48 @@
+using ClusterHeap.Contracts;
+
+namespace ClusterHeap.Grains.Node;
+
+// One read of this node's statistics: the heap's ReadMemStats (exact, world stopped for the read) with
+// the lease book's and the grants' counters. The heap node grain answers GetStats with it and the
+// ClusterHeap meter publishes it, so a scrape and GetStats report the same figures.
+public sealed partial class HeapNodeService
+{
+    /// <summary>MemStats plus the cluster tier's counters; throws until <see cref="Ready"/>.</summary>
+    public NodeStats ReadStats()
+    {
+        var s = Heap.ReadMemStats();
+        var leases = Leases;
+        return new NodeStats
+        {
+            Node = Name,
+            Slot = Slot,
+            Generation = Generation,
+            Alloc = s.Alloc,
+            TotalAlloc = s.TotalAlloc,
+            Sys = s.Sys,
+            Mallocs = s.Mallocs,
+            Frees = s.Frees,
+            HeapAlloc = s.HeapAlloc,
+            HeapSys = s.HeapSys,
+            HeapIdle = s.HeapIdle,
+            HeapInuse = s.HeapInuse,
+            HeapReleased = s.HeapReleased,
+            HeapObjects = s.HeapObjects,
+            Refills = s.Refills,
+            LeasesLent = leases.LentTotal,
+            LeasesTaken = leases.TakenTotal,
+            ActiveLeasesLent = leases.Lent.Count,
+            ActiveLeasesHeld = leases.Held.Count,
+            LeasedMallocs = leases.LeasedMallocs,
+            Granted = Granted,
+            Grants = Grants,
+            ArenaSize = Options.ArenaSize,
+            TinyAllocs = s.TinyAllocs,
+            LargeObjects = s.LargeObjects,
+            LargeBytes = s.LargeBytes,
+            ScavengedTotal = s.ScavengedTotal,
+            MetadataSys = s.SpansSys + s.BitmapSys,
+            BySize = [.. s.BySize.Select(b => new Contracts.SizeClassStats(b.SizeClass, b.Size, b.Mallocs, b.Frees))],
+        };
+    }
+}

@@ -1,0 +1,188 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using ClusterHeap.Contracts;
+using ClusterHeap.Grains.Node;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Orleans;
+
+namespace ClusterHeap.Silo.Tests;
+
+/// <summary>
+/// A real silo host, started in this process exactly as <c>clusterheap-silo --metrics-port P</c> builds
+/// it, scraped over HTTP while its node allocates: the ClusterHeap instruments carry the node's
+/// MemStats (the figures GetStats returns), and Orleans' own meter is exported beside them.
+/// </summary>
+public sealed class MetricsEndpointTests : IAsyncLifetime
+{
+    private const string Node = "metrics-node";
+    private static readonly (string, string) Tag = ("node", Node);
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(30) };
+    private IHost _host = null!;
+    private int _metricsPort;
+
+    public async Task InitializeAsync()
+    {
+        var ports = FreePorts(3);
+        _metricsPort = ports[2];
+        var settings = SiloSettings.Parse(
+            ["--name", Node, "--silo-port", Str(ports[0]), "--gateway-port", Str(ports[1]), "--metrics-port", Str(_metricsPort),
+             "--arena-size", "256MiB", "--procs", "2", "--listen", "127.0.0.1", "--cluster-id", $"metrics-{Guid.NewGuid():N}"],
+            _ => null);
+        _host = Program.Build(settings);
+        await _host.StartAsync();
+        await _host.Services.GetRequiredService<HeapNodeService>().Ready.WaitAsync(TimeSpan.FromSeconds(60));
+    }
+
+    public async Task DisposeAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await _host.StopAsync(timeout.Token);
+        _host.Dispose();
+        _http.Dispose();
+    }
+
+    [Fact]
+    public async Task ScrapesDuringAllocationAgreeWithTheNodesMemStats()
+    {
+        var grains = _host.Services.GetRequiredService<IGrainFactory>();
+        var node = grains.GetGrain<IHeapNodeGrain>(Node);
+        using var stop = new CancellationTokenSource();
+        var allocator = AllocateUntilAsync(grains, stop.Token);
+
+        // While the node allocates: every scraped counter lies between GetStats before and after it.
+        for (var round = 0; round < 5; round++)
+        {
+            var before = await node.GetStatsAsync();
+            var scrape = await FreshScrapeAsync();
+            var after = await node.GetStatsAsync();
+            Between(before.Mallocs, scrape.Value("clusterheap_gc_heap_allocs_objects_total", Tag), after.Mallocs, "mallocs");
+            Between(before.Frees, scrape.Value("clusterheap_gc_heap_frees_objects_total", Tag), after.Frees, "frees");
+            Between(before.TotalAlloc, scrape.Value("clusterheap_gc_heap_allocs_bytes_total", Tag), after.TotalAlloc, "total alloc");
+            Between(before.Refills, scrape.Value("clusterheap_mcache_refills_total", Tag), after.Refills, "refills");
+        }
+
+        await stop.CancelAsync();
+        var allocated = await allocator;
+        Assert.True(allocated > 10_000, $"the allocator made only {allocated} objects");
+
+        // Quiet: a scrape that reads the heap after the last allocation equals MemStats in every figure.
+        var stats = await node.GetStatsAsync();
+        var quiet = await FreshScrapeAsync();
+        Assert.True(stats.Mallocs >= allocated, $"{stats.Mallocs} mallocs for {allocated} allocated");
+        (string Metric, long Expected)[] pairs =
+        [
+            ("clusterheap_gc_heap_allocs_bytes_total", stats.TotalAlloc),
+            ("clusterheap_gc_heap_allocs_objects_total", stats.Mallocs),
+            ("clusterheap_gc_heap_frees_bytes_total", stats.TotalAlloc - stats.HeapAlloc),
+            ("clusterheap_gc_heap_frees_objects_total", stats.Frees),
+            ("clusterheap_gc_heap_objects_objects", stats.HeapObjects),
+            ("clusterheap_gc_heap_tiny_allocs_objects_total", stats.TinyAllocs),
+            ("clusterheap_memory_classes_heap_objects_bytes", stats.HeapAlloc),
+            ("clusterheap_memory_classes_heap_unused_bytes", stats.HeapInuse - stats.HeapAlloc),
+            ("clusterheap_memory_classes_heap_free_bytes", stats.HeapIdle - stats.HeapReleased),
+            ("clusterheap_memory_classes_heap_released_bytes", stats.HeapReleased),
+            ("clusterheap_memory_classes_metadata_other_bytes", stats.Sys - stats.HeapSys),
+            ("clusterheap_memory_classes_total_bytes", stats.Sys),
+            ("clusterheap_heap_arena_bytes", stats.ArenaSize),
+            ("clusterheap_heap_growth_limit_bytes", stats.Granted),
+            ("clusterheap_heap_large_objects", stats.LargeObjects),
+            ("clusterheap_heap_large_bytes", stats.LargeBytes),
+            ("clusterheap_mcache_refills_total", stats.Refills),
+            ("clusterheap_grants_total", stats.Grants),
+            ("clusterheap_scavenger_released_bytes_total", stats.ScavengedTotal),
+            ("clusterheap_leases_lent_total", stats.LeasesLent),
+            ("clusterheap_leases_taken_total", stats.LeasesTaken),
+        ];
+        foreach (var (metric, expected) in pairs)
+        {
+            Assert.True(quiet.Value(metric, Tag) == expected, $"{metric} = {quiet.Value(metric, Tag)}, MemStats says {expected}");
+        }
+
+        Assert.True(stats.HeapObjects > 0 && stats.Frees > 0 && stats.Refills > 0 && stats.LargeObjects > 0, "the run left live, freed, refilled and large objects");
+        foreach (var c in stats.BySize)
+        {
+            var cls = ("size_class", Str(c.SizeClass));
+            Assert.Equal(c.Mallocs, quiet.Value("clusterheap_gc_heap_allocs_by_size_objects_total", Tag, cls));
+            Assert.Equal(c.Frees, quiet.Value("clusterheap_gc_heap_frees_by_size_objects_total", Tag, cls));
+        }
+
+        Assert.True(stats.BySize.Count(c => c.Mallocs > 0) >= 5, "several size classes were used");
+
+        // The central heap lives on this one silo: its view is exported here too.
+        Assert.Equal(1, quiet.Value("clusterheap_central_nodes", Tag));
+        Assert.Equal(stats.Granted, quiet.Value("clusterheap_central_node_granted_bytes", Tag, ("slot", Str(stats.Slot))));
+        Assert.Equal(stats.Granted, quiet.Value("clusterheap_central_granted_bytes", Tag));
+
+        // Orleans' meter is on the same endpoint.
+        Assert.Contains(quiet.Names, n => n.StartsWith("orleans_", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// Mallocs of mixed sizes (tiny, small, large) on both mcaches until cancelled; each round frees half
+    /// of its batch at once and the other half six rounds later, so the live set stays bounded.
+    /// </summary>
+    private static async Task<long> AllocateUntilAsync(IGrainFactory grains, CancellationToken stop)
+    {
+        long[] sizes = [8, 24, 100, 512, 3000, 40_000];
+        var node = grains.GetGrain<IHeapNodeGrain>(Node);
+        var kept = new Queue<HeapPointer[]>();
+        long allocated = 0;
+        for (var round = 0; !stop.IsCancellationRequested || allocated < 20_000; round++)
+        {
+            var size = sizes[round % sizes.Length];
+            var count = size > 32 << 10 ? 2 : 256;
+            var batch = await grains.GetGrain<IMCacheGrain>(GrainKeys.MCache(Node, round % 2)).MallocBatchAsync(count, size);
+            Assert.Null(batch.Error);
+            allocated += batch.Pointers.Length;
+            var half = batch.Pointers.Length / 2;
+            kept.Enqueue(batch.Pointers[half..]);
+            var free = kept.Count > sizes.Length ? [.. batch.Pointers[..half], .. kept.Dequeue()] : batch.Pointers[..half];
+            Assert.All(await node.FreeBatchAsync(new PointerBatch(free)), Assert.Null);
+        }
+
+        return allocated;
+    }
+
+    private static void Between(long low, long value, long high, string what) =>
+        Assert.True(low <= value && value <= high, $"{what}: scraped {value}, GetStats said {low} before and {high} after");
+
+    private async Task<PrometheusScrape> ScrapeAsync()
+    {
+        using var response = await _http.GetAsync(new Uri($"http://127.0.0.1:{_metricsPort}/metrics"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return new PrometheusScrape(await response.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>
+    /// A scrape whose heap read is newer than everything before this call. The meter answers one
+    /// collection's instruments from one heap read and reuses it for up to
+    /// <see cref="Grains.Metrics.ClusterHeapMeter.SampleAge"/>: that is the freshness it promises, so
+    /// the scrape comes that long after the call.
+    /// </summary>
+    private async Task<PrometheusScrape> FreshScrapeAsync()
+    {
+        await Task.Delay(Grains.Metrics.ClusterHeapMeter.SampleAge + TimeSpan.FromMilliseconds(5));
+        return await ScrapeAsync();
+    }
+
+    private static string Str(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private static int[] FreePorts(int count)
+    {
+        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
+        foreach (var l in listeners)
+        {
+            l.Start();
+        }
+
+        var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+        foreach (var l in listeners)
+        {
+            l.Stop();
+        }
+
+        return ports;
+    }
+}

@@ -1,0 +1,56 @@
+using System.Globalization;
+
+namespace ClusterHeap.Silo.Tests;
+
+/// <summary>
+/// One scrape of a Prometheus text endpoint, parsed: each sample by metric name and labels. Only what
+/// the tests read: <c>name{label="value",…} number</c> lines; comments are skipped.
+/// </summary>
+public sealed class PrometheusScrape
+{
+    private readonly List<(string Name, Dictionary<string, string> Labels, double Value)> _samples = [];
+
+    public PrometheusScrape(string text)
+    {
+        Text = text;
+        foreach (var raw in text.Split('\n'))
+        {
+            var line = raw.Trim();
+            if (line.Length == 0 || line[0] == '#')
+            {
+                continue;
+            }
+
+            var brace = line.IndexOf('{', StringComparison.Ordinal);
+            var space = line.LastIndexOf(' ');
+            var name = brace > 0 ? line[..brace] : line[..line.IndexOf(' ', StringComparison.Ordinal)];
+            var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+            if (brace > 0)
+            {
+                var body = line[(brace + 1)..line.LastIndexOf('}')];
+                foreach (var pair in body.Split("\",", StringSplitOptions.RemoveEmptyEntries))
+                {
+                    var eq = pair.IndexOf('=', StringComparison.Ordinal);
+                    labels[pair[..eq]] = pair[(eq + 1)..].Trim('"');
+                }
+            }
+
+            _samples.Add((name, labels, double.Parse(line[(space + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture)));
+        }
+    }
+
+    /// <summary>The raw text (for failure messages).</summary>
+    public string Text { get; }
+
+    /// <summary>Every metric name present.</summary>
+    public IEnumerable<string> Names => _samples.Select(s => s.Name).Distinct();
+
+    /// <summary>The one sample of <paramref name="name"/> whose labels include <paramref name="labels"/>; fails when there is not exactly one.</summary>
+    public long Value(string name, params (string Key, string Value)[] labels)
+    {
+        var matches = _samples.Where(s => s.Name == name && labels.All(l => s.Labels.TryGetValue(l.Key, out var v) && v == l.Value)).ToArray();
+        Assert.True(matches.Length == 1,
+            $"expected one sample of {name} with [{string.Join(",", labels.Select(l => $"{l.Key}={l.Value}"))}], found {matches.Length}");
+        return checked((long)matches[0].Value);
+    }
+}
