@@ -21,6 +21,13 @@ public interface IMCacheGrain : IGrainWithStringKey
     [Alias("MallocSizes")]
     Task<MallocBatchResult> MallocSizesAsync([Immutable] long[] sizes, ObjectKind kind = ObjectKind.Scalar);
 
+    /// <summary>
+    /// Allocates one object per size, in order, and writes each one's ends (ObjectEnds.cs) before answering:
+    /// an allocation that carries its first contents, in one call instead of a malloc and a write.
+    /// </summary>
+    [Alias("MallocStamped")]
+    Task<MallocBatchResult> MallocStampedAsync(StampedMallocRequest request);
+
     /// <summary>Hands every held lease back to its lender (unissued slots are freed there).</summary>
     [Alias("ReturnLeases")]
     Task ReturnLeasesAsync();

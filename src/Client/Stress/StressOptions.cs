@@ -15,6 +15,8 @@ public sealed record StressOptions
     public int Workers { get; init; }
     /// <summary>Objects per call (1 = one grain call per object).</summary>
     public int Batch { get; init; } = 32;
+    /// <summary>larson: rounds each worker keeps in flight at once, over disjoint slots.</summary>
+    public int InFlight { get; init; } = 1;
     /// <summary>Fixed object size, or 0 for the workload's size mix.</summary>
     public long Size { get; init; }
     public long Min { get; init; }
@@ -39,6 +41,7 @@ public sealed record StressOptions
           --ops N             stop after N operations (mallocs + frees) instead
           --workers N         concurrent workers (default 2 per node)
           --batch N           objects per grain call (default 32; 1 = a call per object)
+          --in-flight N       larson: rounds each worker keeps in flight at once (default 1)
           --size SIZE         fixed object size; or --min SIZE --max SIZE for uniform random sizes
           --slots N           live slots per worker (larson 5000, ring 1000, mstress 5000)
           --handoff N         larson: steps before a worker moves to another node's mcache (default 500000)
@@ -67,6 +70,7 @@ public sealed record StressOptions
             Ops = args.Long("ops", 0, min: 0),
             Workers = (int)args.Long("workers", 0, min: 1),
             Batch = (int)args.Long("batch", 32, min: 1),
+            InFlight = (int)args.Long("in-flight", 1, min: 1),
             Size = args.Size("size", 0),
             Min = args.Size("min", 0),
             Max = args.Size("max", 0),
@@ -78,6 +82,7 @@ public sealed record StressOptions
             Json = args.Option("json"),
             Progress = args.Flag("no-progress") ? false : null,
         };
+        if (o.InFlight > 64) throw new UsageException("--in-flight: at most 64 rounds per worker");
         if (o.Batch > 4096) throw new UsageException("--batch: at most 4096 objects per call");
         if ((o.Min > 0) != (o.Max > 0) || o.Max < o.Min) throw new UsageException("--min and --max: give both, with 1 <= min <= max");
         if (o.Size > 0 && o.Min > 0) throw new UsageException("give --size or --min/--max, not both");

@@ -29,6 +29,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     private readonly Dictionary<int, HeldLease> _leases = [];
     private readonly HeapPointer[] _one = new HeapPointer[1]; // the single-object fast path's result slot (no allocation per call)
     private Heap.MCache? _cache;
+    private HeapRouter? _router; // routes the ends of objects that live on other nodes (created on first use)
     private string _key = "";
     private int _p;
     private long _mallocs;
@@ -139,6 +140,75 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
         }
 
         return MallocManyAsync(sizes.Length, 0, sizes, kind == ObjectKind.Scalar);
+    }
+
+    /// <inheritdoc/>
+    public async Task<MallocBatchResult> MallocStampedAsync(StampedMallocRequest request)
+    {
+        var sizes = request.Sizes.ToArray();
+        foreach (var size in sizes)
+        {
+            if (CheckSize(size) is { } error)
+            {
+                return new MallocBatchResult([], error);
+            }
+        }
+
+        var reply = await MallocManyAsync(sizes.Length, 0, sizes, request.Kind == ObjectKind.Scalar);
+        var pointers = reply.Pointers;
+        List<(int Index, WriteRequest Write)>? remote = null;
+        for (var i = 0; i < pointers.Length; i++)
+        {
+            var p = pointers[i];
+            var (head, tail) = ObjectEnds.Parts(sizes[i]);
+            if (p.Slot == _node.Slot && p.Generation == _node.Generation)
+            {
+                // Fresh objects of this node: the heap's validated write (the object is live and at least size bytes).
+                var ends = request.Ends.AsSpan(i * ObjectEnds.Size, ObjectEnds.Size);
+                Heap.Write((nuint)p.Address, ends[..head]);
+                if (tail > 0)
+                {
+                    Heap.Write((nuint)p.Address + (nuint)(sizes[i] - tail), ends.Slice(ObjectEnds.Half, tail));
+                }
+
+                continue;
+            }
+
+            // A leased slot or a large object another node allocated: its owner writes it.
+            remote ??= [];
+            remote.Add((i, new WriteRequest(p, request.Ends.AsSpan(i * ObjectEnds.Size, head).ToArray())));
+            if (tail > 0)
+            {
+                remote.Add((i, new WriteRequest(p.Offset(sizes[i] - tail), request.Ends.AsSpan(i * ObjectEnds.Size + ObjectEnds.Half, tail).ToArray())));
+            }
+        }
+
+        if (remote is null)
+        {
+            return reply;
+        }
+
+        var failed = await StampRemoteAsync(remote);
+        // Objects from the first one not stamped on are not handed out (their owner refused the write: it died).
+        return failed is { } f ? new MallocBatchResult(pointers[..f.Index], f.Error) : reply;
+    }
+
+    /// <summary>Writes the ends of objects that live on other nodes; the first refused write, or null.</summary>
+    private async Task<(int Index, HeapError Error)?> StampRemoteAsync(List<(int Index, WriteRequest Write)> writes)
+    {
+        _router ??= new HeapRouter(GrainFactory);
+        (int Index, HeapError Error)? first = null;
+        foreach (var (index, write) in writes)
+        {
+            var (owner, gone) = await _router.TryResolveAsync(write.Pointer);
+            var error = owner is null ? gone : (await owner.WriteBatchAsync([write]))[0];
+            if (error is not null && (first is null || index < first.Value.Index))
+            {
+                first = (index, error);
+            }
+        }
+
+        return first;
     }
 
     private async Task<MallocBatchResult> MallocManyAsync(int count, long size, long[]? sizes, bool noscan)

@@ -106,6 +106,55 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
         return Task.FromResult(errors);
     }
 
+    /// <inheritdoc/>
+    public Task<EndsFreeResult> ReadEndsAndFreeAsync(EndsFreeRequest request)
+    {
+        var pointers = request.Pointers;
+        var sizes = request.Sizes;
+        var ends = new byte[pointers.Length * ObjectEnds.Size];
+        HeapError?[]? errors = null;
+        using (Heap.EnterMutator())
+        {
+            for (var i = 0; i < pointers.Length; i++)
+            {
+                var error = ReadEnds(pointers[i], sizes[i], ends.AsSpan(i * ObjectEnds.Size, ObjectEnds.Size)) ?? FreeLocked(pointers[i]);
+                if (error is not null)
+                {
+                    (errors ??= new HeapError?[pointers.Length])[i] = error;
+                }
+            }
+        }
+
+        return Task.FromResult(new EndsFreeResult(ends, errors));
+    }
+
+    /// <summary>Copies the ends of the <paramref name="size"/>-byte object at <paramref name="pointer"/> (ObjectEnds.cs) into <paramref name="ends"/>.</summary>
+    private HeapError? ReadEnds(HeapPointer pointer, long size, Span<byte> ends)
+    {
+        var (head, tail) = ObjectEnds.Parts(size);
+        if (CheckRange(pointer, size) is { } error)
+        {
+            return error;
+        }
+
+        try
+        {
+            // Validated again by the heap: another caller may free the object between CheckRange and here.
+            Heap.Read((nuint)pointer.Address, ends[..head]);
+            if (tail > 0)
+            {
+                Heap.Read((nuint)pointer.Address + (nuint)(size - tail), ends.Slice(ObjectEnds.Half, tail));
+            }
+        }
+        catch (InvalidPointerException e)
+        {
+            ends.Clear();
+            return HeapErrors.FromPointerError(e.Reason, pointer, size, _node.Name);
+        }
+
+        return null;
+    }
+
     private HeapError? Free(HeapPointer pointer)
     {
         using (Heap.EnterMutator())
