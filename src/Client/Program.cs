@@ -16,7 +16,8 @@ public static class Program
           stress WORKLOAD [options]         larson | xmalloc | mstress | ring | grow-shrink, with cookie checks (stress --help)
           stats [NODE]  nodes  verify       one-shot: cluster statistics, live nodes, heap verifier
           map [NODE] [--svg FILE]           the heap map in the terminal, or as an SVG picture of the whole cluster
-          bench calls [--seconds 2]         grain call, Malloc (1 and 64 in flight) and MallocBatch rates
+          bench calls [--seconds 2] [--repeat 3]
+                                            grain call, Malloc (1 and 64 in flight) and MallocBatch rates
           bench local [ring options]        the ring workload on the node heap in process (see WORKLOADS.md)
           info classes                      Go's size-class table, as generated here
           info layout [--arena-size 512GiB] reserve a node heap and print where spans, bitmap and arena landed

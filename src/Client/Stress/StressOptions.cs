@@ -49,7 +49,7 @@ public sealed record StressOptions
           --rounds N          grow-shrink: rounds to run (default: as the duration allows, at least 1)
           --seed N            xorshift64 seed (default 1)
           --json FILE         also write the report as JSON: workload, ops, ops_per_sec, p50_us, p99_us, p999_us,
-                              refills, leases, peak_committed_bytes, live_over_committed, cookie_failures,
+                              refills, leases, central_calls, central_calls_per_million_mallocs, peak_committed_bytes, live_over_committed, cookie_failures,
                               lost_objects, errors, passed, verify_ok, duration_s, workers, batch, nodes, mallocs,
                               frees, cookie_checks, latency_samples, out_of_memory, interrupted_objects, nodes_gone, verify,
                               error_messages, shape and the workload's own figures

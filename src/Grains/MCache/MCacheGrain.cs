@@ -46,7 +46,12 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
 
     private NodeHeap Heap => _node.Heap;
 
-    private ICentralHeapGrain Central => GrainFactory.GetGrain<ICentralHeapGrain>(GrainKeys.Central);
+    /// <summary>The central heap for one call, which is counted in <see cref="HeapNodeService.CentralCalls"/>.</summary>
+    private ICentralHeapGrain CentralForOneCall()
+    {
+        _node.CountCentralCall();
+        return GrainFactory.GetGrain<ICentralHeapGrain>(GrainKeys.Central);
+    }
 
     /// <inheritdoc/>
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -309,7 +314,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
         if (reason == OutOfMemoryReason.GrowthLimit)
         {
             _grantsAsked++;
-            var grant = await Central.RequestGrowthAsync(_node.Name, _node.Generation, BytesToGrow(size));
+            var grant = await CentralForOneCall().RequestGrowthAsync(_node.Name, _node.Generation, BytesToGrow(size));
             if (grant.Granted)
             {
                 _node.ApplyGrant(grant.GrowthLimit);
@@ -324,7 +329,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
 
         if (spanClass < 0)
         {
-            var remote = await Central.RequestLargeAsync(_node.Name, size, noscan ? ObjectKind.Scalar : ObjectKind.Pointer);
+            var remote = await CentralForOneCall().RequestLargeAsync(_node.Name, size, noscan ? ObjectKind.Scalar : ObjectKind.Pointer);
             if (remote is { } pointer)
             {
                 _mallocs++;
@@ -333,7 +338,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
         }
         else
         {
-            var reply = await Central.RequestLeaseAsync(_node.Name, _node.Generation, spanClass);
+            var reply = await CentralForOneCall().RequestLeaseAsync(_node.Name, _node.Generation, spanClass);
             if (reply.Lease is { } info)
             {
                 var lease = new HeldLease(info, _key);
@@ -374,7 +379,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
             return; // the lender died; nothing to give back
         }
 
-        await Central.ReturnLeaseAsync(lease.Info.Key, lease.FreeSlots);
+        await CentralForOneCall().ReturnLeaseAsync(lease.Info.Key, lease.FreeSlots);
         LogLeaseReturned(_logger, _key, lease.Info.Key.ToString());
     }
 

@@ -35,6 +35,7 @@ public sealed partial class HeapNodeGrain
             LeasedMallocs = leases.LeasedMallocs,
             Granted = _node.Granted,
             Grants = _node.Grants,
+            CentralCalls = _node.CentralCalls,
             ArenaSize = _node.Options.ArenaSize,
             TinyAllocs = s.TinyAllocs,
             LargeObjects = s.LargeObjects,
