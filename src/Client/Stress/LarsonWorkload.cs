@@ -71,7 +71,7 @@ public sealed class LarsonWorkload(StressContext context) : Workload(context)
                 if (!slots[idx[j]].Pointer.IsNull) old.Add(slots[idx[j]]);
             }
             long start = Stopwatch.GetTimestamp();
-            Task freeing = Ctx.FreeAsync(old);
+            Task freeing = Ctx.FreeAsync(old, w);
             (List<Obj> fresh, bool _) = await Ctx.MallocAsync(w, shift, sizes, ObjectKind.Scalar);
             await freeing;
             latency.Record(start);

@@ -129,11 +129,14 @@ public sealed class StressContext
     {
         NodeInfo[] nodes = _nodes;
         NodeInfo n = nodes[(int)((uint)(worker + shift) % (uint)nodes.Length)];
-        int p = worker / nodes.Length % Procs;
-        // One grain reference per key for the run: making one resolves the interface type by reflection.
-        IMCacheGrain mcache = _mcaches.GetOrAdd((n.Name, p), k => Connection.MCache(k.Node, k.P));
-        return (n.Name, mcache);
+        return (n.Name, MCacheOf(n.Name, ProcOf(worker)));
     }
+
+    /// <summary>The P a worker uses on every node: workers spread over nodes first, then over Ps.</summary>
+    private int ProcOf(int worker) => worker / Math.Max(1, _nodes.Length) % Procs;
+
+    /// <summary>mcache grain <paramref name="node"/>/<paramref name="p"/>; one reference per key for the run (making one resolves the interface type by reflection).</summary>
+    private IMCacheGrain MCacheOf(string node, int p) => _mcaches.GetOrAdd((node, p), k => Connection.MCache(k.Node, k.P));
 
     private readonly ConcurrentDictionary<(string Node, int P), IMCacheGrain> _mcaches = new();
 
@@ -208,20 +211,23 @@ public sealed class StressContext
 
     /// <summary>
     /// Checks every object's cookie and frees it: one call per owner (the read that frees, which reads the
-    /// object's ends and frees it only when the read succeeded). The call is not retried after a transport
+    /// object's ends and frees it only when the read succeeded), made to the owner's mcache grain of the P
+    /// <paramref name="worker"/> allocates through, so the freed slots go onto that P's free stacks and its
+    /// next mallocs reuse them without a lock (the owner's free path). The call is not retried after a transport
     /// failure, since the frees may have happened before the reply was lost and the addresses may already
     /// hold another worker's objects. Such objects are counted as interrupted (their fate is unknown) unless
     /// their node turns out to be gone.
     /// </summary>
-    public async Task FreeAsync(IReadOnlyList<Obj> objects)
+    public async Task FreeAsync(IReadOnlyList<Obj> objects, int worker = 0)
     {
         if (objects.Count == 0) return;
         await ForEachOwnerAsync(objects, idempotent: false, async (node, group) =>
         {
+            IMCacheGrain owner = MCacheOf(node.GetPrimaryKeyString(), ProcOf(worker));
             var pointers = new HeapPointer[group.Count];
             var sizes = new long[group.Count];
             for (int i = 0; i < group.Count; i++) (pointers[i], sizes[i]) = (group[i].Pointer, group[i].Size);
-            EndsFreeResult reply = await node.ReadEndsAndFreeAsync(new EndsFreeRequest(pointers, sizes));
+            EndsFreeResult reply = await owner.ReadEndsAndFreeAsync(new EndsFreeRequest(pointers, sizes));
             long freed = 0;
             for (int i = 0; i < group.Count; i++)
             {

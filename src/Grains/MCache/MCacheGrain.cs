@@ -168,14 +168,8 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
             var (head, tail) = ObjectEnds.Parts(sizes[i]);
             if (p.Slot == _node.Slot && p.Generation == _node.Generation)
             {
-                // Fresh objects of this node: the heap's validated write (the object is live and at least size bytes).
-                var ends = request.Ends.AsSpan(i * ObjectEnds.Size, ObjectEnds.Size);
-                Heap.Write((nuint)p.Address, ends[..head]);
-                if (tail > 0)
-                {
-                    Heap.Write((nuint)p.Address + (nuint)(sizes[i] - tail), ends.Slice(ObjectEnds.Half, tail));
-                }
-
+                // A fresh object of this node: the heap's validated write (it is live and at least size bytes).
+                Ends.WriteFresh(Heap, (nuint)p.Address, sizes[i], request.Ends.AsSpan(i * ObjectEnds.Size, ObjectEnds.Size));
                 continue;
             }
 
@@ -196,6 +190,46 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
         var failed = await StampRemoteAsync(remote);
         // Objects from the first one not stamped on are not handed out (their owner refused the write: it died).
         return failed is { } f ? new MallocBatchResult(pointers[..f.Index], f.Error) : reply;
+    }
+
+    /// <inheritdoc/>
+    public Task<EndsFreeResult> ReadEndsAndFreeAsync(EndsFreeRequest request)
+    {
+        var pointers = request.Pointers;
+        var sizes = request.Sizes;
+        var ends = new byte[pointers.Length * ObjectEnds.Size];
+        HeapError?[]? errors = null;
+        var cache = _cache!;
+        using (Heap.EnterMutator())
+        {
+            for (var i = 0; i < pointers.Length; i++)
+            {
+                var error = Ends.Read(_node, pointers[i], sizes[i], ends.AsSpan(i * ObjectEnds.Size, ObjectEnds.Size)) ?? OwnersFree(cache, pointers[i]);
+                if (error is not null)
+                {
+                    (errors ??= new HeapError?[pointers.Length])[i] = error;
+                }
+            }
+        }
+
+        return Task.FromResult(new EndsFreeResult(ends, errors));
+    }
+
+    /// <summary>
+    /// The owner's free (Heap/MCache.FreeStack.cs): a small object of this node goes onto this P's free stack and
+    /// this P's next malloc of its class takes it back, with no lock; anything else is freed under the locks, or
+    /// refused with the reason. Ends.Read has checked slot and generation.
+    /// </summary>
+    private HeapError? OwnersFree(Heap.MCache cache, HeapPointer pointer)
+    {
+        var address = (nuint)pointer.Address;
+        if (address == Heap.ZeroBase)
+        {
+            return null; // Free(zerobase) is a no-op, as in the heap
+        }
+
+        var result = cache.TryFree(address);
+        return result == PointerError.None ? null : HeapErrors.FromPointerError(result, pointer, 0, _node.Name);
     }
 
     /// <summary>Writes the ends of objects that live on other nodes; the first refused write, or null.</summary>

@@ -117,7 +117,7 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
         {
             for (var i = 0; i < pointers.Length; i++)
             {
-                var error = ReadEnds(pointers[i], sizes[i], ends.AsSpan(i * ObjectEnds.Size, ObjectEnds.Size)) ?? FreeLocked(pointers[i]);
+                var error = Ends.Read(_node, pointers[i], sizes[i], ends.AsSpan(i * ObjectEnds.Size, ObjectEnds.Size)) ?? FreeLocked(pointers[i]);
                 if (error is not null)
                 {
                     (errors ??= new HeapError?[pointers.Length])[i] = error;
@@ -126,33 +126,6 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
         }
 
         return Task.FromResult(new EndsFreeResult(ends, errors));
-    }
-
-    /// <summary>Copies the ends of the <paramref name="size"/>-byte object at <paramref name="pointer"/> (ObjectEnds.cs) into <paramref name="ends"/>.</summary>
-    private HeapError? ReadEnds(HeapPointer pointer, long size, Span<byte> ends)
-    {
-        var (head, tail) = ObjectEnds.Parts(size);
-        if (CheckRange(pointer, size) is { } error)
-        {
-            return error;
-        }
-
-        try
-        {
-            // Validated again by the heap: another caller may free the object between CheckRange and here.
-            Heap.Read((nuint)pointer.Address, ends[..head]);
-            if (tail > 0)
-            {
-                Heap.Read((nuint)pointer.Address + (nuint)(size - tail), ends.Slice(ObjectEnds.Half, tail));
-            }
-        }
-        catch (InvalidPointerException e)
-        {
-            ends.Clear();
-            return HeapErrors.FromPointerError(e.Reason, pointer, size, _node.Name);
-        }
-
-        return null;
     }
 
     private HeapError? Free(HeapPointer pointer)
@@ -222,27 +195,5 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
     }
 
     /// <summary>Owner check, then the heap's range check: [pointer, pointer+length) inside one live object.</summary>
-    private HeapError? CheckRange(HeapPointer pointer, long length)
-    {
-        if (HeapErrors.CheckOwner(pointer, _node.Slot, _node.Generation, _node.Name) is { } gone)
-        {
-            return gone;
-        }
-
-        if (length == 0 && (nuint)pointer.Address == Heap.ZeroBase)
-        {
-            return null;
-        }
-
-        var result = Heap.CheckRange((nuint)pointer.Address, length, out var obj);
-        if (result == PointerError.None)
-        {
-            return null;
-        }
-
-        var error = HeapErrors.FromPointerError(result, pointer, length, _node.Name);
-        return result == PointerError.OutOfBounds
-            ? error with { Limit = obj.Size, Message = $"{error.Message}; the object at 0x{obj.Base:x} has {obj.Size} bytes" }
-            : error;
-    }
+    private HeapError? CheckRange(HeapPointer pointer, long length) => HeapErrors.CheckRange(_node, pointer, length);
 }
