@@ -8,12 +8,14 @@
 #                 nothing, one at a time and 64 in flight (the transport's own ceiling)
 #   larson        clusterheap stress larson (6 workers, batch 32) against 1, 2 and 3 silo processes of
 #                 scripts/cluster.sh and an embedded cluster of 3 silos, once per --in-flight value
+#   baseline      with --baseline DIR: larson against 3 silo processes of another checkout's Release
+#                 build (DIR/scripts/cluster.sh, DIR's client, one round in flight), for before/after
 # Every repetition holds /work/bench.lock (flock) so no other benchmark overlaps it.
 set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: scripts/bench-cluster.sh [--repeat R] [--seconds S] [--in-flight "1 4"] [--silos "1 2 3"] [--no-embedded] [--no-build]
+Usage: scripts/bench-cluster.sh [--repeat R] [--seconds S] [--in-flight "1 4"] [--silos "1 2 3"] [--no-embedded] [--no-build] [--baseline DIR]
 
   --repeat R        repetitions (default 3); the table shows the median and the range of R
   --seconds S       timed seconds of each larson run (default 10)
@@ -21,6 +23,8 @@ Usage: scripts/bench-cluster.sh [--repeat R] [--seconds S] [--in-flight "1 4"] [
   --silos LIST      silo-process cluster sizes (default "1 2 3")
   --no-embedded     skip the embedded cluster
   --no-build        use the existing Release builds
+  --baseline DIR    also larson against 3 silos of DIR (another checkout, built with -c Release), as
+                    larson-3-baseline-inflight1
 
 Output: the table on stdout; bench/results/cluster-YYYYMMDD-HHMM.txt (every raw line, tagged rep=)
 and bench/results/cluster-YYYYMMDD-HHMM.md (machine, date, command, table of medians).
@@ -31,7 +35,7 @@ EOF
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 cmdline="scripts/bench-cluster.sh${*:+ $*}"
-repeat=3 seconds=10 inflight="1 4" silos="1 2 3" embedded=1 build=1
+repeat=3 seconds=10 inflight="1 4" silos="1 2 3" embedded=1 build=1 baseline=""
 while [ $# -gt 0 ]; do
   case $1 in
     --repeat) repeat=$2; shift 2 ;;
@@ -40,6 +44,7 @@ while [ $# -gt 0 ]; do
     --silos) silos=$2; shift 2 ;;
     --no-embedded) embedded=0; shift ;;
     --no-build) build=0; shift ;;
+    --baseline) baseline=$(cd "$2" && pwd); shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench-cluster: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -84,6 +89,7 @@ cleanup() {
   for n in $silos; do
     [ -d "$WORK/cluster-$n" ] && CLUSTERHEAP_RUN_DIR="$WORK/cluster-$n" scripts/cluster.sh down >/dev/null 2>&1 || true
   done
+  [ -n "$baseline" ] && [ -d "$WORK/baseline" ] && CLUSTERHEAP_RUN_DIR="$WORK/baseline" "$baseline/scripts/cluster.sh" down >/dev/null 2>&1 || true
   [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null || true
   [ -n "$NOOP_PID" ] && kill "$NOOP_PID" 2>/dev/null && wait "$NOOP_PID" 2>/dev/null || true
   rm -rf "$WORK"
@@ -108,6 +114,11 @@ for n in $silos; do
   CONNECT[$n]=$(CLUSTERHEAP_RUN_DIR="$WORK/cluster-$n" scripts/cluster.sh connect)
   base=$((base + 10))
 done
+if [ -n "$baseline" ]; then
+  CLUSTERHEAP_RUN_DIR="$WORK/baseline" CLUSTERHEAP_BASE_SILO_PORT=$base CLUSTERHEAP_BASE_GATEWAY_PORT=$((base + 20000)) \
+    "$baseline/scripts/cluster.sh" up 3 >/dev/null
+  CONNECT[baseline]=$(CLUSTERHEAP_RUN_DIR="$WORK/baseline" "$baseline/scripts/cluster.sh" connect)
+fi
 
 redis_rate() { # redis-benchmark ARGS... -> requests per second
   redis-benchmark -p "$redis_port" -c 6 -P 32 -n 400000 -r 30000 -d 504 -q "$@" 2>/dev/null |
@@ -130,11 +141,14 @@ measure_noop() {
 }
 
 measure_larson() { # TARGET IN-FLIGHT
-  local target=$1 f=$2 json="$WORK/larson.json" conn
+  local target=$1 f=$2 json="$WORK/larson.json" conn client=$CLIENT depth="--in-flight $2"
   if [ "$target" = embedded ]; then conn="--embedded 3"; else conn=${CONNECT[$target]}; fi
+  if [ "$target" = baseline ]; then
+    target=3-baseline client="$baseline/src/Client/bin/Release/net10.0/linux-x64/clusterheap" depth=""
+  fi
   rm -f "$json"
   # shellcheck disable=SC2086
-  "$CLIENT" $conn stress larson --duration "$seconds" --workers 6 --batch 32 --in-flight "$f" --no-progress --json "$json" >"$WORK/larson.out" 2>&1 || true
+  "$client" $conn stress larson --duration "$seconds" --workers 6 --batch 32 $depth --no-progress --json "$json" >"$WORK/larson.out" 2>&1 || true
   if [ -s "$json" ]; then
     jq -r --arg t "$target" --arg f "$f" \
       '"what=larson-\($t)-inflight\($f) ops_per_sec=\(.ops_per_sec|floor) p50us=\(.p50_us|floor) p99us=\(.p99_us|floor) cookie_failures=\(.cookie_failures) errors=\(.errors) verify_ok=\(.verify_ok)"' "$json"
@@ -152,10 +166,11 @@ for rep in $(seq "$repeat"); do
   flock 9
   targets=()
   for n in $silos; do targets+=("$n"); done
-  ((embedded)) && targets+=(embedded)
+  if ((embedded)); then targets+=(embedded); fi
   # Alternate the order each repetition: anchors first, then last.
   steps=(redis noop)
   for t in "${targets[@]}"; do for f in $inflight; do steps+=("larson:$t:$f"); done; done
+  [ -n "$baseline" ] && steps+=("larson:baseline:1")
   if ((rep % 2 == 0)); then mapfile -t steps < <(printf '%s\n' "${steps[@]}" | tac); fi
   for step in "${steps[@]}"; do
     case $step in
