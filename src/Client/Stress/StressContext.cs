@@ -203,6 +203,8 @@ public sealed class StressContext
                 return (result, true);
             }
             if (reply.Error.Kind == HeapErrorKind.NodeGone && await IsGoneAsync(node)) continue;
+            if (reply.Error.Kind == HeapErrorKind.Unavailable && await RetryAsync(deadline, $"malloc on {node}", reply.Error.Message)) continue;
+            if (reply.Error.Kind == HeapErrorKind.Unavailable) break; // RetryAsync reported it
             Error($"malloc on {node}: {reply.Error.Message}");
             break;
         }
@@ -327,11 +329,14 @@ public sealed class StressContext
     }
 
     /// <summary>Waits a little before another attempt; false (and an error) once the suspect window is over.</summary>
-    private async Task<bool> RetryAsync(Stopwatch since, string what, Exception e)
+    private Task<bool> RetryAsync(Stopwatch since, string what, Exception e) => RetryAsync(since, what, $"{e.GetType().Name}: {e.Message}");
+
+    /// <summary>As above, for a failure that came back as a reply (the central heap unavailable).</summary>
+    private async Task<bool> RetryAsync(Stopwatch since, string what, string failure)
     {
         if (since.Elapsed > SuspectWindow)
         {
-            Error($"{what}: {e.GetType().Name}: {e.Message}");
+            Error($"{what}: {failure}");
             return false;
         }
         await Task.Delay(200);

@@ -20,6 +20,13 @@ namespace ClusterHeap.Grains.MCache;
 /// <item>otherwise <see cref="ClusterOutOfMemoryException"/> naming the limit.</item>
 /// </list>
 /// An exhausted lease goes back to its lender on the next miss of its class and when the grain deactivates.
+/// <para>
+/// Two calls carry more than one step (Contracts/ObjectEnds.cs): <see cref="MallocStampedAsync"/> allocates and
+/// writes each object's first and last bytes before answering, and <see cref="ReadEndsAndFreeAsync"/> reads them
+/// and frees through this P's <see cref="Heap.MCache.TryFree"/> — the owner's free path, whose free stacks the
+/// next mallocs of this P pop without a lock. A refill that needs the central heap and cannot reach it ends a
+/// batch with <see cref="HeapErrorKind.Unavailable"/> and the objects already allocated.
+/// </para>
 /// </summary>
 [NodePlacement, Immovable, KeepAlive]
 public sealed partial class MCacheGrain : Grain, IMCacheGrain
@@ -270,6 +277,11 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
             catch (ClusterHeapException e)
             {
                 return new MallocBatchResult(result[..done], e.Error);
+            }
+            catch (Exception e) when (e is OrleansException or TimeoutException)
+            {
+                // The central heap is moving or slow: hand back what was allocated, and say so (the caller retries).
+                return new MallocBatchResult(result[..done], HeapError.Unavailable($"node {_node.Name}'s refill", $"{e.GetType().Name}: {e.Message}"));
             }
         }
     }
