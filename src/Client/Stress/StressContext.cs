@@ -43,7 +43,7 @@ public sealed class StressContext
     public Stopwatch Clock { get; } = new();
     public CancellationTokenSource Stop { get; } = new();
 
-    /// <summary>mcache grains per node that workers spread over (probed at start).</summary>
+    /// <summary>mcache grains per node that workers spread over: the smallest P of the live nodes (NodeInfo.Procs).</summary>
     public int Procs { get; private set; } = 1;
 
     public NodeInfo[] Nodes => _nodes;
@@ -81,20 +81,7 @@ public sealed class StressContext
     {
         _nodes = await Connection.NodesAsync();
         if (_nodes.Length == 0) throw new InvalidOperationException("the cluster has no live node");
-        // P per node: mcache keys past the node's P are refused, so probe upward (at most 8).
-        string first = _nodes[0].Name;
-        while (Procs < 8)
-        {
-            try
-            {
-                await Connection.MCache(first, Procs).PingAsync();
-                Procs++;
-            }
-            catch (ClusterHeapException)
-            {
-                break;
-            }
-        }
+        Procs = Math.Max(1, _nodes.Min(n => n.Procs)); // every node has at least this many mcache grains
     }
 
     /// <summary>Reserves <paramref name="count"/> consecutive sequence numbers (cookies); returns the first.</summary>

@@ -51,7 +51,7 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
 
     /// <inheritdoc/>
     public Task<NodeInfo> GetInfoAsync() =>
-        Task.FromResult(new NodeInfo(_node.Name, _node.Slot, _node.Generation, _node.Silo, _node.Granted));
+        Task.FromResult(new NodeInfo(_node.Name, _node.Slot, _node.Generation, _node.Silo, _node.Granted, _node.Options.ProcessorsPerNode, _node.Options.ArenaSize));
 
     /// <inheritdoc/>
     public Task FreeAsync(HeapPointer pointer) =>

@@ -199,7 +199,7 @@ public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecyc
         {
             try
             {
-                return await central.RegisterNodeAsync(new NodeRegistration(Name, Silo, _options.ArenaSize, [.. excluded]));
+                return await central.RegisterNodeAsync(new NodeRegistration(Name, Silo, _options.ArenaSize, [.. excluded], _options.ProcessorsPerNode));
             }
             catch (Exception e) when (attempt < 5 && e is not ClusterHeapException)
             {
