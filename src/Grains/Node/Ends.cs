@@ -31,21 +31,20 @@ internal static class Ends
         }
 
         var (head, tail) = ObjectEnds.Parts(size);
-        try
+        // Validated again by the heap: another caller may free the object between CheckRange and here.
+        var address = (nuint)pointer.Address;
+        var result = node.Heap.TryRead(address, ends[..head]);
+        if (result == PointerError.None && tail > 0)
         {
-            // Validated again by the heap: another caller may free the object between CheckRange and here.
-            node.Heap.Read((nuint)pointer.Address, ends[..head]);
-            if (tail > 0)
-            {
-                node.Heap.Read((nuint)pointer.Address + (nuint)(size - tail), ends.Slice(ObjectEnds.Half, tail));
-            }
-        }
-        catch (InvalidPointerException e)
-        {
-            ends.Clear();
-            return HeapErrors.FromPointerError(e.Reason, pointer, size, node.Name);
+            result = node.Heap.TryRead(address + (nuint)(size - tail), ends.Slice(ObjectEnds.Half, tail));
         }
 
-        return null;
+        if (result == PointerError.None)
+        {
+            return null;
+        }
+
+        ends.Clear();
+        return HeapErrors.FromPointerError(result, pointer, size, node.Name);
     }
 }

@@ -162,13 +162,10 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
         }
 
         var buffer = new byte[length];
-        try
+        var result = Heap.TryRead((nuint)pointer.Address, buffer); // validates again: the object may have been freed since CheckRange
+        if (result != PointerError.None)
         {
-            Heap.Read((nuint)pointer.Address, buffer); // validates again: the object may have been freed since CheckRange
-        }
-        catch (InvalidPointerException e)
-        {
-            return HeapErrors.FromPointerError(e.Reason, pointer, length, _node.Name);
+            return HeapErrors.FromPointerError(result, pointer, length, _node.Name);
         }
 
         data = buffer;
@@ -182,16 +179,8 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
             return error;
         }
 
-        try
-        {
-            Heap.Write((nuint)pointer.Address, data); // validates again: the object may have been freed since CheckRange
-        }
-        catch (InvalidPointerException e)
-        {
-            return HeapErrors.FromPointerError(e.Reason, pointer, data.Length, _node.Name);
-        }
-
-        return null;
+        var result = Heap.TryWrite((nuint)pointer.Address, data); // validates again: the object may have been freed since CheckRange
+        return result == PointerError.None ? null : HeapErrors.FromPointerError(result, pointer, data.Length, _node.Name);
     }
 
     /// <summary>Owner check, then the heap's range check: [pointer, pointer+length) inside one live object.</summary>
