@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side-by-side ring benchmark (shared/bench/WORKLOADS.md): ClusterHeap's local allocator against
+# Side-by-side ring benchmark (bench/WORKLOADS.md): ClusterHeap's local allocator against
 # the anchors (glibc, mimalloc, jemalloc, tcmalloc through LD_PRELOAD, and the Go runtime), on the
 # standard set of ring runs, repeated and interleaved so machine noise spreads evenly.
 # Prints a markdown table of median ns/op; writes raw lines and the table under bench/results/.
@@ -9,10 +9,10 @@ usage() {
   cat <<'EOF'
 Usage: scripts/bench-ring.sh [--repeat R] [--ops-scale F] [--no-clusterheap] [--no-build] [-h]
 
-Runs every standard ring run of shared/bench/WORKLOADS.md, plus ring-16 (-size 16: 16-byte noscan
+Runs every standard ring run of bench/WORKLOADS.md, plus ring-16 (-size 16: 16-byte noscan
 objects share the tiny blocks' span class), R times. Within each repetition, each
 run executes ClusterHeap (`clusterheap.dll bench local <args>`) and the anchors
-(shared/bench/anchors.sh: glibc, mimalloc, jemalloc, tcmalloc, go) back to back, alternating
+(bench/anchors/anchors.sh: glibc, mimalloc, jemalloc, tcmalloc, go) back to back, alternating
 which goes first, so drift on the machine spreads over all allocators.
 
   --repeat R        repetitions of the whole set (default 3); the table shows the median of R
@@ -49,13 +49,12 @@ done
   || { echo "bench-ring: --ops-scale must be a positive number, got '$scale'" >&2; exit 2; }
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-shared=$(cd "$repo/../shared" 2>/dev/null && pwd) || { echo "bench-ring: $repo/../shared not found" >&2; exit 1; }
-anchors=$shared/bench/anchors.sh
+anchors=$repo/bench/anchors/anchors.sh
 [ -f "$anchors" ] || { echo "bench-ring: $anchors not found" >&2; exit 1; }
 dll=$repo/src/Client/bin/Release/net10.0/linux-x64/clusterheap.dll
 
 # The standard runs: name and ring arguments, -ops being the default 10 000 000 unless given. ring-16 is
-# not in WORKLOADS.md's standard set: it is here because 16-byte noscan objects share the tiny blocks' span class.
+# not in bench/WORKLOADS.md's standard set: it is here because 16-byte noscan objects share the tiny blocks' span class.
 names=(ring-8 ring-16 ring-64 ring-1k ring-4k ring-mixed ring-large)
 args=("-size 8" "-size 16" "-size 64" "-size 1024" "-size 4096" "-min 8 -max 1000 -random" "-min 32769 -max 1048576 -live 100 -random")
 baseops=(10000000 10000000 10000000 10000000 10000000 10000000 200000)
@@ -182,7 +181,7 @@ tbl=$(table)
   echo "- command: \`$cmdline\`"
   echo "- machine: nproc=$(nproc), CPU: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(uname -srm)"
   echo "- go: $(go version 2>/dev/null || echo 'not installed'); gcc: $(gcc -dumpfullversion 2>/dev/null || echo '?'); dotnet: $(dotnet --version 2>/dev/null || echo '?')"
-  echo "- anchors: \`../shared/bench/anchors.sh\` (LD_PRELOAD), workloads: \`../shared/bench/WORKLOADS.md\` (its standard set, plus ring-16)"
+  echo "- anchors: \`bench/anchors/anchors.sh\` (LD_PRELOAD), workloads: \`bench/WORKLOADS.md\` (its standard set, plus ring-16)"
   echo "- raw lines: \`$(basename "$log")\`"
   echo
   echo "Median ns/op over $repeat repetition(s), lower is better (\`-\` = not run):"

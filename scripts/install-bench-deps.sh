@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the anchors of the ring benchmark (scripts/bench-ring.sh, ../shared/bench/anchors.sh) on a
+# Installs the anchors of the ring benchmark (scripts/bench-ring.sh, bench/anchors/anchors.sh) on a
 # fresh Debian/Ubuntu machine: mimalloc, jemalloc and tcmalloc for LD_PRELOAD, Go for ring.go, gcc for
 # ring.c (libc6-dev: its headers, normally pulled in by gcc). Idempotent; run as root (or it uses sudo). The .NET 10 SDK for ClusterHeap itself is not
 # installed here.

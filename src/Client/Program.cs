@@ -18,7 +18,7 @@ public static class Program
           map [NODE] [--svg FILE]           the heap map in the terminal, or as an SVG picture of the whole cluster
           bench calls [--seconds 2] [--repeat 3]
                                             grain call, Malloc (1 and 64 in flight) and MallocBatch rates
-          bench local [ring options]        the ring workload on the node heap in process (see WORKLOADS.md)
+          bench local [ring options]        the ring workload on the node heap in process (see bench/WORKLOADS.md)
           info classes                      Go's size-class table, as generated here
           info layout [--arena-size 512GiB] reserve a node heap and print where spans, bitmap and arena landed
 

@@ -3,7 +3,7 @@ using Orleans.Runtime;
 namespace ClusterHeap.Contracts;
 
 // Types the cluster tier passes between the central heap grain, the heap node grains and the
-// mcache grains: node registration, growth grants and span leases (DESIGN.md §5).
+// mcache grains: node registration, growth grants and span leases (docs/DESIGN.md §5).
 
 /// <summary>
 /// A live node as the central heap knows it; clients route pointers by <see cref="Slot"/>. <see cref="Procs"/>

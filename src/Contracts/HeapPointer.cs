@@ -4,7 +4,7 @@ namespace ClusterHeap.Contracts;
 /// The pointer a client holds: a real arena address plus the generation of the node that owns it.
 /// </summary>
 /// <remarks>
-/// Bit layout (see DESIGN.md §5, "Addresses"):
+/// Bit layout (see docs/DESIGN.md §5, "Addresses"):
 /// <code>
 ///  63            48 47                                             0
 /// [16-bit generation][48-bit address: the object's address in the owner's arena]

@@ -2,7 +2,7 @@ namespace ClusterHeap.Contracts;
 
 /// <summary>
 /// Client-side routing of pointers to their owner's heap node grain. A pointer's slot names the
-/// owner (DESIGN.md §5); the router keeps the central heap's slot table and refreshes it once when a
+/// owner (docs/DESIGN.md §5); the router keeps the central heap's slot table and refreshes it once when a
 /// pointer names a slot or generation it does not know, before declaring the node gone. Node
 /// grains check slot and generation again, so a stale table can delay an answer, never misroute one.
 /// Thread-safe; share one per client.

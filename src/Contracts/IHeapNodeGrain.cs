@@ -61,7 +61,7 @@ public interface IHeapNodeGrain : IGrainWithStringKey
     [Alias("GetHeapMap")]
     Task<HeapMap> GetHeapMapAsync();
 
-    /// <summary>Runs the heap verifier (DESIGN.md §6) on this node.</summary>
+    /// <summary>Runs the heap verifier (docs/DESIGN.md §6) on this node.</summary>
     [Alias("Verify")]
     Task<VerifyResult> VerifyAsync();
 

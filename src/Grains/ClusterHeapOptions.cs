@@ -3,7 +3,7 @@ namespace ClusterHeap.Grains;
 /// <summary>How a silo's node heap and the cluster tier are set up (bound by <see cref="ClusterHeapSiloBuilderExtensions.AddClusterHeap"/>).</summary>
 public sealed class ClusterHeapOptions
 {
-    /// <summary>Arena bytes reserved per node (DESIGN.md §2); 512 GiB by default, tests use 64 MiB.</summary>
+    /// <summary>Arena bytes reserved per node (docs/DESIGN.md §2); 512 GiB by default, tests use 64 MiB.</summary>
     public long ArenaSize { get; set; } = 512L << 30;
 
     /// <summary>mcache grains per node (P), like GOMAXPROCS: keys <c>node/0</c> … <c>node/(P-1)</c>.</summary>

@@ -7,7 +7,7 @@ namespace ClusterHeap.Heap;
 ///  | spans: arena/PageSize × 8 B | bitmap: arena/16 (4 bits/word) | arena: configured, default 512 GiB |
 /// </code>
 /// The reservation is asked for at the slot's hint, <c>slot &lt;&lt; 40 | 0x00c0 &lt;&lt; 32</c>, first, and then
-/// along the seed's loop over slots 0..0x7f. The address the kernel returned is checked, never assumed.
+/// along Go 1.4's mallocinit loop over slots 0..0x7f. The address the kernel returned is checked, never assumed.
 /// </summary>
 public sealed record HeapLayout
 {
@@ -17,10 +17,10 @@ public sealed record HeapLayout
     /// <summary>Each slot is a 1 TiB window: hint(slot) = slot &lt;&lt; SlotShift | ArenaBaseHint.</summary>
     public const int SlotShift = 40;
 
-    /// <summary>The seed's loop tries slots 0..0x7f: 48-bit user addresses end below slot 0x80.</summary>
+    /// <summary>Go 1.4's mallocinit loop tries slots 0..0x7f: 48-bit user addresses end below slot 0x80.</summary>
     public const int MaxSlot = 0x7f;
 
-    /// <summary>Default arena: 512 GiB, as the seed's mallocinit on 64-bit.</summary>
+    /// <summary>Default arena: 512 GiB, as Go 1.4's mallocinit on 64-bit.</summary>
     public const long DefaultArenaSize = 512L << 30;
 
     public required int Slot { get; init; }
@@ -47,7 +47,7 @@ public sealed record HeapLayout
         return slot <= MaxSlot ? (int)slot : -1;
     }
 
-    /// <summary>The seed's sizes: (arena, bitmap, spans, whole reservation) for a requested arena size.</summary>
+    /// <summary>Go 1.4's mallocinit sizes: (arena, bitmap, spans, whole reservation) for a requested arena size.</summary>
     public static (long Arena, long Bitmap, long Spans, long Reservation) Sizes(long requestedArena)
     {
         long arena = RoundUp(requestedArena, HeapConstants.PageSize);

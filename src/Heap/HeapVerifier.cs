@@ -16,7 +16,7 @@ public readonly record struct SpanInfo(
     string Cache, long LeaseId, long ReleasedPages);
 
 /// <summary>
-/// Checks every invariant of DESIGN.md §6 that a node can check alone, with the world stopped and every lock
+/// Checks every invariant of docs/DESIGN.md §6 that a node can check alone, with the world stopped and every lock
 /// held, and reports the first broken one with the addresses involved. The walk is linear in mapped arena.
 /// </summary>
 internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemStats stats,

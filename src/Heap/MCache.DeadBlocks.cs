@@ -34,7 +34,7 @@ public sealed unsafe partial class MCache
         // SAFETY: the span and its masks are read without a lock; TinyBlock.Free's compare-and-swap succeeds only on
         // the mask of a live tiny block in which a live object starts at this offset.
         if (Released) return false;                    // the node heap frees and counts it
-        MSpan* s = _spans[(address - _arenaStart) >> HeapConstants.PageShift];
+        MSpan* s = MHeap.SpanOf(_spans, _arenaStart, address);
         if (s == null || s->SpanClass != TinyBlock.SpanClass || s->State != SpanState.InUse) return false;
         ulong* masks = s->TinyMasks;
         nuint offset = address - s->StartAddr;

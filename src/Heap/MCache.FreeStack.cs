@@ -87,7 +87,7 @@ public sealed unsafe partial class MCache
         if (address - arena >= _mheap.ArenaUsed - arena) return _heap.TryFree(address);
         if ((address & 7) == 0 && _bitmap.TryClaimObject(address))
         {
-            MSpan* s = _spans[(address - arena) >> HeapConstants.PageShift];
+            MSpan* s = MHeap.SpanOf(_spans, arena, address);
             int spc = s->SpanClass;
             StackHead* head = &_heads[spc];
             if (head->Limit == 0) return _heap.FreeClaimed(s, address);
@@ -120,8 +120,8 @@ public sealed unsafe partial class MCache
             for (int i = 0; i < count; i++)
             {
                 nuint a = stack[i];
-                MSpan* s = _spans[(a - _arenaStart) >> HeapConstants.PageShift];
-                int index = (int)((ulong)(uint)(a - s->StartAddr) * s->DivMagic >> 32);
+                MSpan* s = MHeap.SpanOf(_spans, _arenaStart, a);
+                int index = s->ObjectIndex(a);
                 central.FreeSlotLocked(s, index, poison: false);
             }
         }

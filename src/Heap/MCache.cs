@@ -164,7 +164,7 @@ public sealed unsafe partial class MCache
                 s->AllocBits[result >> 6] |= 1UL << result;
                 s->AllocCount++;
                 nuint v = s->StartAddr + (nuint)result * (nuint)s->ElemSize;
-                if (Sse.IsSupported) Sse.PrefetchNonTemporal((void*)(v + (nuint)s->ElemSize));   // the seed's prefetchnta
+                if (Sse.IsSupported) Sse.PrefetchNonTemporal((void*)(v + (nuint)s->ElemSize));   // Go 1.4 mallocgc's prefetchnta
                 return v;
             }
         }
@@ -234,7 +234,7 @@ public sealed unsafe partial class MCache
         nuint v = TakeIdleTinyClassSlot();
         if (v != 0)
         {
-            s = _spans[(v - _arenaStart) >> HeapConstants.PageShift];
+            s = MHeap.SpanOf(_spans, _arenaStart, v);
             Zero.Small(v, TinyBlock.Size);
         }
         else

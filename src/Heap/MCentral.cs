@@ -4,8 +4,8 @@ using System.Runtime.CompilerServices;
 namespace ClusterHeap.Heap;
 
 /// <summary>
-/// mcentral: the spans of one span class on one node that no mcache holds, in two lists: <c>_partial</c>
-/// (uncached, with free slots) and <c>_full</c> (uncached and full, or cached by an mcache or a lease).
+/// mcentral: a node's spans of one span class, in two lists: <c>_partial</c> (uncached, with free slots) and
+/// <c>_full</c> (uncached and full, or cached by an mcache or a lease, which alone may allocate from it).
 /// mcaches take spans from here (<see cref="CacheSpan"/>) and give them back (<see cref="UncacheSpan"/>);
 /// frees from any thread land here. When the last object of an uncached span is freed the span goes back
 /// to mheap. See NodeHeap.cs for the whole path.
@@ -48,17 +48,12 @@ internal sealed unsafe class MCentral : IDisposable
 
     public SpinScope Enter() => new(ref _lock);
 
-    /// <summary>Takes the lock without a scope, for the free fast path (see NodeHeap.TryFree).</summary>
+    /// <summary>Takes the lock without a scope: the free fast path (see NodeHeap.TryFree), and the verifier, which holds every mcentral's at once.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Lock() => _lock.Enter();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Unlock() => _lock.Exit();
-
-    /// <summary>Takes the lock without a scope (the verifier holds every mcentral lock at once).</summary>
-    public void LockForVerify() => _lock.Enter();
-
-    public void UnlockForVerify() => _lock.Exit();
 
     /// <summary>True when <paramref name="s"/> is on this mcentral's partial (or else full) list. Caller holds the lock.</summary>
     public bool IsListed(MSpan* s, out bool partial)
@@ -80,8 +75,9 @@ internal sealed unsafe class MCentral : IDisposable
     }
 
     /// <summary>
-    /// Hands a span with at least one free slot to a cache (Go's mcentral.cacheSpan): a partial one if there
-    /// is one, else a fresh span from mheap. Null (and the reason) when mheap cannot grow.
+    /// Hands a span with at least one free slot to a cache (Go's mcentral.cacheSpan) by <see cref="Exchange"/>'s
+    /// policy: a partial span, except that a whole free span mheap already has mapped is preferred to a nearly-full
+    /// partial one; a fresh span from mheap when there is no partial. Null (and the reason) when mheap cannot grow.
     /// </summary>
     public MSpan* CacheSpan(SpanCache owner, out OutOfMemoryReason reason) => Exchange(null, owner, out reason);
 

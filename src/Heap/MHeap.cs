@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace ClusterHeap.Heap;
@@ -20,7 +21,8 @@ namespace ClusterHeap.Heap;
 /// </para>
 /// Concurrency model: every member is guarded by <c>_lock</c>, except <see cref="ArenaUsed"/> (published
 /// with a volatile write after the spans array and bitmap beneath it are mapped) and the spans-array reads
-/// of Free/Read/Write, which re-check what they read under the owning lock.
+/// of Free (which re-checks what it read under the owning mcentral lock) and of the lock-free Read/Write lookup
+/// (NodeHeap.Locate, which range-checks every value it reads before using it).
 /// </summary>
 internal sealed unsafe class MHeap : IDisposable
 {
@@ -73,7 +75,14 @@ internal sealed unsafe class MHeap : IDisposable
     public long GrowthLimit { get; set; }
 
     /// <summary>The span that page <paramref name="addr"/> belongs to, per the spans array. Caller checked addr &lt; ArenaUsed.</summary>
-    public MSpan* SpanOf(nuint addr) => _spans[(addr - ArenaStart) >> HeapConstants.PageShift];
+    public MSpan* SpanOf(nuint addr) => SpanOf(_spans, ArenaStart, addr);
+
+    /// <summary>
+    /// The spans-array lookup itself, for holders of the array's address (an mcache keeps it beside its arena start
+    /// so its free path reads no mheap field). Caller checked arenaStart &lt;= addr &lt; ArenaUsed.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static MSpan* SpanOf(MSpan** spans, nuint arenaStart, nuint addr) => spans[(addr - arenaStart) >> HeapConstants.PageShift];
 
     /// <summary>
     /// Allocates a span of <paramref name="npages"/> pages for <paramref name="spanClass"/>: state InUse, every

@@ -64,6 +64,7 @@ internal unsafe struct MSpan
     public int AllocCount;
     /// <summary>Inverted AllocBits from FreeIndex: bit k set = slot FreeIndex+k is free (Go's allocCache).</summary>
     public ulong AllocCache;
+    /// <summary>Go's divMagic for ElemSize: <see cref="ObjectIndex"/> divides by multiplying (SizeClasses.ObjectIndex).</summary>
     public uint DivMagic;
     /// <summary>sizeclass &lt;&lt; 1 | noscan.</summary>
     public byte SpanClass;
@@ -89,6 +90,14 @@ internal unsafe struct MSpan
     public readonly bool IsLarge => SpanClass >> 1 == 0;
     public readonly nuint Bytes => NPages << HeapConstants.PageShift;
     public readonly nuint EndAddr => StartAddr + (NPages << HeapConstants.PageShift);
+
+    /// <summary>
+    /// The slot index of <paramref name="address"/> in this small-object span: offset / ElemSize by Go's objIndex
+    /// arithmetic (<see cref="SizeClasses.ObjectIndex"/>, tested at every slot of every class). The caller checked
+    /// <c>StartAddr &lt;= address</c>; an index past NElems means the address is past the last slot.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly int ObjectIndex(nuint address) => SizeClasses.DivideByMagic(address - StartAddr, DivMagic);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly bool IsAllocated(int index) => (AllocBits[index >> 6] & (1UL << index)) != 0;
@@ -191,6 +200,4 @@ internal static unsafe class SpanList
         span->Next = null;
         span->Prev = null;
     }
-
-    public static bool InList(MSpan* span) => span->Next != null;
 }

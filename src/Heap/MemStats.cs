@@ -55,11 +55,4 @@ public sealed record MemStats
     /// </summary>
     public long StackedObjects { get; init; }
     public long StackedBytes { get; init; }
-
-    /// <summary>In-use span bytes not holding live objects (slack in spans).</summary>
-    public long InuseFragmentation => HeapInuse - HeapAlloc;
-    /// <summary>Free bytes still resident (not yet given back to the OS).</summary>
-    public long IdleRetained => HeapIdle - HeapReleased;
-    /// <summary>Live bytes over committed (resident) heap bytes; 1 is perfect.</summary>
-    public double LiveOverCommitted => HeapSys - HeapReleased == 0 ? 1.0 : (double)HeapAlloc / (HeapSys - HeapReleased);
 }

@@ -43,7 +43,7 @@ public sealed unsafe partial class NodeHeap
                 central.Unlock();
                 continue;
             }
-            int index = (int)((ulong)(uint)(address - s->StartAddr) * s->DivMagic >> 32);   // offset / ElemSize (Go's divMagic)
+            int index = s->ObjectIndex(address);
             nuint slot = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
             PointerError e = PointerError.None;
             if (address == slot && index < s->NElems && s->TinyMasks == null && s->IsAllocated(index) && !s->IsFreedWhileCached(index)
@@ -98,7 +98,7 @@ public sealed unsafe partial class NodeHeap
         }
         MCentral central = _centrals[s->SpanClass];
         central.Lock();
-        int index = (int)((ulong)(uint)(address - s->StartAddr) * s->DivMagic >> 32);
+        int index = s->ObjectIndex(address);
         FreeClaimedLocked(central, s, index, address);
         central.Unlock();
         return PointerError.None;
@@ -250,7 +250,7 @@ public sealed unsafe partial class NodeHeap
         // SAFETY: read without a lock; a racing free may be changing the span. Every value is range-checked
         // before use, and the pages, span structs and masks stay mapped whatever happens.
         if (address < s->StartAddr) return PointerError.NotInUse;
-        int index = (int)((ulong)(uint)(address - s->StartAddr) * s->DivMagic >> 32);   // offset / ElemSize
+        int index = s->ObjectIndex(address);
         if ((uint)index >= (uint)s->NElems || index >= MSpan.MaxObjects) return PointerError.NotInUse;
         nuint slot = s->StartAddr + (nuint)index * (nuint)s->ElemSize;
         ulong* masks = s->TinyMasks;          // once: a span going back to mheap drops its masks

@@ -12,7 +12,7 @@ public sealed unsafe partial class NodeHeap
             MemStats stats = ReadMemStatsStopped();
             MCache[] caches = CachesSnapshot();
             IReadOnlyList<long> leases = ActiveLeases;
-            foreach (MCentral c in _centrals) c.LockForVerify();
+            foreach (MCentral c in _centrals) c.Lock();
             try
             {
                 VerifyReport report = null!;
@@ -21,7 +21,7 @@ public sealed unsafe partial class NodeHeap
             }
             finally
             {
-                for (int i = _centrals.Length - 1; i >= 0; i--) _centrals[i].UnlockForVerify();
+                for (int i = _centrals.Length - 1; i >= 0; i--) _centrals[i].Unlock();
             }
         }
         finally

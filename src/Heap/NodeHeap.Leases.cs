@@ -8,7 +8,7 @@ namespace ClusterHeap.Heap;
 /// </summary>
 public sealed record SpanLease(long LeaseId, int SpanClass, nuint SpanBase, int ElemSize, int Objects, ulong[] FreeSlots);
 
-// Cross-node leases, lender side. See NodeHeap.cs and DESIGN.md §5.
+// Cross-node leases, lender side. See NodeHeap.cs and docs/DESIGN.md §5.
 //
 // A lease is a span cached by a remote mcache. At lend time every free slot is marked allocated (bitmap,
 // alloc bits, zeroed if needed) and counted as a malloc here, so a free, read or write of an object the lessee

@@ -15,7 +15,8 @@ namespace ClusterHeap.Heap;
 /// <i>size class</i> (SizeClasses.cs): Go's 67 small classes; <i>span class</i> = class &lt;&lt; 1 | noscan.
 /// <i>mcache</i> (MCache.cs): one owner's span per span class plus the tiny block, and its free stacks
 /// (MCache.FreeStack.cs); no locks.
-/// <i>mcentral</i> (MCentral.cs): one per span class, the node's spans that no mcache holds.
+/// <i>mcentral</i> (MCentral.cs): one per span class, the node's spans of that class: partial ones to hand out,
+/// full ones, and those an mcache or a lease holds.
 /// <i>mheap</i> (MHeap.cs): the pages; free runs, coalescing, growth, scavenging.</para>
 ///
 /// <para><b>Layout</b> (HeapLayout.cs): one PROT_NONE reservation at the slot's hint

@@ -1,5 +1,5 @@
 // Size classes: Go's small-object size-class table (Go 1.16 and later), generated at type
-// initialization by the same algorithm as Go's src/runtime/mksizeclasses.go (DESIGN.md §3).
+// initialization by the same algorithm as Go's src/runtime/mksizeclasses.go (docs/DESIGN.md §3).
 //
 // A request of 1..MaxSmallSize bytes is rounded up to one of 67 object sizes (classes 1..67;
 // class 0 means "large", allocated directly as whole pages). Each class owns a page count: a span
@@ -8,9 +8,10 @@
 // a span.
 //
 // Nothing here is typed in from Go's sizeclasses.go: the tables are computed below and the tests
-// compare them with ../shared/reference/ row by row.
+// compare them with Go's own tables (tests/Heap.Tests/Reference) row by row.
 //
-// Hot paths (ClassOf, SizeOf, ObjectIndex) only index static readonly arrays; they never allocate.
+// Lookups (ClassOf, SizeOf, ObjectIndex) only index static readonly arrays; they never allocate. The free and
+// lookup paths divide with a span's own copy of divMagic (MSpan.ObjectIndex) through the same DivideByMagic.
 
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
@@ -113,8 +114,12 @@ public static class SizeClasses
     {
         Debug.Assert((uint)sizeClass < NumClasses, "ObjectIndex: bad size class");
         Debug.Assert(offsetInSpan <= (nuint)(_classToPages[sizeClass] * HeapConstants.PageSize), "ObjectIndex: offset outside the span");
-        return (int)(uint)(((ulong)offsetInSpan * _classToDivMagic[sizeClass]) >> 32);
+        return DivideByMagic(offsetInSpan, _classToDivMagic[sizeClass]);
     }
+
+    /// <summary>Go's objIndex: <c>(offset * divMagic) &gt;&gt; 32</c>, the offset taken as 32 bits (a span is under 4 GiB).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int DivideByMagic(nuint offsetInSpan, uint divMagic) => (int)(uint)(((ulong)(uint)offsetInSpan * divMagic) >> 32);
 
     // ---- Generator (Go's makeClasses) -------------------------------------------------------
 

@@ -11,7 +11,7 @@ using Orleans.Hosting;
 namespace ClusterHeap.Silo;
 
 /// <summary>
-/// <c>clusterheap-silo</c>: one ClusterHeap node in its own process (DESIGN.md §8). Reads
+/// <c>clusterheap-silo</c>: one ClusterHeap node in its own process (docs/DESIGN.md §8). Reads
 /// <see cref="SiloSettings"/>, starts an Orleans silo with <c>AddClusterHeap</c>, prints one
 /// "ready" line with the node's slot and layout once its heap exists, and on SIGTERM stops
 /// gracefully: the node service hands its leases and slot back before the silo leaves.
@@ -112,7 +112,7 @@ internal static class Program
                 o.GatewayListeningEndpoint = new IPEndPoint(settings.Listen, settings.GatewayPort);
             });
 
-            // Defaults take 10–20 s to declare a killed silo dead; these take about 2 s (ORLEANS-NOTES.md).
+            // Defaults take 10–20 s to declare a killed silo dead; these take about 2 s (docs/DESIGN.md §9).
             silo.Configure<ClusterMembershipOptions>(o =>
             {
                 o.ProbeTimeout = settings.ProbeTimeout;

@@ -130,7 +130,7 @@ public sealed class SiloSettings
         {
             "usage: clusterheap-silo [options]",
             "",
-            "Starts one ClusterHeap node: an Orleans silo with a node heap (DESIGN.md §8).",
+            "Starts one ClusterHeap node: an Orleans silo with a node heap (docs/DESIGN.md §8).",
             "Every option can also be given by its environment variable; the option wins.",
             "",
         };

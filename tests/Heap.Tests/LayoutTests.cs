@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace ClusterHeap.Heap.Tests;
 
-/// <summary>mallocinit: the seed's reservation sizes, the slot hint, the order of the three regions, PROT_NONE until grown.</summary>
+/// <summary>mallocinit: Go 1.4's reservation sizes, the slot hint, the order of the three regions, PROT_NONE until grown.</summary>
 [Collection(SerialCollection.Name)]   // reads /proc/self/maps and owns slot 5
 public unsafe class LayoutTests
 {

@@ -3,9 +3,9 @@ using System.Globalization;
 namespace ClusterHeap.Heap.Tests;
 
 /// <summary>
-/// Loads the Go reference files from <c>shared/reference/</c>. The repository is cloned next to
-/// <c>shared/</c> (<c>&lt;repo&gt;/../shared/reference</c>), so the directory is found by walking up from
-/// the test binaries; <c>CLUSTERHEAP_REFERENCE</c> overrides the search.
+/// Loads Go's size-class tables from <c>Reference/</c>, which the test project copies next to its
+/// binaries (see <c>tests/Heap.Tests/Reference/README.md</c>); <c>CLUSTERHEAP_REFERENCE</c> names another
+/// folder with the same files.
 /// </summary>
 internal static class ReferenceData
 {
@@ -45,25 +45,11 @@ internal static class ReferenceData
     private static string Locate()
     {
         var overridden = Environment.GetEnvironmentVariable("CLUSTERHEAP_REFERENCE");
-        if (!string.IsNullOrEmpty(overridden))
-        {
-            return File.Exists(Path.Combine(overridden, MarkerFile))
-                ? overridden
-                : throw new InvalidOperationException($"CLUSTERHEAP_REFERENCE={overridden} does not contain {MarkerFile}.");
-        }
-
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            // <dir>/shared/reference covers both a checkout inside the tree and <repo>/../shared.
-            var candidate = Path.Combine(dir.FullName, "shared", "reference");
-            if (File.Exists(Path.Combine(candidate, MarkerFile)))
-            {
-                return candidate;
-            }
-        }
-
-        throw new InvalidOperationException(
-            $"Go reference data not found: no shared/reference/{MarkerFile} in any parent of {AppContext.BaseDirectory}. " +
-            "Clone the repository next to shared/ (<repo>/../shared/reference) or set CLUSTERHEAP_REFERENCE.");
+        var directory = string.IsNullOrEmpty(overridden) ? Path.Combine(AppContext.BaseDirectory, "Reference") : overridden;
+        return File.Exists(Path.Combine(directory, MarkerFile))
+            ? directory
+            : throw new InvalidOperationException(
+                $"Go reference data not found: {directory} does not contain {MarkerFile} " +
+                (string.IsNullOrEmpty(overridden) ? "(the test project copies tests/Heap.Tests/Reference there)." : "(from CLUSTERHEAP_REFERENCE)."));
     }
 }

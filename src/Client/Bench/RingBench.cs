@@ -6,7 +6,7 @@ using ClusterHeap.Heap;
 namespace ClusterHeap.Client.Bench;
 
 /// <summary>
-/// The ring workload of ../shared/bench/WORKLOADS.md on the node heap, in process, with no Orleans: the same
+/// The ring workload of bench/WORKLOADS.md on the node heap, in process, with no Orleans: the same
 /// arguments and the same steps as the anchor ring.c, so ns/op compares one for one with glibc, mimalloc,
 /// jemalloc, tcmalloc and Go run by anchors.sh. As in ring.c, the untimed fill uses <c>-size</c> objects.
 /// One thread owns the mcache and frees through it (MCache.Free), as C's free on the allocating thread goes

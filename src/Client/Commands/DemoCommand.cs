@@ -58,7 +58,7 @@ public static class DemoCommand
             output.WriteLine("== cluster stats");
             await session.ExecuteAsync("stats");
             output.WriteLine();
-            output.WriteLine("== verify: the heap invariants of DESIGN.md section 6 on every node and the cluster tier");
+            output.WriteLine("== verify: the heap invariants of docs/DESIGN.md section 6 on every node and the cluster tier");
             bool verified = await session.VerifyAsync();
             output.WriteLine();
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,

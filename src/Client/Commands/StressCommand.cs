@@ -4,7 +4,7 @@ using ClusterHeap.Client.Stress;
 namespace ClusterHeap.Client.Commands;
 
 /// <summary>
-/// `clusterheap stress WORKLOAD [options]`: runs a workload of WORKLOADS.md with cookie checks, prints the
+/// `clusterheap stress WORKLOAD [options]`: runs a workload of bench/WORKLOADS.md with cookie checks, prints the
 /// report (and writes it as JSON with --json FILE). Exit code 0 when it passed, 1 on any cookie failure or
 /// unexpected error (lost objects of a dead node and grow-shrink's out of memory are expected).
 /// </summary>

@@ -4,8 +4,8 @@ using ClusterHeap.Contracts;
 namespace ClusterHeap.Client.Stress;
 
 /// <summary>
-/// The stress cookie (WORKLOADS.md): a 64-bit value derived from the object's sequence number, carried by
-/// the allocation itself as the object's ends (ObjectEnds.cs: the mcache writes them before it answers)
+/// The stress cookie (bench/WORKLOADS.md): a 64-bit value derived from the object's sequence number, carried
+/// by the allocation itself as the object's ends (ObjectEnds.cs: the mcache writes them before it answers)
 /// and checked by the read that frees the object, and at the end of a run. An object of 16 bytes or less
 /// holds the value and its complement over its whole length; a larger one holds the value in its first
 /// 8 bytes and the complement in its last 8, so both ends of every object are checked.

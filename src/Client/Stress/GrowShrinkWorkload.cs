@@ -5,7 +5,7 @@ using ClusterHeap.Contracts;
 namespace ClusterHeap.Client.Stress;
 
 /// <summary>
-/// grow-shrink (WORKLOADS.md): every worker allocates (sizes uniform in 4..64 KiB unless told) until the
+/// grow-shrink (bench/WORKLOADS.md): every worker allocates (sizes uniform in 4..64 KiB unless told) until the
 /// cluster memory limit answers out of memory, then everything is checked and freed, the nodes scavenge,
 /// and the round repeats. Out of memory is expected here and must come as a clean error that names the
 /// limit; memory must come back: after the free and a forced scavenge, committed bytes (HeapSys -

@@ -4,7 +4,7 @@ using ClusterHeap.Contracts;
 namespace ClusterHeap.Client.Stress;
 
 /// <summary>
-/// larson (WORKLOADS.md): W workers each own S slots (default 5000) of sizes uniform in [8, 1000]; a step
+/// larson (bench/WORKLOADS.md): W workers each own S slots (default 5000) of sizes uniform in [8, 1000]; a step
 /// frees a random slot and allocates a new object there; every <c>--handoff</c> steps (500 000) a worker
 /// hands its slots to a new worker on the next node's mcache, so frees hit objects allocated elsewhere.
 /// With <c>--batch B</c> a step does B slots at once: one read-that-frees call per owner of the old

@@ -4,7 +4,7 @@ using ClusterHeap.Contracts;
 namespace ClusterHeap.Client.Stress;
 
 /// <summary>
-/// mstress (WORKLOADS.md, after mimalloc's test-stress): each step allocates a power-of-two size from 8 to
+/// mstress (bench/WORKLOADS.md, after mimalloc's test-stress): each step allocates a power-of-two size from 8 to
 /// 512 B (1 % of objects ×100, one in a thousand ×1000: large); two-thirds of steps free a random live
 /// object and a quarter swap a live object with a slot of an array shared by all workers, so objects
 /// change hands between workers and are freed by one that did not allocate them. A worker keeps at most

@@ -4,7 +4,7 @@ using ClusterHeap.Contracts;
 namespace ClusterHeap.Client.Stress;
 
 /// <summary>
-/// ring (WORKLOADS.md) through the mcache grains: each worker keeps <c>--slots</c> live objects (default
+/// ring (bench/WORKLOADS.md) through the mcache grains: each worker keeps <c>--slots</c> live objects (default
 /// 1000) and in turn frees the object in slot <c>i % live</c> and allocates a new one there (fixed
 /// <c>--size</c>, default 64 B, or uniform <c>--min</c>/<c>--max</c>), <c>batch</c> slots per call.
 /// </summary>

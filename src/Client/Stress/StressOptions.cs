@@ -2,7 +2,7 @@ using ClusterHeap.Client.Cli;
 
 namespace ClusterHeap.Client.Stress;
 
-/// <summary>Options of `clusterheap stress WORKLOAD`; defaults follow ../shared/bench/WORKLOADS.md where it gives them.</summary>
+/// <summary>Options of `clusterheap stress WORKLOAD`; defaults follow bench/WORKLOADS.md where it gives them.</summary>
 public sealed record StressOptions
 {
     public static readonly string[] Workloads = ["larson", "xmalloc", "mstress", "ring", "grow-shrink"];
@@ -36,7 +36,7 @@ public sealed record StressOptions
 
     public const string Help = """
         usage: clusterheap stress WORKLOAD [options] [connection options]
-          WORKLOAD            larson | xmalloc | mstress | ring | grow-shrink (../shared/bench/WORKLOADS.md)
+          WORKLOAD            larson | xmalloc | mstress | ring | grow-shrink (bench/WORKLOADS.md)
           --duration 10s      length of the timed run (default 10 s)
           --ops N             stop after N operations (mallocs + frees) instead
           --workers N         concurrent workers (default 2 per node)

@@ -3,7 +3,7 @@ using ClusterHeap.Contracts;
 namespace ClusterHeap.Client.Stress;
 
 /// <summary>
-/// One cluster workload of WORKLOADS.md. <see cref="SetupAsync"/> runs untimed (initial fill),
+/// One cluster workload of bench/WORKLOADS.md. <see cref="SetupAsync"/> runs untimed (initial fill),
 /// <see cref="RunAsync"/> is the timed phase (by default one <see cref="WorkerAsync"/> per worker until
 /// the run is stopping), <see cref="TeardownAsync"/> checks every cookie still live and frees it.
 /// </summary>

@@ -5,7 +5,7 @@ using ClusterHeap.Contracts;
 namespace ClusterHeap.Client.Stress;
 
 /// <summary>
-/// xmalloc (WORKLOADS.md): half the workers produce, half consume. A producer allocates batches of
+/// xmalloc (bench/WORKLOADS.md): half the workers produce, half consume. A producer allocates batches of
 /// objects (64 B, or with <c>--min</c>/<c>--max</c> the mixed list 8, 16, … 2048 within that range)
 /// through its node's mcache and stamps them; any consumer checks and frees them at their owner node, so
 /// objects are freed by a different worker than the one that made them;

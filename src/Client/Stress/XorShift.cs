@@ -1,6 +1,6 @@
 namespace ClusterHeap.Client.Stress;
 
-/// <summary>xorshift64 as WORKLOADS.md defines it (<c>x ^= x &lt;&lt; 13; x ^= x &gt;&gt; 7; x ^= x &lt;&lt; 17</c>).</summary>
+/// <summary>xorshift64 as bench/WORKLOADS.md defines it (<c>x ^= x &lt;&lt; 13; x ^= x &gt;&gt; 7; x ^= x &lt;&lt; 17</c>).</summary>
 public struct XorShift(ulong seed)
 {
     private ulong _x = seed == 0 ? 1 : seed;

@@ -5,7 +5,7 @@ using Orleans.Runtime;
 
 namespace ClusterHeap.Grains.Central;
 
-// Cross-node refills (DESIGN.md §5, "Leases"): when a node cannot refill a span class (its arena is
+// Cross-node refills (docs/DESIGN.md §5, "Leases"): when a node cannot refill a span class (its arena is
 // full, or the limit leaves it no grant), find another node that can, have it lend one span to the
 // asking mcache, and remember the lease until the lessee returns it or one side dies. A lender
 // that cannot grow gets a grant first when the limit allows. Large objects cannot be leased by the

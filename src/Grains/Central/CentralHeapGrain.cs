@@ -7,7 +7,7 @@ using Orleans.Runtime;
 namespace ClusterHeap.Grains.Central;
 
 /// <summary>
-/// The cluster tier above the node heaps (DESIGN.md §5), one activation per cluster (key 0).
+/// The cluster tier above the node heaps (docs/DESIGN.md §5), one activation per cluster (key 0).
 /// This file: node records, slot and generation assignment, growth grants under the cluster memory
 /// limit, stats, view and the cluster verifier. CentralHeapGrain.Leases.cs brokers cross-node
 /// refills; CentralHeapGrain.Recovery.cs rebuilds the state from the live nodes on activation and

@@ -8,7 +8,7 @@ using Orleans.Placement;
 namespace ClusterHeap.Grains.MCache;
 
 /// <summary>
-/// One P (DESIGN.md §5): a node heap <see cref="Heap.MCache"/> owned by a grain activation pinned to
+/// One P (docs/DESIGN.md §5): a node heap <see cref="Heap.MCache"/> owned by a grain activation pinned to
 /// its silo. Orleans runs one call at a time here, so the mcache needs no lock, exactly as Go's P
 /// owns its mcache. Allocation path, fast to slow:
 /// <list type="number">
@@ -69,7 +69,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
             throw HeapError.InvalidArgument($"mcache key '{_key}' is not 'node/P'").ToException();
         }
 
-        // Guards against a stale placement cache activating us on the wrong silo (ORLEANS-NOTES).
+        // Guards against a stale placement cache activating us on the wrong silo (docs/DESIGN.md §9).
         if (node != _node.Name)
         {
             throw HeapError.InvalidArgument($"mcache {_key} activated on silo {_node.Name}, not on {node}").ToException();

@@ -16,10 +16,6 @@ internal static class HeapErrors
                 pointer, error.ToString(), length, 0);
     }
 
-    /// <summary>The node heap ran out; the message keeps the heap's figures.</summary>
-    public static HeapError FromOutOfMemory(HeapOutOfMemoryException e, string node) =>
-        HeapError.OutOfMemory(e.Reason.ToString(), e.Requested, e.Limit, $"node {node}: {e.Message}");
-
     /// <summary>The pointer names a slot or generation that is not this node's.</summary>
     public static HeapError? CheckOwner(HeapPointer pointer, int slot, ushort generation, string node)
     {

@@ -7,7 +7,7 @@ using Orleans.Placement;
 namespace ClusterHeap.Grains.Node;
 
 /// <summary>
-/// A silo's arena seen from outside (DESIGN.md §5), keyed by the node name and pinned to it. Every
+/// A silo's arena seen from outside (docs/DESIGN.md §5), keyed by the node name and pinned to it. Every
 /// pointer is checked in three steps before the heap is touched: its slot and generation must be
 /// this node's (else "node gone"), then the heap checks that it is a live object start (free) or that
 /// the range lies inside one live object (read, write). A refused request changes nothing.
@@ -33,7 +33,7 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         var key = this.GetPrimaryKeyString();
-        // Guards against a stale placement cache activating us on the wrong silo (ORLEANS-NOTES).
+        // Guards against a stale placement cache activating us on the wrong silo (docs/DESIGN.md §9).
         return key != _node.Name
             ? Task.FromException(HeapError.InvalidArgument($"heap node grain {key} activated on silo {_node.Name}").ToException())
             : Task.CompletedTask;

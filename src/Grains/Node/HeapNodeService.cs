@@ -7,7 +7,7 @@ using Orleans.Runtime;
 namespace ClusterHeap.Grains.Node;
 
 /// <summary>
-/// The silo singleton that owns this silo's <see cref="NodeHeap"/> (mallocinit, DESIGN.md §2, §5).
+/// The silo singleton that owns this silo's <see cref="NodeHeap"/> (mallocinit, docs/DESIGN.md §2, §5).
 /// At <see cref="ServiceLifecycleStage.Active"/> it asks the central heap grain for a slot and a
 /// generation, then creates the heap with its arena at that slot's hint. If the hint cannot be had
 /// (another heap in this process holds it, as in-process test clusters do), it gives the slot back
@@ -15,8 +15,10 @@ namespace ClusterHeap.Grains.Node;
 /// through this service; the <see cref="LeaseBook"/> tracks the cross-node leases on both sides.
 /// </summary>
 /// <remarks>
-/// Concurrency model: <see cref="Heap"/> is set once, before <see cref="Ready"/> completes; the
-/// grains that use it run on any thread and bracket heap work with <c>Heap.EnterMutator()</c>.
+/// Concurrency model: <see cref="Heap"/> is set once, before <see cref="Ready"/> completes. Grains
+/// hold the world lock's shared side (<c>Heap.EnterMutator()</c>) around the mallocs, frees and lease
+/// moves of a call, so ReadMemStats and Verify, which take its exclusive side, see a still heap; reads
+/// and writes are lock-free lookups (NodeHeap.Locate) and take neither side.
 /// Grants only move the growth limit up, under <c>_grantLock</c>.
 /// </remarks>
 public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecycle>, IDisposable

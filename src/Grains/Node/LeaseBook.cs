@@ -4,7 +4,7 @@ using ClusterHeap.Contracts;
 namespace ClusterHeap.Grains.Node;
 
 /// <summary>
-/// Cross-node leases as one node sees them (DESIGN.md §5, "Leases"): the spans it lent (lender
+/// Cross-node leases as one node sees them (docs/DESIGN.md §5, "Leases"): the spans it lent (lender
 /// side, with the lessee's name) and the spans its mcache grains hold (lessee side). The central
 /// heap rebuilds its lease table from these books; revocation (the lender died) flags a held lease
 /// so its mcache drops it instead of handing out more addresses from it.

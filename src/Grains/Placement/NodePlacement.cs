@@ -2,7 +2,7 @@ using Orleans.Placement;
 
 namespace ClusterHeap.Grains.Placement;
 
-// Pinning a grain to the silo its key names (ORLEANS-NOTES "Pinning a grain to a silo"): the
+// Pinning a grain to the silo its key names (docs/DESIGN.md §9, "Pinning a grain to a silo"): the
 // strategy says "ask NodePlacementDirector", the attribute puts the strategy on a grain class.
 // Keys: a heap node grain is keyed by the node name, an mcache grain by "node/P"
 // (GrainKeys.NodeOf splits them).
