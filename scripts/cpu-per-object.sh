@@ -18,8 +18,11 @@ scripts/cluster.sh up "$N" >/dev/null
 read -r -a CONN <<<"$(scripts/cluster.sh connect)"
 "$CLIENT" "${CONN[@]}" stress larson --duration 3 --workers 6 --batch 32 --in-flight "$F" --no-progress >/dev/null
 silo_ticks() {
-  local t=0 p
-  for p in $(cat "$CLUSTERHEAP_RUN_DIR"/node-*.pid); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  local t=0 f p
+  for f in "$CLUSTERHEAP_RUN_DIR"/node-*.pid; do
+    read -r p <"$f"
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
   echo "$t"
 }
 json=$(mktemp /tmp/cpu-per-object.XXXXXX.json)
