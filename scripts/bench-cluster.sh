@@ -87,11 +87,14 @@ wait_for() { # FILE TEXT PID WHAT
 REDIS_PID="" NOOP_PID=""
 cleanup() {
   for n in $silos; do
-    [ -d "$WORK/cluster-$n" ] && CLUSTERHEAP_RUN_DIR="$WORK/cluster-$n" scripts/cluster.sh down >/dev/null 2>&1 || true
+    if [ -d "$WORK/cluster-$n" ]; then CLUSTERHEAP_RUN_DIR="$WORK/cluster-$n" scripts/cluster.sh down >/dev/null 2>&1 || true; fi
   done
-  [ -n "$baseline" ] && [ -d "$WORK/baseline" ] && CLUSTERHEAP_RUN_DIR="$WORK/baseline" "$baseline/scripts/cluster.sh" down >/dev/null 2>&1 || true
-  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null || true
-  [ -n "$NOOP_PID" ] && kill "$NOOP_PID" 2>/dev/null && wait "$NOOP_PID" 2>/dev/null || true
+  if [ -n "$baseline" ] && [ -d "$WORK/baseline" ]; then
+    CLUSTERHEAP_RUN_DIR="$WORK/baseline" "$baseline/scripts/cluster.sh" down >/dev/null 2>&1 || true
+  fi
+  for pid in "$REDIS_PID" "$NOOP_PID"; do
+    if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then wait "$pid" 2>/dev/null || true; fi
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -170,7 +173,7 @@ for rep in $(seq "$repeat"); do
   # Alternate the order each repetition: anchors first, then last.
   steps=(redis noop)
   for t in "${targets[@]}"; do for f in $inflight; do steps+=("larson:$t:$f"); done; done
-  [ -n "$baseline" ] && steps+=("larson:baseline:1")
+  if [ -n "$baseline" ]; then steps+=("larson:baseline:1"); fi
   if ((rep % 2 == 0)); then mapfile -t steps < <(printf '%s\n' "${steps[@]}" | tac); fi
   for step in "${steps[@]}"; do
     case $step in

@@ -1,133 +1,128 @@
+using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
 using ClusterHeap.Client.Cli;
-using ClusterHeap.Client.Commands;
 using ClusterHeap.Client.Connect;
-using ClusterHeap.Client.Stress;
 using ClusterHeap.Contracts;
 
 namespace ClusterHeap.Client;
 
-/// <summary>The `clusterheap` command: dispatches to one command per file under Commands/.</summary>
+/// <summary>
+/// The `clusterheap` command: parses with the tree of <see cref="CommandTree"/> (one file per command under
+/// Commands/), runs the command, and turns what went wrong into one <c>error:</c> line and an exit code
+/// (<see cref="ExitCodes"/>): no exception reaches the user as a stack trace.
+/// </summary>
 public static class Program
 {
-    public const string Usage = """
-        usage: clusterheap COMMAND [options] [connection options]
-          demo                              start an embedded cluster, run a short stress test, show its report, map and stats
-          shell                             interactive shell (type help); reads commands from stdin when it is not a terminal
-          stress WORKLOAD [options]         larson | xmalloc | mstress | ring | grow-shrink, with cookie checks (stress --help)
-          stats [NODE]  nodes  verify       one-shot: cluster statistics, live nodes, heap verifier
-          map [NODE] [--svg FILE]           the heap map in the terminal, or as an SVG picture of the whole cluster
-          bench calls [--seconds 2] [--repeat 3]
-                                            grain call, Malloc (1 and 64 in flight) and MallocBatch rates
-          bench local [ring options]        the ring workload on the node heap in process (see bench/WORKLOADS.md)
-          info classes                      Go's size-class table, as generated here
-          info layout [--arena-size 512GiB] reserve a node heap and print where spans, bitmap and arena landed
-
-        exit codes: 0 ok, 1 failed (cookie failure, unexpected error, verifier problem), 2 usage, 3 no cluster
-        """;
-
-    public static async Task<int> Main(string[] argv) => await RunAsync(argv, Console.Out, Console.Error);
-
-    public static async Task<int> RunAsync(string[] argv, TextWriter output, TextWriter error)
+    public static async Task<int> Main(string[] argv)
     {
-        var args = new ArgReader(argv);
+        using Interrupt interrupt = Interrupt.Install(Console.Error);
+        var cli = new CliContext(Console.Out, Console.Error, terminal: !Console.IsOutputRedirected, interrupt);
+        return await RunAsync(argv, cli);
+    }
+
+    /// <summary>Runs a command line with output and error captured (tests), no terminal, and no Ctrl+C handler.</summary>
+    public static Task<int> RunAsync(string[] argv, TextWriter output, TextWriter error, CancellationToken cancellation = default) =>
+        RunAsync(argv, new CliContext(output, error, terminal: false, cancellation: cancellation));
+
+    public static async Task<int> RunAsync(string[] argv, CliContext cli)
+    {
+        if (argv is ["help", .. var rest]) argv = [.. rest, "--help"]; // `clusterheap help stress` as `stress --help`
+        argv = Commands.BenchCommand.RingSpelling(argv);
+        RootCommand root = CommandTree.Build(cli);
+        ParseResult parsed = root.Parse(argv);
+        var config = new InvocationConfiguration
+        {
+            Output = cli.Output,
+            Error = cli.Error,
+            EnableDefaultExceptionHandler = false,
+            ProcessTerminationTimeout = null, // Ctrl+C is Interrupt's
+        };
+        if (parsed.Errors.Count > 0 && parsed.Action is ParseErrorAction)
+        {
+            foreach (ParseError e in parsed.Errors) cli.Error.WriteLine($"error: {e.Message}");
+            foreach (string token in parsed.UnmatchedTokens)
+            {
+                string[] near = Suggestions.For(token, parsed.CommandResult.Command);
+                if (near.Length > 0) cli.Error.WriteLine($"'{token}': did you mean {string.Join(" or ", near)}?");
+            }
+            cli.Error.WriteLine($"see '{CommandPath(parsed)} --help' for the options");
+            return ExitCodes.Usage;
+        }
+
         try
         {
-            // Connection options may come before or after the command (`clusterheap --redis h:p shell`), so they
-            // are taken first: their values are never mistaken for the command or a positional argument.
-            // `info` and `bench local` never connect (and `info layout` has an --arena-size of its own).
-            string? first = argv.FirstOrDefault(a => !a.StartsWith('-'));
-            bool local = first == "info" || (first == "bench" && argv.Contains("local"));
-            ConnectOptions connect = local ? new ConnectOptions() : ConnectOptions.Parse(args);
-            string? command = args.Positional();
-            switch (command)
-            {
-                case "info":
-                    return InfoCommand.Run(args, output);
-                case "bench":
-                {
-                    string? what = args.Positional();
-                    if (what != "calls") return BenchCommand.Run(what, args, output);
-                    var calls = CallsCommand.Parse(args);
-                    return await WithClusterAsync(connect, error, c => CallsCommand.RunAsync(calls, c, output));
-                }
-                case "demo":
-                    return await DemoCommand.RunAsync(args, connect, output, error);
-                case "shell":
-                {
-                    args.Done("shell");
-                    return await WithClusterAsync(connect, error, c => ShellCommand.RunAsync(c, output));
-                }
-                case "stress":
-                {
-                    if (args.Flag("help") || args.Flag("h"))
-                    {
-                        output.Write(StressOptions.Help);
-                        output.WriteLine();
-                        output.Write(ConnectOptions.Help);
-                        return 0;
-                    }
-                    StressOptions stress = StressOptions.Parse(args);
-                    args.Done("stress");
-                    return await WithClusterAsync(connect, error, c => StressCommand.RunAsync(stress, c, output, Terminal(output)));
-                }
-                case "stats" or "nodes" or "map" or "verify":
-                {
-                    bool colour = Colour(output, args);
-                    string line = InspectCommand.Parse(command, args);
-                    return await WithClusterAsync(connect, error, c => InspectCommand.RunAsync(command, line, c, output, colour));
-                }
-                case null or "help" or "-h" or "--help":
-                    output.WriteLine(Usage);
-                    output.WriteLine(ConnectOptions.Help);
-                    return 0;
-                default:
-                    throw new UsageException($"unknown command '{command}'");
-            }
+            return await parsed.InvokeAsync(config);
         }
         catch (UsageException e)
         {
-            error.WriteLine($"error: {e.Message}");
-            error.WriteLine(Usage);
-            return 2;
+            cli.Error.WriteLine($"error: {e.Message}");
+            cli.Error.WriteLine($"see '{CommandPath(parsed)} --help' for the options");
+            return ExitCodes.Usage;
+        }
+        catch (OperationCanceledException) when (cli.Interrupted)
+        {
+            cli.Error.WriteLine("interrupted");
+            return ExitCodes.Interrupted;
         }
         catch (Exception e) when (e is OrleansException or TimeoutException)
         {
-            error.WriteLine($"error: the cluster failed the command: {e.GetType().Name}: {e.Message}");
-            return 1;
+            cli.Error.WriteLine($"error: the cluster failed the command ({Plain(e)})");
+            return ExitCodes.Failed;
         }
-        catch (Exception e) when (e is ClusterHeap.Heap.HeapInitException or ClusterHeap.Heap.HeapOutOfMemoryException or ClusterHeap.Heap.InvalidSizeException or ClusterHeapException)
+        catch (Exception e) when (e is Heap.HeapInitException or Heap.HeapOutOfMemoryException or Heap.InvalidSizeException or ClusterHeapException or IOException or UnauthorizedAccessException)
         {
-            error.WriteLine($"error: {e.Message}");
-            return 1;
+            cli.Error.WriteLine($"error: {e.Message}");
+            return ExitCodes.Failed;
+        }
+        catch (Exception e)
+        {
+            cli.Error.WriteLine($"error: unexpected {e.GetType().Name}: {e.Message}");
+            return ExitCodes.Failed;
         }
     }
-
-    /// <summary>True when <paramref name="output"/> is a terminal (or --color), false with --no-color.</summary>
-    public static bool Colour(TextWriter output, ArgReader args)
-    {
-        bool on = args.Flag("color"), off = args.Flag("no-color");
-        return !off && (on || (ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null));
-    }
-
-    /// <summary>True when <paramref name="output"/> is the console and the console is a terminal (progress bars, colour).</summary>
-    public static bool Terminal(TextWriter output) => ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
 
     /// <summary>Connects as <paramref name="options"/> say, runs <paramref name="body"/>, disconnects (stopping embedded silos).</summary>
-    public static async Task<int> WithClusterAsync(ConnectOptions options, TextWriter error, Func<ClusterConnection, Task<int>> body)
+    /// <remarks>
+    /// A cluster that cannot be reached is one plain sentence naming what was tried, exit 3; Orleans' own text
+    /// (its retry timers and internal addresses) stays out of it.
+    /// </remarks>
+    public static async Task<int> WithClusterAsync(ConnectOptions options, CliContext cli, Func<ClusterConnection, Task<int>> body, CancellationToken cancellation = default)
     {
         ClusterConnection connection;
+        var trying = System.Diagnostics.Stopwatch.StartNew();
         try
         {
-            connection = await ClusterConnection.OpenAsync(options);
+            connection = await ClusterConnection.OpenAsync(options, cancellation);
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            throw;
         }
         catch (Exception e) when (e is not UsageException)
         {
-            error.WriteLine($"error: cannot reach the cluster ({(options.IsEmbedded ? "embedded" : string.Join(",", options.Gateways) + options.Redis)}): {e.GetBaseException().Message}");
-            return 3;
+            cli.Error.WriteLine(options.IsEmbedded
+                ? $"error: could not start {options.Target} in this process: {e.GetBaseException().Message}"
+                : $"error: no cluster answered: tried {options.Target} for {trying.Elapsed.TotalSeconds:0} s " +
+                  "(is it running? scripts/cluster.sh status; --connect-timeout waits longer)");
+            return ExitCodes.NoCluster;
         }
         await using (connection)
         {
             return await body(connection);
         }
     }
+
+    /// <summary>"clusterheap bench calls": the command the parse stopped at, for "see … --help".</summary>
+    private static string CommandPath(ParseResult r)
+    {
+        var names = new List<string>();
+        for (SymbolResult? s = r.CommandResult; s is not null; s = s.Parent)
+        {
+            if (s is CommandResult c) names.Insert(0, c.Command is RootCommand ? "clusterheap" : c.Command.Name);
+        }
+        return string.Join(' ', names);
+    }
+
+    /// <summary>An Orleans failure in a few words: its type, and its message up to the first line.</summary>
+    private static string Plain(Exception e) => $"{e.GetType().Name}: {e.Message.Split('\n')[0].Trim()}";
 }

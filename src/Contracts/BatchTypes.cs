@@ -18,6 +18,9 @@ public sealed class MallocBatchResult
     [NonSerialized]
     private HeapPointer[]? _pointers;
 
+    /// <summary>Most objects one MallocBatch or MallocSizes call may ask for (8 MiB of pointers in the reply).</summary>
+    public const int MaxCount = 1 << 20;
+
     /// <summary>A reply with <paramref name="pointers"/> and, when the batch stopped early, <paramref name="error"/>.</summary>
     public MallocBatchResult(HeapPointer[] pointers, HeapError? error)
     {

@@ -52,10 +52,6 @@ public sealed record HeapError(
     public static HeapError OutOfMemory(string reason, long requested, long limit, string detail) =>
         new(HeapErrorKind.OutOfMemory, $"out of memory ({reason}): {detail}", HeapPointer.Null, reason, requested, limit);
 
-    /// <summary>An invalid pointer with the heap's PointerError name as the reason.</summary>
-    public static HeapError InvalidPointer(HeapPointer pointer, string reason, string node) =>
-        new(HeapErrorKind.InvalidPointer, $"invalid pointer {pointer} on node {node}: {reason}", pointer, reason, 0, 0);
-
     /// <summary>The owner of <paramref name="pointer"/> is not live.</summary>
     public static HeapError NodeGone(HeapPointer pointer, string reason, string detail) =>
         new(HeapErrorKind.NodeGone, $"node gone for pointer {pointer} ({reason}): {detail}", pointer, reason, 0, 0);

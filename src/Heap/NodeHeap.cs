@@ -90,7 +90,7 @@ public sealed unsafe partial class NodeHeap : IDisposable
         _mheap = new MHeap(layout, options.ScavengeDelay, options.GrowthLimit);
         _bitmap = _mheap.Bitmap;
         for (int spc = 0; spc < _centrals.Length; spc++) _centrals[spc] = new MCentral(_mheap, (byte)spc);
-        _zeroBase = (ulong*)NativeMemory.AllocZeroed(sizeof(ulong));
+        _zeroBase = (ulong*)layout.ReservationStart;
         _poisonOnFree = options.PoisonOnFree;
         _arenaStart = layout.ArenaStart;
         _arenaSize = (nuint)layout.ArenaSize;
@@ -119,7 +119,12 @@ public sealed unsafe partial class NodeHeap : IDisposable
     /// <summary>Freed objects are filled with <see cref="PoisonByte"/>.</summary>
     internal bool PoisonOnFree => _poisonOnFree;
 
-    /// <summary>Go's zerobase: the one address every size-0 allocation returns. Freeing it is a no-op.</summary>
+    /// <summary>
+    /// Go's zerobase: the one address every size-0 allocation returns. Freeing it is a no-op, and it is never
+    /// read or written (a zero-length access touches no byte). It is the reservation's first byte (the spans
+    /// array's start, never an object), so it lies in this node's slot: a cluster pointer to it names its node
+    /// like any other pointer and routes back here.
+    /// </summary>
     public nuint ZeroBase => (nuint)_zeroBase;
 
     /// <summary>Most bytes of arena the heap may map; growth past it fails with <see cref="OutOfMemoryReason.GrowthLimit"/>.</summary>
@@ -221,7 +226,6 @@ public sealed unsafe partial class NodeHeap : IDisposable
             foreach (MCentral c in _centrals) c.Dispose();
             _mheap.Dispose();
             OsMemory.Free(Layout.ReservationStart, (nuint)Layout.ReservationSize);
-            NativeMemory.Free(_zeroBase);
         }
         finally
         {

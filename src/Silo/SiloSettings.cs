@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using ClusterHeap.Contracts;
 
 namespace ClusterHeap.Silo;
 
@@ -91,8 +92,11 @@ public sealed class SiloSettings
             return string.IsNullOrWhiteSpace(fromEnv) ? null : fromEnv.Trim();
         }
 
-        var siloPort = ParsePort("--silo-port", Get("--silo-port") ?? "11111");
-        var gatewayPort = ParsePort("--gateway-port", Get("--gateway-port") ?? "30000");
+        // The name an error should use: the option as typed, or the environment variable the value came from.
+        string From(string name) => given.ContainsKey(name) ? name : Array.Find(Options, o => o.Name == name)!.Env;
+
+        var siloPort = ParsePort(From("--silo-port"), Get("--silo-port") ?? "11111");
+        var gatewayPort = ParsePort(From("--gateway-port"), Get("--gateway-port") ?? "30000");
         var redis = Get("--redis");
         var primary = Get("--primary");
         if (redis is not null && primary is not null)
@@ -105,19 +109,19 @@ public sealed class SiloSettings
             Name = Get("--name") ?? $"node-{siloPort}",
             SiloPort = siloPort,
             GatewayPort = gatewayPort,
-            Advertise = ResolveAddress("--advertise", Get("--advertise") ?? "127.0.0.1"),
-            Listen = ResolveAddress("--listen", Get("--listen") ?? "0.0.0.0"),
-            Primary = primary is null ? null : ParseEndpoint("--primary", primary),
+            Advertise = ResolveAddress(From("--advertise"), Get("--advertise") ?? "127.0.0.1"),
+            Listen = ResolveAddress(From("--listen"), Get("--listen") ?? "0.0.0.0"),
+            Primary = primary is null ? null : ParseEndpoint(From("--primary"), primary),
             Redis = redis,
             ClusterId = Get("--cluster-id") ?? "clusterheap",
             ServiceId = Get("--service-id") ?? "clusterheap",
-            ArenaSize = ParseSize("--arena-size", Get("--arena-size") ?? "512GiB"),
-            Procs = ParseCount("--procs", Get("--procs") ?? Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture)),
-            ScavengeDelay = ParseDuration("--scavenge-delay", Get("--scavenge-delay") ?? "5m"),
+            ArenaSize = ParseSize(From("--arena-size"), Get("--arena-size") ?? "512GiB"),
+            Procs = ParseCount(From("--procs"), Get("--procs") ?? Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture)),
+            ScavengeDelay = ParseDuration(From("--scavenge-delay"), Get("--scavenge-delay") ?? "5m"),
             MemoryLimit = Get("--memory-limit") is { } limit && !limit.Equals("none", StringComparison.OrdinalIgnoreCase)
-                ? ParseSize("--memory-limit", limit)
+                ? ParseSize(From("--memory-limit"), limit)
                 : long.MaxValue,
-            ProbeTimeout = ParseDuration("--probe-timeout", Get("--probe-timeout") ?? "2s"),
+            ProbeTimeout = ParseDuration(From("--probe-timeout"), Get("--probe-timeout") ?? "2s"),
             ReadyFile = Get("--ready-file"),
             LogLevel = Get("--log-level") ?? "Information",
         };
@@ -190,49 +194,11 @@ public sealed class SiloSettings
         }
     }
 
-    /// <summary>"64", "8KiB", "512MiB", "1GiB" (K/M/G/T, with or without "iB").</summary>
-    public static long ParseSize(string option, string text)
-    {
-        var t = text.Trim();
-        var i = 0;
-        while (i < t.Length && char.IsDigit(t[i]))
-        {
-            i++;
-        }
+    /// <summary>A size as <see cref="ByteSize"/> reads it (64MiB, 1.5GiB); the error names <paramref name="option"/>.</summary>
+    public static long ParseSize(string option, string text) =>
+        ByteSize.TryParse(text, out var bytes) ? bytes : throw new ArgumentException(ByteSize.Error(option, text));
 
-        var unit = t[i..].Trim().ToUpperInvariant() switch
-        {
-            "" or "B" => 1L,
-            "K" or "KB" or "KIB" => 1L << 10,
-            "M" or "MB" or "MIB" => 1L << 20,
-            "G" or "GB" or "GIB" => 1L << 30,
-            "T" or "TB" or "TIB" => 1L << 40,
-            _ => 0L,
-        };
-        if (i == 0 || unit == 0 || !long.TryParse(t.AsSpan(0, i), NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n > long.MaxValue / unit)
-        {
-            throw new ArgumentException($"{option}: '{text}' is not a size (64MiB, 2GiB, …)");
-        }
-
-        return n * unit;
-    }
-
-    /// <summary>"500ms", "30s", "5m", "1h", or a TimeSpan ("00:05:00").</summary>
-    public static TimeSpan ParseDuration(string option, string text)
-    {
-        var t = text.Trim();
-        (string Suffix, double Ms)[] units = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)];
-        foreach (var (suffix, ms) in units)
-        {
-            if (t.EndsWith(suffix, StringComparison.OrdinalIgnoreCase)
-                && double.TryParse(t.AsSpan(0, t.Length - suffix.Length), NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && n >= 0)
-            {
-                return TimeSpan.FromMilliseconds(n * ms);
-            }
-        }
-
-        return TimeSpan.TryParse(t, CultureInfo.InvariantCulture, out var span) && span >= TimeSpan.Zero
-            ? span
-            : throw new ArgumentException($"{option}: '{text}' is not a duration (500ms, 30s, 5m)");
-    }
+    /// <summary>A duration as <see cref="Duration"/> reads it (500ms, 30s, 2m); the error names <paramref name="option"/>.</summary>
+    public static TimeSpan ParseDuration(string option, string text) =>
+        Duration.TryParse(text, out var duration) ? duration : throw new ArgumentException(Duration.Error(option, text));
 }

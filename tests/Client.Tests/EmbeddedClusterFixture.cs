@@ -15,6 +15,18 @@ public sealed class EmbeddedClusterFixture : IAsyncLifetime
     public async Task InitializeAsync() => Connection = await ClusterConnection.OpenAsync(Options);
 
     public async Task DisposeAsync() => await Connection.DisposeAsync();
+
+    /// <summary>The options that point another client (a `clusterheap` command line) at this cluster.</summary>
+    public string[] ConnectArgs => ["--gateway", string.Join(',', Connection.Gateways), "--cluster-id", Connection.ClusterId];
+
+    /// <summary>Runs a `clusterheap` command line against this cluster (a second client of it), capturing both outputs.</summary>
+    public async Task<(int Exit, string Output, string Error)> RunCliAsync(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int exit = await Program.RunAsync([.. args, .. ConnectArgs], output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
 }
 
 [CollectionDefinition(Name)]

@@ -61,10 +61,9 @@ public sealed class MapTests(EmbeddedClusterFixture fixture)
         string file = Path.Combine(Path.GetTempPath(), $"clusterheap-map-{Guid.NewGuid():N}.svg");
         try
         {
-            var output = new StringWriter();
-            int exit = await InspectCommand.RunAsync("map", InspectCommand.Parse("map", new Cli.ArgReader(["--svg", file])), _c, output, color: false);
-            Assert.Equal(0, exit);
-            Assert.Contains($"wrote {file}: 3 node(s)", output.ToString());
+            (int exit, string output, string error) = await fixture.RunCliAsync("map", "--svg", file);
+            Assert.True(exit == 0, error);
+            Assert.Contains($"wrote {file}: 3 node(s)", output);
             XDocument svg = XDocument.Load(file);
             Assert.Equal(3, svg.Descendants().Count(e => e.Attribute("data-node") is not null));
         }

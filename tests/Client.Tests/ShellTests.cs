@@ -85,7 +85,33 @@ public sealed partial class ShellTests(EmbeddedClusterFixture fixture)
         { "write {p} \"open quote", "error: unterminated quote" },
         { "limit lots", "error: limit: 'lots' is not a size" },
         { "nodes extra", "error: nodes takes no arguments" },
+        { "read {p} 4 at 4611686018427387904", "error: read: offset 4611686018427387904 from" },
+        { "read {p} 4 at 300TiB", "leaves the 48-bit address space" },
+        { "write {p} hi at 4611686018427387904", "error: write: offset 4611686018427387904 from" },
+        { "write {p} hi at 300TiB", "leaves the 48-bit address space" },
+        { "read {p} 4 at 1TiB", "error: node gone" }, // inside the address space, in the next slot
+        { "map --width 5", "error: map --width: '5' is not a width from 16 to 1024" },
     };
+
+    [Fact]
+    public async Task TheZeroSizeBaseIsFreedAsANoOpOnItsNode()
+    {
+        HeapPointer zero = await AllocAsync("alloc 0 on node1");
+        NodeInfo node1 = (await _c.NodesAsync()).Single(n => n.Name == "node1");
+        Assert.Equal(node1.Slot, zero.Slot);
+        (int exit, string output) = await RunAsync($"free {zero}", $"free {zero}", "alloc 0 on node1");
+        Assert.True(exit == 0, output);
+        Assert.Equal(2, Regex.Matches(output, $"freed {zero}").Count);
+        Assert.Contains($"{zero}  0 B noscan on node1 (the zero-size base)", output);
+    }
+
+    [Fact]
+    public async Task PipedHelpEndsWithANewlineSoTheNextEchoStartsALine()
+    {
+        (int exit, string output) = await RunAsync("help", "nodes");
+        Assert.Equal(0, exit);
+        Assert.Contains("(also exit, or end of input)\n> nodes\n", output.Replace("\r", "", StringComparison.Ordinal));
+    }
 
     [Theory]
     [MemberData(nameof(ErrorCases))]
@@ -149,15 +175,14 @@ public sealed partial class ShellTests(EmbeddedClusterFixture fixture)
     [Fact]
     public async Task OneShotCommandsRunTheShellCommandOnce()
     {
-        var output = new StringWriter();
-        int exit = await InspectCommand.RunAsync("nodes", InspectCommand.Parse("nodes", new Cli.ArgReader([])), _c, output, color: false);
+        (int exit, string output, _) = await fixture.RunCliAsync("nodes");
         Assert.Equal(0, exit);
-        Assert.Contains("node1", output.ToString());
-        output = new StringWriter();
-        Assert.Equal(0, await InspectCommand.RunAsync("verify", InspectCommand.Parse("verify", new Cli.ArgReader([])), _c, output, color: false));
-        Assert.Contains("ok    cluster:", output.ToString());
-        output = new StringWriter();
-        Assert.Equal(1, await InspectCommand.RunAsync("stats", InspectCommand.Parse("stats", new Cli.ArgReader(["nodeX"])), _c, output, color: false));
-        Assert.Contains("error: unknown node 'nodeX'", output.ToString());
+        Assert.Contains("node1", output);
+        (exit, output, _) = await fixture.RunCliAsync("verify");
+        Assert.Equal(0, exit);
+        Assert.Contains("ok    cluster:", output);
+        (exit, output, _) = await fixture.RunCliAsync("stats", "nodeX");
+        Assert.Equal(1, exit);
+        Assert.Contains("error: unknown node 'nodeX'", output);
     }
 }

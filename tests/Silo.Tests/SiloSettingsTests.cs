@@ -90,6 +90,8 @@ public sealed class SiloSettingsTests
     [InlineData("512MiB", 512L << 20)]
     [InlineData("2G", 2L << 30)]
     [InlineData("1TiB", 1L << 40)]
+    [InlineData("1.5GiB", 3L << 29)]
+    [InlineData("0.5KiB", 512L)]
     public void SizesTakeBinaryUnits(string text, long bytes) =>
         Assert.Equal(bytes, SiloSettings.ParseSize("--arena-size", text));
 
@@ -99,8 +101,26 @@ public sealed class SiloSettingsTests
     [InlineData("5m", 300_000)]
     [InlineData("1h", 3_600_000)]
     [InlineData("00:00:02", 2_000)]
+    [InlineData("2m", 120_000)]
+    [InlineData("20", 20_000)]
+    [InlineData("1.5s", 1_500)]
     public void DurationsTakeUnitsOrATimeSpan(string text, int milliseconds) =>
         Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), SiloSettings.ParseDuration("--scavenge-delay", text));
+
+    [Theory]
+    [InlineData("--arena-size", "1.5", "--arena-size: '1.5' is not a size in whole bytes")]
+    [InlineData("--arena-size", "12XB", "--arena-size: '12XB' is not a size")]
+    [InlineData("--scavenge-delay", "soon", "--scavenge-delay: 'soon' is not a duration")]
+    [InlineData("--probe-timeout", "-2s", "--probe-timeout: '-2s' is not a duration")]
+    public void BadSizesAndDurationsNameTheOptionAsTyped(string option, string value, string message) =>
+        Assert.StartsWith(message, Assert.Throws<ArgumentException>(() => Parse([option, value])).Message, StringComparison.Ordinal);
+
+    [Fact]
+    public void ABadValueFromTheEnvironmentNamesTheVariable()
+    {
+        var e = Assert.Throws<ArgumentException>(() => SiloSettings.Parse([], name => name == "CLUSTERHEAP_SCAVENGE_DELAY" ? "soon" : null));
+        Assert.StartsWith("CLUSTERHEAP_SCAVENGE_DELAY: 'soon' is not a duration", e.Message, StringComparison.Ordinal);
+    }
 
     [Fact]
     public void HelpListsEveryOptionWithItsVariable()

@@ -11,10 +11,11 @@ namespace ClusterHeap.Client.Bench;
 /// no-op grain call and <c>Malloc(64)</c>, one at a time and with 64 in flight, and <c>MallocBatch</c> of
 /// 1024 × 64 B. Every kind is warmed up first (activations, connections, JIT tiers: 2 s over all kinds,
 /// untimed), then the set runs <c>repeat</c> times, each repetition in a rotated order so that no kind is
-/// always first, and the medians over repetitions are printed with their range. Each line reads
+/// always first, and the medians over repetitions are returned and printed with their range. Each line reads
 /// <c>NAME rate=&lt;per second&gt; p50us=&lt;µs&gt; p99us=&lt;µs&gt;</c> (raw lines carry <c>rep=</c>); for the batch the
-/// rate counts objects and the latency is per call. Objects are freed after each measurement (batches
-/// right after each call), outside the timed calls.
+/// rate counts objects and the latency is per call. Objects are freed after each measurement (batches right
+/// after each call), outside the timed calls. Ctrl+C (<c>stop</c>) ends the current measurement early, frees
+/// what it allocated, and skips the rest.
 /// </summary>
 public static class CallsBench
 {
@@ -23,8 +24,7 @@ public static class CallsBench
         public string Line() => string.Create(CultureInfo.InvariantCulture, $"{Name} rate={Rate:0} p50us={P50Us:0} p99us={P99Us:0}");
     }
 
-    /// <summary>Runs the set; returns the median measurement of each kind, in the set's order.</summary>
-    public static async Task<List<Measurement>> RunAsync(ClusterConnection c, string node, TimeSpan each, TextWriter output, int repeat = 3)
+    public static async Task<List<Measurement>> RunAsync(ClusterConnection c, string node, TimeSpan each, TextWriter output, CancellationToken stop = default, int repeat = 3)
     {
         IMCacheGrain mcache = c.MCache(node);
         var made = new List<HeapPointer>();
@@ -35,21 +35,25 @@ public static class CallsBench
         }
         Func<TimeSpan, Task<Measurement>>[] kinds =
         [
-            t => Loop("noop-call", t, 1, mcache.PingAsync),
-            t => Loop("noop-call-64-in-flight", t, 64, mcache.PingAsync),
-            async t => { Measurement m = await Loop("malloc-64B", t, 1, Malloc); await Free(c, made); return m; },
-            async t => { Measurement m = await Loop("malloc-64B-64-in-flight", t, 64, Malloc); await Free(c, made); return m; },
-            t => BatchAsync(c, mcache, t),
+            t => Loop("noop-call", t, 1, mcache.PingAsync, stop),
+            t => Loop("noop-call-64-in-flight", t, 64, mcache.PingAsync, stop),
+            async t => { Measurement m = await Loop("malloc-64B", t, 1, Malloc, stop); await Free(c, made); return m; },
+            async t => { Measurement m = await Loop("malloc-64B-64-in-flight", t, 64, Malloc, stop); await Free(c, made); return m; },
+            t => BatchAsync(c, mcache, t, stop),
         ];
 
         // Warm-up: every kind for a share of 2 s, untimed and unreported.
-        foreach (Func<TimeSpan, Task<Measurement>> kind in kinds) await kind(TimeSpan.FromSeconds(2) / kinds.Length);
+        foreach (Func<TimeSpan, Task<Measurement>> kind in kinds)
+        {
+            if (stop.IsCancellationRequested) break;
+            await kind(TimeSpan.FromSeconds(2) / kinds.Length);
+        }
 
         var byName = new Dictionary<string, List<Measurement>>();
-        string[] order = new string[kinds.Length];
-        for (int rep = 0; rep < repeat; rep++)
+        string?[] order = new string?[kinds.Length];
+        for (int rep = 0; rep < repeat && !stop.IsCancellationRequested; rep++)
         {
-            for (int k = 0; k < kinds.Length; k++)
+            for (int k = 0; k < kinds.Length && !stop.IsCancellationRequested; k++)
             {
                 int i = (k + rep) % kinds.Length; // rotated: each repetition starts with another kind
                 Measurement m = await kinds[i](each);
@@ -61,9 +65,10 @@ public static class CallsBench
         }
 
         var medians = new List<Measurement>();
-        output.WriteLine($"# medians of {repeat} repetitions (range of the rate)");
-        foreach (string name in order)
+        output.WriteLine($"# medians of up to {repeat} repetitions (range of the rate)");
+        foreach (string? name in order)
         {
+            if (name is null) continue;
             List<Measurement> ms = byName[name];
             double Median(Func<Measurement, double> f) => ms.Select(f).Order().ElementAt(ms.Count / 2);
             var m = new Measurement(name, Median(x => x.Rate), Median(x => x.P50Us), Median(x => x.P99Us));
@@ -79,7 +84,7 @@ public static class CallsBench
         made.Clear();
     }
 
-    private static async Task<Measurement> Loop(string name, TimeSpan each, int inFlight, Func<Task> call)
+    private static async Task<Measurement> Loop(string name, TimeSpan each, int inFlight, Func<Task> call, CancellationToken stop)
     {
         var lat = new Latency[inFlight];
         long calls = 0;
@@ -87,7 +92,7 @@ public static class CallsBench
         await Task.WhenAll(Enumerable.Range(0, inFlight).Select(async k =>
         {
             var l = lat[k] = new Latency();
-            while (clock.Elapsed < each)
+            while (clock.Elapsed < each && !stop.IsCancellationRequested)
             {
                 long start = Stopwatch.GetTimestamp();
                 await call();
@@ -101,13 +106,13 @@ public static class CallsBench
         return new Measurement(name, calls / seconds, all.Percentile(0.5), all.Percentile(0.99));
     }
 
-    private static async Task<Measurement> BatchAsync(ClusterConnection c, IMCacheGrain mcache, TimeSpan each)
+    private static async Task<Measurement> BatchAsync(ClusterConnection c, IMCacheGrain mcache, TimeSpan each, CancellationToken stop)
     {
         const int count = 1024;
         var lat = new Latency();
         long objects = 0, ticks = 0;
         var wall = Stopwatch.StartNew();
-        while (wall.Elapsed < each)
+        while (wall.Elapsed < each && !stop.IsCancellationRequested)
         {
             long start = Stopwatch.GetTimestamp();
             MallocBatchResult r = await mcache.MallocBatchAsync(count, 64);

@@ -15,20 +15,13 @@ namespace ClusterHeap.Client.Bench;
 public sealed record RingOptions(long Size = 64, long Min = 0, long Max = 0, long Live = 10_000, long Ops = 10_000_000,
     bool Random = false, ulong Seed = 1, long ArenaSize = HeapLayout.DefaultArenaSize)
 {
-    public static RingOptions Parse(ArgReader args)
+    /// <summary>Fails with a usage error on a combination the options' own parsers cannot see.</summary>
+    public RingOptions Validate()
     {
-        var o = new RingOptions(
-            Size: args.Size("size", 64),
-            Min: args.Size("min", 0),
-            Max: args.Size("max", 0),
-            Live: args.Long("live", 10_000, min: 1),
-            Ops: args.Long("ops", 10_000_000, min: 1),
-            Random: args.Flag("random"),
-            Seed: (ulong)args.Long("seed", 1, min: 1),
-            ArenaSize: args.Size("arena-size", HeapLayout.DefaultArenaSize));
-        if (o.Size <= 0) throw new UsageException("-size must be at least 1 byte");
+        RingOptions o = this;
+        if (o.Size <= 0) throw new UsageException("--size must be at least 1 byte");
         if (o.Min < 0 || o.Max < o.Min || (o.Min > 0 && o.Max == 0))
-            throw new UsageException("-min and -max: give both, with 1 <= min <= max");
+            throw new UsageException("--min and --max: give both, with 1 <= min <= max");
         return o;
     }
 }

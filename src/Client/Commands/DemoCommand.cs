@@ -17,19 +17,28 @@ namespace ClusterHeap.Client.Commands;
 /// </summary>
 public static class DemoCommand
 {
-    public static async Task<int> RunAsync(ArgReader args, ConnectOptions options, TextWriter output, TextWriter error)
+    public static Command Create(CliContext cli)
     {
-        double seconds = args.Seconds("duration", 5);
-        string workload = args.Option("workload") ?? "larson";
-        string? svg = args.Option("svg");
-        bool color = Program.Colour(output, args);
-        bool terminal = Program.Terminal(output);
-        args.Done("demo");
-        if (!StressOptions.Workloads.Contains(workload)) throw new UsageException($"demo --workload: one of {string.Join(", ", StressOptions.Workloads)}");
+        Option<TimeSpan> duration = Symbols.Duration("--duration", "length of the stress run", TimeSpan.FromSeconds(5));
+        Option<string> workload = new Option<string>("--workload") { Description = "the stress workload", HelpName = "WORKLOAD", DefaultValueFactory = _ => "larson" }
+            .AcceptOnlyFromAmong(StressOptions.Workloads);
+        Option<string?> svg = new("--svg") { Description = "also draw the map as an SVG picture into FILE", HelpName = "FILE" };
+        var command = CommandTree.New("demo",
+            "Start an embedded cluster (or join the one the connection options name), run a short stress test with " +
+            "cookie checks, leave a mixed heap behind, and show the map, the cluster stats and the verifier (~15 s).",
+            "clusterheap demo", "clusterheap demo --duration 10s --svg heap.svg")
+            .With(duration, workload, svg);
+        command.SetAction((r, _) => RunAsync(cli, cli.Connection.Read(r), r.Get(duration), r.GetValue(workload)!, r.Get(svg), cli.Colour(r)));
+        return command;
+    }
 
+    public static async Task<int> RunAsync(CliContext cli, ConnectOptions options, TimeSpan duration, string workload, string? svg, bool color)
+    {
+        TextWriter output = cli.Output;
+        CancellationToken interrupt = cli.Interruptible();
         var clock = Stopwatch.StartNew();
         output.WriteLine(options.IsEmbedded ? $"== starting an embedded cluster of {options.Embedded} silos (real Orleans silos on loopback ports, one node heap each)" : "== connecting");
-        return await Program.WithClusterAsync(options, error, async connection =>
+        return await Program.WithClusterAsync(options, cli, async connection =>
         {
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   up in {clock.Elapsed.TotalSeconds:0.0} s: {connection.Description}"));
             StatsText.Nodes(output, await connection.NodesAsync());
@@ -39,11 +48,12 @@ public static class DemoCommand
             var stress = new StressOptions
             {
                 Workload = workload,
-                Duration = TimeSpan.FromSeconds(seconds),
+                Duration = duration,
                 Slots = 2000,
                 Handoff = 2000, // short run: workers hop nodes often, so frees land on objects allocated elsewhere
             };
-            StressReport report = await StressCommand.RunReportAsync(stress, connection, output, terminal);
+            StressReport report = await StressCommand.RunReportAsync(stress, connection, output, cli.Terminal, interrupt);
+            if (report.Interrupted) return ExitCodes.Interrupted;
 
             output.WriteLine();
             output.WriteLine("== leaving a mixed heap behind for the map (objects of 16 B to 96 KiB on every node, about 40 % of them freed)");
@@ -62,9 +72,9 @@ public static class DemoCommand
             bool verified = await session.VerifyAsync();
             output.WriteLine();
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"demo {(report.Passed && verified ? "passed" : "FAILED")} in {clock.Elapsed.TotalSeconds:0.0} s. Next: `clusterheap shell`, `clusterheap stress larson --duration 20`, `clusterheap map --svg heap.svg`"));
-            return report.Passed && verified && session.Failures == 0 ? 0 : 1;
-        });
+                $"demo {(report.Passed && verified ? "passed" : "FAILED")} in {clock.Elapsed.TotalSeconds:0.0} s. Next: `clusterheap shell`, `clusterheap stress larson --duration 20s`, `clusterheap map --svg heap.svg`"));
+            return report.Passed && verified && session.Failures == 0 ? ExitCodes.Ok : ExitCodes.Failed;
+        }, interrupt);
     }
 
     private static async Task MixedHeapAsync(ClusterConnection connection, TextWriter output)

@@ -1,30 +1,46 @@
 using System.Globalization;
 using ClusterHeap.Client.Cli;
+using ClusterHeap.Client.Render;
+using ClusterHeap.Contracts;
 using ClusterHeap.Heap;
 
 namespace ClusterHeap.Client.Commands;
 
-/// <summary>`clusterheap info classes` and `clusterheap info layout [--arena-size N] [--slot N]`.</summary>
+/// <summary>`clusterheap info classes [--json]` and `clusterheap info layout [--arena-size N] [--slot N]`: no cluster needed.</summary>
 public static class InfoCommand
 {
-    public static int Run(ArgReader args, TextWriter output)
+    public static Command Create(CliContext cli)
     {
-        string? what = args.Positional();
-        switch (what)
+        Option<bool> json = new("--json") { Description = "print the classes as one JSON document instead of Go's table" };
+        var classes = CommandTree.New("classes",
+            "Go's size-class table (sizeclasses.go's header), as generated here: class, bytes/obj, bytes/span, objects, tail waste, max waste.",
+            "clusterheap info classes", "clusterheap info classes --json | jq '.[] | select(.size == 48)'")
+            .With(json);
+        classes.SetAction(r =>
         {
-            case "classes":
-                args.Done("info classes");
-                PrintClasses(output);
-                return 0;
-            case "layout":
-                long arena = args.Size("arena-size", HeapLayout.DefaultArenaSize);
-                int slot = (int)args.Long("slot", 0, min: 0);
-                args.Done("info layout");
-                PrintLayout(output, arena, slot);
-                return 0;
-            default:
-                throw new UsageException("info: say `info classes` or `info layout [--arena-size 512GiB] [--slot N]`");
-        }
+            if (r.Get(json)) r.InvocationConfiguration.Output.WriteLine(JsonText.Classes());
+            else PrintClasses(r.InvocationConfiguration.Output);
+            return ExitCodes.Ok;
+        });
+
+        Option<long> slot = Symbols.Count("--slot", "the arena slot whose hint address to reserve at", 0, 0, HeapPointer.MaxSlots - 1);
+        var layout = CommandTree.New("layout",
+            "mallocinit for real: reserve a node heap and print where the spans array, the bitmap and the arena landed. " +
+            "--arena-size is the arena to reserve here (default 512GiB).",
+            "clusterheap info layout", "clusterheap info layout --arena-size 8GiB --slot 3")
+            .With(slot);
+        layout.SetAction(r =>
+        {
+            Option<long> arena = cli.Connection.ArenaSize;
+            PrintLayout(r.InvocationConfiguration.Output, r.GetResult(arena) is null ? HeapLayout.DefaultArenaSize : r.Get(arena), (int)r.Get(slot));
+            return ExitCodes.Ok;
+        });
+
+        var info = CommandTree.New("info", "Facts of the node heap, no cluster needed: the size classes, the reservation layout.",
+            "clusterheap info classes", "clusterheap info layout --arena-size 8GiB")
+            .With(classes, layout);
+        info.SetAction(r => CommandTree.ShowHelp(r, ExitCodes.Usage));
+        return info;
     }
 
     /// <summary>Go's sizeclasses.go header table, from the generated classes.</summary>

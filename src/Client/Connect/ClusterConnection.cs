@@ -22,17 +22,16 @@ public sealed class ClusterConnection : IAsyncDisposable
     private readonly List<IHost> _silos;
     private readonly IHost _clientHost;
 
-    private ClusterConnection(IHost clientHost, List<IHost> silos, string description)
+    private ClusterConnection(IHost clientHost, List<IHost> silos, string description, string clusterId, IReadOnlyList<string> gateways)
     {
         _clientHost = clientHost;
         _silos = silos;
         Description = description;
+        ClusterId = clusterId;
+        Gateways = gateways;
         Client = clientHost.Services.GetRequiredService<IClusterClient>();
         Router = new HeapRouter(Client);
     }
-
-    /// <summary>How long a first connection to a running cluster is retried.</summary>
-    public static readonly TimeSpan ConnectPatience = TimeSpan.FromSeconds(20);
 
     public IClusterClient Client { get; }
 
@@ -41,6 +40,12 @@ public sealed class ClusterConnection : IAsyncDisposable
 
     /// <summary>"embedded cluster of 3 silos (node0 …)", "gateways …", "redis …".</summary>
     public string Description { get; }
+
+    /// <summary>The Orleans cluster id (an embedded cluster's fresh one, so another client can join it).</summary>
+    public string ClusterId { get; }
+
+    /// <summary>The gateways this client knows as host:port (embedded: its silos' loopback gateways; redis: none).</summary>
+    public IReadOnlyList<string> Gateways { get; }
 
     public ICentralHeapGrain Central => Client.GetGrain<ICentralHeapGrain>(GrainKeys.Central);
 
@@ -60,9 +65,9 @@ public sealed class ClusterConnection : IAsyncDisposable
     {
         if (o.IsEmbedded) return await StartEmbeddedAsync(o, cancellation);
 
+        string clusterId = o.ClusterId ?? ConnectOptions.DefaultClusterId;
         IHost client = BuildClient(o, c =>
         {
-            string clusterId = o.ClusterId ?? ConnectOptions.DefaultClusterId;
             c.Configure<ClusterOptions>(x => { x.ClusterId = clusterId; x.ServiceId = o.ServiceId; });
             if (o.Redis is not null)
             {
@@ -74,17 +79,26 @@ public sealed class ClusterConnection : IAsyncDisposable
                 c.UseStaticClustering([.. o.Gateways.Select(g => Endpoints.Resolve(g, "--gateway"))]);
             }
         });
+        // Orleans' connection retries are bounded by --connect-timeout (the retry filter below), but a Redis
+        // membership lookup retries on its own schedule first: bound the whole start, so the command gives up
+        // when it said it would. A start abandoned here ends with the process (the command exits 3).
+        Task start = Task.Run(() => client.StartAsync(cancellation), CancellationToken.None); // a Redis lookup blocks the caller
         try
         {
-            await client.StartAsync(cancellation);
+            await start.WaitAsync(o.ConnectTimeout + TimeSpan.FromSeconds(1), cancellation);
+        }
+        catch (Exception e) when (e is TimeoutException || !start.IsCompleted)
+        {
+            _ = start.ContinueWith(_ => client.Dispose(), TaskScheduler.Default);
+            throw;
         }
         catch
         {
             client.Dispose();
             throw;
         }
-        string what = o.Redis is not null ? $"cluster '{o.ClusterId ?? ConnectOptions.DefaultClusterId}' through redis {o.Redis}" : $"gateways {string.Join(",", o.Gateways)}";
-        var connection = new ClusterConnection(client, [], what);
+        string what = o.Redis is not null ? $"cluster '{clusterId}' through redis {o.Redis}" : $"gateways {string.Join(",", o.Gateways)}";
+        var connection = new ClusterConnection(client, [], what, clusterId, o.Gateways);
         await connection.NodesAsync();
         return connection;
     }
@@ -110,7 +124,8 @@ public sealed class ClusterConnection : IAsyncDisposable
             IHost client = BuildClient(o, c => c.UseLocalhostClustering(gateways, o.ServiceId, clusterId));
             await client.StartAsync(cancellation);
             var connection = new ClusterConnection(client, silos,
-                $"embedded cluster of {n} silo{(n == 1 ? "" : "s")} in this process (node0..node{n - 1}, arena {Cli.ByteSize.Format(o.ArenaSize)} each)");
+                $"embedded cluster of {n} silo{(n == 1 ? "" : "s")} in this process (node0..node{n - 1}, arena {ByteSize.Format(o.ArenaSize)} each)",
+                clusterId, [.. gateways.Select(g => $"127.0.0.1:{g}")]);
             await connection.WaitForNodesAsync(n, cancellation);
             return connection;
         }
@@ -164,12 +179,12 @@ public sealed class ClusterConnection : IAsyncDisposable
         {
             clustering(c);
             // Orleans retries a first connection forever by default: give a cluster that is still starting
-            // 20 s, then fail with the reason instead of hanging.
+            // --connect-timeout (10 s), then fail; the caller names what it tried in one sentence.
             Stopwatch? failing = null;
             c.UseConnectionRetryFilter(async (exception, cancellation) =>
             {
                 failing ??= Stopwatch.StartNew();
-                if (failing.Elapsed > ConnectPatience) return false;
+                if (failing.Elapsed > o.ConnectTimeout) return false;
                 await Task.Delay(TimeSpan.FromSeconds(1), cancellation);
                 return true;
             });
@@ -197,9 +212,6 @@ public sealed class ClusterConnection : IAsyncDisposable
             builder.Logging.SetMinimumLevel(LogLevel.Information);
         }
     }
-
-    /// <summary>Embedded silos started by this connection.</summary>
-    public int EmbeddedSilos => _silos.Count;
 
     /// <summary>Stops embedded silo <paramref name="index"/> (node0 = 0) as a shutdown would: its node and its objects are gone.</summary>
     public async Task StopEmbeddedSiloAsync(int index)

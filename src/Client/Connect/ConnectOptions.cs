@@ -1,4 +1,3 @@
-using ClusterHeap.Client.Cli;
 using Microsoft.Extensions.Logging;
 
 namespace ClusterHeap.Client.Connect;
@@ -48,41 +47,13 @@ public sealed record ConnectOptions
 
     public bool IsEmbedded => Gateways.Count == 0 && Redis is null;
 
-    public static ConnectOptions Parse(ArgReader args)
-    {
-        string? gateway = args.Option("gateway");
-        string? redis = args.Option("redis");
-        string? embedded = args.Option("embedded");
-        var o = new ConnectOptions
-        {
-            Gateways = gateway is null ? [] : gateway.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-            Redis = redis,
-            ClusterId = args.Option("cluster-id"),
-            ServiceId = args.Option("service-id") ?? "clusterheap",
-            ArenaSize = args.Size("arena-size", 1L << 30),
-            Procs = (int)args.Long("procs", 2, min: 1),
-            Verbose = args.Flag("verbose"),
-        };
-        if (embedded is not null)
-        {
-            if (!int.TryParse(embedded, out int n) || n < 1 || n > 16) throw new UsageException($"--embedded: '{embedded}' is not a silo count from 1 to 16");
-            if (!o.IsEmbedded) throw new UsageException("--embedded cannot be combined with --gateway or --redis");
-            o = o with { Embedded = n };
-        }
-        if (gateway is not null && redis is not null) throw new UsageException("give --gateway or --redis, not both");
-        foreach (string g in o.Gateways) _ = Endpoints.Parse(g, "--gateway");
-        if (redis is not null) _ = Endpoints.Parse(redis, "--redis");
-        return o;
-    }
+    /// <summary>How long a first connection to a running cluster is retried before the command gives up (exit 3).</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
-    public const string Help = """
-        connection options (any command that talks to a cluster):
-          (none)                            an embedded cluster: 3 silos in this process on free loopback ports
-          --embedded N                      an embedded cluster of N silos
-          --gateway host:port[,host:port]   a running cluster, by its gateways (static clustering)
-          --redis host:port                 a running cluster, found through Redis membership
-          --cluster-id ID                   the cluster id (default clusterheap; embedded: a fresh one)
-          --arena-size 1GiB  --procs 2      embedded nodes' arena and mcache count (P)
-          --verbose                         show silo and client logs
-        """;
+    /// <summary>Where the client looks, in the words of an error message: "gateways 127.0.0.1:30000", "redis … cluster id …".</summary>
+    public string Target => IsEmbedded
+        ? $"an embedded cluster of {Embedded} silos"
+        : Redis is not null
+            ? $"cluster '{ClusterId ?? DefaultClusterId}' through redis {Redis}"
+            : $"cluster '{ClusterId ?? DefaultClusterId}' at gateway{(Gateways.Count == 1 ? "" : "s")} {string.Join(", ", Gateways)}";
 }

@@ -7,13 +7,17 @@ namespace ClusterHeap.Client.Connect;
 /// <summary>host:port parsing and free loopback ports.</summary>
 public static class Endpoints
 {
-    public static (string Host, int Port) Parse(string text, string what)
+    public static bool TryParse(string text, out (string Host, int Port) endpoint)
     {
+        endpoint = default;
         int colon = text.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), out int port) || port is < 1 or > 65535)
-            throw new UsageException($"{what}: '{text}' is not host:port");
-        return (text[..colon], port);
+        if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), out int port) || port is < 1 or > 65535) return false;
+        endpoint = (text[..colon], port);
+        return true;
     }
+
+    public static (string Host, int Port) Parse(string text, string what) =>
+        TryParse(text, out var endpoint) ? endpoint : throw new UsageException($"{what}: '{text}' is not host:port");
 
     /// <summary>Resolves host:port to an IP endpoint (names through DNS).</summary>
     public static IPEndPoint Resolve(string text, string what)

@@ -9,11 +9,13 @@ public static class StatsText
 {
     public static void Cluster(TextWriter output, ClusterStats stats)
     {
-        var t = new Table("node", "slot", "heap alloc", "in use", "idle", "released", "committed", "objects", "mallocs", "frees", "refills", "lent", "taken", "granted", "live/committed");
+        // 13 columns that fit a 120-column terminal; idle and each node's leases are in `stats NODE` and --json.
+        var t = new Table("node", "slot", "heap alloc", "in use", "released", "committed", "objects", "mallocs", "frees", "refills", "leases", "granted", "live");
         foreach (NodeStats n in stats.Nodes.OrderBy(n => n.Slot)) Row(t, n);
         Row(t, stats.Sum);
         t.WriteTo(output);
         string limit = stats.MemoryLimit == long.MaxValue ? "none" : ByteSize.Format(stats.MemoryLimit);
+        output.WriteLine("leases: spans lent/taken since start; live: heap alloc / committed");
         output.WriteLine($"memory limit {limit}, granted {ByteSize.Format(stats.TotalGranted)}, active leases {stats.ActiveLeases}" +
             (stats.Unreachable.Length > 0 ? $", unreachable: {string.Join(", ", stats.Unreachable)}" : ""));
     }
@@ -80,6 +82,6 @@ public static class StatsText
 
     private static void Row(Table t, NodeStats n) =>
         t.Add(n.Node, n.Slot < 0 ? "" : n.Slot.ToString(CultureInfo.InvariantCulture), ByteSize.Format(n.HeapAlloc), ByteSize.Format(n.HeapInuse),
-            ByteSize.Format(n.HeapIdle), ByteSize.Format(n.HeapReleased), ByteSize.Format(n.HeapSys - n.HeapReleased), n.HeapObjects, n.Mallocs, n.Frees,
-            n.Refills, n.LeasesLent, n.LeasesTaken, ByteSize.Format(n.Granted), Percent(n.Utilization));
+            ByteSize.Format(n.HeapReleased), ByteSize.Format(n.HeapSys - n.HeapReleased), n.HeapObjects, n.Mallocs, n.Frees,
+            n.Refills, $"{n.LeasesLent}/{n.LeasesTaken}", ByteSize.Format(n.Granted), Percent(n.Utilization));
 }

@@ -4,7 +4,10 @@ namespace ClusterHeap.Client.Shell;
 
 /// <summary>
 /// Line input for the interactive shell on a terminal: ←/→, Home/End, Backspace/Delete, ↑/↓ through
-/// the history (kept in ~/.clusterheap_history between runs), Ctrl+D on an empty line to leave.
+/// the history (kept in ~/.clusterheap_history between runs), Ctrl+C to drop the line being typed and
+/// start a fresh one (as bash does; it does not leave the shell), Ctrl+D on an empty line to leave.
+/// While a line is read Ctrl+C is a key, not a signal; while a command runs it is the process's
+/// SIGINT again (see Cli/Interrupt.cs).
 /// </summary>
 public sealed class LineEditor
 {
@@ -27,6 +30,20 @@ public sealed class LineEditor
 
     /// <summary>Reads one line; null at end of input.</summary>
     public string? ReadLine(string prompt)
+    {
+        bool treat = Console.TreatControlCAsInput;
+        Console.TreatControlCAsInput = true;
+        try
+        {
+            return Read(prompt);
+        }
+        finally
+        {
+            Console.TreatControlCAsInput = treat;
+        }
+    }
+
+    private string? Read(string prompt)
     {
         Console.Write(prompt);
         var buffer = new StringBuilder();
@@ -59,6 +76,13 @@ public sealed class LineEditor
                 case ConsoleKey.DownArrow when browse < _history.Count:
                     browse++;
                     Replace(buffer, browse == _history.Count ? pending : _history[browse], ref cursor);
+                    break;
+                case ConsoleKey.C when (k.Modifiers & ConsoleModifiers.Control) != 0:
+                    Console.WriteLine("^C");
+                    buffer.Clear();
+                    cursor = 0;
+                    browse = _history.Count;
+                    pending = "";
                     break;
                 case ConsoleKey.D when (k.Modifiers & ConsoleModifiers.Control) != 0:
                     if (buffer.Length == 0)

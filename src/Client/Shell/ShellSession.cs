@@ -42,6 +42,12 @@ public sealed class ShellSession(ClusterConnection connection, TextWriter output
     /// <summary>Commands that failed.</summary>
     public int Failures { get; private set; }
 
+    /// <summary>
+    /// Failures the shell did not foresee (an exception of no expected kind): still one <c>error:</c> line and the
+    /// session goes on, but each is a bug the fuzz tests look for.
+    /// </summary>
+    public int Unexpected { get; private set; }
+
     /// <summary>Runs one line; false when the line asked to quit.</summary>
     public async Task<bool> ExecuteAsync(string line)
     {
@@ -65,9 +71,14 @@ public sealed class ShellSession(ClusterConnection connection, TextWriter output
         {
             Fail(e.Message);
         }
-        catch (Exception e) when (e is OrleansException or TimeoutException or IOException)
+        catch (Exception e) when (e is OrleansException or TimeoutException or IOException or UnauthorizedAccessException)
         {
-            Fail($"{e.GetType().Name}: {e.Message}");
+            Fail($"{e.GetType().Name}: {e.Message.Split('\n')[0].Trim()}");
+        }
+        catch (Exception e)
+        {
+            Unexpected++;
+            Fail($"unexpected {e.GetType().Name}: {e.Message.Split('\n')[0].Trim()}");
         }
         return true;
     }
@@ -93,7 +104,7 @@ public sealed class ShellSession(ClusterConnection connection, TextWriter output
             case "verify": NoMore(a, "verify"); await VerifyAsync(); break;
             case "limit": await LimitAsync(a); break;
             case "history": for (int i = 0; i < History.Count; i++) _out.WriteLine($"{i + 1,4}  {History[i]}"); break;
-            case "help" or "?": _out.Write(Help); break;
+            case "help" or "?": _out.Write(Help.TrimEnd() + Environment.NewLine); break;
             case "quit" or "exit": return false;
             default: throw new UsageException($"unknown command '{command}' (type help)");
         }
@@ -115,7 +126,7 @@ public sealed class ShellSession(ClusterConnection connection, TextWriter output
     private async Task AllocAsync(List<string> a)
     {
         if (a.Count == 0) throw new UsageException("alloc SIZE [scan|noscan] [on NODE]");
-        long size = ByteSize.Parse(a[0], "alloc");
+        long size = Size(a[0], "alloc");
         var kind = ObjectKind.Scalar;
         string? node = null;
         for (int i = 1; i < a.Count; i++)
@@ -162,13 +173,13 @@ public sealed class ShellSession(ClusterConnection connection, TextWriter output
         int end = a.Count;
         if (a.Count >= 4 && a[^2].Equals("at", StringComparison.OrdinalIgnoreCase))
         {
-            offset = ByteSize.Parse(a[^1], "write … at");
+            offset = Size(a[^1], "write … at");
             end -= 2;
         }
         string text = string.Join(' ', a.Skip(1).Take(end - 1));
         byte[] data = text.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? Hex(text[2..]) : Encoding.UTF8.GetBytes(text);
         if (data.Length == 0) throw new UsageException("write: nothing to write");
-        await _c.Router.WriteAsync(p.Offset(offset), data);
+        await _c.Router.WriteAsync(At(p, offset, "write"), data);
         _out.WriteLine($"wrote {data.Length} byte{(data.Length == 1 ? "" : "s")} at {p} + {offset}");
     }
 
@@ -179,12 +190,12 @@ public sealed class ShellSession(ClusterConnection connection, TextWriter output
         long length = 16, offset = 0;
         for (int i = 1; i < a.Count; i++)
         {
-            if (a[i].Equals("at", StringComparison.OrdinalIgnoreCase) && i + 1 < a.Count) offset = ByteSize.Parse(a[++i], "read … at");
-            else if (i == 1) length = ByteSize.Parse(a[i], "read LEN");
+            if (a[i].Equals("at", StringComparison.OrdinalIgnoreCase) && i + 1 < a.Count) offset = Size(a[++i], "read … at");
+            else if (i == 1) length = Size(a[i], "read LEN");
             else throw new UsageException($"read: unexpected '{a[i]}' (read PTR [LEN] [at OFFSET])");
         }
         if (length is < 1 or > 1 << 20) throw new UsageException("read: LEN must be from 1 byte to 1 MiB");
-        byte[] data = await _c.Router.ReadAsync(p.Offset(offset), (int)length);
+        byte[] data = await _c.Router.ReadAsync(At(p, offset, "read"), (int)length);
         HexDump(_out, data, offset);
     }
 
@@ -229,11 +240,17 @@ public sealed class ShellSession(ClusterConnection connection, TextWriter output
 
     private async Task MapAsync(List<string> words)
     {
-        var a = new ArgReader(words);
-        string? svg = a.Option("svg");
-        int width = (int)a.Long("width", TerminalMap.DefaultWidth, min: 16);
-        string? node = a.Positional();
-        a.Done("map");
+        string? svg = null, node = null;
+        int width = TerminalMap.DefaultWidth;
+        for (int i = 0; i < words.Count; i++)
+        {
+            string w = words[i];
+            if (w is "--svg" or "--width" && i + 1 >= words.Count) throw new UsageException($"map: {w} needs a value");
+            if (w == "--svg") svg = words[++i];
+            else if (w == "--width") width = int.TryParse(words[++i], out int n) && n is >= 16 and <= 1024 ? n : throw new UsageException($"map --width: '{words[i]}' is not a width from 16 to 1024");
+            else if (node is null && !w.StartsWith('-')) node = w;
+            else throw new UsageException($"map: unexpected '{w}' (map [NODE] [--svg FILE] [--width N])");
+        }
         NodeInfo[] nodes = node is null ? await _c.NodesAsync() : [await FindNodeAsync(node)];
         HeapMap[] maps = await Task.WhenAll(nodes.Select(n => _c.Node(n.Name).GetHeapMapAsync()));
         if (svg is not null)
@@ -250,19 +267,29 @@ public sealed class ShellSession(ClusterConnection connection, TextWriter output
         if (a.Count > 1) throw new UsageException("limit [SIZE|none]");
         if (a.Count == 1)
         {
-            long limit = a[0] is "none" or "off" ? long.MaxValue : ByteSize.Parse(a[0], "limit");
+            long limit = a[0] is "none" or "off" ? long.MaxValue : Size(a[0], "limit");
             await _c.Central.SetMemoryLimitAsync(limit);
         }
         ClusterStats s = await _c.Central.GetStatsAsync();
         _out.WriteLine($"memory limit {(s.MemoryLimit == long.MaxValue ? "none" : ByteSize.Format(s.MemoryLimit))}, granted {ByteSize.Format(s.TotalGranted)}");
     }
 
-    private async Task<NodeInfo> FindNodeAsync(string name)
+    public async Task<NodeInfo> FindNodeAsync(string name)
     {
         NodeInfo[] nodes = await _c.NodesAsync();
         return nodes.FirstOrDefault(n => n.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
             ?? throw new UsageException($"unknown node '{name}' (live nodes: {string.Join(", ", nodes.Select(n => n.Name).Order(StringComparer.Ordinal))})");
     }
+
+    /// <summary>A size or count typed in the shell; the error names what it was for.</summary>
+    private static long Size(string text, string what) =>
+        ByteSize.TryParse(text, out long bytes) ? bytes : throw new UsageException(ByteSize.Error(what, text));
+
+    /// <summary>PTR + OFFSET, refused when it leaves the 48-bit address space (no object reaches that far).</summary>
+    private static HeapPointer At(HeapPointer p, long offset, string command) =>
+        (ulong)offset <= HeapPointer.AddressMask - p.Address
+            ? p.Offset(offset)
+            : throw new UsageException($"{command}: offset {offset} from {p} leaves the 48-bit address space (no object is that large)");
 
     private static HeapPointer Pointer(string text) =>
         HeapPointer.TryParse(text, out HeapPointer p) && !p.IsNull ? p : throw new UsageException($"'{text}' is not a pointer (hex, as alloc prints it)");

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
-using ClusterHeap.Client.Cli;
+using ClusterHeap.Contracts;
 
 namespace ClusterHeap.Client.Stress;
 
@@ -8,7 +8,7 @@ namespace ClusterHeap.Client.Stress;
 /// The outcome of a stress run, as text for people and as JSON (<c>--json FILE</c>) for scripts. The JSON
 /// keys are a contract (CI and the README use them): workload, ops, ops_per_sec, p50_us, p99_us, p999_us,
 /// refills, leases, peak_committed_bytes, live_over_committed, cookie_failures, lost_objects, errors,
-/// plus passed, verify_ok, duration_s, workers, batch, nodes, mallocs, frees, cookie_checks, nodes_gone,
+/// plus passed, interrupted, verify_ok, duration_s, workers, batch, nodes, mallocs, frees, cookie_checks, nodes_gone,
 /// out_of_memory, interrupted_objects, verify, error_messages and the workload's own fields.
 /// </summary>
 public sealed record StressReport
@@ -48,6 +48,9 @@ public sealed record StressReport
     public string Verify { get; init; } = "";
     public IReadOnlyDictionary<string, object> Extra { get; init; } = new Dictionary<string, object>();
 
+    /// <summary>Ctrl+C ended the run early; every object it held was still checked and freed before this report.</summary>
+    public bool Interrupted { get; init; }
+
     /// <summary>True when the verifier ran and found a broken invariant (not when it could not run).</summary>
     public bool VerifyFailed => Verify.StartsWith("FAIL", StringComparison.Ordinal);
 
@@ -78,7 +81,8 @@ public sealed record StressReport
         o.WriteLine($"  errors          {Errors}");
         foreach (string e in ErrorMessages.Take(10)) o.WriteLine($"    {e}");
         o.WriteLine($"  verify          {Verify}");
-        o.WriteLine(Passed ? "result: PASS" : "result: FAIL");
+        if (Interrupted) o.WriteLine("  interrupted     by Ctrl+C: workers stopped early; every object still held was checked and freed");
+        o.WriteLine(Passed ? "result: PASS" + (Interrupted ? " (interrupted)" : "") : "result: FAIL");
     }
 
     private static string Format(string key, object v) =>
@@ -93,9 +97,9 @@ public sealed record StressReport
             w.WriteString("workload", Workload);
             w.WriteNumber("ops", Ops);
             w.WriteNumber("ops_per_sec", Math.Round(OpsPerSec, 1));
-            w.WriteNumber("p50_us", P50Us);
-            w.WriteNumber("p99_us", P99Us);
-            w.WriteNumber("p999_us", P999Us);
+            w.WriteNumber("p50_us", Math.Round(P50Us, 1));
+            w.WriteNumber("p99_us", Math.Round(P99Us, 1));
+            w.WriteNumber("p999_us", Math.Round(P999Us, 1));
             w.WriteNumber("refills", Refills);
             w.WriteNumber("leases", Leases);
             w.WriteNumber("central_calls", CentralCalls);
@@ -106,6 +110,7 @@ public sealed record StressReport
             w.WriteNumber("lost_objects", LostObjects);
             w.WriteNumber("errors", Errors);
             w.WriteBoolean("passed", Passed);
+            w.WriteBoolean("interrupted", Interrupted);
             w.WriteNumber("duration_s", Math.Round(Seconds, 3));
             w.WriteNumber("workers", Workers);
             w.WriteNumber("batch", Batch);

@@ -6,14 +6,19 @@ namespace ClusterHeap.Client.Stress;
 /// <summary>
 /// Runs one workload: start (nodes, P), untimed fill, the timed phase with progress and a committed-bytes
 /// sampler, the end figures (refills and leases as deltas per node, live/committed), the final cookie
-/// check and free of everything still live, and the verifier.
+/// check and free of everything still live, and the verifier. Ctrl+C (<c>interrupt</c>) only ends the fill
+/// or the timed phase early: the final check and free of every object still held, the figures and the
+/// verifier still run, and the report says the run was interrupted.
 /// </summary>
 public static class StressRunner
 {
     /// <param name="started">Called with the run's context when the timed phase begins (tests hook mid-run actions here).</param>
-    public static async Task<StressReport> RunAsync(ClusterConnection connection, StressOptions options, TextWriter output, bool terminal, Action<StressContext>? started = null)
+    /// <param name="interrupt">Stops the workers as the end of the timed phase would; cleanup is never cut short.</param>
+    public static async Task<StressReport> RunAsync(ClusterConnection connection, StressOptions options, TextWriter output, bool terminal,
+        Action<StressContext>? started = null, CancellationToken interrupt = default)
     {
         var ctx = new StressContext(connection, options);
+        using CancellationTokenRegistration stopOnInterrupt = interrupt.Register(ctx.Stop.Cancel);
         await ctx.StartAsync();
         int workers = options.Workers > 0 ? options.Workers : 2 * ctx.Nodes.Length;
         int nodes = ctx.Nodes.Length;
@@ -86,6 +91,7 @@ public static class StressRunner
             ErrorMessages = [.. ctx.ErrorSamples],
             Verify = verify,
             Extra = workload.Extra,
+            Interrupted = interrupt.IsCancellationRequested,
         };
     }
 

@@ -130,9 +130,9 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     /// <inheritdoc/>
     public Task<MallocBatchResult> MallocBatchAsync(int count, long size, ObjectKind kind = ObjectKind.Scalar)
     {
-        if (count < 0)
+        if (count is < 0 or > MallocBatchResult.MaxCount)
         {
-            return Task.FromResult(new MallocBatchResult([], HeapError.InvalidArgument($"batch count {count} is negative")));
+            return Task.FromResult(new MallocBatchResult([], HeapError.InvalidArgument($"batch count {count} is outside 0..{MallocBatchResult.MaxCount}")));
         }
 
         return CheckSize(size) is { } error
@@ -143,6 +143,11 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     /// <inheritdoc/>
     public Task<MallocBatchResult> MallocSizesAsync(long[] sizes, ObjectKind kind = ObjectKind.Scalar)
     {
+        if (sizes.Length > MallocBatchResult.MaxCount)
+        {
+            return Task.FromResult(new MallocBatchResult([], HeapError.InvalidArgument($"{sizes.Length} sizes: at most {MallocBatchResult.MaxCount} per call")));
+        }
+
         foreach (var size in sizes)
         {
             if (CheckSize(size) is { } error)

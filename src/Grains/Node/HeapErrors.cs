@@ -3,7 +3,7 @@ using ClusterHeap.Heap;
 
 namespace ClusterHeap.Grains.Node;
 
-/// <summary>Turns the node heap's refusals (PointerError, HeapOutOfMemoryException) into the contracts' HeapError.</summary>
+/// <summary>Turns the node heap's pointer refusals (PointerError) and foreign pointers into the contracts' HeapError.</summary>
 internal static class HeapErrors
 {
     /// <summary>A PointerError from Free/Read/Write/CheckRange, as the client sees it.</summary>
