@@ -5,14 +5,19 @@ namespace ClusterHeap.Contracts;
 // Types the cluster tier passes between the central heap grain, the heap node grains and the
 // mcache grains: node registration, growth grants and span leases (docs/DESIGN.md §5).
 
-/// <summary>A live node as the central heap knows it; clients route pointers by <see cref="Slot"/>.</summary>
+/// <summary>
+/// A live node as the central heap knows it; clients route pointers by <see cref="Slot"/>. <see cref="Procs"/>
+/// is its P (mcache grains <c>Name/0</c> .. <c>Name/(Procs-1)</c>) and <see cref="ArenaSize"/> its arena's size.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("ClusterHeap.NodeInfo")]
 public sealed record NodeInfo(
     [property: Id(0)] string Name,
     [property: Id(1)] int Slot,
     [property: Id(2)] ushort Generation,
     [property: Id(3)] SiloAddress Silo,
-    [property: Id(4)] long Granted);
+    [property: Id(4)] long Granted,
+    [property: Id(5)] int Procs,
+    [property: Id(6)] long ArenaSize);
 
 /// <summary>A silo asking for a slot; <see cref="ExcludedSlots"/> are slots whose hint address it could not reserve.</summary>
 [GenerateSerializer, Immutable, Alias("ClusterHeap.NodeRegistration")]
@@ -20,7 +25,8 @@ public sealed record NodeRegistration(
     [property: Id(0)] string Name,
     [property: Id(1)] SiloAddress Silo,
     [property: Id(2)] long ArenaSize,
-    [property: Id(3)] int[] ExcludedSlots);
+    [property: Id(3)] int[] ExcludedSlots,
+    [property: Id(4)] int Procs);
 
 /// <summary>The central heap's answer: the slot, its new generation and the first growth grant.</summary>
 [GenerateSerializer, Immutable, Alias("ClusterHeap.NodeAssignment")]
@@ -75,7 +81,8 @@ public sealed record NodeState(
     [property: Id(6)] CentralNote Note,
     [property: Id(7)] LeaseRecord[] LeasesLent,
     [property: Id(8)] LeaseRecord[] LeasesHeld,
-    [property: Id(9)] long ArenaSize);
+    [property: Id(9)] long ArenaSize,
+    [property: Id(10)] int Procs);
 
 /// <summary>A growth grant: the node's new growth limit, or the reason there is none.</summary>
 [GenerateSerializer, Immutable, Alias("ClusterHeap.GrowthGrant")]

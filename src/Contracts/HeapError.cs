@@ -14,6 +14,11 @@ public enum HeapErrorKind
     OutOfBounds = 4,
     /// <summary>A malformed request (negative size, empty batch, wrong node).</summary>
     InvalidArgument = 5,
+    /// <summary>
+    /// The node needed the central heap (a growth grant, a lease) and could not reach it: it is moving to
+    /// another silo or slow. Nothing was lost; the same request can be made again.
+    /// </summary>
+    Unavailable = 6,
 }
 
 /// <summary>
@@ -58,6 +63,10 @@ public sealed record HeapError(
     /// <summary>[pointer, pointer+length) leaves the object it starts in.</summary>
     public static HeapError OutOfBounds(HeapPointer pointer, long length, string detail) =>
         new(HeapErrorKind.OutOfBounds, $"out of bounds at {pointer}, {length} bytes: {detail}", pointer, "OutOfBounds", length, 0);
+
+    /// <summary>The central heap could not be reached for <paramref name="what"/>; retry.</summary>
+    public static HeapError Unavailable(string what, string detail) =>
+        new(HeapErrorKind.Unavailable, $"central heap unavailable for {what}: {detail}", HeapPointer.Null, "Unavailable", 0, 0);
 
     /// <summary>A malformed request.</summary>
     public static HeapError InvalidArgument(string detail) =>

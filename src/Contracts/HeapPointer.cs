@@ -22,12 +22,8 @@ public readonly record struct HeapPointer([property: Id(0)] ulong Value)
     public const int AddressBits = 48;
     /// <summary>Mask of the address part.</summary>
     public const ulong AddressMask = (1UL << AddressBits) - 1;
-    /// <summary>Slot 0's hint address; the same constant the node heap reserves at.</summary>
-    public const ulong ArenaBase = 0x00c0UL << 32;
-    /// <summary>Each slot owns 1 TiB of address space: <c>hint(slot) = slot &lt;&lt; SlotShift | ArenaBase</c>.</summary>
-    public const int SlotShift = 40;
     /// <summary>Slots whose whole reservation stays below 2^47 (user space): 0x7f &lt;&lt; 40 + 545 GiB would not.</summary>
-    public const int MaxSlots = 126;
+    public const int MaxSlots = Heap.HeapLayout.MaxSlot - 1;
 
     /// <summary>The invalid pointer (generation 0, address 0).</summary>
     public static HeapPointer Null => default;
@@ -55,11 +51,11 @@ public readonly record struct HeapPointer([property: Id(0)] ulong Value)
         return new HeapPointer(((ulong)generation << AddressBits) | address);
     }
 
-    /// <summary>The slot an arena address belongs to, or -1 below the first arena.</summary>
-    public static int SlotOf(ulong address) => address < ArenaBase ? -1 : (int)((address - ArenaBase) >> SlotShift);
+    /// <summary>The slot an arena address belongs to, or -1 outside every slot's window (the node heap's own <see cref="Heap.HeapLayout.SlotOf"/>).</summary>
+    public static int SlotOf(ulong address) => Heap.HeapLayout.SlotOf(address);
 
-    /// <summary>The hint (first address) of a slot's reservation.</summary>
-    public static ulong HintOf(int slot) => ((ulong)slot << SlotShift) | ArenaBase;
+    /// <summary>The hint (first address) of a slot's reservation (the node heap's own <see cref="Heap.HeapLayout.HintFor"/>).</summary>
+    public static ulong HintOf(int slot) => Heap.HeapLayout.HintFor(slot);
 
     /// <summary>The same owner and generation, <paramref name="offset"/> bytes further (an interior pointer).</summary>
     public HeapPointer Offset(long offset) => Create(Generation, (ulong)((long)Address + offset));

@@ -10,10 +10,12 @@ namespace ClusterHeap.Contracts;
 public sealed class HeapRouter(IGrainFactory grains)
 {
     private readonly IGrainFactory _grains = grains;
-    private volatile Dictionary<int, NodeInfo> _bySlot = [];
+    // The grain reference is made once per node and table: GetGrain resolves the interface type by
+    // reflection, which cost 6 % of a stress client's CPU when it was called per pointer.
+    private volatile Dictionary<int, (NodeInfo Info, IHeapNodeGrain Grain)> _bySlot = [];
 
     /// <summary>The live nodes as last fetched.</summary>
-    public IReadOnlyCollection<NodeInfo> Nodes => _bySlot.Values;
+    public IReadOnlyCollection<NodeInfo> Nodes => [.. _bySlot.Values.Select(n => n.Info)];
 
     /// <summary>The central heap grain.</summary>
     public ICentralHeapGrain Central => _grains.GetGrain<ICentralHeapGrain>(GrainKeys.Central);
@@ -22,7 +24,7 @@ public sealed class HeapRouter(IGrainFactory grains)
     public async Task RefreshAsync()
     {
         var nodes = await Central.GetNodesAsync();
-        _bySlot = nodes.ToDictionary(n => n.Slot);
+        _bySlot = nodes.ToDictionary(n => n.Slot, n => (n, _grains.GetGrain<IHeapNodeGrain>(n.Name)));
     }
 
     /// <summary>The owner of <paramref name="pointer"/>, or the node-gone error.</summary>
@@ -35,18 +37,19 @@ public sealed class HeapRouter(IGrainFactory grains)
         }
 
         var table = _bySlot;
-        if (slot < 0 || !table.TryGetValue(slot, out var node))
+        if (slot < 0 || !table.TryGetValue(slot, out var entry))
         {
             return (null, HeapError.NodeGone(pointer, HeapError.UnknownSlot, $"no live node owns slot {slot}"));
         }
 
+        var node = entry.Info;
         if (node.Generation != pointer.Generation)
         {
             return (null, HeapError.NodeGone(pointer, HeapError.StaleGeneration,
                 $"slot {slot} is now node {node.Name} generation {node.Generation}, the pointer has generation {pointer.Generation}"));
         }
 
-        return (_grains.GetGrain<IHeapNodeGrain>(node.Name), null);
+        return (entry.Grain, null);
     }
 
     /// <summary>The owner of <paramref name="pointer"/>; throws <see cref="NodeGoneException"/>.</summary>
@@ -98,6 +101,6 @@ public sealed class HeapRouter(IGrainFactory grains)
         return errors;
     }
 
-    private static bool Matches(Dictionary<int, NodeInfo> table, HeapPointer pointer, int slot) =>
-        slot >= 0 && table.TryGetValue(slot, out var node) && node.Generation == pointer.Generation;
+    private static bool Matches(Dictionary<int, (NodeInfo Info, IHeapNodeGrain Grain)> table, HeapPointer pointer, int slot) =>
+        slot >= 0 && table.TryGetValue(slot, out var node) && node.Info.Generation == pointer.Generation;
 }

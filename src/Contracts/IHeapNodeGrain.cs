@@ -42,6 +42,13 @@ public interface IHeapNodeGrain : IGrainWithStringKey
     [Alias("WriteBatch")]
     Task<HeapError?[]> WriteBatchAsync([Immutable] WriteRequest[] requests);
 
+    /// <summary>
+    /// Reads each object's ends (ObjectEnds.cs) and frees it, in one call: the checked read that frees. An
+    /// object whose read is refused is not freed.
+    /// </summary>
+    [Alias("ReadEndsAndFree")]
+    Task<EndsFreeResult> ReadEndsAndFreeAsync(EndsFreeRequest request);
+
     /// <summary>MemStats plus the cluster tier's counters.</summary>
     [Alias("GetStats")]
     Task<NodeStats> GetStatsAsync();

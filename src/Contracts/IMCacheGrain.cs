@@ -21,6 +21,21 @@ public interface IMCacheGrain : IGrainWithStringKey
     [Alias("MallocSizes")]
     Task<MallocBatchResult> MallocSizesAsync([Immutable] long[] sizes, ObjectKind kind = ObjectKind.Scalar);
 
+    /// <summary>
+    /// Allocates one object per size, in order, and writes each one's ends (ObjectEnds.cs) before answering:
+    /// an allocation that carries its first contents, in one call instead of a malloc and a write.
+    /// </summary>
+    [Alias("MallocStamped")]
+    Task<MallocBatchResult> MallocStampedAsync(StampedMallocRequest request);
+
+    /// <summary>
+    /// Reads each object's ends (ObjectEnds.cs) and frees it through this P (the checked read that frees). The
+    /// objects must live on this mcache's node; a small one goes onto this P's free stack, so this P's next
+    /// allocations of its class reuse it without a lock. An object whose read is refused is not freed.
+    /// </summary>
+    [Alias("ReadEndsAndFree")]
+    Task<EndsFreeResult> ReadEndsAndFreeAsync(EndsFreeRequest request);
+
     /// <summary>Hands every held lease back to its lender (unissued slots are freed there).</summary>
     [Alias("ReturnLeases")]
     Task ReturnLeasesAsync();

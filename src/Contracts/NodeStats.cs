@@ -65,6 +65,8 @@ public sealed record NodeStats
     [Id(27)] public long ScavengedTotal { get; init; }
     /// <summary>Spans array and bitmap bytes mapped.</summary>
     [Id(28)] public long MetadataSys { get; init; }
+    /// <summary>Calls this node's data path (its mcache grains) made to the central heap: growth requests, lease requests and returns, large objects elsewhere (cumulative).</summary>
+    [Id(29)] public long CentralCalls { get; init; }
 
     /// <summary>Fragmentation inside spans: HeapInuse - HeapAlloc.</summary>
     public long InternalFragmentation => HeapInuse - HeapAlloc;
@@ -109,6 +111,7 @@ public sealed record NodeStats
             LeasedMallocs = rows.Sum(r => r.LeasedMallocs),
             Granted = rows.Sum(r => r.Granted),
             Grants = rows.Sum(r => r.Grants),
+            CentralCalls = rows.Sum(r => r.CentralCalls),
             ArenaSize = rows.Sum(r => r.ArenaSize),
             TinyAllocs = rows.Sum(r => r.TinyAllocs),
             LargeObjects = rows.Sum(r => r.LargeObjects),

@@ -210,17 +210,31 @@ public sealed unsafe partial class NodeHeap
     /// <summary>Copies bytes out of a live object; throws <see cref="InvalidPointerException"/> for a bad range.</summary>
     public void Read(nuint address, Span<byte> destination)
     {
-        PointerError e = CheckRange(address, destination.Length, out _);
+        PointerError e = TryRead(address, destination);
         if (e != PointerError.None) HeapThrow.InvalidPointer(e, address);
-        new ReadOnlySpan<byte>((void*)address, destination.Length).CopyTo(destination);
+    }
+
+    /// <summary>Copies bytes out of a live object, or returns why not (and copies nothing).</summary>
+    public PointerError TryRead(nuint address, Span<byte> destination)
+    {
+        PointerError e = CheckRange(address, destination.Length, out _);
+        if (e == PointerError.None) new ReadOnlySpan<byte>((void*)address, destination.Length).CopyTo(destination);
+        return e;
     }
 
     /// <summary>Copies bytes into a live object; throws <see cref="InvalidPointerException"/> for a bad range.</summary>
     public void Write(nuint address, ReadOnlySpan<byte> source)
     {
-        PointerError e = CheckRange(address, source.Length, out _);
+        PointerError e = TryWrite(address, source);
         if (e != PointerError.None) HeapThrow.InvalidPointer(e, address);
-        source.CopyTo(new Span<byte>((void*)address, source.Length));
+    }
+
+    /// <summary>Copies bytes into a live object, or returns why not (and writes nothing).</summary>
+    public PointerError TryWrite(nuint address, ReadOnlySpan<byte> source)
+    {
+        PointerError e = CheckRange(address, source.Length, out _);
+        if (e == PointerError.None) source.CopyTo(new Span<byte>((void*)address, source.Length));
+        return e;
     }
 
     /// <summary>

@@ -8,46 +8,51 @@ public sealed class CookieTests
     private static readonly HeapPointer P = HeapPointer.Create(3, 0x00c004100040);
 
     [Theory]
-    [InlineData(8, 1)]
-    [InlineData(16, 1)]
-    [InlineData(17, 2)]
-    [InlineData(1000, 2)]
-    public void SmallObjectsAreStampedWholeAndLargerOnesAtBothEnds(int size, int parts)
+    [InlineData(8)]
+    [InlineData(16)]
+    [InlineData(17)]
+    [InlineData(1000)]
+    public void TheEndsAreTheCookieThenItsComplementAndMatchThemselves(int size)
     {
         var o = new Obj(P, size, 7);
-        WriteRequest[] writes = [.. Cookie.Writes(o)];
-        ReadRequest[] reads = [.. Cookie.Reads(o)];
-        Assert.Equal(parts, writes.Length);
-        Assert.Equal(parts, reads.Length);
-        Assert.Equal(P, writes[0].Pointer);
-        Assert.Equal(P.Offset(size - writes[^1].Data.Length), writes[^1].Pointer);
-        for (int i = 0; i < parts; i++)
-        {
-            Assert.Equal(writes[i].Pointer, reads[i].Pointer);
-            Assert.Equal(writes[i].Data.Length, reads[i].Length);
-            Assert.True(Cookie.Matches(o, i, writes[i].Data));
-        }
+        byte[] ends = new byte[ObjectEnds.Size];
+        Cookie.Ends(o, ends);
+        Assert.Equal(Cookie.Value(7), BitConverter.ToUInt64(ends, 0));
+        Assert.Equal(~Cookie.Value(7), BitConverter.ToUInt64(ends, 8));
+        Assert.True(Cookie.Matches(o, ends));
     }
 
-    [Fact]
-    public void TheCookieDependsOnAddressAndSequence()
-    {
-        ulong v = Cookie.Value(P, 1);
-        Assert.NotEqual(v, Cookie.Value(P, 2));
-        Assert.NotEqual(v, Cookie.Value(P.Offset(16), 1));
-        Assert.NotEqual(v, Cookie.Value(HeapPointer.Create(4, P.Address), 1));
-    }
+    [Theory]
+    [InlineData(8, 8, 0)]
+    [InlineData(12, 12, 0)]
+    [InlineData(16, 16, 0)]
+    [InlineData(17, 8, 8)]
+    [InlineData(1000, 8, 8)]
+    public void SmallObjectsCarryTheirEndsWholeAndLargerOnesAtBothEnds(long size, int head, int tail) =>
+        Assert.Equal((head, tail), ObjectEnds.Parts(size));
 
     [Fact]
-    public void AnyChangedByteFailsTheMatch()
+    public void TheCookieDependsOnTheSequence()
     {
-        var o = new Obj(P, 12, 99);
-        byte[] data = Cookie.Writes(o).Single().Data;
-        for (int i = 0; i < data.Length; i++)
+        Assert.NotEqual(Cookie.Value(1), Cookie.Value(2));
+        Assert.NotEqual(Cookie.Value(1), Cookie.Value(1UL << 63 | 1));
+    }
+
+    [Theory]
+    [InlineData(12)]
+    [InlineData(200)]
+    public void AnyChangedByteOfTheCheckedEndsFailsTheMatch(int size)
+    {
+        var o = new Obj(P, size, 99);
+        byte[] ends = new byte[ObjectEnds.Size];
+        Cookie.Ends(o, ends);
+        (int head, int tail) = ObjectEnds.Parts(size);
+        int[] checkedBytes = [.. Enumerable.Range(0, head), .. Enumerable.Range(ObjectEnds.Half, tail)];
+        foreach (int i in checkedBytes)
         {
-            byte[] bad = (byte[])data.Clone();
+            byte[] bad = (byte[])ends.Clone();
             bad[i] ^= 0x01;
-            Assert.False(Cookie.Matches(o, 0, bad));
+            Assert.False(Cookie.Matches(o, bad), $"byte {i} of a {size}-byte object's ends");
         }
     }
 }

@@ -101,12 +101,13 @@ public static class BenchCommand
         Option<TimeSpan> duration = Symbols.Duration("--duration", "length of each measurement", TimeSpan.FromSeconds(2), "--seconds");
         Option<string?> node = new("--node") { Description = "the node whose mcache grain NODE/0 is called (default: the first)", HelpName = "NODE" };
         Option<bool> json = new("--json") { Description = "print the measurements as one JSON document instead of lines" };
+        Option<long> repeat = Symbols.Count("--repeat", "repetitions of the whole set after the warm-up (medians reported)", 3, 1, 100);
         var command = CommandTree.New("calls",
             "The cost of a call: a no-op grain call and Malloc(64), one at a time and 64 in flight, and MallocBatch of " +
-            "1024 x 64 B, against one mcache grain. Rates per second; latency percentiles are measured values. Ctrl+C " +
+            "1024 x 64 B, against one mcache grain, warmed up, then repeated in rotated order (medians). Rates per second; latency percentiles are measured values. Ctrl+C " +
             "stops after freeing what the current measurement allocated.",
             "clusterheap bench calls", "clusterheap bench calls --duration 5s --json $(scripts/cluster.sh connect)")
-            .With(duration, node, json);
+            .With(duration, node, json, repeat);
         command.SetAction((r, _) =>
         {
             CancellationToken interrupt = cli.Interruptible();
@@ -121,8 +122,9 @@ public static class BenchCommand
                 }
                 TimeSpan each = r.Get(duration);
                 bool asJson = r.Get(json);
-                if (!asJson) cli.Output.WriteLine($"# bench calls: client -> mcache grain {target}/0 on {c.Description}, {each.TotalSeconds:0.###} s per measurement");
-                List<CallsBench.Measurement> results = await CallsBench.RunAsync(c, target, each, asJson ? TextWriter.Null : cli.Output, interrupt);
+                int reps = (int)r.Get(repeat);
+                if (!asJson) cli.Output.WriteLine($"# bench calls: client -> mcache grain {target}/0 on {c.Description}, {each.TotalSeconds:0.###} s per measurement, {reps} repetitions after a warm-up, interleaved");
+                List<CallsBench.Measurement> results = await CallsBench.RunAsync(c, target, each, asJson ? TextWriter.Null : cli.Output, interrupt, reps);
                 if (asJson) cli.Output.WriteLine(JsonText.Calls(target, c.Description, each, results, interrupt.IsCancellationRequested));
                 return interrupt.IsCancellationRequested ? ExitCodes.Interrupted : ExitCodes.Ok;
             }, interrupt);

@@ -20,6 +20,7 @@ public static class StressCommand
         Option<long> ops = Symbols.Count("--ops", "stop after N operations (mallocs + frees) instead", 0, 1, long.MaxValue);
         Option<long> workers = Symbols.Count("--workers", "concurrent workers (default 2 per node)", 0, 1, 4096);
         Option<long> batch = Symbols.Count("--batch", "objects per grain call (1 = a call per object)", 32, 1, 4096);
+        Option<long> inFlight = Symbols.Count("--in-flight", "larson: rounds each worker keeps in flight at once, over disjoint slots", 1, 1, 64);
         Option<long> size = Symbols.Size("--size", "fixed object size (at least 8 B, room for a cookie)", 0);
         Option<long> min = Symbols.Size("--min", "uniform random sizes from --min to --max", 0);
         Option<long> max = Symbols.Size("--max", "see --min", 0);
@@ -31,7 +32,7 @@ public static class StressCommand
         Option<string?> json = new("--json")
         {
             Description = "also write the report as JSON (workload, ops, ops_per_sec, p50_us, p99_us, p999_us, refills, leases, " +
-                "peak_committed_bytes, live_over_committed, cookie_failures, lost_objects, errors, passed, interrupted, …)",
+                "central_calls, central_calls_per_million_mallocs, peak_committed_bytes, live_over_committed, cookie_failures, lost_objects, errors, passed, interrupted, …)",
             HelpName = "FILE",
         };
         Option<bool> noProgress = new("--no-progress") { Description = "no progress bar or lines (a bar on a terminal, a line every 2 s otherwise)" };
@@ -42,7 +43,7 @@ public static class StressCommand
             "interrupted (exit 130); a second Ctrl+C exits at once.",
             "clusterheap stress larson --duration 20s --json larson.json $(scripts/cluster.sh connect)",
             "clusterheap stress ring --size 64 --batch 1 --ops 100000")
-            .With(workload, duration, ops, workers, batch, size, min, max, slots, handoff, limit, rounds, seed, json, noProgress);
+            .With(workload, duration, ops, workers, batch, inFlight, size, min, max, slots, handoff, limit, rounds, seed, json, noProgress);
         command.SetAction((r, _) =>
         {
             StressOptions o = new StressOptions
@@ -52,6 +53,7 @@ public static class StressCommand
                 Ops = r.Get(ops),
                 Workers = (int)r.Get(workers),
                 Batch = (int)r.Get(batch),
+                InFlight = (int)r.Get(inFlight),
                 Size = r.Get(size),
                 Min = r.Get(min),
                 Max = r.Get(max),

@@ -67,7 +67,7 @@ public sealed class MstressWorkload(StressContext context) : Workload(context)
                 if (_rng[w].Chance(66.67)) free.Add(TakeAt(live, _rng[w].Below(live.Count)));
             }
             while (live.Count > Cap) free.Add(TakeAt(live, _rng[w].Below(live.Count)));
-            await Ctx.FreeAsync(free);
+            await Ctx.FreeAsync(free, w);
 
             for (int k = 0; k < batch && live.Count > 0; k++)
             {

@@ -40,7 +40,7 @@ public sealed class RingWorkload(StressContext context) : Workload(context)
             int[] idx = [.. Enumerable.Range(0, batch).Select(k => (int)((i + k) % slots.Length))];
             long[] sizes = [.. idx.Select(_ => size())];
             long start = Stopwatch.GetTimestamp();
-            await Ctx.FreeAsync([.. idx.Select(k => slots[k]).Where(o => !o.Pointer.IsNull)]);
+            await Ctx.FreeAsync([.. idx.Select(k => slots[k]).Where(o => !o.Pointer.IsNull)], w);
             (List<Obj> fresh, bool _) = await Ctx.MallocAsync(w, 0, sizes, ObjectKind.Scalar);
             latency.Record(start);
             for (int k = 0; k < idx.Length; k++) slots[idx[k]] = k < fresh.Count ? fresh[k] : default;

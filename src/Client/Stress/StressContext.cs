@@ -27,7 +27,9 @@ public sealed class StressContext
     private readonly ConcurrentQueue<string> _errorSamples = new();
     private readonly ConcurrentDictionary<string, bool> _gone = new();
     private volatile NodeInfo[] _nodes = [];
-    private long _ops, _mallocs, _frees, _cookieChecks, _cookieFailures, _lost, _errors, _ooms, _seq;
+    private long _ops, _mallocs, _frees, _cookieChecks, _cookieFailures, _lost, _errors, _ooms;
+    /// <summary>The last sequence number handed out; starts at a random point so no two runs share cookies.</summary>
+    private long _seq = Random.Shared.NextInt64();
     private long _opsBase, _interrupted;
 
     public StressContext(ClusterConnection connection, StressOptions options)
@@ -41,7 +43,7 @@ public sealed class StressContext
     public Stopwatch Clock { get; } = new();
     public CancellationTokenSource Stop { get; } = new();
 
-    /// <summary>mcache grains per node that workers spread over (probed at start).</summary>
+    /// <summary>mcache grains per node that workers spread over: the smallest P of the live nodes (NodeInfo.Procs).</summary>
     public int Procs { get; private set; } = 1;
 
     public NodeInfo[] Nodes => _nodes;
@@ -79,23 +81,11 @@ public sealed class StressContext
     {
         _nodes = await Connection.NodesAsync();
         if (_nodes.Length == 0) throw new InvalidOperationException("the cluster has no live node");
-        // P per node: mcache keys past the node's P are refused, so probe upward (at most 8).
-        string first = _nodes[0].Name;
-        while (Procs < 8)
-        {
-            try
-            {
-                await Connection.MCache(first, Procs).PingAsync();
-                Procs++;
-            }
-            catch (ClusterHeapException)
-            {
-                break;
-            }
-        }
+        Procs = Math.Max(1, _nodes.Min(n => n.Procs)); // every node has at least this many mcache grains
     }
 
-    public ulong NextSeq() => (ulong)Interlocked.Increment(ref _seq);
+    /// <summary>Reserves <paramref name="count"/> consecutive sequence numbers (cookies); returns the first.</summary>
+    public ulong NextSeqs(int count) => (ulong)Interlocked.Add(ref _seq, count) - (ulong)count + 1;
 
     public void CountOps(long n)
     {
@@ -126,9 +116,16 @@ public sealed class StressContext
     {
         NodeInfo[] nodes = _nodes;
         NodeInfo n = nodes[(int)((uint)(worker + shift) % (uint)nodes.Length)];
-        int p = worker / nodes.Length % Procs;
-        return (n.Name, Connection.MCache(n.Name, p));
+        return (n.Name, MCacheOf(n.Name, ProcOf(worker)));
     }
+
+    /// <summary>The P a worker uses on every node: workers spread over nodes first, then over Ps.</summary>
+    private int ProcOf(int worker) => worker / Math.Max(1, _nodes.Length) % Procs;
+
+    /// <summary>mcache grain <paramref name="node"/>/<paramref name="p"/>; one reference per key for the run (making one resolves the interface type by reflection).</summary>
+    private IMCacheGrain MCacheOf(string node, int p) => _mcaches.GetOrAdd((node, p), k => Connection.MCache(k.Node, k.P));
+
+    private readonly ConcurrentDictionary<(string Node, int P), IMCacheGrain> _mcaches = new();
 
     /// <summary>Refreshes the live node table; true when <paramref name="node"/> is no longer in it (it died).</summary>
     public async Task<bool> IsGoneAsync(string node)
@@ -154,121 +151,92 @@ public sealed class StressContext
 
     /// <summary>
     /// Allocates one object per size through <paramref name="worker"/>'s mcache (moving to another node
-    /// when its node dies) and stamps each with its cookie. Returns the stamped objects and whether the
-    /// cluster answered out of memory (then fewer objects came back).
+    /// when its node dies); the call carries each object's cookie as its ends, so the objects come back
+    /// stamped. Returns them and whether the cluster answered out of memory (then fewer objects came back).
     /// </summary>
     public async Task<(List<Obj> Objects, bool OutOfMemory)> MallocAsync(int worker, int shift, long[] sizes, ObjectKind kind, bool oomExpected = false)
     {
         var result = new List<Obj>(sizes.Length);
-        long[] pending = sizes;
+        int from = 0;
         var deadline = Stopwatch.StartNew();
-        while (pending.Length > 0)
+        while (from < sizes.Length)
         {
             (string node, IMCacheGrain mcache) = MCacheFor(worker, shift);
+            int count = sizes.Length - from;
+            ulong firstSeq = NextSeqs(count);
+            var ends = new byte[count * ObjectEnds.Size];
+            for (int i = 0; i < count; i++) Cookie.Ends(new Obj(default, (int)sizes[from + i], firstSeq + (ulong)i), ends.AsSpan(i * ObjectEnds.Size));
             MallocBatchResult reply;
             try
             {
-                reply = await mcache.MallocSizesAsync(pending, kind);
+                reply = await mcache.MallocStampedAsync(new StampedMallocRequest(sizes.AsSpan(from), ends, kind));
             }
             catch (Exception e) when (IsTransient(e))
             {
                 if (await IsGoneAsync(node) || await RetryAsync(deadline, $"malloc on {node}", e)) continue;
                 break;
             }
-            Interlocked.Add(ref _mallocs, reply.Pointers.Length);
-            CountOps(reply.Pointers.Length);
-            for (int i = 0; i < reply.Pointers.Length; i++) result.Add(new Obj(reply.Pointers[i], (int)pending[i], NextSeq()));
-            pending = pending[reply.Pointers.Length..];
+            HeapPointer[] pointers = reply.Pointers;
+            Interlocked.Add(ref _mallocs, pointers.Length);
+            CountOps(pointers.Length);
+            for (int i = 0; i < pointers.Length; i++) result.Add(new Obj(pointers[i], (int)sizes[from + i], firstSeq + (ulong)i));
+            from += pointers.Length;
             if (reply.Error is null) break;
             if (reply.Error.Kind == HeapErrorKind.OutOfMemory)
             {
                 Interlocked.Increment(ref _ooms);
                 if (!oomExpected) Error($"malloc on {node}: {reply.Error.Message}");
                 else if (!reply.Error.Message.Contains("out of memory", StringComparison.Ordinal)) Error($"out of memory without a clear message: {reply.Error.Message}");
-                return (await StampAsync(result), true);
+                return (result, true);
             }
             if (reply.Error.Kind == HeapErrorKind.NodeGone && await IsGoneAsync(node)) continue;
+            if (reply.Error.Kind == HeapErrorKind.Unavailable && await RetryAsync(deadline, $"malloc on {node}", reply.Error.Message)) continue;
+            if (reply.Error.Kind == HeapErrorKind.Unavailable) break; // RetryAsync reported it
             Error($"malloc on {node}: {reply.Error.Message}");
             break;
         }
-        return (await StampAsync(result), false);
-    }
-
-    /// <summary>Writes every object's cookie; returns those stamped (objects of a node that died are lost).</summary>
-    private async Task<List<Obj>> StampAsync(List<Obj> objects)
-    {
-        var ok = new List<Obj>(objects.Count);
-        await ForEachOwnerAsync(objects, idempotent: true, async (node, group) =>
-        {
-            WriteRequest[] writes = [.. group.SelectMany(Cookie.Writes)];
-            HeapError?[] errors = await node.WriteBatchAsync(writes);
-            int k = 0;
-            lock (ok)
-            {
-                foreach (Obj o in group)
-                {
-                    HeapError? error = null;
-                    for (int part = 0; part < Cookie.Parts(o); part++) error ??= errors[k++];
-                    if (error is null) ok.Add(o);
-                    else if (error.Kind == HeapErrorKind.NodeGone) LoseObjects(1);
-                    else Error($"cookie write: {error.Message}");
-                }
-            }
-        });
-        return ok;
+        return (result, false);
     }
 
     /// <summary>
-    /// Checks every object's cookie, then frees them all: one read batch and one free batch per owner. The
-    /// read is retried after a transport failure (it changes nothing); the free is not, since it may have
-    /// happened before the reply was lost and the address may already hold another worker's object. Such
-    /// objects are counted as interrupted (their fate is unknown) unless their node turns out to be gone.
+    /// Checks every object's cookie and frees it: one call per owner (the read that frees, which reads the
+    /// object's ends and frees it only when the read succeeded), made to the owner's mcache grain of the P
+    /// <paramref name="worker"/> allocates through, so the freed slots go onto that P's free stacks and its
+    /// next mallocs reuse them without a lock (the owner's free path). The call is not retried after a transport
+    /// failure, since the frees may have happened before the reply was lost and the addresses may already
+    /// hold another worker's objects. Such objects are counted as interrupted (their fate is unknown) unless
+    /// their node turns out to be gone.
     /// </summary>
-    public async Task FreeAsync(IReadOnlyList<Obj> objects)
+    public async Task FreeAsync(IReadOnlyList<Obj> objects, int worker = 0)
     {
         if (objects.Count == 0) return;
-        var checkedObjects = new List<Obj>(objects.Count);
-        await ForEachOwnerAsync(objects, idempotent: true, async (node, group) =>
+        await ForEachOwnerAsync(objects, idempotent: false, async (node, group) =>
         {
-            ReadResult[] reads = await node.ReadBatchAsync([.. group.SelectMany(Cookie.Reads)]);
-            int k = 0;
-            foreach (Obj o in group)
+            IMCacheGrain owner = MCacheOf(node.GetPrimaryKeyString(), ProcOf(worker));
+            var pointers = new HeapPointer[group.Count];
+            var sizes = new long[group.Count];
+            for (int i = 0; i < group.Count; i++) (pointers[i], sizes[i]) = (group[i].Pointer, group[i].Size);
+            EndsFreeResult reply = await owner.ReadEndsAndFreeAsync(new EndsFreeRequest(pointers, sizes));
+            long freed = 0;
+            for (int i = 0; i < group.Count; i++)
             {
-                bool good = true;
-                HeapError? error = null;
-                for (int part = 0; part < Cookie.Parts(o); part++)
-                {
-                    ReadResult r = reads[k++];
-                    if (r.Error is not null) error ??= r.Error;
-                    else good &= Cookie.Matches(o, part, r.Data);
-                }
-                if (error is not null)
+                Obj o = group[i];
+                if (reply.ErrorOf(i) is { } error)
                 {
                     if (error.Kind == HeapErrorKind.NodeGone) LoseObjects(1);
-                    else Error($"cookie read: {error.Message}");
+                    else Error($"cookie read and free: {error.Message}");
                     continue;
                 }
+                freed++;
                 Interlocked.Increment(ref _cookieChecks);
-                if (!good)
+                if (!Cookie.Matches(o, reply.EndsOf(i)))
                 {
                     Interlocked.Increment(ref _cookieFailures);
                     if (_errorSamples.Count < MaxErrorSamples) _errorSamples.Enqueue($"cookie failure: object {o.Pointer} ({o.Size} B, seq {o.Seq})");
                 }
-                lock (checkedObjects) checkedObjects.Add(o);
             }
-        });
-        await ForEachOwnerAsync(checkedObjects, idempotent: false, async (node, group) =>
-        {
-            HeapError?[] freed = await node.FreeBatchAsync(new PointerBatch([.. group.Select(o => o.Pointer)]));
-            long n = 0;
-            foreach (HeapError? e in freed)
-            {
-                if (e is null) n++;
-                else if (e.Kind == HeapErrorKind.NodeGone) LoseObjects(1);
-                else Error($"free: {e.Message}");
-            }
-            Interlocked.Add(ref _frees, n);
-            CountOps(n);
+            Interlocked.Add(ref _frees, freed);
+            CountOps(freed);
         });
     }
 
@@ -348,11 +316,14 @@ public sealed class StressContext
     }
 
     /// <summary>Waits a little before another attempt; false (and an error) once the suspect window is over.</summary>
-    private async Task<bool> RetryAsync(Stopwatch since, string what, Exception e)
+    private Task<bool> RetryAsync(Stopwatch since, string what, Exception e) => RetryAsync(since, what, $"{e.GetType().Name}: {e.Message}");
+
+    /// <summary>As above, for a failure that came back as a reply (the central heap unavailable).</summary>
+    private async Task<bool> RetryAsync(Stopwatch since, string what, string failure)
     {
         if (since.Elapsed > SuspectWindow)
         {
-            Error($"{what}: {e.GetType().Name}: {e.Message}");
+            Error($"{what}: {failure}");
             return false;
         }
         await Task.Delay(200);

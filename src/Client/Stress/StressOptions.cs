@@ -15,6 +15,8 @@ public sealed record StressOptions
     public int Workers { get; init; }
     /// <summary>Objects per call (1 = one grain call per object).</summary>
     public int Batch { get; init; } = 32;
+    /// <summary>larson: rounds each worker keeps in flight at once, over disjoint slots.</summary>
+    public int InFlight { get; init; } = 1;
     /// <summary>Fixed object size, or 0 for the workload's size mix.</summary>
     public long Size { get; init; }
     public long Min { get; init; }

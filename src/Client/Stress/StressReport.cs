@@ -30,6 +30,10 @@ public sealed record StressReport
     public long LatencySamples { get; init; }
     public long Refills { get; init; }
     public long Leases { get; init; }
+    /// <summary>Calls the nodes' data path made to the central heap during the timed run (growth, leases, large objects elsewhere).</summary>
+    public long CentralCalls { get; init; }
+    /// <summary><see cref="CentralCalls"/> per million mallocs.</summary>
+    public double CentralCallsPerMillion => Mallocs <= 0 ? 0 : CentralCalls * 1e6 / Mallocs;
     public long PeakCommittedBytes { get; init; }
     public double LiveOverCommitted { get; init; }
     public long CookieChecks { get; init; }
@@ -66,6 +70,7 @@ public sealed record StressReport
         o.WriteLine(string.Create(inv, $"  latency         p50 {P50Us:0} us   p99 {P99Us:0} us   p99.9 {P999Us:0} us   (per call round of up to {Batch} objects, {LatencySamples} rounds)"));
         o.WriteLine($"  refills         {Refills}");
         o.WriteLine($"  leases          {Leases} cross-node");
+        o.WriteLine(string.Create(inv, $"  central calls   {CentralCalls} from the nodes' data path ({CentralCallsPerMillion:0.0} per million mallocs)"));
         o.WriteLine($"  peak committed  {ByteSize.Format(PeakCommittedBytes)}");
         o.WriteLine(string.Create(inv, $"  live/committed  {LiveOverCommitted * 100:0.0} % at the end of the timed run"));
         o.WriteLine($"  cookies         {CookieChecks} checked, {CookieFailures} failures");
@@ -97,6 +102,8 @@ public sealed record StressReport
             w.WriteNumber("p999_us", Math.Round(P999Us, 1));
             w.WriteNumber("refills", Refills);
             w.WriteNumber("leases", Leases);
+            w.WriteNumber("central_calls", CentralCalls);
+            w.WriteNumber("central_calls_per_million_mallocs", Math.Round(CentralCallsPerMillion, 2));
             w.WriteNumber("peak_committed_bytes", PeakCommittedBytes);
             w.WriteNumber("live_over_committed", Math.Round(LiveOverCommitted, 4));
             w.WriteNumber("cookie_failures", CookieFailures);

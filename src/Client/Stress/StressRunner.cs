@@ -50,7 +50,7 @@ public static class StressRunner
         NodeStats[] end = after?.Nodes ?? [];
         long Delta(Func<NodeStats, long> f) => end.Sum(n =>
             f(n) - (before.FirstOrDefault(b => b.Node == n.Node && b.Generation == n.Generation) is { } b0 ? f(b0) : 0));
-        long refills = Delta(n => n.Refills), leases = Delta(n => n.LeasesTaken);
+        long refills = Delta(n => n.Refills), leases = Delta(n => n.LeasesTaken), centralCalls = Delta(n => n.CentralCalls);
         long committedEnd = end.Sum(n => n.HeapSys - n.HeapReleased);
         peak = Math.Max(peak, committedEnd);
         double liveOverCommitted = committedEnd <= 0 ? 0 : (double)end.Sum(n => n.HeapAlloc) / committedEnd;
@@ -78,6 +78,7 @@ public static class StressRunner
             LatencySamples = all.Count,
             Refills = refills,
             Leases = leases,
+            CentralCalls = centralCalls,
             PeakCommittedBytes = peak,
             LiveOverCommitted = liveOverCommitted,
             CookieChecks = ctx.CookieChecks,

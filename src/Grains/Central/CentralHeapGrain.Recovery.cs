@@ -37,7 +37,7 @@ public sealed partial class CentralHeapGrain
                 continue;
             }
 
-            _nodes[state.Silo] = new NodeRecord(state.Name, state.Silo, state.Slot, state.Generation, state.ArenaSize) { Granted = state.Granted };
+            _nodes[state.Silo] = new NodeRecord(state.Name, state.Silo, state.Slot, state.Generation, state.ArenaSize, state.Procs) { Granted = state.Granted };
         }
 
         var notes = live.Select(s => s.Note).ToArray();

@@ -69,7 +69,7 @@ public sealed partial class CentralHeapGrain : Grain, ICentralHeapGrain
 
         var generation = NextGeneration();
         var grant = Math.Max(0, Math.Min(Math.Min(_options.GrantChunk, registration.ArenaSize), Headroom()));
-        var node = new NodeRecord(registration.Name, registration.Silo, slot, generation, registration.ArenaSize) { Granted = grant };
+        var node = new NodeRecord(registration.Name, registration.Silo, slot, generation, registration.ArenaSize, registration.Procs) { Granted = grant };
         _nodes[registration.Silo] = node;
         LogRegistered(_logger, node.Name, slot, generation, grant);
         await BroadcastNoteAsync();
@@ -228,13 +228,13 @@ public sealed partial class CentralHeapGrain : Grain, ICentralHeapGrain
     }
 
     /// <summary>A live node as this grain tracks it.</summary>
-    private sealed record NodeRecord(string Name, SiloAddress Silo, int Slot, ushort Generation, long ArenaSize)
+    private sealed record NodeRecord(string Name, SiloAddress Silo, int Slot, ushort Generation, long ArenaSize, int Procs)
     {
         public long Granted { get; set; }
 
         public long Grants { get; set; }
 
-        public NodeInfo ToInfo() => new(Name, Slot, Generation, Silo, Granted);
+        public NodeInfo ToInfo() => new(Name, Slot, Generation, Silo, Granted, Procs, ArenaSize);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Node {Node} registered: slot {Slot} generation {Generation}, first grant {Grant} bytes")]

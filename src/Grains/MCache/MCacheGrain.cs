@@ -20,6 +20,13 @@ namespace ClusterHeap.Grains.MCache;
 /// <item>otherwise <see cref="ClusterOutOfMemoryException"/> naming the limit.</item>
 /// </list>
 /// An exhausted lease goes back to its lender on the next miss of its class and when the grain deactivates.
+/// <para>
+/// Two calls carry more than one step (Contracts/ObjectEnds.cs): <see cref="MallocStampedAsync"/> allocates and
+/// writes each object's first and last bytes before answering, and <see cref="ReadEndsAndFreeAsync"/> reads them
+/// and frees through this P's <see cref="Heap.MCache.TryFree"/> — the owner's free path, whose free stacks the
+/// next mallocs of this P pop without a lock. A refill that needs the central heap and cannot reach it ends a
+/// batch with <see cref="HeapErrorKind.Unavailable"/> and the objects already allocated.
+/// </para>
 /// </summary>
 [NodePlacement, Immovable, KeepAlive]
 public sealed partial class MCacheGrain : Grain, IMCacheGrain
@@ -29,6 +36,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     private readonly Dictionary<int, HeldLease> _leases = [];
     private readonly HeapPointer[] _one = new HeapPointer[1]; // the single-object fast path's result slot (no allocation per call)
     private Heap.MCache? _cache;
+    private HeapRouter? _router; // routes the ends of objects that live on other nodes (created on first use)
     private string _key = "";
     private int _p;
     private long _mallocs;
@@ -45,7 +53,12 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
 
     private NodeHeap Heap => _node.Heap;
 
-    private ICentralHeapGrain Central => GrainFactory.GetGrain<ICentralHeapGrain>(GrainKeys.Central);
+    /// <summary>The central heap for one call, which is counted in <see cref="HeapNodeService.CentralCalls"/>.</summary>
+    private ICentralHeapGrain CentralForOneCall()
+    {
+        _node.CountCentralCall();
+        return GrainFactory.GetGrain<ICentralHeapGrain>(GrainKeys.Central);
+    }
 
     /// <inheritdoc/>
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -146,6 +159,109 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
         return MallocManyAsync(sizes.Length, 0, sizes, kind == ObjectKind.Scalar);
     }
 
+    /// <inheritdoc/>
+    public async Task<MallocBatchResult> MallocStampedAsync(StampedMallocRequest request)
+    {
+        var sizes = request.Sizes.ToArray();
+        foreach (var size in sizes)
+        {
+            if (CheckSize(size) is { } error)
+            {
+                return new MallocBatchResult([], error);
+            }
+        }
+
+        var reply = await MallocManyAsync(sizes.Length, 0, sizes, request.Kind == ObjectKind.Scalar);
+        var pointers = reply.Pointers;
+        List<(int Index, WriteRequest Write)>? remote = null;
+        for (var i = 0; i < pointers.Length; i++)
+        {
+            var p = pointers[i];
+            var (head, tail) = ObjectEnds.Parts(sizes[i]);
+            if (p.Slot == _node.Slot && p.Generation == _node.Generation)
+            {
+                // A fresh object of this node: the heap's validated write (it is live and at least size bytes).
+                Ends.WriteFresh(Heap, (nuint)p.Address, sizes[i], request.Ends.AsSpan(i * ObjectEnds.Size, ObjectEnds.Size));
+                continue;
+            }
+
+            // A leased slot or a large object another node allocated: its owner writes it.
+            remote ??= [];
+            remote.Add((i, new WriteRequest(p, request.Ends.AsSpan(i * ObjectEnds.Size, head).ToArray())));
+            if (tail > 0)
+            {
+                remote.Add((i, new WriteRequest(p.Offset(sizes[i] - tail), request.Ends.AsSpan(i * ObjectEnds.Size + ObjectEnds.Half, tail).ToArray())));
+            }
+        }
+
+        if (remote is null)
+        {
+            return reply;
+        }
+
+        var failed = await StampRemoteAsync(remote);
+        // Objects from the first one not stamped on are not handed out (their owner refused the write: it died).
+        return failed is { } f ? new MallocBatchResult(pointers[..f.Index], f.Error) : reply;
+    }
+
+    /// <inheritdoc/>
+    public Task<EndsFreeResult> ReadEndsAndFreeAsync(EndsFreeRequest request)
+    {
+        var pointers = request.Pointers;
+        var sizes = request.Sizes;
+        var ends = new byte[pointers.Length * ObjectEnds.Size];
+        HeapError?[]? errors = null;
+        var cache = _cache!;
+        using (Heap.EnterMutator())
+        {
+            for (var i = 0; i < pointers.Length; i++)
+            {
+                var error = Ends.Read(_node, pointers[i], sizes[i], ends.AsSpan(i * ObjectEnds.Size, ObjectEnds.Size)) ?? OwnersFree(cache, pointers[i]);
+                if (error is not null)
+                {
+                    (errors ??= new HeapError?[pointers.Length])[i] = error;
+                }
+            }
+        }
+
+        return Task.FromResult(new EndsFreeResult(ends, errors));
+    }
+
+    /// <summary>
+    /// The owner's free (Heap/MCache.FreeStack.cs): a small object of this node goes onto this P's free stack and
+    /// this P's next malloc of its class takes it back, with no lock; anything else is freed under the locks, or
+    /// refused with the reason. Ends.Read has checked slot and generation.
+    /// </summary>
+    private HeapError? OwnersFree(Heap.MCache cache, HeapPointer pointer)
+    {
+        var address = (nuint)pointer.Address;
+        if (address == Heap.ZeroBase)
+        {
+            return null; // Free(zerobase) is a no-op, as in the heap
+        }
+
+        var result = cache.TryFree(address);
+        return result == PointerError.None ? null : HeapErrors.FromPointerError(result, pointer, 0, _node.Name);
+    }
+
+    /// <summary>Writes the ends of objects that live on other nodes; the first refused write, or null.</summary>
+    private async Task<(int Index, HeapError Error)?> StampRemoteAsync(List<(int Index, WriteRequest Write)> writes)
+    {
+        _router ??= new HeapRouter(GrainFactory);
+        (int Index, HeapError Error)? first = null;
+        foreach (var (index, write) in writes)
+        {
+            var (owner, gone) = await _router.TryResolveAsync(write.Pointer);
+            var error = owner is null ? gone : (await owner.WriteBatchAsync([write]))[0];
+            if (error is not null && (first is null || index < first.Value.Index))
+            {
+                first = (index, error);
+            }
+        }
+
+        return first;
+    }
+
     private async Task<MallocBatchResult> MallocManyAsync(int count, long size, long[]? sizes, bool noscan)
     {
         var result = new HeapPointer[count];
@@ -166,6 +282,11 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
             catch (ClusterHeapException e)
             {
                 return new MallocBatchResult(result[..done], e.Error);
+            }
+            catch (Exception e) when (e is OrleansException or TimeoutException)
+            {
+                // The central heap is moving or slow: hand back what was allocated, and say so (the caller retries).
+                return new MallocBatchResult(result[..done], HeapError.Unavailable($"node {_node.Name}'s refill", $"{e.GetType().Name}: {e.Message}"));
             }
         }
     }
@@ -244,7 +365,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
         if (reason == OutOfMemoryReason.GrowthLimit)
         {
             _grantsAsked++;
-            var grant = await Central.RequestGrowthAsync(_node.Name, _node.Generation, BytesToGrow(size));
+            var grant = await CentralForOneCall().RequestGrowthAsync(_node.Name, _node.Generation, BytesToGrow(size));
             if (grant.Granted)
             {
                 _node.ApplyGrant(grant.GrowthLimit);
@@ -259,7 +380,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
 
         if (spanClass < 0)
         {
-            var remote = await Central.RequestLargeAsync(_node.Name, size, noscan ? ObjectKind.Scalar : ObjectKind.Pointer);
+            var remote = await CentralForOneCall().RequestLargeAsync(_node.Name, size, noscan ? ObjectKind.Scalar : ObjectKind.Pointer);
             if (remote is { } pointer)
             {
                 _mallocs++;
@@ -268,7 +389,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
         }
         else
         {
-            var reply = await Central.RequestLeaseAsync(_node.Name, _node.Generation, spanClass);
+            var reply = await CentralForOneCall().RequestLeaseAsync(_node.Name, _node.Generation, spanClass);
             if (reply.Lease is { } info)
             {
                 var lease = new HeldLease(info, _key);
@@ -309,7 +430,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
             return; // the lender died; nothing to give back
         }
 
-        await Central.ReturnLeaseAsync(lease.Info.Key, lease.FreeSlots);
+        await CentralForOneCall().ReturnLeaseAsync(lease.Info.Key, lease.FreeSlots);
         LogLeaseReturned(_logger, _key, lease.Info.Key.ToString());
     }
 

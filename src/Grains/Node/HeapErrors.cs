@@ -30,4 +30,29 @@ internal static class HeapErrors
                 $"slot {slot} is node {node} generation {generation}, the pointer has generation {pointer.Generation}")
             : null;
     }
+
+    /// <summary>Owner check, then the heap's range check: [pointer, pointer+length) inside one live object of this node.</summary>
+    public static HeapError? CheckRange(HeapNodeService node, HeapPointer pointer, long length)
+    {
+        if (CheckOwner(pointer, node.Slot, node.Generation, node.Name) is { } gone)
+        {
+            return gone;
+        }
+
+        if (length == 0 && (nuint)pointer.Address == node.Heap.ZeroBase)
+        {
+            return null;
+        }
+
+        var result = node.Heap.CheckRange((nuint)pointer.Address, length, out var obj);
+        if (result == PointerError.None)
+        {
+            return null;
+        }
+
+        var error = FromPointerError(result, pointer, length, node.Name);
+        return result == PointerError.OutOfBounds
+            ? error with { Limit = obj.Size, Message = $"{error.Message}; the object at 0x{obj.Base:x} has {obj.Size} bytes" }
+            : error;
+    }
 }

@@ -22,7 +22,8 @@ public sealed partial class HeapNodeGrain
         _node.Note,
         [.. _node.Leases.Lent],
         [.. _node.Leases.Held.Where(l => !l.Revoked).Select(l => l.ToRecord(_node.Name))],
-        _node.Options.ArenaSize));
+        _node.Options.ArenaSize,
+        _node.Options.ProcessorsPerNode));
 
     /// <inheritdoc/>
     public Task<SpanLeaseInfo?> LendSpanAsync(int spanClass, string lesseeNode)

@@ -51,7 +51,7 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
 
     /// <inheritdoc/>
     public Task<NodeInfo> GetInfoAsync() =>
-        Task.FromResult(new NodeInfo(_node.Name, _node.Slot, _node.Generation, _node.Silo, _node.Granted));
+        Task.FromResult(new NodeInfo(_node.Name, _node.Slot, _node.Generation, _node.Silo, _node.Granted, _node.Options.ProcessorsPerNode, _node.Options.ArenaSize));
 
     /// <inheritdoc/>
     public Task FreeAsync(HeapPointer pointer) =>
@@ -106,6 +106,28 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
         return Task.FromResult(errors);
     }
 
+    /// <inheritdoc/>
+    public Task<EndsFreeResult> ReadEndsAndFreeAsync(EndsFreeRequest request)
+    {
+        var pointers = request.Pointers;
+        var sizes = request.Sizes;
+        var ends = new byte[pointers.Length * ObjectEnds.Size];
+        HeapError?[]? errors = null;
+        using (Heap.EnterMutator())
+        {
+            for (var i = 0; i < pointers.Length; i++)
+            {
+                var error = Ends.Read(_node, pointers[i], sizes[i], ends.AsSpan(i * ObjectEnds.Size, ObjectEnds.Size)) ?? FreeLocked(pointers[i]);
+                if (error is not null)
+                {
+                    (errors ??= new HeapError?[pointers.Length])[i] = error;
+                }
+            }
+        }
+
+        return Task.FromResult(new EndsFreeResult(ends, errors));
+    }
+
     private HeapError? Free(HeapPointer pointer)
     {
         using (Heap.EnterMutator())
@@ -140,13 +162,10 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
         }
 
         var buffer = new byte[length];
-        try
+        var result = Heap.TryRead((nuint)pointer.Address, buffer); // validates again: the object may have been freed since CheckRange
+        if (result != PointerError.None)
         {
-            Heap.Read((nuint)pointer.Address, buffer); // validates again: the object may have been freed since CheckRange
-        }
-        catch (InvalidPointerException e)
-        {
-            return HeapErrors.FromPointerError(e.Reason, pointer, length, _node.Name);
+            return HeapErrors.FromPointerError(result, pointer, length, _node.Name);
         }
 
         data = buffer;
@@ -160,40 +179,10 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
             return error;
         }
 
-        try
-        {
-            Heap.Write((nuint)pointer.Address, data); // validates again: the object may have been freed since CheckRange
-        }
-        catch (InvalidPointerException e)
-        {
-            return HeapErrors.FromPointerError(e.Reason, pointer, data.Length, _node.Name);
-        }
-
-        return null;
+        var result = Heap.TryWrite((nuint)pointer.Address, data); // validates again: the object may have been freed since CheckRange
+        return result == PointerError.None ? null : HeapErrors.FromPointerError(result, pointer, data.Length, _node.Name);
     }
 
     /// <summary>Owner check, then the heap's range check: [pointer, pointer+length) inside one live object.</summary>
-    private HeapError? CheckRange(HeapPointer pointer, long length)
-    {
-        if (HeapErrors.CheckOwner(pointer, _node.Slot, _node.Generation, _node.Name) is { } gone)
-        {
-            return gone;
-        }
-
-        if (length == 0 && (nuint)pointer.Address == Heap.ZeroBase)
-        {
-            return null;
-        }
-
-        var result = Heap.CheckRange((nuint)pointer.Address, length, out var obj);
-        if (result == PointerError.None)
-        {
-            return null;
-        }
-
-        var error = HeapErrors.FromPointerError(result, pointer, length, _node.Name);
-        return result == PointerError.OutOfBounds
-            ? error with { Limit = obj.Size, Message = $"{error.Message}; the object at 0x{obj.Base:x} has {obj.Size} bytes" }
-            : error;
-    }
+    private HeapError? CheckRange(HeapPointer pointer, long length) => HeapErrors.CheckRange(_node, pointer, length);
 }

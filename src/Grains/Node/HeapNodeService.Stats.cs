@@ -36,6 +36,7 @@ public sealed partial class HeapNodeService
             LeasedMallocs = leases.LeasedMallocs,
             Granted = Granted,
             Grants = Grants,
+            CentralCalls = CentralCalls,
             ArenaSize = Options.ArenaSize,
             TinyAllocs = s.TinyAllocs,
             LargeObjects = s.LargeObjects,

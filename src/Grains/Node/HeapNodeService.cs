@@ -34,6 +34,7 @@ public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecyc
     private readonly Lock _noteLock = new();
     private NodeHeap? _heap;
     private long _grants;
+    private long _centralCalls;
     private CentralNote _note = new(0, 0, long.MaxValue);
 
     /// <summary>Created by DI, one per silo.</summary>
@@ -74,6 +75,12 @@ public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecyc
 
     /// <summary>Grants received (cumulative).</summary>
     public long Grants => Interlocked.Read(ref _grants);
+
+    /// <summary>Calls this node's mcache grains made to the central heap (cumulative); the data path's central heap traffic.</summary>
+    public long CentralCalls => Interlocked.Read(ref _centralCalls);
+
+    /// <summary>Counts one call of an mcache grain to the central heap.</summary>
+    public void CountCentralCall() => Interlocked.Increment(ref _centralCalls);
 
     /// <summary>The latest copy of the central heap's durable facts.</summary>
     public CentralNote Note
@@ -194,7 +201,7 @@ public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecyc
         {
             try
             {
-                return await central.RegisterNodeAsync(new NodeRegistration(Name, Silo, _options.ArenaSize, [.. excluded]));
+                return await central.RegisterNodeAsync(new NodeRegistration(Name, Silo, _options.ArenaSize, [.. excluded], _options.ProcessorsPerNode));
             }
             catch (Exception e) when (attempt < 5 && e is not ClusterHeapException)
             {
