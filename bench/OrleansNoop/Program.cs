@@ -64,7 +64,7 @@ static async Task<(double Rate, double P50, double P99)> Loop(TimeSpan each, int
     var clock = Stopwatch.StartNew();
     await Task.WhenAll(Enumerable.Range(0, inFlight).Select(async k =>
     {
-        var mine = samples[k] = [];
+        List<double> mine = samples[k] = [];
         while (clock.Elapsed < each)
         {
             long start = Stopwatch.GetTimestamp();

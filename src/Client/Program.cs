@@ -15,7 +15,7 @@ public static class Program
 {
     public static async Task<int> Main(string[] argv)
     {
-        using Interrupt interrupt = Interrupt.Install(Console.Error);
+        using var interrupt = Interrupt.Install(Console.Error);
         var cli = new CliContext(Console.Out, Console.Error, terminal: !Console.IsOutputRedirected, interrupt);
         return await RunAsync(argv, cli);
     }

@@ -12,12 +12,12 @@ public static class GrainKeys
     /// <summary>Splits an mcache key into node and P; false when it is not <c>"node/P"</c>.</summary>
     public static bool TryParseMCache(string key, out string node, out int p)
     {
-        var slash = key.LastIndexOf('/');
+        int slash = key.LastIndexOf('/');
         node = slash > 0 ? key[..slash] : "";
         p = -1;
         return slash > 0 && int.TryParse(key.AsSpan(slash + 1), out p) && p >= 0;
     }
 
     /// <summary>The node a pinned grain's key names: the whole key for a heap node grain, the part before "/P" for an mcache.</summary>
-    public static string NodeOf(string key) => TryParseMCache(key, out var node, out _) ? node : key;
+    public static string NodeOf(string key) => TryParseMCache(key, out string? node, out _) ? node : key;
 }

@@ -72,13 +72,13 @@ public readonly record struct HeapPointer([property: Id(0)] ulong Value)
             return false;
         }
 
-        var s = text.Trim().Replace("_", "", StringComparison.Ordinal);
+        string s = text.Trim().Replace("_", "", StringComparison.Ordinal);
         if (s.StartsWith("0x", StringComparison.OrdinalIgnoreCase))
         {
             s = s[2..];
         }
 
-        if (!ulong.TryParse(s, System.Globalization.NumberStyles.HexNumber, null, out var value))
+        if (!ulong.TryParse(s, System.Globalization.NumberStyles.HexNumber, null, out ulong value))
         {
             return false;
         }

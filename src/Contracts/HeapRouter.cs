@@ -23,26 +23,26 @@ public sealed class HeapRouter(IGrainFactory grains)
     /// <summary>Fetches the slot table from the central heap.</summary>
     public async Task RefreshAsync()
     {
-        var nodes = await Central.GetNodesAsync();
+        NodeInfo[] nodes = await Central.GetNodesAsync();
         _bySlot = nodes.ToDictionary(n => n.Slot, n => (n, _grains.GetGrain<IHeapNodeGrain>(n.Name)));
     }
 
     /// <summary>The owner of <paramref name="pointer"/>, or the node-gone error.</summary>
     public async ValueTask<(IHeapNodeGrain? Node, HeapError? Error)> TryResolveAsync(HeapPointer pointer)
     {
-        var slot = pointer.Slot;
+        int slot = pointer.Slot;
         if (!Matches(_bySlot, pointer, slot))
         {
             await RefreshAsync();
         }
 
-        var table = _bySlot;
-        if (slot < 0 || !table.TryGetValue(slot, out var entry))
+        Dictionary<int, (NodeInfo Info, IHeapNodeGrain Grain)> table = _bySlot;
+        if (slot < 0 || !table.TryGetValue(slot, out (NodeInfo Info, IHeapNodeGrain Grain) entry))
         {
             return (null, HeapError.NodeGone(pointer, HeapError.UnknownSlot, $"no live node owns slot {slot}"));
         }
 
-        var node = entry.Info;
+        NodeInfo node = entry.Info;
         if (node.Generation != pointer.Generation)
         {
             return (null, HeapError.NodeGone(pointer, HeapError.StaleGeneration,
@@ -55,7 +55,7 @@ public sealed class HeapRouter(IGrainFactory grains)
     /// <summary>The owner of <paramref name="pointer"/>; throws <see cref="NodeGoneException"/>.</summary>
     public async ValueTask<IHeapNodeGrain> ResolveAsync(HeapPointer pointer)
     {
-        var (node, error) = await TryResolveAsync(pointer);
+        (IHeapNodeGrain? node, HeapError? error) = await TryResolveAsync(pointer);
         return node ?? throw error!.ToException();
     }
 
@@ -73,16 +73,16 @@ public sealed class HeapRouter(IGrainFactory grains)
     {
         var errors = new HeapError?[pointers.Length];
         var groups = new Dictionary<IHeapNodeGrain, List<int>>();
-        for (var i = 0; i < pointers.Length; i++)
+        for (int i = 0; i < pointers.Length; i++)
         {
-            var (node, error) = await TryResolveAsync(pointers[i]);
+            (IHeapNodeGrain? node, HeapError? error) = await TryResolveAsync(pointers[i]);
             if (node is null)
             {
                 errors[i] = error;
                 continue;
             }
 
-            if (!groups.TryGetValue(node, out var list))
+            if (!groups.TryGetValue(node, out List<int>? list))
             {
                 groups[node] = list = [];
             }
@@ -92,8 +92,8 @@ public sealed class HeapRouter(IGrainFactory grains)
 
         await Task.WhenAll(groups.Select(async g =>
         {
-            var replies = await g.Key.FreeBatchAsync(new PointerBatch([.. g.Value.Select(i => pointers[i])]));
-            for (var j = 0; j < replies.Length; j++)
+            HeapError?[] replies = await g.Key.FreeBatchAsync(new PointerBatch([.. g.Value.Select(i => pointers[i])]));
+            for (int j = 0; j < replies.Length; j++)
             {
                 errors[g.Value[j]] = replies[j];
             }
@@ -102,5 +102,5 @@ public sealed class HeapRouter(IGrainFactory grains)
     }
 
     private static bool Matches(Dictionary<int, (NodeInfo Info, IHeapNodeGrain Grain)> table, HeapPointer pointer, int slot) =>
-        slot >= 0 && table.TryGetValue(slot, out var node) && node.Info.Generation == pointer.Generation;
+        slot >= 0 && table.TryGetValue(slot, out (NodeInfo Info, IHeapNodeGrain Grain) node) && node.Info.Generation == pointer.Generation;
 }

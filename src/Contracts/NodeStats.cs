@@ -79,11 +79,11 @@ public sealed record NodeStats
     public static NodeStats Sum(IReadOnlyList<NodeStats> rows)
     {
         var bySize = new Dictionary<int, SizeClassStats>();
-        foreach (var row in rows)
+        foreach (NodeStats row in rows)
         {
-            foreach (var c in row.BySize)
+            foreach (SizeClassStats c in row.BySize)
             {
-                bySize[c.SizeClass] = bySize.TryGetValue(c.SizeClass, out var s)
+                bySize[c.SizeClass] = bySize.TryGetValue(c.SizeClass, out SizeClassStats? s)
                     ? s with { Mallocs = s.Mallocs + c.Mallocs, Frees = s.Frees + c.Frees }
                     : c;
             }

@@ -42,12 +42,12 @@ public sealed partial class MembershipWatcher(IClusterMembershipService membersh
         ClusterMembershipSnapshot? previous = null;
         try
         {
-            await foreach (var snapshot in _membership.MembershipUpdates.WithCancellation(cancellation))
+            await foreach (ClusterMembershipSnapshot? snapshot in _membership.MembershipUpdates.WithCancellation(cancellation))
             {
                 // The first snapshot still holds old dead rows; only changes after it are news.
                 if (previous is not null)
                 {
-                    foreach (var change in snapshot.CreateUpdate(previous).Changes)
+                    foreach (ClusterMember change in snapshot.CreateUpdate(previous).Changes)
                     {
                         if (change.Status == SiloStatus.Dead)
                         {

@@ -235,7 +235,7 @@ internal sealed unsafe class GcMarker : IDisposable
     private void Grow()
     {
         int capacity = _capacity * 2;
-        var grey = (nuint*)NativeMemory.Alloc((nuint)capacity * 2 * (nuint)sizeof(nuint));
+        nuint* grey = (nuint*)NativeMemory.Alloc((nuint)capacity * 2 * (nuint)sizeof(nuint));
         Buffer.MemoryCopy(_grey, grey, (long)capacity * 2 * sizeof(nuint), (long)_depth * 2 * sizeof(nuint));
         NativeMemory.Free(_grey);
         _grey = grey;

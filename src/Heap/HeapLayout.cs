@@ -67,10 +67,12 @@ public sealed record HeapLayout
             throw new HeapInitException($"arena size must be positive, got {requestedArena} bytes");
         if (slot < 0 || slot > MaxSlot)
             throw new HeapInitException($"arena slot must be in 0..{MaxSlot}, got {slot}");
-        var (arena, bitmap, spans, reservation) = Sizes(requestedArena);
+        (long arena, long bitmap, long spans, long reservation) = Sizes(requestedArena);
         if (reservation > 1L << SlotShift)
+        {
             throw new HeapInitException(
                 $"arena of {requestedArena} bytes needs a {reservation}-byte reservation, more than a slot's 1 TiB window");
+        }
 
         int lastErrno = 0;
         for (int attempt = -1; attempt <= MaxSlot; attempt++)

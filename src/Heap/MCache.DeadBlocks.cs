@@ -46,7 +46,11 @@ public sealed unsafe partial class MCache
             if (s->SweepGen == _mheap.SweepGen) DisposeDeadBlock(address & ~(nuint)15);
             else _heap.FreeDeadTinyBlock(s, (int)(offset >> 4));
         }
-        else if (u != TinyUpdate.Done) return false;
+        else if (u != TinyUpdate.Done)
+        {
+            return false;
+        }
+
         TinyFrees++;
         return true;
     }

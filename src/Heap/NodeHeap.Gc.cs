@@ -22,7 +22,7 @@ public sealed record GcCycle(
     {
         get
         {
-            var inv = CultureInfo.InvariantCulture;
+            CultureInfo inv = CultureInfo.InvariantCulture;
             static string Ms(TimeSpan t) => t.TotalMilliseconds.ToString(t.TotalMilliseconds < 10 ? "0.###" : "0.#", CultureInfo.InvariantCulture);
             static long Mb(long b) => b >> 20;
             return string.Create(inv,
@@ -322,7 +322,7 @@ public sealed unsafe partial class NodeHeap
     private GcStats ReadGcStatsStopped()
     {
         int n = (int)Math.Min(_numGc, PauseHistory);
-        var recent = new long[n];
+        long[] recent = new long[n];
         for (int i = 0; i < n; i++) recent[i] = _pauseNs[(int)((_numGc - n + i) % PauseHistory)];
         long gcFrees = _mheap.LargeGcFreesLocked();
         foreach (MCentral c in _centrals)

@@ -33,7 +33,7 @@ public sealed unsafe partial class NodeHeap
         if (s == null) return null;
         long id = Interlocked.Increment(ref _nextLeaseId) | ((long)Layout.Slot << 48);
         s->LeaseId = id;
-        var free = new ulong[MSpan.BitWords];
+        ulong[] free = new ulong[MSpan.BitWords];
         int taken = 0;
         for (int i = 0; i < s->NElems; i++)
         {
@@ -101,7 +101,7 @@ public sealed unsafe partial class NodeHeap
     {
         using (_leaseLock.EnterScope())
         {
-            if (!_leases.Remove(leaseId, out var lease))
+            if (!_leases.Remove(leaseId, out (nint Span, ulong[] Lent) lease))
                 throw new ArgumentException($"lease {leaseId} is not active on this node (returned already, or never lent here)", nameof(leaseId));
             if (returned) _leasesReturned++;
             else _leasesReclaimed++;

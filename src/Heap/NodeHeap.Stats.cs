@@ -20,11 +20,11 @@ public sealed unsafe partial class NodeHeap
 
     private MemStats ReadMemStatsStopped()
     {
-        var objectMallocs = new long[SizeClasses.NumClasses];
-        var slotAllocs = new long[SizeClasses.NumClasses];
-        var ownerFrees = new long[SizeClasses.NumClasses];    // objects freed by mcache owners without mcentral
-        var slotReuses = new long[SizeClasses.NumClasses];    // allocations on slots that stayed allocated (MCache.SlotReuses)
-        var stacked = new long[SizeClasses.NumClasses];       // allocated slots holding nothing: free stacks' entries
+        long[] objectMallocs = new long[SizeClasses.NumClasses];
+        long[] slotAllocs = new long[SizeClasses.NumClasses];
+        long[] ownerFrees = new long[SizeClasses.NumClasses];    // objects freed by mcache owners without mcentral
+        long[] slotReuses = new long[SizeClasses.NumClasses];    // allocations on slots that stayed allocated (MCache.SlotReuses)
+        long[] stacked = new long[SizeClasses.NumClasses];       // allocated slots holding nothing: free stacks' entries
         long tinyAllocs;
         using (_cachesLock.EnterScope())
         {
@@ -61,7 +61,7 @@ public sealed unsafe partial class NodeHeap
             activeLeases = _leases.Count;
         }
         long[] objectFrees = ownerFrees;                     // plus mcentral's, below
-        var slotFrees = new long[SizeClasses.NumClasses];
+        long[] slotFrees = new long[SizeClasses.NumClasses];
         long refills = 0;
         foreach (MCentral central in _centrals)
         {

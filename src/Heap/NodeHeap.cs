@@ -106,7 +106,7 @@ public sealed unsafe partial class NodeHeap : IDisposable
         _arenaSize = (nuint)layout.ArenaSize;
         if (options.BackgroundScavenger && options.ScavengeDelay > TimeSpan.Zero)
         {
-            TimeSpan period = TimeSpan.FromTicks(Math.Max(options.ScavengeDelay.Ticks / 2, TimeSpan.FromMilliseconds(100).Ticks));
+            var period = TimeSpan.FromTicks(Math.Max(options.ScavengeDelay.Ticks / 2, TimeSpan.FromMilliseconds(100).Ticks));
             _scavengeTimer = new Timer(_ => ScavengeQuietly(), null, period, period);
         }
     }
@@ -117,7 +117,7 @@ public sealed unsafe partial class NodeHeap : IDisposable
         options ??= new HeapOptions();
         if (options.GrowthLimit < 0) throw new HeapInitException($"growth limit must not be negative, got {options.GrowthLimit}");
         if (options.MemoryLimit < 0) throw new HeapInitException($"memory limit must not be negative, got {options.MemoryLimit}");
-        HeapLayout layout = HeapLayout.Reserve(options.ArenaSize, options.Slot);
+        var layout = HeapLayout.Reserve(options.ArenaSize, options.Slot);
         return new NodeHeap(options, layout);
     }
 

@@ -130,8 +130,8 @@ public static class SizeClasses
         // Step 1: walk candidate sizes from 8 to 32768 in steps of `align`. At each power of two
         // the step grows: 16 from 32 on (16-byte alignment for objects >= 32 bytes), size/8 from
         // 128 on (so rounding up wastes at most 12.5%), 256 from 2048 on.
-        var align = 8;
-        for (var size = align; size <= MaxSmallSize; size += align)
+        int align = 8;
+        for (int size = align; size <= MaxSmallSize; size += align)
         {
             if (IsPowerOfTwo(size))
             {
@@ -156,17 +156,17 @@ public static class SizeClasses
 
             // Step 2: the smallest span (a whole number of pages) whose leftover tail is at most
             // 1/8 of the span, so the tail wastes at most 12.5%.
-            var allocSize = HeapConstants.PageSize;
+            int allocSize = HeapConstants.PageSize;
             while (allocSize % size > allocSize / 8)
             {
                 allocSize += HeapConstants.PageSize;
             }
 
-            var pages = allocSize / HeapConstants.PageSize;
+            int pages = allocSize / HeapConstants.PageSize;
 
             // Step 3: if the previous class has the same page count and fits the same number of
             // objects, it simply takes this (larger) size instead of a new class being added.
-            var last = classes.Count - 1;
+            int last = classes.Count - 1;
             if (classes.Count > 1 && pages == classes[last].Pages && allocSize / size == allocSize / classes[last].Size)
             {
                 classes[last] = (size, pages);
@@ -179,11 +179,11 @@ public static class SizeClasses
         // Step 4: grow each class to the largest size that still fits the same number of objects
         // in the same pages, rounded down to a multiple of 128 (LargeSizeDiv) so that
         // size_to_class128 stays exact. E.g. 8448 (6 objects in 7 pages) becomes 9472.
-        for (var i = 1; i < classes.Count; i++)
+        for (int i = 1; i < classes.Count; i++)
         {
-            var (size, pages) = classes[i];
-            var spanBytes = pages * HeapConstants.PageSize;
-            var grown = (spanBytes / (spanBytes / size)) & ~(LargeSizeDiv - 1);
+            (int size, int pages) = classes[i];
+            int spanBytes = pages * HeapConstants.PageSize;
+            int grown = (spanBytes / (spanBytes / size)) & ~(LargeSizeDiv - 1);
             if (grown > size)
             {
                 classes[i] = (grown, pages);
@@ -218,11 +218,11 @@ public static class SizeClasses
     // (first + (i-1)*step, first + i*step]): size_to_class8 with (0, 8), size_to_class128 with (1024, 128).
     private static byte[] BuildSizeToClass((int Size, int Pages)[] classes, int first, int step, int count)
     {
-        var table = new byte[count];
-        for (var i = 0; i < count; i++)
+        byte[] table = new byte[count];
+        for (int i = 0; i < count; i++)
         {
-            var size = first + (i * step);
-            var cls = 0;
+            int size = first + (i * step);
+            int cls = 0;
             while (classes[cls].Size < size)
             {
                 cls++;
@@ -239,14 +239,14 @@ public static class SizeClasses
     private static SizeClassInfo[] BuildTable((int Size, int Pages)[] classes)
     {
         var table = new SizeClassInfo[classes.Length - 1];
-        var prevSize = 0;
-        for (var i = 1; i < classes.Length; i++)
+        int prevSize = 0;
+        for (int i = 1; i < classes.Length; i++)
         {
-            var (size, pages) = classes[i];
-            var spanBytes = pages * HeapConstants.PageSize;
-            var objects = spanBytes / size;
-            var tailWaste = spanBytes - (size * objects);
-            var maxWaste = (double)(((size - prevSize - 1) * objects) + tailWaste) / spanBytes;
+            (int size, int pages) = classes[i];
+            int spanBytes = pages * HeapConstants.PageSize;
+            int objects = spanBytes / size;
+            int tailWaste = spanBytes - (size * objects);
+            double maxWaste = (double)(((size - prevSize - 1) * objects) + tailWaste) / spanBytes;
             table[i - 1] = new SizeClassInfo(i, size, spanBytes, objects, tailWaste, 100 * maxWaste);
             prevSize = size;
         }

@@ -29,7 +29,7 @@ internal static class Observability
             return Host.CreateApplicationBuilder();
         }
 
-        var web = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [] });
+        WebApplicationBuilder web = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [] });
         web.WebHost.ConfigureKestrel(k => k.Listen(settings.Listen, port));
         return web;
     }
@@ -52,8 +52,8 @@ internal static class Observability
         }
 
         // HttpListener takes "*" for every address, which the exporter's own Host option cannot say.
-        var any = settings.Listen.Equals(IPAddress.Any) || settings.Listen.Equals(IPAddress.IPv6Any);
-        var prefix = any ? $"http://*:{port}/" : $"http://{new IPEndPoint(settings.Listen, port)}/";
+        bool any = settings.Listen.Equals(IPAddress.Any) || settings.Listen.Equals(IPAddress.IPv6Any);
+        string prefix = any ? $"http://*:{port}/" : $"http://{new IPEndPoint(settings.Listen, port)}/";
         builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService("clusterheap-silo", serviceInstanceId: settings.Name))
             .WithMetrics(m => m
@@ -85,7 +85,7 @@ internal static class Observability
         switch (builder)
         {
             case WebApplicationBuilder web:
-                var app = web.Build();
+                WebApplication app = web.Build();
                 app.MapOrleansDashboard();
                 return app;
             case HostApplicationBuilder plain:

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using ClusterHeap.Grains;
 using ClusterHeap.Grains.Node;
+using ClusterHeap.Heap;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -37,7 +38,7 @@ internal static class Program
             return 2;
         }
 
-        using var host = Build(settings);
+        using IHost host = Build(settings);
         try
         {
             await host.StartAsync();
@@ -48,9 +49,9 @@ internal static class Program
             return 1;
         }
 
-        var node = host.Services.GetRequiredService<HeapNodeService>();
+        HeapNodeService node = host.Services.GetRequiredService<HeapNodeService>();
         await node.Ready;
-        var layout = node.Heap.Layout;
+        HeapLayout layout = node.Heap.Layout;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"clusterheap-silo {settings.Name} ready: slot {node.Slot} generation {node.Generation}, silo {settings.Advertise}:{settings.SiloPort}, gateway {settings.Advertise}:{settings.GatewayPort}, "
             + $"spans 0x{layout.SpansStart:x} bitmap 0x{layout.BitmapStart:x} arena 0x{layout.ArenaStart:x}-0x{layout.ArenaEnd:x} ({layout.ArenaSize >> 20} MiB), "
@@ -76,7 +77,7 @@ internal static class Program
     /// <summary>The silo host as <paramref name="settings"/> say (tests start it in process).</summary>
     internal static IHost Build(SiloSettings settings)
     {
-        var builder = Observability.CreateBuilder(settings);
+        IHostApplicationBuilder builder = Observability.CreateBuilder(settings);
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o =>
         {
@@ -141,9 +142,9 @@ internal static class Program
             return;
         }
 
-        var text = string.Create(CultureInfo.InvariantCulture,
+        string text = string.Create(CultureInfo.InvariantCulture,
             $"name={settings.Name}\nslot={node.Slot}\ngeneration={node.Generation}\nsilo_port={settings.SiloPort}\ngateway_port={settings.GatewayPort}\npid={Environment.ProcessId}\n");
-        var temp = settings.ReadyFile + ".tmp";
+        string temp = settings.ReadyFile + ".tmp";
         File.WriteAllText(temp, text);
         File.Move(temp, settings.ReadyFile, overwrite: true);
     }

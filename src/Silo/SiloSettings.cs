@@ -66,11 +66,11 @@ public sealed class SiloSettings
     public static SiloSettings Parse(string[] args, Func<string, string?> env)
     {
         var given = new Dictionary<string, string>(StringComparer.Ordinal);
-        for (var i = 0; i < args.Length; i++)
+        for (int i = 0; i < args.Length; i++)
         {
-            var arg = args[i];
-            var eq = arg.IndexOf('=', StringComparison.Ordinal);
-            var name = eq > 0 ? arg[..eq] : arg;
+            string arg = args[i];
+            int eq = arg.IndexOf('=', StringComparison.Ordinal);
+            string name = eq > 0 ? arg[..eq] : arg;
             if (Array.Find(Options, o => o.Name == name) is null)
             {
                 throw new ArgumentException($"unknown option '{arg}'");
@@ -92,22 +92,22 @@ public sealed class SiloSettings
 
         string? Get(string name)
         {
-            if (given.TryGetValue(name, out var value))
+            if (given.TryGetValue(name, out string? value))
             {
                 return value;
             }
 
-            var fromEnv = env(Array.Find(Options, o => o.Name == name)!.Env);
+            string? fromEnv = env(Array.Find(Options, o => o.Name == name)!.Env);
             return string.IsNullOrWhiteSpace(fromEnv) ? null : fromEnv.Trim();
         }
 
         // The name an error should use: the option as typed, or the environment variable the value came from.
         string From(string name) => given.ContainsKey(name) ? name : Array.Find(Options, o => o.Name == name)!.Env;
 
-        var siloPort = ParsePort(From("--silo-port"), Get("--silo-port") ?? "11111");
-        var gatewayPort = ParsePort(From("--gateway-port"), Get("--gateway-port") ?? "30000");
-        var redis = Get("--redis");
-        var primary = Get("--primary");
+        int siloPort = ParsePort(From("--silo-port"), Get("--silo-port") ?? "11111");
+        int gatewayPort = ParsePort(From("--gateway-port"), Get("--gateway-port") ?? "30000");
+        string? redis = Get("--redis");
+        string? primary = Get("--primary");
         if (redis is not null && primary is not null)
         {
             throw new ArgumentException("--primary (development clustering) and --redis exclude each other");
@@ -150,7 +150,7 @@ public sealed class SiloSettings
             "Every option can also be given by its environment variable; the option wins.",
             "",
         };
-        foreach (var o in Options)
+        foreach (Option o in Options)
         {
             lines.Add($"  {o.Name,-18} {o.Env,-28} default {o.Default}");
             lines.Add($"  {"",-18} {o.Help}");
@@ -165,7 +165,7 @@ public sealed class SiloSettings
     }
 
     private static int ParsePort(string option, string text) =>
-        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65536
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int port) && port is > 0 and < 65536
             ? port
             : throw new ArgumentException($"{option}: '{text}' is not a port");
 
@@ -174,13 +174,13 @@ public sealed class SiloSettings
         text is null || text.Equals("off", StringComparison.OrdinalIgnoreCase) ? null : ParsePort(option, text);
 
     private static int ParseCount(string option, string text) =>
-        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is > 0 and <= 1024
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n is > 0 and <= 1024
             ? n
             : throw new ArgumentException($"{option}: '{text}' is not a count from 1 to 1024");
 
     private static IPEndPoint ParseEndpoint(string option, string text)
     {
-        var colon = text.LastIndexOf(':');
+        int colon = text.LastIndexOf(':');
         if (colon <= 0)
         {
             throw new ArgumentException($"{option}: '{text}' is not HOST:PORT");
@@ -192,15 +192,15 @@ public sealed class SiloSettings
     /// <summary>An IP as is; 'auto' as this host's first non-loopback IPv4; a name through DNS.</summary>
     private static IPAddress ResolveAddress(string option, string text)
     {
-        if (IPAddress.TryParse(text, out var ip))
+        if (IPAddress.TryParse(text, out IPAddress? ip))
         {
             return ip;
         }
 
-        var host = text.Equals("auto", StringComparison.OrdinalIgnoreCase) ? Dns.GetHostName() : text;
+        string host = text.Equals("auto", StringComparison.OrdinalIgnoreCase) ? Dns.GetHostName() : text;
         try
         {
-            var addresses = Dns.GetHostAddresses(host).Where(a => a.AddressFamily == AddressFamily.InterNetwork).ToArray();
+            IPAddress[] addresses = Dns.GetHostAddresses(host).Where(a => a.AddressFamily == AddressFamily.InterNetwork).ToArray();
             return Array.Find(addresses, a => !IPAddress.IsLoopback(a)) ?? addresses.FirstOrDefault()
                 ?? throw new ArgumentException($"{option}: '{host}' has no IPv4 address");
         }
@@ -212,9 +212,9 @@ public sealed class SiloSettings
 
     /// <summary>A size as <see cref="ByteSize"/> reads it (64MiB, 1.5GiB); the error names <paramref name="option"/>.</summary>
     public static long ParseSize(string option, string text) =>
-        ByteSize.TryParse(text, out var bytes) ? bytes : throw new ArgumentException(ByteSize.Error(option, text));
+        ByteSize.TryParse(text, out long bytes) ? bytes : throw new ArgumentException(ByteSize.Error(option, text));
 
     /// <summary>A duration as <see cref="Duration"/> reads it (500ms, 30s, 2m); the error names <paramref name="option"/>.</summary>
     public static TimeSpan ParseDuration(string option, string text) =>
-        Duration.TryParse(text, out var duration) ? duration : throw new ArgumentException(Duration.Error(option, text));
+        Duration.TryParse(text, out TimeSpan duration) ? duration : throw new ArgumentException(Duration.Error(option, text));
 }

@@ -111,7 +111,7 @@ public sealed partial class CliTests
     {
         ParseResult r = Tree().Parse(["stress", "larson", "--size", text, "--arena-size", text]);
         Assert.Empty(r.Errors);
-        Option<long> size = (Option<long>)r.CommandResult.Command.Options.Single(o => o.Name == "--size");
+        var size = (Option<long>)r.CommandResult.Command.Options.Single(o => o.Name == "--size");
         Assert.Equal(bytes, r.Get(size));
     }
 
@@ -125,7 +125,7 @@ public sealed partial class CliTests
     {
         ParseResult r = Tree().Parse(["stress", "larson", "--duration", text]);
         Assert.Empty(r.Errors);
-        Option<TimeSpan> duration = (Option<TimeSpan>)r.CommandResult.Command.Options.Single(o => o.Name == "--duration");
+        var duration = (Option<TimeSpan>)r.CommandResult.Command.Options.Single(o => o.Name == "--duration");
         Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), r.Get(duration));
     }
 
@@ -133,7 +133,7 @@ public sealed partial class CliTests
     public void AnOptionLeftOutTakesItsDefault()
     {
         ParseResult r = Tree().Parse(["stress", "larson"]);
-        Option<TimeSpan> duration = (Option<TimeSpan>)r.CommandResult.Command.Options.Single(o => o.Name == "--duration");
+        var duration = (Option<TimeSpan>)r.CommandResult.Command.Options.Single(o => o.Name == "--duration");
         Assert.Equal(TimeSpan.FromSeconds(10), r.Get(duration));
     }
 

@@ -29,8 +29,11 @@ public sealed partial class InterruptTests(EmbeddedClusterFixture fixture)
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string a in (string[])[Path.Combine(dir, "clusterheap.dll"), "stress", "larson", "--duration", "5m", "--workers", "3", "--slots", "2000",
             "--json", json, .. connect])
+        {
             psi.ArgumentList.Add(a);
-        var p = Process.Start(psi)!;
+        }
+
+        Process p = Process.Start(psi)!;
         p.OutputDataReceived += (_, e) => { if (e.Data is not null) lines.Add(e.Data); };
         p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lines.Add("stderr: " + e.Data); };
         p.BeginOutputReadLine();
@@ -71,7 +74,7 @@ public sealed partial class InterruptTests(EmbeddedClusterFixture fixture)
             Assert.Contains("interrupted     by Ctrl+C", output);
             Assert.Contains("result: PASS (interrupted)", output);
 
-            using JsonDocument doc = JsonDocument.Parse(await File.ReadAllTextAsync(json));
+            using var doc = JsonDocument.Parse(await File.ReadAllTextAsync(json));
             Assert.True(doc.RootElement.GetProperty("interrupted").GetBoolean());
             Assert.True(doc.RootElement.GetProperty("passed").GetBoolean());
             Assert.Equal(0, doc.RootElement.GetProperty("cookie_failures").GetInt64());

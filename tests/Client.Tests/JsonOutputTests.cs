@@ -10,7 +10,7 @@ public sealed class JsonOutputTests(EmbeddedClusterFixture fixture)
     {
         (int exit, string output, string error) = await fixture.RunCliAsync(args);
         Assert.True(exit == 0, error + output);
-        using JsonDocument doc = JsonDocument.Parse(output);
+        using var doc = JsonDocument.Parse(output);
         return doc.RootElement.Clone();
     }
 
@@ -62,7 +62,7 @@ public sealed class JsonOutputTests(EmbeddedClusterFixture fixture)
     {
         var output = new StringWriter();
         Assert.Equal(0, await Program.RunAsync(["info", "classes", "--json"], output, TextWriter.Null));
-        using JsonDocument doc = JsonDocument.Parse(output.ToString());
+        using var doc = JsonDocument.Parse(output.ToString());
         Assert.Equal(67, doc.RootElement.GetArrayLength());
         Assert.Equal(32768, doc.RootElement[66].GetProperty("size").GetInt32());
     }

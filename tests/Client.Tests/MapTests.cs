@@ -39,7 +39,7 @@ public sealed class MapTests(EmbeddedClusterFixture fixture)
     public async Task TheSvgIsValidXmlWithARectForEverySpanOfEveryNode()
     {
         HeapMap[] maps = await PopulatedMapsAsync();
-        XDocument svg = XDocument.Parse(SvgMap.Render(maps));
+        var svg = XDocument.Parse(SvgMap.Render(maps));
         XNamespace ns = "http://www.w3.org/2000/svg";
         Assert.Equal(ns + "svg", svg.Root!.Name);
         foreach (HeapMap map in maps)
@@ -64,7 +64,7 @@ public sealed class MapTests(EmbeddedClusterFixture fixture)
             (int exit, string output, string error) = await fixture.RunCliAsync("map", "--svg", file);
             Assert.True(exit == 0, error);
             Assert.Contains($"wrote {file}: 3 node(s)", output);
-            XDocument svg = XDocument.Load(file);
+            var svg = XDocument.Load(file);
             Assert.Equal(3, svg.Descendants().Count(e => e.Attribute("data-node") is not null));
         }
         finally
@@ -81,7 +81,7 @@ public sealed class MapTests(EmbeddedClusterFixture fixture)
             new HeapMapRow(0, 1, 5, 128, 64, MapState.Leased),
             new HeapMapRow(0, 2, 0, 0, 0, MapState.Free),
             new HeapMapRow(0, 3, 0, 0, 0, MapState.Released));
-        XDocument svg = XDocument.Parse(SvgMap.Render([map]));
+        var svg = XDocument.Parse(SvgMap.Render([map]));
         var rects = svg.Descendants().Where(e => e.Name.LocalName == "rect" && ((string?)e.Attribute("class"))?.StartsWith("span", StringComparison.Ordinal) == true).ToList();
         Assert.Equal(2, rects.Count(r => (string?)r.Attribute("data-start") == $"0x{Start:x12}")); // 100 pages, 64 per row
         Assert.Equal("url(#released)", (string?)rects.Single(r => ((string)r.Attribute("class")!).EndsWith("released", StringComparison.Ordinal)).Attribute("fill"));

@@ -29,9 +29,9 @@ public sealed class StartupTests
                 Assert.Equal(silos, nodes.Select(n => n.Slot).Distinct().Count());
                 Assert.Equal(silos, nodes.Select(n => n.Silo).Distinct().Count());
 
-                var management = c.Client.GetGrain<IManagementGrain>(0);
+                IManagementGrain management = c.Client.GetGrain<IManagementGrain>(0);
                 GrainId centralId = c.Central.GetGrainId();
-                var activations = (await management.GetDetailedGrainStatistics()).Where(a => a.GrainId == centralId).ToArray();
+                DetailedGrainStatistic[] activations = (await management.GetDetailedGrainStatistics()).Where(a => a.GrainId == centralId).ToArray();
                 Assert.Single(activations);
             }
 

@@ -69,7 +69,7 @@ public sealed class StressTests(EmbeddedClusterFixture fixture)
         {
             StressOptions o = await ShortAsync("larson") with { Json = file };
             StressReport r = await StressCommand.RunReportAsync(o, _c, new StringWriter());
-            using JsonDocument json = JsonDocument.Parse(await File.ReadAllTextAsync(file));
+            using var json = JsonDocument.Parse(await File.ReadAllTextAsync(file));
             JsonElement root = json.RootElement;
             foreach (string key in RequiredKeys) Assert.True(root.TryGetProperty(key, out _), $"missing key {key}");
             Assert.Equal("larson", root.GetProperty("workload").GetString());

@@ -33,25 +33,25 @@ public sealed class WebMapTests(EmbeddedClusterFixture cluster)
     [BrowserFact]
     public async Task ThePageShowsNewSpansWithinASecondOfTheAllocation()
     {
-        var connection = cluster.Connection;
-        var nodes = await connection.NodesAsync();
+        ClusterConnection connection = cluster.Connection;
+        NodeInfo[] nodes = await connection.NodesAsync();
         await using var server = HeapMapServer.Start(connection, Endpoints.FreePorts(1)[0]);
-        await using var browser = await HeadlessChromium.LaunchAsync();
-        var page = await browser.OpenAsync(server.Url);
+        await using HeadlessChromium browser = await HeadlessChromium.LaunchAsync();
+        BrowserPage page = await browser.OpenAsync(server.Url);
 
         // The first frames drew every node.
         await page.EvaluateAsync(WaitFor($"document.querySelectorAll('section.node').length === {nodes.Length} && Number(document.body.dataset.frames) >= 2", 30, "every node drawn"));
 
         // A large object (a span of its own) and a batch of 3 KiB objects on node1.
         const long LargeSize = 200_000, SmallSize = 3000;
-        var smallClass = SizeClasses.ClassOf((nuint)SmallSize);
-        var large = await connection.MCache("node1").MallocAsync(LargeSize);
-        var batch = await connection.MCache("node1", 1).MallocBatchAsync(40, SmallSize);
+        int smallClass = SizeClasses.ClassOf((nuint)SmallSize);
+        HeapPointer large = await connection.MCache("node1").MallocAsync(LargeSize);
+        MallocBatchResult batch = await connection.MCache("node1", 1).MallocBatchAsync(40, SmallSize);
         var allocated = Stopwatch.StartNew();
         Assert.Null(batch.Error);
-        var largeStart = $"0x{large.Address:x}";
-        var small = batch.Pointers[^1].Address;
-        var shown = await page.EvaluateAsync(WaitFor(
+        string largeStart = $"0x{large.Address:x}";
+        ulong small = batch.Pointers[^1].Address;
+        JsonNode? shown = await page.EvaluateAsync(WaitFor(
             $"document.querySelector('g.span[data-node=\"node1\"][data-start=\"{largeStart}\"][data-state=\"inuse\"][data-class=\"0\"]') !== null"
             + $" && [...document.querySelectorAll('g.span[data-node=\"node1\"][data-class=\"{smallClass}\"][data-state=\"inuse\"]')]"
             + $".some(g => {{ const s = BigInt(g.dataset.start); const a = BigInt('{small}'); return s <= a && a < s + BigInt(g.dataset.pages) * 8192n; }})",
@@ -61,7 +61,7 @@ public sealed class WebMapTests(EmbeddedClusterFixture cluster)
             $"the page showed the new spans {allocated.Elapsed.TotalMilliseconds:F0} ms after the allocation (in the page: {shown} ms after asked)");
 
         // Hovering the large span names its class, occupancy and owner.
-        var tip = await page.EvaluateAsync($$"""
+        JsonNode? tip = await page.EvaluateAsync($$"""
             (() => {
               const rect = document.querySelector('g.span[data-node="node1"][data-start="{{largeStart}}"] rect');
               const box = rect.getBoundingClientRect();
@@ -69,16 +69,16 @@ public sealed class WebMapTests(EmbeddedClusterFixture cluster)
               return document.getElementById('tip').textContent;
             })()
             """);
-        var tipText = tip!.GetValue<string>();
+        string tipText = tip!.GetValue<string>();
         Assert.Contains($"node1 {largeStart}", tipText, StringComparison.Ordinal);
         Assert.Contains("large object (class 0) · occupancy 100 %", tipText, StringComparison.Ordinal);
         Assert.Contains("owner: node1", tipText, StringComparison.Ordinal);
 
         // Clicking node1 shows its MemStats, with the large object counted.
-        var stats = await connection.Node("node1").GetStatsAsync();
+        NodeStats stats = await connection.Node("node1").GetStatsAsync();
         await page.EvaluateAsync("document.querySelector('section.node[data-node=\"node1\"] h2').click()");
         await page.EvaluateAsync(WaitFor("document.getElementById('memstats').textContent.includes('MemStats of node1')", 5, "node1's MemStats panel"));
-        var panel = (await page.EvaluateAsync("[...document.querySelectorAll('#memstats-table tr')].map(r => r.textContent).join('\\n')"))!.GetValue<string>();
+        string panel = (await page.EvaluateAsync("[...document.querySelectorAll('#memstats-table tr')].map(r => r.textContent).join('\\n')"))!.GetValue<string>();
         Assert.True(stats.LargeObjects >= 1, $"node1 has {stats.LargeObjects} large objects");
         Assert.Contains("LargeObjects", panel, StringComparison.Ordinal);
         Assert.Contains("Mallocs", panel, StringComparison.Ordinal);
@@ -89,12 +89,12 @@ public sealed class WebMapTests(EmbeddedClusterFixture cluster)
     [BrowserFact]
     public async Task ANodeThatLeavesGreysOutAndThePageSaysWhy()
     {
-        await using var connection = await ClusterConnection.OpenAsync(EmbeddedClusterFixture.Options with { Embedded = 2 });
+        await using ClusterConnection connection = await ClusterConnection.OpenAsync(EmbeddedClusterFixture.Options with { Embedded = 2 });
         await using var server = HeapMapServer.Start(connection, Endpoints.FreePorts(1)[0]);
-        await using var browser = await HeadlessChromium.LaunchAsync();
-        var page = await browser.OpenAsync(server.Url);
+        await using HeadlessChromium browser = await HeadlessChromium.LaunchAsync();
+        BrowserPage page = await browser.OpenAsync(server.Url);
         await page.EvaluateAsync(WaitFor("document.querySelectorAll('section.node').length === 2", 30, "both nodes drawn"));
-        var pointer = await connection.MCache("node1").MallocAsync(100_000);
+        HeapPointer pointer = await connection.MCache("node1").MallocAsync(100_000);
         await page.EvaluateAsync(WaitFor($"document.querySelector('g.span[data-node=\"node1\"][data-start=\"0x{pointer.Address:x}\"]') !== null", 5, "node1's span"));
         Assert.False((await page.EvaluateAsync("document.querySelector('section.node[data-node=\"node1\"]').classList.contains('dead')"))!.GetValue<bool>());
 

@@ -11,48 +11,48 @@ public sealed class BadInputTests(SharedClusterFixture fixture)
     [Fact]
     public async Task BadPointersGetTypedErrorsAndChangeNothing()
     {
-        var nodes = await _heap.NodesAsync();
-        var a = nodes[0];
-        var b = nodes[1];
-        var grain = _heap.Node(a.Name);
-        var p = await _heap.MCache(a.Name).MallocAsync(64);
-        var cookie = BitConverter.GetBytes(0xC00C1E00UL ^ p.Value);
+        NodeInfo[] nodes = await _heap.NodesAsync();
+        NodeInfo a = nodes[0];
+        NodeInfo b = nodes[1];
+        IHeapNodeGrain grain = _heap.Node(a.Name);
+        HeapPointer p = await _heap.MCache(a.Name).MallocAsync(64);
+        byte[] cookie = BitConverter.GetBytes(0xC00C1E00UL ^ p.Value);
         await grain.WriteAsync(p, cookie);
-        var before = await grain.GetStatsAsync();
+        NodeStats before = await grain.GetStatsAsync();
 
-        var interior = await Assert.ThrowsAsync<InvalidHeapPointerException>(() => grain.FreeAsync(p.Offset(8)));
+        InvalidHeapPointerException interior = await Assert.ThrowsAsync<InvalidHeapPointerException>(() => grain.FreeAsync(p.Offset(8)));
         Assert.Equal("Interior", interior.Error.Reason);
         Assert.Contains(p.Offset(8).ToString(), interior.Message);
 
         var outside = HeapPointer.Create(a.Generation, HeapPointer.HintOf(a.Slot) + 16);
-        var foreign = await Assert.ThrowsAsync<InvalidHeapPointerException>(() => grain.FreeAsync(outside));
+        InvalidHeapPointerException foreign = await Assert.ThrowsAsync<InvalidHeapPointerException>(() => grain.FreeAsync(outside));
         Assert.Equal("OutsideArena", foreign.Error.Reason);
 
-        var otherNode = await Assert.ThrowsAsync<NodeGoneException>(() => grain.FreeAsync(HeapPointer.Create(b.Generation, HeapPointer.HintOf(b.Slot) + 4096)));
+        NodeGoneException otherNode = await Assert.ThrowsAsync<NodeGoneException>(() => grain.FreeAsync(HeapPointer.Create(b.Generation, HeapPointer.HintOf(b.Slot) + 4096)));
         Assert.Equal(HeapError.UnknownSlot, otherNode.Error.Reason);
 
         var stale = HeapPointer.Create((ushort)(a.Generation + 1000), p.Address);
-        var staleError = await Assert.ThrowsAsync<NodeGoneException>(() => grain.FreeAsync(stale));
+        NodeGoneException staleError = await Assert.ThrowsAsync<NodeGoneException>(() => grain.FreeAsync(stale));
         Assert.Equal(HeapError.StaleGeneration, staleError.Error.Reason);
-        var routed = await Assert.ThrowsAsync<NodeGoneException>(() => _heap.Router.FreeAsync(stale));
+        NodeGoneException routed = await Assert.ThrowsAsync<NodeGoneException>(() => _heap.Router.FreeAsync(stale));
         Assert.Equal(HeapError.StaleGeneration, routed.Error.Reason);
 
         var unknownSlot = HeapPointer.Create(1, HeapPointer.HintOf(100) + 64);
-        var unknown = await Assert.ThrowsAsync<NodeGoneException>(() => _heap.Router.ReadAsync(unknownSlot, 8));
+        NodeGoneException unknown = await Assert.ThrowsAsync<NodeGoneException>(() => _heap.Router.ReadAsync(unknownSlot, 8));
         Assert.Equal(HeapError.UnknownSlot, unknown.Error.Reason);
 
-        var readPast = await Assert.ThrowsAsync<HeapOutOfBoundsException>(() => grain.ReadAsync(p, 65));
+        HeapOutOfBoundsException readPast = await Assert.ThrowsAsync<HeapOutOfBoundsException>(() => grain.ReadAsync(p, 65));
         Assert.Contains("64 bytes", readPast.Message);
         await Assert.ThrowsAsync<HeapOutOfBoundsException>(() => grain.WriteAsync(p.Offset(60), new byte[8]));
 
-        var after = await grain.GetStatsAsync();
+        NodeStats after = await grain.GetStatsAsync();
         Assert.Equal(before.Mallocs, after.Mallocs);
         Assert.Equal(before.Frees, after.Frees);
         Assert.Equal(before.HeapAlloc, after.HeapAlloc);
         Assert.Equal(cookie, await grain.ReadAsync(p, 8));
 
         await grain.FreeAsync(p);
-        var twice = await Assert.ThrowsAsync<InvalidHeapPointerException>(() => grain.FreeAsync(p));
+        InvalidHeapPointerException twice = await Assert.ThrowsAsync<InvalidHeapPointerException>(() => grain.FreeAsync(p));
         Assert.Equal("AlreadyFreed", twice.Error.Reason);
         Assert.Equal(after.Frees + 1, (await grain.GetStatsAsync()).Frees);
         await _heap.AssertVerifiedAsync();
@@ -61,17 +61,17 @@ public sealed class BadInputTests(SharedClusterFixture fixture)
     [Fact]
     public async Task BatchRepliesCarryOneErrorPerItem()
     {
-        var a = (await _heap.NodesAsync())[0];
-        var batch = await _heap.MCache(a.Name).MallocBatchAsync(3, 32);
-        var ptrs = batch.Pointers;
-        var errors = await _heap.Node(a.Name).FreeBatchAsync(new PointerBatch([ptrs[0], ptrs[0].Offset(4), ptrs[1], ptrs[0], ptrs[2]]));
+        NodeInfo a = (await _heap.NodesAsync())[0];
+        MallocBatchResult batch = await _heap.MCache(a.Name).MallocBatchAsync(3, 32);
+        HeapPointer[] ptrs = batch.Pointers;
+        HeapError?[] errors = await _heap.Node(a.Name).FreeBatchAsync(new PointerBatch([ptrs[0], ptrs[0].Offset(4), ptrs[1], ptrs[0], ptrs[2]]));
         Assert.Null(errors[0]);
         Assert.Equal(HeapErrorKind.InvalidPointer, errors[1]!.Kind);
         Assert.Null(errors[2]);
         Assert.Equal("AlreadyFreed", errors[3]!.Reason);
         Assert.Null(errors[4]);
 
-        var negative = await _heap.MCache(a.Name).MallocBatchAsync(2, -1);
+        MallocBatchResult negative = await _heap.MCache(a.Name).MallocBatchAsync(2, -1);
         Assert.Equal(HeapErrorKind.InvalidArgument, negative.Error!.Kind);
         Assert.Empty(negative.Pointers);
     }

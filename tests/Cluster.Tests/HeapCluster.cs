@@ -43,7 +43,7 @@ public sealed class HeapCluster : IAsyncDisposable
             o.ScavengeDelay = TimeSpan.Zero;
             configure?.Invoke(options.SiloName, o);
         }));
-        var cluster = builder.Build();
+        InProcessTestCluster cluster = builder.Build();
         await cluster.DeployAsync();
         var heap = new HeapCluster(cluster);
         await heap.Router.RefreshAsync();
@@ -61,7 +61,7 @@ public sealed class HeapCluster : IAsyncDisposable
     /// <summary>Every verifier (cluster tier and each live node) reports ok.</summary>
     public async Task AssertVerifiedAsync()
     {
-        var results = await Central.VerifyAsync();
+        VerifyResult[] results = await Central.VerifyAsync();
         Assert.All(results, r => Assert.True(r.Ok, $"{r.Node}: {r.Problem}"));
         Assert.True(results.Length >= 2);
     }
@@ -69,9 +69,9 @@ public sealed class HeapCluster : IAsyncDisposable
     /// <summary>Kills a silo, waits until a surviving silo's membership declares it dead, and has the central heap reclaim it.</summary>
     public async Task KillAndReclaimAsync(SiloHandle victim)
     {
-        var witness = Cluster.Silos.First(s => s.SiloAddress != victim.SiloAddress);
-        var membership = Cluster.GetSiloServiceProvider(witness.SiloAddress).GetRequiredService<IClusterMembershipService>();
-        var dead = WaitForDeadAsync(membership, victim.SiloAddress);
+        InProcessSiloHandle witness = Cluster.Silos.First(s => s.SiloAddress != victim.SiloAddress);
+        IClusterMembershipService membership = Cluster.GetSiloServiceProvider(witness.SiloAddress).GetRequiredService<IClusterMembershipService>();
+        Task dead = WaitForDeadAsync(membership, victim.SiloAddress);
         await Cluster.KillSiloAsync((InProcessSiloHandle)victim);
         await dead;
         // The watchers report the death too; this call makes the reclamation finish before the test looks.
@@ -83,7 +83,7 @@ public sealed class HeapCluster : IAsyncDisposable
     public static async Task WaitForDeadAsync(IClusterMembershipService membership, SiloAddress silo)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await foreach (var snapshot in membership.MembershipUpdates.WithCancellation(timeout.Token))
+        await foreach (ClusterMembershipSnapshot? snapshot in membership.MembershipUpdates.WithCancellation(timeout.Token))
         {
             if (snapshot.GetSiloStatus(silo) == SiloStatus.Dead)
             {

@@ -11,37 +11,37 @@ public sealed class LeaseTests(SharedClusterFixture fixture)
     [Fact]
     public async Task AFullNodeAllocatesThroughLeasesAndFreesReachTheLender()
     {
-        var small = await _heap.NodeAsync(fixture.SmallNode);
-        var mcache = _heap.MCache(small.Name, 1);
+        NodeInfo small = await _heap.NodeAsync(fixture.SmallNode);
+        IMCacheGrain mcache = _heap.MCache(small.Name, 1);
         var pointers = new List<HeapPointer>();
         // 16 MiB of 1 KiB objects through a node whose whole arena is 8 MiB.
-        for (var i = 0; i < 16; i++)
+        for (int i = 0; i < 16; i++)
         {
-            var batch = await mcache.MallocBatchAsync(1024, 1024);
+            MallocBatchResult batch = await mcache.MallocBatchAsync(1024, 1024);
             Assert.Null(batch.Error);
             pointers.AddRange(batch.Pointers);
         }
 
-        var leased = pointers.Where(p => p.Slot != small.Slot).ToArray();
+        HeapPointer[] leased = pointers.Where(p => p.Slot != small.Slot).ToArray();
         Assert.NotEmpty(leased);
-        var nodes = await _heap.NodesAsync();
+        NodeInfo[] nodes = await _heap.NodesAsync();
         Assert.All(leased, p => Assert.Contains(nodes, n => n.Slot == p.Slot && n.Generation == p.Generation && n.Name != small.Name));
 
-        var smallStats = await _heap.Node(small.Name).GetStatsAsync();
+        NodeStats smallStats = await _heap.Node(small.Name).GetStatsAsync();
         Assert.True(smallStats.LeasesTaken > 0);
         Assert.True(smallStats.LeasedMallocs >= leased.Length);
-        var cluster = await _heap.Central.GetStatsAsync();
+        ClusterStats cluster = await _heap.Central.GetStatsAsync();
         Assert.True(cluster.Sum.LeasesLent >= smallStats.LeasesTaken);
         Assert.True(cluster.ActiveLeases > 0);
 
         // Writes and frees of leased objects go to the lender.
-        var lender = nodes.Single(n => n.Slot == leased[0].Slot);
-        var lenderBefore = await _heap.Node(lender.Name).GetStatsAsync();
-        var toLender = leased.Where(p => p.Slot == lender.Slot).ToArray();
+        NodeInfo lender = nodes.Single(n => n.Slot == leased[0].Slot);
+        NodeStats lenderBefore = await _heap.Node(lender.Name).GetStatsAsync();
+        HeapPointer[] toLender = leased.Where(p => p.Slot == lender.Slot).ToArray();
         await _heap.Router.WriteAsync(toLender[0], [1, 2, 3]);
         Assert.Equal([1, 2, 3], await _heap.Router.ReadAsync(toLender[0], 3));
         Assert.All(await _heap.Router.FreeBatchAsync([.. pointers]), Assert.Null);
-        var lenderAfter = await _heap.Node(lender.Name).GetStatsAsync();
+        NodeStats lenderAfter = await _heap.Node(lender.Name).GetStatsAsync();
         Assert.Equal(lenderBefore.Frees + toLender.Length, lenderAfter.Frees);
 
         await mcache.ReturnLeasesAsync();
@@ -51,15 +51,15 @@ public sealed class LeaseTests(SharedClusterFixture fixture)
     [Fact]
     public async Task LargeObjectsComeFromAnotherNodeWhenTheArenaIsFull()
     {
-        var small = await _heap.NodeAsync(fixture.SmallNode);
-        var mcache = _heap.MCache(small.Name);
+        NodeInfo small = await _heap.NodeAsync(fixture.SmallNode);
+        IMCacheGrain mcache = _heap.MCache(small.Name);
         var pointers = new List<HeapPointer>();
-        for (var i = 0; i < 12; i++)
+        for (int i = 0; i < 12; i++)
         {
             pointers.Add(await mcache.MallocAsync(1L << 20)); // 12 MiB of 1 MiB objects into an 8 MiB arena
         }
 
-        var remote = pointers.Where(p => p.Slot != small.Slot).ToArray();
+        HeapPointer[] remote = pointers.Where(p => p.Slot != small.Slot).ToArray();
         Assert.NotEmpty(remote);
         await _heap.Router.WriteAsync(remote[0].Offset((1L << 20) - 4), [9, 9, 9, 9]);
         Assert.Equal([9, 9, 9, 9], await _heap.Router.ReadAsync(remote[0].Offset((1L << 20) - 4), 4));

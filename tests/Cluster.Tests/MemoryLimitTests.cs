@@ -10,14 +10,14 @@ public sealed class MemoryLimitTests
     [Fact]
     public async Task AtTheLimitAllocationFailsNamingItAndSucceedsAgainAfterFrees()
     {
-        await using var heap = await HeapCluster.StartAsync(2, (_, o) => o.ClusterMemoryLimit = Limit);
-        var nodes = await heap.NodesAsync();
-        var mcache = heap.MCache(nodes[0].Name);
+        await using HeapCluster heap = await HeapCluster.StartAsync(2, (_, o) => o.ClusterMemoryLimit = Limit);
+        NodeInfo[] nodes = await heap.NodesAsync();
+        IMCacheGrain mcache = heap.MCache(nodes[0].Name);
         var pointers = new List<HeapPointer>();
         HeapError? error = null;
-        for (var i = 0; i < 64 && error is null; i++)
+        for (int i = 0; i < 64 && error is null; i++)
         {
-            var batch = await mcache.MallocBatchAsync(1024, 1024);
+            MallocBatchResult batch = await mcache.MallocBatchAsync(1024, 1024);
             pointers.AddRange(batch.Pointers);
             error = batch.Error;
         }
@@ -27,21 +27,21 @@ public sealed class MemoryLimitTests
         Assert.Equal("ClusterMemoryLimit", error.Reason);
         Assert.Equal(Limit, error.Limit);
         Assert.Contains(Limit.ToString(), error.Message);
-        var stats = await heap.Central.GetStatsAsync();
+        ClusterStats stats = await heap.Central.GetStatsAsync();
         Assert.True(stats.TotalGranted <= Limit);
         Assert.True(pointers.Count > 8 * 1024); // it went past one node's first grant
 
-        var single = await Assert.ThrowsAsync<ClusterOutOfMemoryException>(() => mcache.MallocAsync(1024));
+        ClusterOutOfMemoryException single = await Assert.ThrowsAsync<ClusterOutOfMemoryException>(() => mcache.MallocAsync(1024));
         Assert.Contains("cluster memory limit", single.Message);
 
         Assert.All(await heap.Router.FreeBatchAsync([.. pointers]), Assert.Null);
         await mcache.ReturnLeasesAsync();
-        foreach (var node in nodes)
+        foreach (NodeInfo node in nodes)
         {
             await heap.Node(node.Name).ScavengeAsync(force: true);
         }
 
-        var again = await mcache.MallocBatchAsync(4096, 1024);
+        MallocBatchResult again = await mcache.MallocBatchAsync(4096, 1024);
         Assert.Null(again.Error);
         await heap.AssertVerifiedAsync();
     }
@@ -49,7 +49,7 @@ public sealed class MemoryLimitTests
     [Fact]
     public async Task TheLimitChangesAtRunTime()
     {
-        await using var heap = await HeapCluster.StartAsync(2);
+        await using HeapCluster heap = await HeapCluster.StartAsync(2);
         Assert.Equal(long.MaxValue, await heap.Central.GetMemoryLimitAsync());
         await heap.Central.SetMemoryLimitAsync(Limit);
         Assert.Equal(Limit, await heap.Central.GetMemoryLimitAsync());

@@ -10,15 +10,15 @@ public sealed class PlacementTests(SharedClusterFixture fixture)
     [Fact]
     public async Task EachMCacheRunsOnItsOwnSiloAndItsAddressesNameItsSlot()
     {
-        var nodes = await _heap.NodesAsync();
+        NodeInfo[] nodes = await _heap.NodesAsync();
         Assert.Equal(_heap.Cluster.Silos.Count, nodes.Length);
-        foreach (var node in nodes)
+        foreach (NodeInfo node in nodes)
         {
-            for (var p = 0; p < 2; p++)
+            for (int p = 0; p < 2; p++)
             {
-                var mcache = _heap.MCache(node.Name, p);
-                var pointer = await mcache.MallocAsync(48);
-                var info = await mcache.GetInfoAsync();
+                IMCacheGrain mcache = _heap.MCache(node.Name, p);
+                HeapPointer pointer = await mcache.MallocAsync(48);
+                MCacheInfo info = await mcache.GetInfoAsync();
                 Assert.Equal(node.Name, info.Node); // the grain found its own silo's heap
                 Assert.Equal(node.Slot, pointer.Slot);
                 Assert.Equal(node.Generation, pointer.Generation);
@@ -31,7 +31,7 @@ public sealed class PlacementTests(SharedClusterFixture fixture)
     [Fact]
     public async Task SlotsAreUniqueAndGenerationsNonZero()
     {
-        var nodes = await _heap.NodesAsync();
+        NodeInfo[] nodes = await _heap.NodesAsync();
         Assert.Equal(nodes.Length, nodes.Select(n => n.Slot).Distinct().Count());
         Assert.All(nodes, n => Assert.NotEqual(0, n.Generation));
         Assert.Equal(nodes.Length, nodes.Select(n => n.Generation).Distinct().Count());
@@ -41,15 +41,15 @@ public sealed class PlacementTests(SharedClusterFixture fixture)
     public async Task AnMCacheKeyForAnotherSiloOrPastPIsRefused()
     {
         await Assert.ThrowsAnyAsync<Exception>(() => _heap.MCache("no-such-node").MallocAsync(8));
-        var node = (await _heap.NodesAsync())[0];
+        NodeInfo node = (await _heap.NodesAsync())[0];
         await Assert.ThrowsAnyAsync<Exception>(() => _heap.MCache(node.Name, 99).MallocAsync(8));
     }
 
     [Fact]
     public async Task BatchMallocReturnsDistinctPointersInOneNode()
     {
-        var node = (await _heap.NodesAsync())[0];
-        var batch = await _heap.MCache(node.Name).MallocBatchAsync(1024, 64);
+        NodeInfo node = (await _heap.NodesAsync())[0];
+        MallocBatchResult batch = await _heap.MCache(node.Name).MallocBatchAsync(1024, 64);
         Assert.Null(batch.Error);
         Assert.Equal(1024, batch.Pointers.Length);
         Assert.Equal(1024, batch.Pointers.Distinct().Count());

@@ -14,9 +14,9 @@ public sealed class RandomMixTests(SharedClusterFixture fixture)
 
     private static byte[] Cookie(HeapPointer p, int length)
     {
-        var bytes = new byte[length];
-        var state = p.Value * 0x9E3779B97F4A7C15UL;
-        for (var i = 0; i < length; i++)
+        byte[] bytes = new byte[length];
+        ulong state = p.Value * 0x9E3779B97F4A7C15UL;
+        for (int i = 0; i < length; i++)
         {
             state ^= state >> 29;
             state *= 0xBF58476D1CE4E5B9UL;
@@ -29,20 +29,20 @@ public sealed class RandomMixTests(SharedClusterFixture fixture)
     [Fact]
     public async Task ARandomMixOverNodesAndWorkersKeepsEveryCookie()
     {
-        var nodes = await _heap.NodesAsync();
-        var workers = Enumerable.Range(0, 6).Select(w => RunWorkerAsync(w, nodes)).ToArray();
-        var live = (await Task.WhenAll(workers)).SelectMany(x => x).ToArray();
+        NodeInfo[] nodes = await _heap.NodesAsync();
+        Task<List<(HeapPointer Pointer, int Size)>>[] workers = Enumerable.Range(0, 6).Select(w => RunWorkerAsync(w, nodes)).ToArray();
+        (HeapPointer Pointer, int Size)[] live = (await Task.WhenAll(workers)).SelectMany(x => x).ToArray();
 
-        foreach (var (pointer, size) in live)
+        foreach ((HeapPointer pointer, int size) in live)
         {
             Assert.Equal(Cookie(pointer, Math.Min(size, 32)), await _heap.Router.ReadAsync(pointer, Math.Min(size, 32)));
         }
 
         await _heap.AssertVerifiedAsync();
         Assert.All(await _heap.Router.FreeBatchAsync([.. live.Select(l => l.Pointer)]), Assert.Null);
-        foreach (var node in nodes)
+        foreach (NodeInfo node in nodes)
         {
-            for (var p = 0; p < 2; p++)
+            for (int p = 0; p < 2; p++)
             {
                 await _heap.MCache(node.Name, p).ReturnLeasesAsync();
             }
@@ -56,21 +56,21 @@ public sealed class RandomMixTests(SharedClusterFixture fixture)
         var random = new Random(1234 + worker);
         var live = new List<(HeapPointer Pointer, int Size)>();
         int[] sizes = [1, 8, 15, 16, 24, 100, 512, 1024, 3000, 8192, 20000, 40000];
-        for (var step = 0; step < 300; step++)
+        for (int step = 0; step < 300; step++)
         {
-            var op = random.Next(10);
+            int op = random.Next(10);
             if (op < 5 || live.Count == 0)
             {
-                var node = nodes[random.Next(nodes.Length)];
-                var size = sizes[random.Next(sizes.Length)];
-                var kind = random.Next(2) == 0 ? ObjectKind.Scalar : ObjectKind.Pointer;
-                var count = random.Next(1, 20);
-                var batch = await _heap.MCache(node.Name, worker % 2).MallocBatchAsync(count, size, kind);
+                NodeInfo node = nodes[random.Next(nodes.Length)];
+                int size = sizes[random.Next(sizes.Length)];
+                ObjectKind kind = random.Next(2) == 0 ? ObjectKind.Scalar : ObjectKind.Pointer;
+                int count = random.Next(1, 20);
+                MallocBatchResult batch = await _heap.MCache(node.Name, worker % 2).MallocBatchAsync(count, size, kind);
                 Assert.Null(batch.Error);
-                var writes = batch.Pointers.Select(p => new WriteRequest(p, Cookie(p, Math.Min(size, 32)))).ToArray();
-                foreach (var group in writes.GroupBy(w => w.Pointer.Slot))
+                WriteRequest[] writes = batch.Pointers.Select(p => new WriteRequest(p, Cookie(p, Math.Min(size, 32)))).ToArray();
+                foreach (IGrouping<int, WriteRequest> group in writes.GroupBy(w => w.Pointer.Slot))
                 {
-                    var owner = await _heap.Router.ResolveAsync(group.First().Pointer);
+                    IHeapNodeGrain owner = await _heap.Router.ResolveAsync(group.First().Pointer);
                     Assert.All(await owner.WriteBatchAsync([.. group]), Assert.Null);
                 }
 
@@ -78,17 +78,17 @@ public sealed class RandomMixTests(SharedClusterFixture fixture)
             }
             else if (op < 8)
             {
-                var (pointer, size) = live[random.Next(live.Count)];
-                var length = Math.Min(size, 32);
+                (HeapPointer pointer, int size) = live[random.Next(live.Count)];
+                int length = Math.Min(size, 32);
                 Assert.Equal(Cookie(pointer, length), await _heap.Router.ReadAsync(pointer, length));
             }
             else
             {
-                var index = random.Next(live.Count);
-                var (pointer, size) = live[index];
+                int index = random.Next(live.Count);
+                (HeapPointer pointer, int size) = live[index];
                 live[index] = live[^1];
                 live.RemoveAt(live.Count - 1);
-                var length = Math.Min(size, 32);
+                int length = Math.Min(size, 32);
                 Assert.Equal(Cookie(pointer, length), await _heap.Router.ReadAsync(pointer, length));
                 await _heap.Router.FreeAsync(pointer);
             }

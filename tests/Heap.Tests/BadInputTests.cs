@@ -12,7 +12,7 @@ public unsafe class BadInputTests
         MCache c = heap.CreateCache();
         foreach (nuint size in new[] { (nuint)(64 * MiB + 1), (nuint)1 << 40, nuint.MaxValue, nuint.MaxValue - 8191 })
         {
-            var e = Assert.Throws<InvalidSizeException>(() => c.Malloc(size));
+            InvalidSizeException e = Assert.Throws<InvalidSizeException>(() => c.Malloc(size));
             Assert.Contains("larger than the whole", e.Message, StringComparison.Ordinal);
             Assert.Throws<InvalidSizeException>(() => c.MallocTyped(size, [1]));
         }
@@ -42,7 +42,7 @@ public unsafe class BadInputTests
         TestHeap.AssertVerifies(heap);
 
         // Small allocations fail the same way (from the refill path), and the cache stays usable.
-        var ex = Assert.Throws<HeapOutOfMemoryException>(() => c.Malloc(64));
+        HeapOutOfMemoryException ex = Assert.Throws<HeapOutOfMemoryException>(() => c.Malloc(64));
         Assert.Equal(OutOfMemoryReason.ArenaExhausted, ex.Reason);
         TestHeap.AssertVerifies(heap);
 
@@ -62,7 +62,7 @@ public unsafe class BadInputTests
         using NodeHeap heap = TestHeap.Create(arena: 64 * MiB, growthLimit: limit);
         MCache c = heap.CreateCache();
         var objs = new List<nuint>();
-        var e = Assert.Throws<HeapOutOfMemoryException>(() =>
+        HeapOutOfMemoryException e = Assert.Throws<HeapOutOfMemoryException>(() =>
         {
             for (int i = 0; i < 100; i++) objs.Add(c.Malloc(512 << 10));
         });
@@ -86,7 +86,7 @@ public unsafe class BadInputTests
     {
         using NodeHeap heap = TestHeap.Create(arena: 64 * MiB, growthLimit: 3 * MiB + 100);
         MCache c = heap.CreateCache();
-        var e = Assert.Throws<HeapOutOfMemoryException>(() =>
+        HeapOutOfMemoryException e = Assert.Throws<HeapOutOfMemoryException>(() =>
         {
             for (int i = 0; i < 10_000; i++) c.Malloc(4096);
         });

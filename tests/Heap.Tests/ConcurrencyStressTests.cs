@@ -118,10 +118,10 @@ public unsafe class ConcurrencyStressTests
                 long seq = (long)t << 40;
                 for (int b = 0; b < Batches; b++, Interlocked.Increment(ref batchesDone))
                 {
-                    using var m = heap.EnterMutator();
+                    using MutatorScope m = heap.EnterMutator();
                     for (int k = 0; k < PerBatch; k++)
                     {
-                        var (size, noscan) = PickSize(rng, tinyHeavy);
+                        (int size, bool noscan) = PickSize(rng, tinyHeavy);
                         nuint p = cache.Malloc((nuint)size, noscan);
                         var o = new Obj(p, size, Cookie(p, ++seq));
                         if (!TestHeap.AllBytesAre(p, size, 0)) errors.Enqueue($"thread {t}: new object {TestHeap.Hex(p)} not zero");
@@ -181,7 +181,7 @@ public unsafe class ConcurrencyStressTests
                 if (s.HeapSys != s.HeapIdle + s.HeapInuse) errors.Enqueue("HeapSys != HeapIdle + HeapInuse during the run");
             }
         });
-        var workers = Enumerable.Range(0, Threads).Select(t => new Thread(() => Worker(t))).ToArray();
+        Thread[] workers = Enumerable.Range(0, Threads).Select(t => new Thread(() => Worker(t))).ToArray();
         verifier.Start();
         foreach (Thread w in workers) w.Start();
         foreach (Thread w in workers) Assert.True(w.Join(TimeSpan.FromSeconds(60)), "a worker did not finish in 60 s (deadlock?)");
@@ -220,7 +220,7 @@ public unsafe class RacingFreeTests
         MCache c = heap.CreateCache();
         var rng = new Random(5);
         const int N = 20_000;
-        var objs = new nuint[N];
+        nuint[] objs = new nuint[N];
         for (int i = 0; i < N; i++)
         {
             int r = rng.Next(10);
@@ -228,12 +228,12 @@ public unsafe class RacingFreeTests
         }
         var results = new PointerError[2, N];
         using var start = new Barrier(2);
-        var threads = Enumerable.Range(0, 2).Select(t => new Thread(() =>
+        Thread[] threads = Enumerable.Range(0, 2).Select(t => new Thread(() =>
         {
             start.SignalAndWait();
             for (int i = 0; i < N; i++)
             {
-                using var m = heap.EnterMutator();
+                using MutatorScope m = heap.EnterMutator();
                 results[t, i] = heap.TryFree(objs[i]);
             }
         })).ToArray();
@@ -260,12 +260,12 @@ public unsafe class RacingFreeTests
         {
             MCache c = heap.CreateCache();
             const int N = 4000;
-            var objs = new nuint[N];
+            nuint[] objs = new nuint[N];
             for (int i = 0; i < N; i++) objs[i] = c.Malloc((nuint)size);
             heap.ReleaseCache(c);                                  // every span uncached: frees go straight to mcentral
             var results = new PointerError[2, N];
             using var start = new Barrier(2);
-            var threads = Enumerable.Range(0, 2).Select(t => new Thread(() =>
+            Thread[] threads = Enumerable.Range(0, 2).Select(t => new Thread(() =>
             {
                 start.SignalAndWait();
                 for (int i = 0; i < N; i++) results[t, i] = heap.TryFree(objs[i]);

@@ -8,9 +8,9 @@ public unsafe class FreeValidationTests
     {
         TestHeap.AssertVerifies(heap);
         string before = TestHeap.Snapshot(heap.ReadMemStats());
-        var spansBefore = heap.GetSpans();
+        IReadOnlyList<SpanInfo> spansBefore = heap.GetSpans();
         Assert.Equal(expected, heap.TryFree(p));
-        var e = Assert.Throws<InvalidPointerException>(() => heap.Free(p));
+        InvalidPointerException e = Assert.Throws<InvalidPointerException>(() => heap.Free(p));
         Assert.Equal(expected, e.Reason);
         Assert.Equal((ulong)p, e.Address);
         Assert.Contains(TestHeap.Hex(p), e.Message, StringComparison.Ordinal);
@@ -132,7 +132,7 @@ public unsafe class FreeValidationTests
         nuint p = c.Malloc(40, noscan: false);                 // class 48
         byte[] data = [1, 2, 3, 4, 5, 6, 7, 8];
         heap.Write(p + 40, data);                               // inside the 48-byte slot
-        var back = new byte[8];
+        byte[] back = new byte[8];
         heap.Read(p + 40, back);
         Assert.Equal(data, back);
         Assert.Equal(PointerError.None, heap.CheckRange(p, 48, out HeapObject o));
@@ -143,7 +143,7 @@ public unsafe class FreeValidationTests
         Assert.Equal(PointerError.OutOfBounds, heap.CheckRange(p + 41, 8, out _));
         Assert.Equal(PointerError.BadLength, heap.CheckRange(p, -1, out _));
         Assert.Equal(PointerError.BadLength, heap.CheckRange(p, long.MinValue, out _));
-        var e = Assert.Throws<InvalidPointerException>(() => heap.Write(p + 41, data));
+        InvalidPointerException e = Assert.Throws<InvalidPointerException>(() => heap.Write(p + 41, data));
         Assert.Equal(PointerError.OutOfBounds, e.Reason);
         Assert.Contains("runs past the end", e.Message, StringComparison.Ordinal);
         Assert.Equal(PointerError.OutOfBounds, Assert.Throws<InvalidPointerException>(() => heap.Read(p, new byte[100])).Reason);

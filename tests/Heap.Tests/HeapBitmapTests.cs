@@ -9,7 +9,7 @@ public unsafe class HeapBitmapTests
     private static byte[] Nibbles(NodeHeap heap, nuint p, int words)
     {
         HeapBitmap bm = TestHeap.Bitmap(heap);
-        var r = new byte[words];
+        byte[] r = new byte[words];
         for (int i = 0; i < words; i++) r[i] = bm.Get(p + (nuint)(i * 8));
         return r;
     }

@@ -18,7 +18,7 @@ public unsafe class LayoutTests
     [InlineData(512 * GiB, 512 * GiB, 32 * GiB, 512 * MiB)]                            // the default: spans 2^29, bitmap 32 GiB
     public void ReservationSizesFollowTheSeedFormulas(long requested, long arena, long bitmap, long spans)
     {
-        var sizes = HeapLayout.Sizes(requested);
+        (long Arena, long Bitmap, long Spans, long Reservation) sizes = HeapLayout.Sizes(requested);
 
         Assert.Equal(arena, sizes.Arena);
         Assert.Equal(bitmap, sizes.Bitmap);
@@ -33,7 +33,7 @@ public unsafe class LayoutTests
     [Fact]
     public void DefaultHeapReservesSpansBitmapArenaAdjacentAtItsSlotHint()
     {
-        using NodeHeap heap = NodeHeap.Create(new HeapOptions { Slot = 5, BackgroundScavenger = false });
+        using var heap = NodeHeap.Create(new HeapOptions { Slot = 5, BackgroundScavenger = false });
         HeapLayout l = heap.Layout;
 
         Assert.Equal(5UL << 40 | 0x00c0UL << 32, (ulong)l.Hint);
@@ -58,7 +58,7 @@ public unsafe class LayoutTests
     [Fact]
     public void EverythingIsProtNoneUntilTheHeapGrowsIntoIt()
     {
-        using NodeHeap heap = NodeHeap.Create(new HeapOptions { Slot = 5, ArenaSize = 256 * MiB, BackgroundScavenger = false });
+        using var heap = NodeHeap.Create(new HeapOptions { Slot = 5, ArenaSize = 256 * MiB, BackgroundScavenger = false });
         HeapLayout l = heap.Layout;
         nuint end = l.ReservationStart + (nuint)l.ReservationSize;
 
@@ -85,7 +85,7 @@ public unsafe class LayoutTests
         Assert.Equal("rw-p", ProcMaps.PermsAt(l.BitmapStart));
         Assert.Equal("---p", ProcMaps.PermsAt(l.ArenaStart - 1));
         // Every byte of the reservation is accounted for by exactly one of those two protections.
-        foreach (var (start, stop, perms) in ProcMaps.Read().Where(m => m.End > l.ReservationStart && m.Start < end))
+        foreach ((nuint start, nuint stop, string? perms) in ProcMaps.Read().Where(m => m.End > l.ReservationStart && m.Start < end))
         {
             Assert.Contains(perms, new[] { "---p", "rw-p" });
             Assert.True(start >= l.ReservationStart && stop <= end, $"mapping {TestHeap.Hex(start)}-{TestHeap.Hex(stop)} leaks out of the reservation");
@@ -98,7 +98,7 @@ public unsafe class LayoutTests
     public void DisposeUnmapsTheReservation()
     {
         nuint start;
-        using (NodeHeap heap = NodeHeap.Create(new HeapOptions { Slot = 5, ArenaSize = 64 * MiB, BackgroundScavenger = false }))
+        using (var heap = NodeHeap.Create(new HeapOptions { Slot = 5, ArenaSize = 64 * MiB, BackgroundScavenger = false }))
         {
             start = heap.Layout.ArenaStart;
             Assert.NotNull(ProcMaps.PermsAt(start));
@@ -115,22 +115,22 @@ public unsafe class LayoutTests
     [InlineData(1000 * GiB, 0, "1 TiB")]
     public void BadOptionsGiveHeapInitExceptionWithAClearMessage(long arena, int slot, string message)
     {
-        var e = Assert.Throws<HeapInitException>(() => NodeHeap.Create(new HeapOptions { ArenaSize = arena, Slot = slot, BackgroundScavenger = false }));
+        HeapInitException e = Assert.Throws<HeapInitException>(() => NodeHeap.Create(new HeapOptions { ArenaSize = arena, Slot = slot, BackgroundScavenger = false }));
         Assert.Contains(message, e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void NegativeGrowthLimitIsRefusedAtInit()
     {
-        var e = Assert.Throws<HeapInitException>(() => NodeHeap.Create(new HeapOptions { ArenaSize = 64 * MiB, GrowthLimit = -1 }));
+        HeapInitException e = Assert.Throws<HeapInitException>(() => NodeHeap.Create(new HeapOptions { ArenaSize = 64 * MiB, GrowthLimit = -1 }));
         Assert.Contains("growth limit", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void ASecondHeapAtATakenSlotFallsBackElsewhereAndSaysSo()
     {
-        using NodeHeap a = NodeHeap.Create(new HeapOptions { Slot = 5, ArenaSize = 64 * MiB, BackgroundScavenger = false });
-        using NodeHeap b = NodeHeap.Create(new HeapOptions { Slot = 5, ArenaSize = 64 * MiB, BackgroundScavenger = false });
+        using var a = NodeHeap.Create(new HeapOptions { Slot = 5, ArenaSize = 64 * MiB, BackgroundScavenger = false });
+        using var b = NodeHeap.Create(new HeapOptions { Slot = 5, ArenaSize = 64 * MiB, BackgroundScavenger = false });
         Assert.True(a.Layout.GotHint);
         Assert.False(b.Layout.GotHint);
         Assert.NotEqual(5, b.Layout.Slot);
@@ -158,7 +158,7 @@ internal static class ProcMaps
     /// <summary>The protections of the mapping holding <paramref name="addr"/>, or null when nothing is mapped there.</summary>
     public static string? PermsAt(nuint addr)
     {
-        foreach (var (start, end, perms) in Read())
+        foreach ((nuint start, nuint end, string? perms) in Read())
         {
             if (addr >= start && addr < end) return perms;
         }

@@ -38,7 +38,7 @@ public unsafe class LeaseTests
         {
             Assert.True(TestHeap.AllBytesAre(p, 128, 0));
             heap.Write(p + 124, data);
-            var back = new byte[4];
+            byte[] back = new byte[4];
             heap.Read(p + 124, back);
             Assert.Equal(data, back);
         }
@@ -57,7 +57,7 @@ public unsafe class LeaseTests
         SpanLease lease = heap.LendSpan(spc)!;
         nuint[] slots = Slots(lease).ToArray();
         // The lessee handed out the first 5, one of which was freed already; the rest come back unused.
-        var unused = (ulong[])lease.FreeSlots.Clone();
+        ulong[] unused = (ulong[])lease.FreeSlots.Clone();
         for (int i = 0; i < 5; i++) unused[i >> 6] &= ~(1UL << i);
         heap.Free(slots[0]);
         heap.ReturnLease(lease.LeaseId, unused);
@@ -150,7 +150,7 @@ public unsafe class LeaseTests
         for (int round = 0; round < 1500; round++)
         {
             SpanLease first = heap.LendSpan(spc)!;
-            var unused = new ulong[first.FreeSlots.Length];
+            ulong[] unused = new ulong[first.FreeSlots.Length];
             var handedOut = new List<nuint>();
             foreach (nuint slot in Slots(first))
             {
@@ -187,7 +187,7 @@ public unsafe class LeaseTests
         Assert.Throws<ArgumentException>(() => heap.ReclaimLease(12345));
         SpanLease lease = heap.LendSpan(10)!;
         heap.ReturnLease(lease.LeaseId, lease.FreeSlots);
-        var e = Assert.Throws<ArgumentException>(() => heap.ReturnLease(lease.LeaseId, lease.FreeSlots));
+        ArgumentException e = Assert.Throws<ArgumentException>(() => heap.ReturnLease(lease.LeaseId, lease.FreeSlots));
         Assert.Contains("not active", e.Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentOutOfRangeException>(() => heap.LendSpan(0));
         Assert.Throws<ArgumentOutOfRangeException>(() => heap.LendSpan(1));

@@ -220,7 +220,7 @@ public unsafe class MallocTests
             Assert.True(seen.Add(p), $"{TestHeap.Hex(p)} handed out twice");
             Assert.Equal(PointerError.None, heap.TryFindObject(p, out _));
         }
-        var sorted = seen.Order().ToArray();
+        nuint[] sorted = seen.Order().ToArray();
         for (int i = 1; i < sorted.Length; i++) Assert.True(sorted[i] - sorted[i - 1] >= 48);
         TestHeap.AssertVerifies(heap);
     }

@@ -12,8 +12,14 @@ public unsafe class MemStatsTests
 
         public void Add(nuint p, long requested, bool noscan)
         {
-            if (requested > SizeClasses.MaxSmallSize) Objects[p] = (0, (requested + Page - 1) / Page * Page);
-            else if (noscan && requested < SizeClasses.TinySize) Objects[p] = (SizeClasses.TinySizeClass, 0);   // bytes by block
+            if (requested > SizeClasses.MaxSmallSize)
+            {
+                Objects[p] = (0, (requested + Page - 1) / Page * Page);
+            }
+            else if (noscan && requested < SizeClasses.TinySize)
+            {
+                Objects[p] = (SizeClasses.TinySizeClass, 0);   // bytes by block
+            }
             else
             {
                 int c = SizeClasses.ClassOf((nuint)requested);

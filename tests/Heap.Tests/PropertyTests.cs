@@ -33,7 +33,7 @@ public unsafe class PropertyTests
     {
         TestHeap.AssertVerifies(heap);
         nuint prevEnd = 0;
-        foreach (var (p, o) in model.OrderBy(kv => kv.Key))
+        foreach ((nuint p, Live? o) in model.OrderBy(kv => kv.Key))
         {
             Assert.True(p >= prevEnd, $"object {TestHeap.Hex(p)} overlaps the one before it");
             prevEnd = p + (nuint)o.Size;
@@ -58,7 +58,7 @@ public unsafe class PropertyTests
             Op op = ops[step];
             if (op.Kind < 45 || order.Count == 0)
             {
-                var (size, noscan, typed) = PickSize(op.Size);
+                (nuint size, bool noscan, bool typed) = PickSize(op.Size);
                 bool needzero = op.Pick % 7 != 0;
                 nuint p = typed ? c.MallocTyped(size, [(ulong)op.Pick], needzero) : c.Malloc(size, noscan, needzero);
                 Assert.False(model.ContainsKey(p), $"{TestHeap.Hex(p)} handed out while live");
@@ -87,14 +87,14 @@ public unsafe class PropertyTests
                 else if (op.Kind < 88)
                 {
                     stamp = (byte)(stamp % 250 + 1);
-                    var data = new byte[o.Size];
+                    byte[] data = new byte[o.Size];
                     Array.Fill(data, stamp);
                     heap.Write(p, data);
                     model[p] = o with { Stamp = stamp };
                 }
                 else if (op.Kind < 98)
                 {
-                    var data = new byte[o.Size];
+                    byte[] data = new byte[o.Size];
                     heap.Read(p, data);
                     Assert.True(data.AsSpan().IndexOfAnyExcept(o.Stamp) < 0);
                 }

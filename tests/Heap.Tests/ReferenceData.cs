@@ -24,7 +24,7 @@ internal static class ReferenceData
             .Where(line => line.Length > 0)
             .Select(line =>
             {
-                var f = line.Split('\t');
+                string[] f = line.Split('\t');
                 Assert.True(f.Length == 6, $"go-sizeclasses.tsv: expected 6 columns in '{line}'");
                 return new SizeClassRow(Int(f[0]), Int(f[1]), Int(f[2]), Int(f[3]), Int(f[4]), f[5].Trim());
             })];
@@ -44,8 +44,8 @@ internal static class ReferenceData
 
     private static string Locate()
     {
-        var overridden = Environment.GetEnvironmentVariable("CLUSTERHEAP_REFERENCE");
-        var directory = string.IsNullOrEmpty(overridden) ? Path.Combine(AppContext.BaseDirectory, "Reference") : overridden;
+        string? overridden = Environment.GetEnvironmentVariable("CLUSTERHEAP_REFERENCE");
+        string directory = string.IsNullOrEmpty(overridden) ? Path.Combine(AppContext.BaseDirectory, "Reference") : overridden;
         return File.Exists(Path.Combine(directory, MarkerFile))
             ? directory
             : throw new InvalidOperationException(

@@ -7,7 +7,7 @@ public class SizeClassTests
     public static TheoryData<int> SmallClasses()
     {
         var data = new TheoryData<int>();
-        for (var c = 1; c < SizeClasses.NumClasses; c++)
+        for (int c = 1; c < SizeClasses.NumClasses; c++)
         {
             data.Add(c);
         }
@@ -21,8 +21,8 @@ public class SizeClassTests
     [MemberData(nameof(SmallClasses))]
     public void GeneratedTableMatchesGoReferenceRowByRow(int sizeClass)
     {
-        var expected = ReferenceData.SizeClasses().Single(r => r.Class == sizeClass);
-        var actual = SizeClasses.Table[sizeClass - 1];
+        ReferenceData.SizeClassRow expected = ReferenceData.SizeClasses().Single(r => r.Class == sizeClass);
+        SizeClassInfo actual = SizeClasses.Table[sizeClass - 1];
 
         Assert.Equal(sizeClass, actual.Class);
         Assert.Equal(expected.BytesPerObject, actual.Size);
@@ -40,7 +40,7 @@ public class SizeClassTests
     [Fact]
     public void GoReferenceListsExactlyTheGeneratedClasses()
     {
-        var rows = ReferenceData.SizeClasses();
+        IReadOnlyList<ReferenceData.SizeClassRow> rows = ReferenceData.SizeClasses();
         Assert.Equal(SizeClasses.Table.Count, rows.Count);
         Assert.Equal(Enumerable.Range(1, SizeClasses.NumClasses - 1), rows.Select(r => r.Class));
     }
@@ -48,11 +48,11 @@ public class SizeClassTests
     [Fact]
     public void SizeToClass8MatchesGoReferenceEntryByEntry()
     {
-        var expected = ReferenceData.SizeToClass8();
-        var actual = SizeClasses.SizeToClass8;
+        IReadOnlyList<int> expected = ReferenceData.SizeToClass8();
+        ReadOnlySpan<byte> actual = SizeClasses.SizeToClass8;
         Assert.Equal(129, actual.Length);
         Assert.Equal(expected.Count, actual.Length);
-        for (var k = 0; k < actual.Length; k++)
+        for (int k = 0; k < actual.Length; k++)
         {
             Assert.True(expected[k] == actual[k], $"size_to_class8[{k}]: expected {expected[k]}, generated {actual[k]}");
         }
@@ -61,11 +61,11 @@ public class SizeClassTests
     [Fact]
     public void SizeToClass128MatchesGoReferenceEntryByEntry()
     {
-        var expected = ReferenceData.SizeToClass128();
-        var actual = SizeClasses.SizeToClass128;
+        IReadOnlyList<int> expected = ReferenceData.SizeToClass128();
+        ReadOnlySpan<byte> actual = SizeClasses.SizeToClass128;
         Assert.Equal(249, actual.Length);
         Assert.Equal(expected.Count, actual.Length);
-        for (var k = 0; k < actual.Length; k++)
+        for (int k = 0; k < actual.Length; k++)
         {
             Assert.True(expected[k] == actual[k], $"size_to_class128[{k}]: expected {expected[k]}, generated {actual[k]}");
         }
@@ -106,8 +106,8 @@ public class SizeClassTests
     [Fact]
     public void ClassSizesStrictlyIncreaseUpToMaxSmallSize()
     {
-        var sizes = SizeClasses.Table.Select(c => c.Size).ToArray();
-        for (var i = 1; i < sizes.Length; i++)
+        int[] sizes = SizeClasses.Table.Select(c => c.Size).ToArray();
+        for (int i = 1; i < sizes.Length; i++)
         {
             Assert.True(sizes[i] > sizes[i - 1], $"class {i + 1} ({sizes[i]}) is not larger than class {i} ({sizes[i - 1]})");
         }
@@ -158,8 +158,8 @@ public class SizeClassTests
     [Fact]
     public void ClassOfIsTheSmallestFittingClassForEverySmallSize()
     {
-        var cls = 1;
-        for (var size = 1; size <= SizeClasses.MaxSmallSize; size++)
+        int cls = 1;
+        for (int size = 1; size <= SizeClasses.MaxSmallSize; size++)
         {
             // Smallest class whose size is >= size (the sizes increase, so cls only moves forward).
             while (SizeClasses.SizeOf(cls) < size)
@@ -167,7 +167,7 @@ public class SizeClassTests
                 cls++;
             }
 
-            var got = SizeClasses.ClassOf((nuint)size);
+            int got = SizeClasses.ClassOf((nuint)size);
             if (got != cls)
             {
                 Assert.Fail($"ClassOf({size}) = {got}, expected {cls} (size {SizeClasses.SizeOf(cls)})");
@@ -186,10 +186,10 @@ public class SizeClassTests
     {
         Assert.All(SizeClasses.Table, c =>
         {
-            for (var slot = 0; slot <= c.Objects; slot++)
+            for (int slot = 0; slot <= c.Objects; slot++)
             {
-                var start = slot * c.Size;
-                foreach (var offset in (int[])[start, start + 1, start + (c.Size / 2), start + c.Size - 1])
+                int start = slot * c.Size;
+                foreach (int offset in (int[])[start, start + 1, start + (c.Size / 2), start + c.Size - 1])
                 {
                     if (offset <= c.SpanBytes)
                     {
@@ -204,11 +204,11 @@ public class SizeClassTests
     public void ObjectIndexEqualsDivisionForEveryOffsetInEverySpan()
     {
         // Exhaustive, as Go's generator checks: 0 <= offset <= spanBytes for every class.
-        foreach (var c in SizeClasses.Table)
+        foreach (SizeClassInfo c in SizeClasses.Table)
         {
-            for (var offset = 0; offset <= c.SpanBytes; offset++)
+            for (int offset = 0; offset <= c.SpanBytes; offset++)
             {
-                var got = SizeClasses.ObjectIndex(c.Class, (nuint)offset);
+                int got = SizeClasses.ObjectIndex(c.Class, (nuint)offset);
                 if (got != offset / c.Size)
                 {
                     Assert.Fail($"class {c.Class}: ObjectIndex({offset}) = {got}, expected {offset / c.Size}");

@@ -57,7 +57,7 @@ public unsafe class TinyAllocatorTests
             Assert.True(objects[i - 1].P + (nuint)objects[i - 1].Size <= objects[i].P, $"tiny objects overlap at {TestHeap.Hex(objects[i].P)}");
         }
         TestHeap.AssertVerifies(heap);
-        foreach (var (p, _) in objects) heap.Free(p);
+        foreach ((nuint p, int _) in objects) heap.Free(p);
         heap.ReleaseCache(c);
         TestHeap.AssertVerifies(heap);
         MemStats s = heap.ReadMemStats();
@@ -76,7 +76,7 @@ public unsafe class TinyAllocatorTests
             Assert.Equal(PointerError.None, heap.TryFree(p));
             string before = TestHeap.Snapshot(heap.ReadMemStats());
             Assert.Equal(PointerError.TinyAlreadyFreed, heap.TryFree(p));
-            var ex = Assert.Throws<InvalidPointerException>(() => heap.Free(p));
+            InvalidPointerException ex = Assert.Throws<InvalidPointerException>(() => heap.Free(p));
             Assert.Equal(PointerError.TinyAlreadyFreed, ex.Reason);
             Assert.Contains("already freed", ex.Message, StringComparison.Ordinal);
             Assert.Contains(TestHeap.Hex(p), ex.Message, StringComparison.Ordinal);

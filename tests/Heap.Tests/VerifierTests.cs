@@ -106,7 +106,7 @@ public unsafe class VerifierTests
         nuint q = c.Malloc(64);
         MSpan* s = TestHeap.SpanOf(heap, p);
         Assert.True(s->NPages > 1);
-        MSpan** spans = (MSpan**)heap.Layout.SpansStart;
+        var spans = (MSpan**)heap.Layout.SpansStart;
         nuint index = (s->StartAddr - heap.ArenaStart) / HeapConstants.PageSize + 1;
         MSpan* old = spans[index];
         spans[index] = TestHeap.SpanOf(heap, q);

@@ -24,7 +24,7 @@ public sealed class MetricsEndpointTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var ports = FreePorts(3);
+        int[] ports = FreePorts(3);
         _metricsPort = ports[2];
         var settings = SiloSettings.Parse(
             ["--name", Node, "--silo-port", Str(ports[0]), "--gateway-port", Str(ports[1]), "--metrics-port", Str(_metricsPort),
@@ -46,17 +46,17 @@ public sealed class MetricsEndpointTests : IAsyncLifetime
     [Fact]
     public async Task ScrapesDuringAllocationAgreeWithTheNodesMemStats()
     {
-        var grains = _host.Services.GetRequiredService<IGrainFactory>();
-        var node = grains.GetGrain<IHeapNodeGrain>(Node);
+        IGrainFactory grains = _host.Services.GetRequiredService<IGrainFactory>();
+        IHeapNodeGrain node = grains.GetGrain<IHeapNodeGrain>(Node);
         using var stop = new CancellationTokenSource();
-        var allocator = AllocateUntilAsync(grains, stop.Token);
+        Task<long> allocator = AllocateUntilAsync(grains, stop.Token);
 
         // While the node allocates: every scraped counter lies between GetStats before and after it.
-        for (var round = 0; round < 5; round++)
+        for (int round = 0; round < 5; round++)
         {
-            var before = await node.GetStatsAsync();
-            var scrape = await FreshScrapeAsync();
-            var after = await node.GetStatsAsync();
+            NodeStats before = await node.GetStatsAsync();
+            PrometheusScrape scrape = await FreshScrapeAsync();
+            NodeStats after = await node.GetStatsAsync();
             Between(before.Mallocs, scrape.Value("clusterheap_gc_heap_allocs_objects_total", Tag), after.Mallocs, "mallocs");
             Between(before.Frees, scrape.Value("clusterheap_gc_heap_frees_objects_total", Tag), after.Frees, "frees");
             Between(before.TotalAlloc, scrape.Value("clusterheap_gc_heap_allocs_bytes_total", Tag), after.TotalAlloc, "total alloc");
@@ -64,12 +64,12 @@ public sealed class MetricsEndpointTests : IAsyncLifetime
         }
 
         await stop.CancelAsync();
-        var allocated = await allocator;
+        long allocated = await allocator;
         Assert.True(allocated > 10_000, $"the allocator made only {allocated} objects");
 
         // Quiet: a scrape that reads the heap after the last allocation equals MemStats in every figure.
-        var stats = await node.GetStatsAsync();
-        var quiet = await FreshScrapeAsync();
+        NodeStats stats = await node.GetStatsAsync();
+        PrometheusScrape quiet = await FreshScrapeAsync();
         Assert.True(stats.Mallocs >= allocated, $"{stats.Mallocs} mallocs for {allocated} allocated");
         (string Metric, long Expected)[] pairs =
         [
@@ -95,15 +95,15 @@ public sealed class MetricsEndpointTests : IAsyncLifetime
             ("clusterheap_leases_lent_total", stats.LeasesLent),
             ("clusterheap_leases_taken_total", stats.LeasesTaken),
         ];
-        foreach (var (metric, expected) in pairs)
+        foreach ((string? metric, long expected) in pairs)
         {
             Assert.True(quiet.Value(metric, Tag) == expected, $"{metric} = {quiet.Value(metric, Tag)}, MemStats says {expected}");
         }
 
         Assert.True(stats.HeapObjects > 0 && stats.Frees > 0 && stats.Refills > 0 && stats.LargeObjects > 0, "the run left live, freed, refilled and large objects");
-        foreach (var c in stats.BySize)
+        foreach (SizeClassStats c in stats.BySize)
         {
-            var cls = ("size_class", Str(c.SizeClass));
+            (string, string) cls = ("size_class", Str(c.SizeClass));
             Assert.Equal(c.Mallocs, quiet.Value("clusterheap_gc_heap_allocs_by_size_objects_total", Tag, cls));
             Assert.Equal(c.Frees, quiet.Value("clusterheap_gc_heap_frees_by_size_objects_total", Tag, cls));
         }
@@ -126,19 +126,19 @@ public sealed class MetricsEndpointTests : IAsyncLifetime
     private static async Task<long> AllocateUntilAsync(IGrainFactory grains, CancellationToken stop)
     {
         long[] sizes = [8, 24, 100, 512, 3000, 40_000];
-        var node = grains.GetGrain<IHeapNodeGrain>(Node);
+        IHeapNodeGrain node = grains.GetGrain<IHeapNodeGrain>(Node);
         var kept = new Queue<HeapPointer[]>();
         long allocated = 0;
-        for (var round = 0; !stop.IsCancellationRequested || allocated < 20_000; round++)
+        for (int round = 0; !stop.IsCancellationRequested || allocated < 20_000; round++)
         {
-            var size = sizes[round % sizes.Length];
-            var count = size > 32 << 10 ? 2 : 256;
-            var batch = await grains.GetGrain<IMCacheGrain>(GrainKeys.MCache(Node, round % 2)).MallocBatchAsync(count, size);
+            long size = sizes[round % sizes.Length];
+            int count = size > 32 << 10 ? 2 : 256;
+            MallocBatchResult batch = await grains.GetGrain<IMCacheGrain>(GrainKeys.MCache(Node, round % 2)).MallocBatchAsync(count, size);
             Assert.Null(batch.Error);
             allocated += batch.Pointers.Length;
-            var half = batch.Pointers.Length / 2;
+            int half = batch.Pointers.Length / 2;
             kept.Enqueue(batch.Pointers[half..]);
-            var free = kept.Count > sizes.Length ? [.. batch.Pointers[..half], .. kept.Dequeue()] : batch.Pointers[..half];
+            HeapPointer[] free = kept.Count > sizes.Length ? [.. batch.Pointers[..half], .. kept.Dequeue()] : batch.Pointers[..half];
             Assert.All(await node.FreeBatchAsync(new PointerBatch(free)), Assert.Null);
         }
 
@@ -150,7 +150,7 @@ public sealed class MetricsEndpointTests : IAsyncLifetime
 
     private async Task<PrometheusScrape> ScrapeAsync()
     {
-        using var response = await _http.GetAsync(new Uri($"http://127.0.0.1:{_metricsPort}/metrics"));
+        using HttpResponseMessage response = await _http.GetAsync(new Uri($"http://127.0.0.1:{_metricsPort}/metrics"));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         return new PrometheusScrape(await response.Content.ReadAsStringAsync());
     }
@@ -171,14 +171,14 @@ public sealed class MetricsEndpointTests : IAsyncLifetime
 
     private static int[] FreePorts(int count)
     {
-        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
-        foreach (var l in listeners)
+        TcpListener[] listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
+        foreach (TcpListener? l in listeners)
         {
             l.Start();
         }
 
-        var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
-        foreach (var l in listeners)
+        int[] ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+        foreach (TcpListener? l in listeners)
         {
             l.Stop();
         }

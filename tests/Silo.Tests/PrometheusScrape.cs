@@ -13,24 +13,24 @@ public sealed class PrometheusScrape
     public PrometheusScrape(string text)
     {
         Text = text;
-        foreach (var raw in text.Split('\n'))
+        foreach (string raw in text.Split('\n'))
         {
-            var line = raw.Trim();
+            string line = raw.Trim();
             if (line.Length == 0 || line[0] == '#')
             {
                 continue;
             }
 
-            var brace = line.IndexOf('{', StringComparison.Ordinal);
-            var space = line.LastIndexOf(' ');
-            var name = brace > 0 ? line[..brace] : line[..line.IndexOf(' ', StringComparison.Ordinal)];
+            int brace = line.IndexOf('{', StringComparison.Ordinal);
+            int space = line.LastIndexOf(' ');
+            string name = brace > 0 ? line[..brace] : line[..line.IndexOf(' ', StringComparison.Ordinal)];
             var labels = new Dictionary<string, string>(StringComparer.Ordinal);
             if (brace > 0)
             {
-                var body = line[(brace + 1)..line.LastIndexOf('}')];
-                foreach (var pair in body.Split("\",", StringSplitOptions.RemoveEmptyEntries))
+                string body = line[(brace + 1)..line.LastIndexOf('}')];
+                foreach (string pair in body.Split("\",", StringSplitOptions.RemoveEmptyEntries))
                 {
-                    var eq = pair.IndexOf('=', StringComparison.Ordinal);
+                    int eq = pair.IndexOf('=', StringComparison.Ordinal);
                     labels[pair[..eq]] = pair[(eq + 1)..].Trim('"');
                 }
             }
@@ -48,7 +48,7 @@ public sealed class PrometheusScrape
     /// <summary>The one sample of <paramref name="name"/> whose labels include <paramref name="labels"/>; fails when there is not exactly one.</summary>
     public long Value(string name, params (string Key, string Value)[] labels)
     {
-        var matches = _samples.Where(s => s.Name == name && labels.All(l => s.Labels.TryGetValue(l.Key, out var v) && v == l.Value)).ToArray();
+        (string Name, Dictionary<string, string> Labels, double Value)[] matches = _samples.Where(s => s.Name == name && labels.All(l => s.Labels.TryGetValue(l.Key, out string? v) && v == l.Value)).ToArray();
         Assert.True(matches.Length == 1,
             $"expected one sample of {name} with [{string.Join(",", labels.Select(l => $"{l.Key}={l.Value}"))}], found {matches.Length}");
         return checked((long)matches[0].Value);

@@ -6,12 +6,12 @@ namespace ClusterHeap.Silo.Tests;
 public sealed class SiloSettingsTests
 {
     private static SiloSettings Parse(string[] args, Dictionary<string, string>? env = null) =>
-        SiloSettings.Parse(args, name => env is not null && env.TryGetValue(name, out var v) ? v : null);
+        SiloSettings.Parse(args, name => env is not null && env.TryGetValue(name, out string? v) ? v : null);
 
     [Fact]
     public void NothingGivenMeansDevelopmentClusteringAsItsOwnPrimaryWithDefaults()
     {
-        var s = Parse([]);
+        SiloSettings s = Parse([]);
         Assert.Equal("node-11111", s.Name);
         Assert.Equal(11111, s.SiloPort);
         Assert.Equal(30000, s.GatewayPort);
@@ -30,7 +30,7 @@ public sealed class SiloSettingsTests
     [Fact]
     public void EnvironmentVariablesConfigureAContainerSilo()
     {
-        var s = Parse([], new()
+        SiloSettings s = Parse([], new()
         {
             ["CLUSTERHEAP_NAME"] = "node-2",
             ["CLUSTERHEAP_REDIS"] = "redis:6379",
@@ -54,7 +54,7 @@ public sealed class SiloSettingsTests
     [Fact]
     public void AnOptionWinsOverItsEnvironmentVariable()
     {
-        var s = Parse(["--name", "from-option", "--silo-port=12000"], new() { ["CLUSTERHEAP_NAME"] = "from-env", ["CLUSTERHEAP_SILO_PORT"] = "13000" });
+        SiloSettings s = Parse(["--name", "from-option", "--silo-port=12000"], new() { ["CLUSTERHEAP_NAME"] = "from-env", ["CLUSTERHEAP_SILO_PORT"] = "13000" });
         Assert.Equal("from-option", s.Name);
         Assert.Equal(12000, s.SiloPort);
     }
@@ -62,7 +62,7 @@ public sealed class SiloSettingsTests
     [Fact]
     public void PrimaryIsParsedAsAnEndpoint()
     {
-        var s = Parse(["--primary", "127.0.0.1:11111"]);
+        SiloSettings s = Parse(["--primary", "127.0.0.1:11111"]);
         Assert.Equal(new IPEndPoint(IPAddress.Loopback, 11111), s.Primary);
     }
 
@@ -118,15 +118,15 @@ public sealed class SiloSettingsTests
     [Fact]
     public void ABadValueFromTheEnvironmentNamesTheVariable()
     {
-        var e = Assert.Throws<ArgumentException>(() => SiloSettings.Parse([], name => name == "CLUSTERHEAP_SCAVENGE_DELAY" ? "soon" : null));
+        ArgumentException e = Assert.Throws<ArgumentException>(() => SiloSettings.Parse([], name => name == "CLUSTERHEAP_SCAVENGE_DELAY" ? "soon" : null));
         Assert.StartsWith("CLUSTERHEAP_SCAVENGE_DELAY: 'soon' is not a duration", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void HelpListsEveryOptionWithItsVariable()
     {
-        var help = SiloSettings.Help();
-        foreach (var option in SiloSettings.Options)
+        string help = SiloSettings.Help();
+        foreach (SiloSettings.Option option in SiloSettings.Options)
         {
             Assert.Contains(option.Name, help, StringComparison.Ordinal);
             Assert.Contains(option.Env, help, StringComparison.Ordinal);

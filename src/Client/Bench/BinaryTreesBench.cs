@@ -52,7 +52,7 @@ public static unsafe class BinaryTreesBench
 
     public static BinaryTreesResult Run(BinaryTreesOptions o)
     {
-        using NodeHeap heap = NodeHeap.Create(new HeapOptions
+        using var heap = NodeHeap.Create(new HeapOptions
         {
             ArenaSize = o.ArenaSize,
             Collector = true,

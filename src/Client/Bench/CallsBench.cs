@@ -91,7 +91,7 @@ public static class CallsBench
         var clock = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, inFlight).Select(async k =>
         {
-            var l = lat[k] = new Latency();
+            Latency l = lat[k] = new Latency();
             while (clock.Elapsed < each && !stop.IsCancellationRequested)
             {
                 long start = Stopwatch.GetTimestamp();

@@ -30,7 +30,7 @@ public sealed record RingResult(RingOptions Options, double NsPerOp, long Manage
 {
     public string Line()
     {
-        var o = Options;
+        RingOptions o = Options;
         return string.Create(CultureInfo.InvariantCulture,
             $"clusterheap ring size={o.Size} min={o.Min} max={o.Max} live={o.Live} ops={o.Ops} ns/op={NsPerOp:F2} " +
             $"heapsys={Stats.HeapSys} heapinuse={Stats.HeapInuse} heapalloc={Stats.HeapAlloc} objects={Stats.HeapObjects} " +
@@ -42,7 +42,7 @@ public static unsafe class RingBench
 {
     public static RingResult Run(RingOptions o)
     {
-        using NodeHeap heap = NodeHeap.Create(new HeapOptions { ArenaSize = o.ArenaSize, BackgroundScavenger = false });
+        using var heap = NodeHeap.Create(new HeapOptions { ArenaSize = o.ArenaSize, BackgroundScavenger = false });
         MCache cache = heap.CreateCache();
         nuint[] ring = new nuint[o.Live];
         for (long i = 0; i < o.Live; i++) ring[i] = cache.Malloc((nuint)o.Size);

@@ -1,5 +1,5 @@
-using System.Globalization;
 using System.CommandLine.Parsing;
+using System.Globalization;
 using ClusterHeap.Contracts;
 
 namespace ClusterHeap.Client.Cli;

@@ -35,7 +35,7 @@ public static class BenchCommand
 
     public static Command Create(CliContext cli)
     {
-        var bench = CommandTree.New("bench", "Benchmarks: the ring workload or binary-trees on the node heap in process, or grain call rates.",
+        Command bench = CommandTree.New("bench", "Benchmarks: the ring workload or binary-trees on the node heap in process, or grain call rates.",
             "clusterheap bench local --size 64", "clusterheap bench binarytrees --depth 16", "clusterheap bench calls --duration 2s")
             .With(Local(cli), BinaryTrees(cli), Calls(cli));
         bench.SetAction(r => CommandTree.ShowHelp(r, ExitCodes.Usage));
@@ -51,7 +51,7 @@ public static class BenchCommand
         Option<long> ops = Symbols.Count("--ops", "free + malloc steps timed", 10_000_000, 1, long.MaxValue);
         Option<bool> random = new("--random") { Description = "free a random slot instead of the oldest" };
         Option<long> seed = Symbols.Count("--seed", "xorshift64 seed", 1, 1, long.MaxValue);
-        var command = CommandTree.New("local",
+        Command command = CommandTree.New("local",
             "The ring workload (bench/WORKLOADS.md) on one node heap in this process, no Orleans: the same steps as the " +
             "anchor ring.c, printing one line with ns/op, the heap's figures, managed_alloc_bytes and the verifier. " +
             "--arena-size is the heap's reservation here (default 512GiB).",
@@ -61,7 +61,7 @@ public static class BenchCommand
         {
             // --arena-size is the connection options' (recursive); bench local's default is the node heap's own.
             Option<long> arena = cli.Connection.ArenaSize;
-            var o = new RingOptions(r.Get(size), r.Get(min), r.Get(max), r.Get(live), r.Get(ops), r.Get(random),
+            RingOptions o = new RingOptions(r.Get(size), r.Get(min), r.Get(max), r.Get(live), r.Get(ops), r.Get(random),
                 (ulong)r.Get(seed), r.GetResult(arena) is null ? HeapLayout.DefaultArenaSize : r.Get(arena)).Validate();
             RingResult result = RingBench.Run(o);
             r.InvocationConfiguration.Output.WriteLine(result.Line());
@@ -76,7 +76,7 @@ public static class BenchCommand
         Option<long> depth = Symbols.Count("--depth", "the largest tree's depth (4..28)", 16, 4, 28);
         Option<long> gogc = Symbols.Count("--gogc", "GOGC: percent the heap may grow over what the last mark found live; -1 = off", 100, -1, int.MaxValue);
         Option<bool> trace = new("--gctrace") { Description = "print each cycle's gctrace line (Go's GODEBUG=gctrace=1) on stderr" };
-        var command = CommandTree.New("binarytrees",
+        Command command = CommandTree.New("binarytrees",
             "binary-trees (bench/anchors/binarytrees.go's shape) on one collected node heap in this process, no frees: the " +
             "collector reclaims the dropped trees. Prints one line with checksum=, ms=, heapsys=, numgc=, pause_p50_us=, " +
             "pause_max_us=, gccpu= and the verifier, as Go's program does; exit 1 on a wrong checksum or a broken invariant.",
@@ -85,7 +85,7 @@ public static class BenchCommand
         command.SetAction((r, _) =>
         {
             TextWriter output = r.InvocationConfiguration.Output;
-            var o = new BinaryTreesOptions((int)r.Get(depth), (int)r.Get(gogc), Trace: r.Get(trace) ? cli.Error : null).Validate();
+            BinaryTreesOptions o = new BinaryTreesOptions((int)r.Get(depth), (int)r.Get(gogc), Trace: r.Get(trace) ? cli.Error : null).Validate();
             BinaryTreesResult result = BinaryTreesBench.Run(o);
             output.WriteLine(result.Line());
             long want = BinaryTreesResult.ExpectedChecksum(o.Depth);
@@ -102,7 +102,7 @@ public static class BenchCommand
         Option<string?> node = new("--node") { Description = "the node whose mcache grain NODE/0 is called (default: the first)", HelpName = "NODE" };
         Option<bool> json = new("--json") { Description = "print the measurements as one JSON document instead of lines" };
         Option<long> repeat = Symbols.Count("--repeat", "repetitions of the whole set after the warm-up (medians reported)", 3, 1, 100);
-        var command = CommandTree.New("calls",
+        Command command = CommandTree.New("calls",
             "The cost of a call: a no-op grain call and Malloc(64), one at a time and 64 in flight, and MallocBatch of " +
             "1024 x 64 B, against one mcache grain, warmed up, then repeated in rotated order (medians). Rates per second; latency percentiles are measured values. Ctrl+C " +
             "stops after freeing what the current measurement allocated.",

@@ -22,7 +22,7 @@ public static class CompletionCommand
     public static Command Create(CliContext cli)
     {
         Argument<string> shell = new Argument<string>("SHELL") { Description = "the shell (bash)" }.AcceptOnlyFromAmong("bash");
-        var command = CommandTree.New("completion",
+        Command command = CommandTree.New("completion",
             "Print a tab-completion script for the shell. Commands, options and workload names complete.",
             "eval \"$(clusterheap completion bash)\"", "clusterheap completion bash > ~/.local/share/bash-completion/completions/clusterheap")
             .With(shell);

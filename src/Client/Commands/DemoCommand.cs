@@ -23,7 +23,7 @@ public static class DemoCommand
         Option<string> workload = new Option<string>("--workload") { Description = "the stress workload", HelpName = "WORKLOAD", DefaultValueFactory = _ => "larson" }
             .AcceptOnlyFromAmong(StressOptions.Workloads);
         Option<string?> svg = new("--svg") { Description = "also draw the map as an SVG picture into FILE", HelpName = "FILE" };
-        var command = CommandTree.New("demo",
+        Command command = CommandTree.New("demo",
             "Start an embedded cluster (or join the one the connection options name), run a short stress test with " +
             "cookie checks, leave a mixed heap behind, and show the map, the cluster stats and the verifier (~15 s).",
             "clusterheap demo", "clusterheap demo --duration 10s --svg heap.svg")

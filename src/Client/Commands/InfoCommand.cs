@@ -12,7 +12,7 @@ public static class InfoCommand
     public static Command Create(CliContext cli)
     {
         Option<bool> json = new("--json") { Description = "print the classes as one JSON document instead of Go's table" };
-        var classes = CommandTree.New("classes",
+        Command classes = CommandTree.New("classes",
             "Go's size-class table (sizeclasses.go's header), as generated here: class, bytes/obj, bytes/span, objects, tail waste, max waste.",
             "clusterheap info classes", "clusterheap info classes --json | jq '.[] | select(.size == 48)'")
             .With(json);
@@ -24,7 +24,7 @@ public static class InfoCommand
         });
 
         Option<long> slot = Symbols.Count("--slot", "the arena slot whose hint address to reserve at", 0, 0, HeapPointer.MaxSlots - 1);
-        var layout = CommandTree.New("layout",
+        Command layout = CommandTree.New("layout",
             "mallocinit for real: reserve a node heap and print where the spans array, the bitmap and the arena landed. " +
             "--arena-size is the arena to reserve here (default 512GiB).",
             "clusterheap info layout", "clusterheap info layout --arena-size 8GiB --slot 3")
@@ -36,7 +36,7 @@ public static class InfoCommand
             return ExitCodes.Ok;
         });
 
-        var info = CommandTree.New("info", "Facts of the node heap, no cluster needed: the size classes, the reservation layout.",
+        Command info = CommandTree.New("info", "Facts of the node heap, no cluster needed: the size classes, the reservation layout.",
             "clusterheap info classes", "clusterheap info layout --arena-size 8GiB")
             .With(classes, layout);
         info.SetAction(r => CommandTree.ShowHelp(r, ExitCodes.Usage));
@@ -57,7 +57,7 @@ public static class InfoCommand
     /// <summary>Makes a real reservation (mallocinit) and prints where everything landed.</summary>
     public static void PrintLayout(TextWriter output, long arenaSize, int slot)
     {
-        using NodeHeap heap = NodeHeap.Create(new HeapOptions { ArenaSize = arenaSize, Slot = slot, BackgroundScavenger = false });
+        using var heap = NodeHeap.Create(new HeapOptions { ArenaSize = arenaSize, Slot = slot, BackgroundScavenger = false });
         HeapLayout l = heap.Layout;
         output.WriteLine($"slot {l.Slot}: hint 0x{l.Hint:x12} ({(l.GotHint ? "reserved at the hint" : "hint taken; fell back along the slot loop")})");
         output.WriteLine($"reservation  0x{l.ReservationStart:x12}  {ByteSize.Format(l.ReservationSize),10}  ({l.ReservationSize} bytes, PROT_NONE until the heap grows)");

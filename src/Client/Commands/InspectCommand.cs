@@ -19,7 +19,7 @@ public static class InspectCommand
     {
         Argument<string?> node = NodeArgument("one node's MemStats and BySize instead of the cluster's table");
         Option<bool> json = Json();
-        var command = CommandTree.New("stats",
+        Command command = CommandTree.New("stats",
             "Cluster statistics: one row per node and the sum (Go's MemStats names), the memory limit and the leases; " +
             "or one node's MemStats and its size classes.",
             "clusterheap stats", "clusterheap stats node-1 --json $(scripts/cluster.sh connect)")
@@ -38,7 +38,7 @@ public static class InspectCommand
     public static Command Nodes(CliContext cli)
     {
         Option<bool> json = Json();
-        var command = CommandTree.New("nodes",
+        Command command = CommandTree.New("nodes",
             "Live nodes: name, arena slot, generation, reservation address, silo and granted bytes; where the central heap runs.",
             "clusterheap nodes --json $(scripts/cluster.sh connect)")
             .With(json);
@@ -54,7 +54,7 @@ public static class InspectCommand
     public static Command Verify(CliContext cli)
     {
         Option<bool> json = Json();
-        var command = CommandTree.New("verify",
+        Command command = CommandTree.New("verify",
             "Run the heap verifier on every node and the cluster tier; exit 1 when an invariant is broken.",
             "clusterheap verify $(scripts/cluster.sh connect)")
             .With(json);
@@ -82,7 +82,7 @@ public static class InspectCommand
                 v.AddError($"CLASS: {k} is not a size class (0 = large, 1..{SizeClasses.NumClasses - 1})");
         });
         Option<bool> json = Json();
-        var command = CommandTree.New("spans",
+        Command command = CommandTree.New("spans",
             "A node's spans: start, pages, state, size class, slots in use, the mcache holding it, lease, released pages.",
             "clusterheap spans node0 5", "clusterheap spans node-1 --json $(scripts/cluster.sh connect)")
             .With(node, sizeClass, json);
@@ -103,7 +103,7 @@ public static class InspectCommand
         Argument<string?> node = NodeArgument("draw only this node's arena");
         Option<string?> svg = new("--svg") { Description = "draw the whole cluster as an SVG picture into FILE instead", HelpName = "FILE" };
         Option<long> width = Symbols.Count("--width", "cells per row in the terminal", TerminalMap.DefaultWidth, 16, 1024);
-        var command = CommandTree.New("map",
+        Command command = CommandTree.New("map",
             "The heap map: each node's arena, spans coloured by size class and shaded by occupancy, leased, free and released pages.",
             "clusterheap map", "clusterheap map --svg heap.svg $(scripts/cluster.sh connect)")
             .With(node, svg, width);

@@ -14,7 +14,7 @@ public static class ShellCommand
 {
     public static Command Create(CliContext cli)
     {
-        var command = CommandTree.New("shell",
+        Command command = CommandTree.New("shell",
             "An interactive shell over the cluster (type help): alloc, free, write, read, stats, spans, map, nodes, " +
             "verify, limit. When standard input is not a terminal it runs one command per line and exits 1 if any failed.",
             "clusterheap shell", "printf 'alloc 100\\nstats\\n' | clusterheap shell --gateway 127.0.0.1:30000");

@@ -36,7 +36,7 @@ public static class StressCommand
             HelpName = "FILE",
         };
         Option<bool> noProgress = new("--no-progress") { Description = "no progress bar or lines (a bar on a terminal, a line every 2 s otherwise)" };
-        var command = CommandTree.New("stress",
+        Command command = CommandTree.New("stress",
             "Run a stress workload against the cluster; every object carries a cookie, checked before each free and at " +
             "the end. Lost objects (their node died) and grow-shrink's out of memory are expected, not failures. " +
             "Ctrl+C stops the workers, checks and frees every object still held and writes the report marked " +

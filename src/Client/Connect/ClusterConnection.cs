@@ -82,7 +82,7 @@ public sealed class ClusterConnection : IAsyncDisposable
         // Orleans' connection retries are bounded by --connect-timeout (the retry filter below), but a Redis
         // membership lookup retries on its own schedule first: bound the whole start, so the command gives up
         // when it said it would. A start abandoned here ends with the process (the command exits 3).
-        Task start = Task.Run(() => client.StartAsync(cancellation), CancellationToken.None); // a Redis lookup blocks the caller
+        var start = Task.Run(() => client.StartAsync(cancellation), CancellationToken.None); // a Redis lookup blocks the caller
         try
         {
             await start.WaitAsync(o.ConnectTimeout + TimeSpan.FromSeconds(1), cancellation);
@@ -149,7 +149,7 @@ public sealed class ClusterConnection : IAsyncDisposable
 
     private static IHost BuildSilo(ConnectOptions o, string name, int siloPort, int gatewayPort, IPEndPoint primary, string clusterId)
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         ConfigureLogging(builder, o);
         builder.UseOrleans(silo =>
         {
@@ -173,7 +173,7 @@ public sealed class ClusterConnection : IAsyncDisposable
 
     private static IHost BuildClient(ConnectOptions o, Action<IClientBuilder> clustering)
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         ConfigureLogging(builder, o);
         builder.UseOrleansClient(c =>
         {

@@ -17,12 +17,12 @@ public static class Endpoints
     }
 
     public static (string Host, int Port) Parse(string text, string what) =>
-        TryParse(text, out var endpoint) ? endpoint : throw new UsageException($"{what}: '{text}' is not host:port");
+        TryParse(text, out (string Host, int Port) endpoint) ? endpoint : throw new UsageException($"{what}: '{text}' is not host:port");
 
     /// <summary>Resolves host:port to an IP endpoint (names through DNS).</summary>
     public static IPEndPoint Resolve(string text, string what)
     {
-        var (host, port) = Parse(text, what);
+        (string? host, int port) = Parse(text, what);
         if (IPAddress.TryParse(host, out IPAddress? ip)) return new IPEndPoint(ip, port);
         IPAddress[] found = Dns.GetHostAddresses(host);
         IPAddress? v4 = found.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? found.FirstOrDefault();
@@ -48,7 +48,7 @@ public static class Endpoints
         }
         finally
         {
-            foreach (var l in listeners) l.Stop();
+            foreach (TcpListener l in listeners) l.Stop();
         }
     }
 }

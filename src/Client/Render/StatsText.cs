@@ -33,7 +33,7 @@ public static class StatsText
             .Add("fragmentation in spans", Bytes(n.InternalFragmentation)).Add("idle committed", Bytes(n.IdleCommitted))
             .Add("live / committed", Percent(n.Utilization));
         t.WriteTo(output);
-        var classes = n.BySize.Where(c => c.Mallocs > 0).ToArray();
+        SizeClassStats[] classes = n.BySize.Where(c => c.Mallocs > 0).ToArray();
         if (classes.Length == 0) return;
         output.WriteLine("by size:");
         var b = new Table("class", "size", "mallocs", "frees", "live");

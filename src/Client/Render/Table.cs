@@ -19,7 +19,7 @@ public sealed class Table(params string[] header)
             for (int i = 0; i < r.Length; i++) width[i] = Math.Max(width[i], r[i].Length);
         foreach (string[] r in _rows)
         {
-            var cells = r.Select((c, i) => IsNumeric(c) && r != _rows[0] ? c.PadLeft(width[i]) : c.PadRight(width[i]));
+            IEnumerable<string> cells = r.Select((c, i) => IsNumeric(c) && r != _rows[0] ? c.PadLeft(width[i]) : c.PadRight(width[i]));
             output.WriteLine(indent + string.Join("  ", cells).TrimEnd());
         }
     }

@@ -71,10 +71,10 @@ public static class TerminalMap
         int n = (int)((pages + perCell - 1) / perCell);
         var cells = new Cell[n];
         // Per cell: pages of each state, pages of each class, occupancy weighted by pages.
-        var statePages = new long[n, 4];
+        long[,] statePages = new long[n, 4];
         var classPages = new Dictionary<int, long>[n];
-        var occupied = new double[n];
-        var counted = new long[n];
+        double[] occupied = new double[n];
+        long[] counted = new long[n];
         foreach (HeapMapRow r in map.Rows)
         {
             long first = (long)(r.Start - map.ArenaStart) / map.PageSize;

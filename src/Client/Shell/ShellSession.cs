@@ -127,7 +127,7 @@ public sealed class ShellSession(ClusterConnection connection, TextWriter output
     {
         if (a.Count == 0) throw new UsageException("alloc SIZE [scan|noscan] [on NODE]");
         long size = Size(a[0], "alloc");
-        var kind = ObjectKind.Scalar;
+        ObjectKind kind = ObjectKind.Scalar;
         string? node = null;
         for (int i = 1; i < a.Count; i++)
         {
@@ -203,7 +203,7 @@ public sealed class ShellSession(ClusterConnection connection, TextWriter output
     {
         for (int i = 0; i < data.Length; i += 16)
         {
-            var row = data.AsSpan(i, Math.Min(16, data.Length - i));
+            Span<byte> row = data.AsSpan(i, Math.Min(16, data.Length - i));
             var hex = new StringBuilder();
             var text = new StringBuilder();
             for (int j = 0; j < 16; j++)

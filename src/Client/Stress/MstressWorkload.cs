@@ -41,7 +41,10 @@ public sealed class MstressWorkload(StressContext context) : Workload(context)
         if (Options.Size > 0) return Options.Size;
         ref XorShift r = ref _rng[w];
         long size = 8L << r.Below(7);
-        if (r.Chance(1)) size *= 100;
+        if (r.Chance(1))
+        {
+            size *= 100;
+        }
         else if (r.Chance(0.1))
         {
             size *= 1000;

@@ -98,7 +98,7 @@ public sealed class StressContext
     /// <summary>Completes once the timed phase has done <paramref name="ops"/> operations (tests act mid-run on it).</summary>
     public Task WhenTimedOpsReach(long ops)
     {
-        var watch = (ops, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        (long ops, TaskCompletionSource) watch = (ops, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         _watch = watch;
         return watch.Item2.Task;
     }
@@ -164,7 +164,7 @@ public sealed class StressContext
             (string node, IMCacheGrain mcache) = MCacheFor(worker, shift);
             int count = sizes.Length - from;
             ulong firstSeq = NextSeqs(count);
-            var ends = new byte[count * ObjectEnds.Size];
+            byte[] ends = new byte[count * ObjectEnds.Size];
             for (int i = 0; i < count; i++) Cookie.Ends(new Obj(default, (int)sizes[from + i], firstSeq + (ulong)i), ends.AsSpan(i * ObjectEnds.Size));
             MallocBatchResult reply;
             try
@@ -214,7 +214,7 @@ public sealed class StressContext
         {
             IMCacheGrain owner = MCacheOf(node.GetPrimaryKeyString(), ProcOf(worker));
             var pointers = new HeapPointer[group.Count];
-            var sizes = new long[group.Count];
+            long[] sizes = new long[group.Count];
             for (int i = 0; i < group.Count; i++) (pointers[i], sizes[i]) = (group[i].Pointer, group[i].Size);
             EndsFreeResult reply = await owner.ReadEndsAndFreeAsync(new EndsFreeRequest(pointers, sizes));
             long freed = 0;

@@ -62,7 +62,7 @@ public sealed record StressReport
 
     public void WriteText(TextWriter o)
     {
-        var inv = CultureInfo.InvariantCulture;
+        CultureInfo inv = CultureInfo.InvariantCulture;
         o.WriteLine($"stress {Workload}: {Workers} workers, batch {Batch}, {Nodes} nodes ({Cluster})");
         o.WriteLine($"  shape           {Shape}");
         o.WriteLine(string.Create(inv, $"  ops             {Ops} in {Seconds:0.0} s ({Mallocs} mallocs, {Frees} frees)"));
@@ -77,7 +77,7 @@ public sealed record StressReport
         o.WriteLine($"  lost objects    {LostObjects}{(NodesGone.Count > 0 ? $" (nodes gone: {string.Join(", ", NodesGone)})" : "")}");
         if (InterruptedObjects > 0) o.WriteLine($"  interrupted     {InterruptedObjects} objects whose free call a dying silo cut off (left alone)");
         if (OutOfMemory > 0) o.WriteLine($"  out of memory   {OutOfMemory} (expected in grow-shrink)");
-        foreach (var (k, v) in Extra) o.WriteLine($"  {k.Replace('_', ' '),-15} {Format(k, v)}");
+        foreach ((string? k, object? v) in Extra) o.WriteLine($"  {k.Replace('_', ' '),-15} {Format(k, v)}");
         o.WriteLine($"  errors          {Errors}");
         foreach (string e in ErrorMessages.Take(10)) o.WriteLine($"    {e}");
         o.WriteLine($"  verify          {Verify}");
@@ -130,7 +130,7 @@ public sealed record StressReport
             foreach (string e in ErrorMessages) w.WriteStringValue(e);
             w.WriteEndArray();
             w.WriteString("shape", Shape);
-            foreach (var (k, v) in Extra)
+            foreach ((string? k, object? v) in Extra)
             {
                 switch (v)
                 {

@@ -22,11 +22,11 @@ public static class StressRunner
         await ctx.StartAsync();
         int workers = options.Workers > 0 ? options.Workers : 2 * ctx.Nodes.Length;
         int nodes = ctx.Nodes.Length;
-        Workload workload = Workload.Create(ctx);
+        var workload = Workload.Create(ctx);
         await workload.SetupAsync(workers);
 
         NodeStats[] before = (await StatsAsync(connection))?.Nodes ?? [];
-        var latencies = Enumerable.Range(0, workers).Select(_ => new Latency()).ToArray();
+        Latency[] latencies = Enumerable.Range(0, workers).Select(_ => new Latency()).ToArray();
         long mallocsBase = ctx.Mallocs, freesBase = ctx.Frees;
         using var done = new CancellationTokenSource();
         long peak = 0;

@@ -106,7 +106,7 @@ public sealed class HeapMapFeed : IAsyncDisposable
             catch (Exception e)
             {
                 // The central heap did not answer (it may be moving after its silo died): say so, keep the map.
-                var error = $"the central heap did not answer: {e.GetBaseException().Message}";
+                string error = $"the central heap did not answer: {e.GetBaseException().Message}";
                 frame = _error == error ? null : new MapFrame(0, false, DateTimeOffset.UtcNow, _cluster, _error = error, []);
             }
 
@@ -122,8 +122,8 @@ public sealed class HeapMapFeed : IAsyncDisposable
     {
         lock (_lock)
         {
-            var text = JsonSerializer.Serialize(frame with { Seq = ++_seq }, Json);
-            foreach (var watcher in _watchers.ToArray())
+            string text = JsonSerializer.Serialize(frame with { Seq = ++_seq }, Json);
+            foreach (Channel<string> watcher in _watchers.ToArray())
             {
                 if (!watcher.Writer.TryWrite(text))
                 {
@@ -137,18 +137,18 @@ public sealed class HeapMapFeed : IAsyncDisposable
     /// <summary>One read of the cluster; the frame of what changed, or null when nothing did.</summary>
     private async Task<MapFrame?> ReadAsync(CancellationToken stop)
     {
-        var live = await _connection.Central.GetNodesAsync().WaitAsync(NodeTimeout, stop);
-        var view = await _connection.Central.GetViewAsync().WaitAsync(NodeTimeout, stop);
-        var lessees = view.Leases.ToDictionary(l => (l.Key.LenderSlot, l.Key.LeaseId), l => l.LesseeNode);
-        var reads = await Task.WhenAll(live.Select(n => ReadNodeAsync(n, stop)));
+        NodeInfo[] live = await _connection.Central.GetNodesAsync().WaitAsync(NodeTimeout, stop);
+        CentralView view = await _connection.Central.GetViewAsync().WaitAsync(NodeTimeout, stop);
+        Dictionary<(int LenderSlot, long LeaseId), string> lessees = view.Leases.ToDictionary(l => (l.Key.LenderSlot, l.Key.LeaseId), l => l.LesseeNode);
+        (NodeInfo Info, SpanRow[]? Spans, NodeStats? Stats, string? Failure)[] reads = await Task.WhenAll(live.Select(n => ReadNodeAsync(n, stop)));
 
         var changes = new List<NodeChange>();
         Dictionary<SiloAddress, SiloStatus>? hosts = null;
         lock (_lock)
         {
-            foreach (var (info, spans, stats, failure) in reads)
+            foreach ((NodeInfo? info, SpanRow[]? spans, NodeStats? stats, string? failure) in reads)
             {
-                if (!_nodes.TryGetValue(info.Name, out var node) || node.Generation != info.Generation)
+                if (!_nodes.TryGetValue(info.Name, out NodeView? node) || node.Generation != info.Generation)
                 {
                     _nodes[info.Name] = node = new NodeView(info);
                 }
@@ -159,7 +159,7 @@ public sealed class HeapMapFeed : IAsyncDisposable
                 }
             }
 
-            var gone = _nodes.Values.Where(n => n.Dead is null && !live.Any(l => l.Name == n.Name && l.Generation == n.Generation)).ToArray();
+            NodeView[] gone = _nodes.Values.Where(n => n.Dead is null && !live.Any(l => l.Name == n.Name && l.Generation == n.Generation)).ToArray();
             if (gone.Length > 0)
             {
                 hosts = [];
@@ -170,7 +170,7 @@ public sealed class HeapMapFeed : IAsyncDisposable
         {
             try
             {
-                var management = _connection.Client.GetGrain<IManagementGrain>(0);
+                IManagementGrain management = _connection.Client.GetGrain<IManagementGrain>(0);
                 hosts = await management.GetHosts(onlyActive: false).WaitAsync(NodeTimeout, stop);
             }
             catch (Exception e) when (e is not OperationCanceledException)
@@ -180,18 +180,18 @@ public sealed class HeapMapFeed : IAsyncDisposable
 
             lock (_lock)
             {
-                foreach (var node in _nodes.Values.Where(n => n.Dead is null && !live.Any(l => l.Name == n.Name && l.Generation == n.Generation)))
+                foreach (NodeView? node in _nodes.Values.Where(n => n.Dead is null && !live.Any(l => l.Name == n.Name && l.Generation == n.Generation)))
                 {
                     changes.Add(node.Die(hosts));
                 }
             }
         }
 
-        var rows = reads.Where(r => r.Stats is not null).Select(r => r.Stats!).ToArray();
+        NodeStats[] rows = reads.Where(r => r.Stats is not null).Select(r => r.Stats!).ToArray();
         var cluster = new ClusterLine(live.Length, rows.Sum(r => r.HeapAlloc), rows.Sum(r => r.HeapInuse), rows.Sum(r => r.HeapSys),
             rows.Sum(r => r.HeapReleased), rows.Sum(r => r.Mallocs), rows.Sum(r => r.Frees), view.TotalGranted,
             view.MemoryLimit == long.MaxValue ? null : view.MemoryLimit, view.Leases.Length);
-        var clusterChanged = cluster != _cluster || _error is not null;
+        bool clusterChanged = cluster != _cluster || _error is not null;
         _cluster = cluster;
         _error = null;
         return changes.Count == 0 && !clusterChanged ? null : new MapFrame(0, false, DateTimeOffset.UtcNow, cluster, null, [.. changes]);
@@ -201,9 +201,9 @@ public sealed class HeapMapFeed : IAsyncDisposable
     {
         try
         {
-            var grain = _connection.Node(info.Name);
-            var spans = grain.GetSpansAsync();
-            var stats = grain.GetStatsAsync();
+            IHeapNodeGrain grain = _connection.Node(info.Name);
+            Task<SpanRow[]> spans = grain.GetSpansAsync();
+            Task<NodeStats> stats = grain.GetStatsAsync();
             return (info, await spans.WaitAsync(NodeTimeout, stop), await stats.WaitAsync(NodeTimeout, stop), null);
         }
         catch (Exception e) when (e is not OperationCanceledException || !stop.IsCancellationRequested)
@@ -226,7 +226,7 @@ public sealed class HeapMapFeed : IAsyncDisposable
 
         lock (_lock)
         {
-            foreach (var watcher in _watchers)
+            foreach (Channel<string> watcher in _watchers)
             {
                 watcher.Writer.TryComplete();
             }
@@ -268,7 +268,7 @@ public sealed class HeapMapFeed : IAsyncDisposable
         {
             if (spans is null || stats is null)
             {
-                var reason = $"node {Name} did not answer: {failure}";
+                string reason = $"node {Name} did not answer: {failure}";
                 if (reason == _failure)
                 {
                     return null;
@@ -278,43 +278,43 @@ public sealed class HeapMapFeed : IAsyncDisposable
                 return Change(false, null, [], []);
             }
 
-            var hadFailure = _failure is not null;
+            bool hadFailure = _failure is not null;
             _failure = null;
             // Spans come in address order from the arena's start: the first one's start is the arena's.
-            var reset = !_drawn;
+            bool reset = !_drawn;
             _drawn = true;
             if (_arenaStart == 0 && spans.Length > 0)
             {
                 _arenaStart = spans[0].Start;
             }
 
-            var pageSize = HeapConstantsPageSize;
+            int pageSize = HeapConstantsPageSize;
             var up = new List<object[]>();
             var seen = new HashSet<long>();
             long used = 0;
-            foreach (var row in spans)
+            foreach (SpanRow row in spans)
             {
-                var cell = Cell(row, pageSize, lessees);
+                SpanCell cell = Cell(row, pageSize, lessees);
                 seen.Add(cell.Page);
                 used = Math.Max(used, cell.Page + cell.Pages);
-                if (!_spans.TryGetValue(cell.Page, out var old) || old != cell)
+                if (!_spans.TryGetValue(cell.Page, out SpanCell old) || old != cell)
                 {
                     _spans[cell.Page] = cell;
                     up.Add(cell.ToWire());
                 }
             }
 
-            var removed = _spans.Keys.Where(p => !seen.Contains(p)).ToArray();
-            foreach (var p in removed)
+            long[] removed = _spans.Keys.Where(p => !seen.Contains(p)).ToArray();
+            foreach (long p in removed)
             {
                 _spans.Remove(p);
             }
 
-            var statsKey = JsonSerializer.Serialize(stats, Json);
-            var statsChanged = statsKey != _statsKey;
+            string statsKey = JsonSerializer.Serialize(stats, Json);
+            bool statsChanged = statsKey != _statsKey;
             _stats = stats;
             _statsKey = statsKey;
-            var usedChanged = used != _usedPages;
+            bool usedChanged = used != _usedPages;
             _usedPages = used;
             return up.Count == 0 && removed.Length == 0 && !statsChanged && !usedChanged && !hadFailure && !reset
                 ? null
@@ -323,7 +323,7 @@ public sealed class HeapMapFeed : IAsyncDisposable
 
         public NodeChange Die(Dictionary<SiloAddress, SiloStatus>? hosts)
         {
-            var status = hosts is not null && hosts.TryGetValue(Silo, out var s) ? s.ToString() : null;
+            string? status = hosts is not null && hosts.TryGetValue(Silo, out SiloStatus s) ? s.ToString() : null;
             Dead = status is null
                 ? $"node {Name} left the cluster: the central heap no longer lists it (its slot {Slot} was reclaimed)"
                 : $"node {Name} left the cluster: its silo {Silo} is {status} in membership; the central heap reclaimed slot {Slot}";
@@ -336,21 +336,21 @@ public sealed class HeapMapFeed : IAsyncDisposable
 
         private SpanCell Cell(SpanRow row, int pageSize, Dictionary<(int, long), string> lessees)
         {
-            var page = (long)((row.Start - _arenaStart) / (ulong)pageSize);
+            long page = (long)((row.Start - _arenaStart) / (ulong)pageSize);
             if (!row.InUse)
             {
-                var released = row.ReleasedPages > 0 && row.ReleasedPages >= row.Pages;
+                bool released = row.ReleasedPages > 0 && row.ReleasedPages >= row.Pages;
                 return new SpanCell(page, row.Pages, 0, 0, 0, released ? SpanState.Released : SpanState.Free,
                     released ? "released to the OS" : row.ReleasedPages > 0 ? $"free ({row.ReleasedPages} of {row.Pages} pages released)" : "free");
             }
 
             if (row.LeaseId != 0)
             {
-                var lessee = lessees.TryGetValue((Slot, row.LeaseId), out var l) ? l : "another node";
+                string lessee = lessees.TryGetValue((Slot, row.LeaseId), out string? l) ? l : "another node";
                 return new SpanCell(page, row.Pages, row.SizeClass, row.Objects, row.AllocCount, SpanState.Leased, $"lent to {lessee} (lease {row.LeaseId})");
             }
 
-            var owner = row.Cache switch
+            string owner = row.Cache switch
             {
                 "mcache" => $"an mcache of {Name}",
                 "central" => $"mcentral of {Name}",

@@ -48,7 +48,7 @@ public sealed class HeapMapServer : IAsyncDisposable
 
     private static byte[] LoadPage()
     {
-        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("ClusterHeap.Client.Web.heapmap.html")
+        using Stream stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("ClusterHeap.Client.Web.heapmap.html")
             ?? throw new InvalidOperationException("heapmap.html is not embedded in the client");
         using var memory = new MemoryStream();
         stream.CopyTo(memory);
@@ -69,7 +69,7 @@ public sealed class HeapMapServer : IAsyncDisposable
                 return; // the listener stopped
             }
 
-            var path = context.Request.Url?.AbsolutePath ?? "/";
+            string path = context.Request.Url?.AbsolutePath ?? "/";
             switch (path)
             {
                 case "/" or "/index.html":
@@ -110,18 +110,18 @@ public sealed class HeapMapServer : IAsyncDisposable
     /// <summary>One page's event stream: frames as they come, until the page or the server goes.</summary>
     private async Task StreamAsync(HttpListenerResponse response)
     {
-        using var watcher = _feed.Watch();
+        using HeapMapFeed.Watcher watcher = _feed.Watch();
         try
         {
             response.StatusCode = 200;
             response.ContentType = "text/event-stream";
             response.Headers["Cache-Control"] = "no-cache";
             response.SendChunked = true;
-            var output = response.OutputStream;
+            Stream output = response.OutputStream;
             // A dropped stream (the page fell behind, or the server restarted) is retried after 500 ms.
             await output.WriteAsync("retry: 500\n\n"u8.ToArray(), _stop.Token);
             await output.FlushAsync(_stop.Token);
-            await foreach (var frame in watcher.Frames.ReadAllAsync(_stop.Token))
+            await foreach (string frame in watcher.Frames.ReadAllAsync(_stop.Token))
             {
                 await output.WriteAsync(Encoding.UTF8.GetBytes($"event: frame\ndata: {frame}\n\n"), _stop.Token);
                 await output.FlushAsync(_stop.Token);

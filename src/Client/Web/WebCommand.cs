@@ -14,13 +14,13 @@ public static class WebCommand
 {
     public static Command Create(CliContext cli)
     {
-        var port = Symbols.Count("--port", "the page's port", 8080, 1, 65535);
+        Option<long> port = Symbols.Count("--port", "the page's port", 8080, 1, 65535);
         var listen = new Option<string>("--listen")
         {
             Description = "the address to listen on (0.0.0.0 for every address)",
             DefaultValueFactory = _ => "127.0.0.1",
         };
-        var command = CommandTree.New("web",
+        Command command = CommandTree.New("web",
             "A live heap map in the browser until Ctrl+C: every node's arena, spans coloured by size class and shaded by " +
             "occupancy, leased, free and released pages, hover for a span's class, occupancy and owner, click a node for " +
             "its MemStats. It updates a few times a second (server-sent events; only changed spans travel).",
@@ -28,7 +28,7 @@ public static class WebCommand
             .With(port, listen);
         command.SetAction((r, _) =>
         {
-            var options = Parse((int)r.Get(port), r.GetValue(listen) ?? "127.0.0.1");
+            Options options = Parse((int)r.Get(port), r.GetValue(listen) ?? "127.0.0.1");
             return Program.WithClusterAsync(cli.Connection.Read(r), cli, c => RunAsync(options, c, cli.Output, cli.Interruptible()));
         });
         return command;
@@ -39,7 +39,7 @@ public static class WebCommand
 
     public static Options Parse(int port, string listen)
     {
-        if (!IPAddress.TryParse(listen, out var address)) throw new UsageException($"--listen: '{listen}' is not an IP address");
+        if (!IPAddress.TryParse(listen, out IPAddress? address)) throw new UsageException($"--listen: '{listen}' is not an IP address");
         return new Options(port, address.Equals(IPAddress.Any) ? "*" : listen);
     }
 

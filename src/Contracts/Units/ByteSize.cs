@@ -21,19 +21,19 @@ public static class ByteSize
             return false;
         }
 
-        var t = text.Trim().Replace("_", "", StringComparison.Ordinal);
-        var i = 0;
+        string t = text.Trim().Replace("_", "", StringComparison.Ordinal);
+        int i = 0;
         while (i < t.Length && (char.IsAsciiDigit(t[i]) || t[i] == '.'))
         {
             i++;
         }
 
-        if (i == 0 || !decimal.TryParse(t.AsSpan(0, i), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var n))
+        if (i == 0 || !decimal.TryParse(t.AsSpan(0, i), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out decimal n))
         {
             return false;
         }
 
-        var unit = t[i..].Trim().ToLowerInvariant() switch
+        long unit = t[i..].Trim().ToLowerInvariant() switch
         {
             "" or "b" => 1L,
             "k" or "kb" or "kib" => 1L << 10,
@@ -47,7 +47,7 @@ public static class ByteSize
             return false;
         }
 
-        var v = n * unit;
+        decimal v = n * unit;
         if (v != decimal.Truncate(v))
         {
             return false;
@@ -65,7 +65,7 @@ public static class ByteSize
     {
         string[] units = ["B", "KiB", "MiB", "GiB", "TiB"];
         double v = bytes;
-        var u = 0;
+        int u = 0;
         while (Math.Abs(v) >= 1024 && u < units.Length - 1)
         {
             v /= 1024;

@@ -22,15 +22,15 @@ public static class Duration
             return false;
         }
 
-        var t = text.Trim();
-        if (Number(t, out var seconds))
+        string t = text.Trim();
+        if (Number(t, out double seconds))
         {
             return Make(seconds * 1000, out duration);
         }
 
-        foreach (var (suffix, ms) in Units)
+        foreach ((string? suffix, double ms) in Units)
         {
-            if (t.EndsWith(suffix, StringComparison.OrdinalIgnoreCase) && Number(t[..^suffix.Length].TrimEnd(), out var n))
+            if (t.EndsWith(suffix, StringComparison.OrdinalIgnoreCase) && Number(t[..^suffix.Length].TrimEnd(), out double n))
             {
                 return Make(n * ms, out duration);
             }

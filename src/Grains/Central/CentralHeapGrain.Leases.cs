@@ -17,7 +17,7 @@ public sealed partial class CentralHeapGrain
     /// <inheritdoc/>
     public async Task<LeaseReply> RequestLeaseAsync(string lesseeNode, ushort lesseeGeneration, int spanClass)
     {
-        var lessee = FindLive(lesseeNode, lesseeGeneration);
+        NodeRecord? lessee = FindLive(lesseeNode, lesseeGeneration);
         if (lessee is null)
         {
             return new LeaseReply(null, HeapError.InvalidArgument($"node {lesseeNode} generation {lesseeGeneration} is not a live node"));
@@ -28,10 +28,10 @@ public sealed partial class CentralHeapGrain
             return new LeaseReply(null, HeapError.InvalidArgument($"span class {spanClass} cannot be leased (small classes only)"));
         }
 
-        var spanBytes = (long)SizeClasses.PagesOf(spanClass >> 1) * HeapConstants.PageSize;
-        foreach (var lender in Lenders(lessee))
+        long spanBytes = (long)SizeClasses.PagesOf(spanClass >> 1) * HeapConstants.PageSize;
+        foreach (NodeRecord lender in Lenders(lessee))
         {
-            var info = await TryCallAsync(lender, g => g.LendSpanAsync(spanClass, lesseeNode));
+            SpanLeaseInfo? info = await TryCallAsync(lender, g => g.LendSpanAsync(spanClass, lesseeNode));
             if (info is null && TryGrant(lender, spanBytes) is null)
             {
                 await TryCallAsync(lender, async g => { await g.ApplyGrantAsync(lender.Granted); return "ok"; });
@@ -53,7 +53,7 @@ public sealed partial class CentralHeapGrain
     public async Task ReturnLeaseAsync(LeaseKey lease, ulong[] unusedSlots)
     {
         _leases.Remove(lease);
-        var lender = FindBySlot(lease.LenderSlot, lease.LenderGeneration);
+        NodeRecord? lender = FindBySlot(lease.LenderSlot, lease.LenderGeneration);
         if (lender is not null)
         {
             await TryCallAsync(lender, async g => { await g.ReturnLeaseAsync(lease.LeaseId, unusedSlots); return "ok"; });
@@ -63,11 +63,11 @@ public sealed partial class CentralHeapGrain
     /// <inheritdoc/>
     public async Task<HeapPointer?> RequestLargeAsync(string node, long size, ObjectKind kind)
     {
-        var asker = _nodes.Values.FirstOrDefault(n => n.Name == node);
-        var bytes = (size + HeapConstants.PageMask) & ~(long)HeapConstants.PageMask;
-        foreach (var lender in Lenders(asker))
+        NodeRecord? asker = _nodes.Values.FirstOrDefault(n => n.Name == node);
+        long bytes = (size + HeapConstants.PageMask) & ~(long)HeapConstants.PageMask;
+        foreach (NodeRecord lender in Lenders(asker))
         {
-            var pointer = await TryCallValueAsync(lender, g => g.MallocLargeAsync(size, kind));
+            HeapPointer? pointer = await TryCallValueAsync(lender, g => g.MallocLargeAsync(size, kind));
             if (pointer is null && TryGrant(lender, bytes) is null)
             {
                 await TryCallAsync(lender, async g => { await g.ApplyGrantAsync(lender.Granted); return "ok"; });

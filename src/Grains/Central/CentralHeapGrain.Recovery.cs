@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using ClusterHeap.Contracts;
 using Microsoft.Extensions.Logging;
 using Orleans.Runtime;
@@ -13,12 +14,12 @@ public sealed partial class CentralHeapGrain
     /// <inheritdoc/>
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        var members = _membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).ToArray();
-        var states = await Task.WhenAll(members.Select(async m =>
+        ClusterMember[] members = _membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).ToArray();
+        NodeState?[] states = await Task.WhenAll(members.Select(async m =>
         {
             try
             {
-                var state = await GrainFactory.GetGrain<IHeapNodeGrain>(m.Name).GetStateAsync().WaitAsync(_options.NodeCallTimeout, cancellationToken);
+                NodeState state = await GrainFactory.GetGrain<IHeapNodeGrain>(m.Name).GetStateAsync().WaitAsync(_options.NodeCallTimeout, cancellationToken);
                 return state.Assigned && state.Silo == m.SiloAddress ? state : null;
             }
             catch (Exception e) when (e is not OperationCanceledException)
@@ -28,8 +29,8 @@ public sealed partial class CentralHeapGrain
             }
         }));
 
-        var live = states.Where(s => s is not null).Select(s => s!).ToArray();
-        foreach (var state in live)
+        NodeState[] live = states.Where(s => s is not null).Select(s => s!).ToArray();
+        foreach (NodeState? state in live)
         {
             if (_nodes.Values.Any(n => n.Slot == state.Slot))
             {
@@ -40,10 +41,10 @@ public sealed partial class CentralHeapGrain
             _nodes[state.Silo] = new NodeRecord(state.Name, state.Silo, state.Slot, state.Generation, state.ArenaSize, state.Procs) { Granted = state.Granted };
         }
 
-        var notes = live.Select(s => s.Note).ToArray();
+        CentralNote[] notes = live.Select(s => s.Note).ToArray();
         _lastGeneration = live.Select(s => s.Generation).Concat(notes.Select(n => n.LastGeneration)).DefaultIfEmpty((ushort)0).Max();
         _noteVersion = notes.Select(n => n.Version).DefaultIfEmpty(0).Max();
-        var newest = notes.Where(n => n.Version > 0).MaxBy(n => n.Version);
+        CentralNote? newest = notes.Where(n => n.Version > 0).MaxBy(n => n.Version);
         if (newest is not null)
         {
             _memoryLimit = newest.MemoryLimit;
@@ -73,12 +74,12 @@ public sealed partial class CentralHeapGrain
     {
         var lent = live.SelectMany(s => s.LeasesLent.Select(l => (Lease: l, s.Silo))).ToDictionary(x => x.Lease.Key, x => x.Silo);
         var revoke = new List<(NodeRecord Lessee, LeaseKey Key)>();
-        foreach (var lessee in live)
+        foreach (NodeState lessee in live)
         {
-            var lesseeRecord = _nodes[lessee.Silo];
-            foreach (var held in lessee.LeasesHeld)
+            NodeRecord lesseeRecord = _nodes[lessee.Silo];
+            foreach (LeaseRecord held in lessee.LeasesHeld)
             {
-                var lender = FindBySlot(held.Key.LenderSlot, held.Key.LenderGeneration);
+                NodeRecord? lender = FindBySlot(held.Key.LenderSlot, held.Key.LenderGeneration);
                 if (lender is not null && lent.Remove(held.Key))
                 {
                     _leases[held.Key] = new CentralLease(held with { LesseeNode = lesseeRecord.Name }, lender.Silo, lessee.Silo);
@@ -90,15 +91,15 @@ public sealed partial class CentralHeapGrain
             }
         }
 
-        foreach (var group in revoke.GroupBy(r => r.Lessee))
+        foreach (IGrouping<NodeRecord, (NodeRecord Lessee, LeaseKey Key)> group in revoke.GroupBy(r => r.Lessee))
         {
             LeaseKey[] keys = [.. group.Select(r => r.Key)];
             await TryCallAsync(group.Key, async g => { await g.RevokeLeasesAsync(keys); return "ok"; });
         }
 
-        foreach (var (key, lenderSilo) in lent)
+        foreach ((LeaseKey key, SiloAddress? lenderSilo) in lent)
         {
-            if (_nodes.TryGetValue(lenderSilo, out var lender))
+            if (_nodes.TryGetValue(lenderSilo, out NodeRecord? lender))
             {
                 await TryCallAsync(lender, async g => { await g.ReclaimLeaseAsync(key.LeaseId); return "ok"; });
             }
@@ -108,30 +109,30 @@ public sealed partial class CentralHeapGrain
     /// <inheritdoc/>
     public async Task NodeDiedAsync(SiloAddress silo)
     {
-        if (!_nodes.Remove(silo, out var dead))
+        if (!_nodes.Remove(silo, out NodeRecord? dead))
         {
             return;
         }
 
         LogNodeDied(_logger, dead.Name, dead.Slot, dead.Generation, dead.Granted);
-        var held = _leases.Values.Where(l => l.Lessee == silo).ToArray();
-        var lent = _leases.Values.Where(l => l.Lender == silo).ToArray();
-        foreach (var lease in held.Concat(lent))
+        CentralLease[] held = _leases.Values.Where(l => l.Lessee == silo).ToArray();
+        CentralLease[] lent = _leases.Values.Where(l => l.Lender == silo).ToArray();
+        foreach (CentralLease? lease in held.Concat(lent))
         {
             _leases.Remove(lease.Record.Key);
         }
 
-        foreach (var lease in held)
+        foreach (CentralLease? lease in held)
         {
-            if (_nodes.TryGetValue(lease.Lender, out var lender))
+            if (_nodes.TryGetValue(lease.Lender, out NodeRecord? lender))
             {
                 await TryCallAsync(lender, async g => { await g.ReclaimLeaseAsync(lease.Record.Key.LeaseId); return "ok"; });
             }
         }
 
-        foreach (var group in lent.GroupBy(l => l.Lessee))
+        foreach (IGrouping<SiloAddress, CentralLease> group in lent.GroupBy(l => l.Lessee))
         {
-            if (_nodes.TryGetValue(group.Key, out var lessee))
+            if (_nodes.TryGetValue(group.Key, out NodeRecord? lessee))
             {
                 LeaseKey[] keys = [.. group.Select(l => l.Record.Key)];
                 await TryCallAsync(lessee, async g => { await g.RevokeLeasesAsync(keys); return "ok"; });
@@ -142,10 +143,10 @@ public sealed partial class CentralHeapGrain
     /// <summary>A silo registering under a name whose old silo membership already declared dead: reclaim the old one now.</summary>
     private async Task ReclaimSameNameDeadAsync(string name, SiloAddress silo)
     {
-        var members = _membership.CurrentSnapshot.Members;
-        foreach (var old in _nodes.Values.Where(n => n.Name == name && n.Silo != silo).ToArray())
+        ImmutableDictionary<SiloAddress, ClusterMember> members = _membership.CurrentSnapshot.Members;
+        foreach (NodeRecord? old in _nodes.Values.Where(n => n.Name == name && n.Silo != silo).ToArray())
         {
-            if (members.TryGetValue(old.Silo, out var member) && member.Status == SiloStatus.Dead)
+            if (members.TryGetValue(old.Silo, out ClusterMember? member) && member.Status == SiloStatus.Dead)
             {
                 await NodeDiedAsync(old.Silo);
             }

@@ -55,20 +55,20 @@ public sealed partial class CentralHeapGrain : Grain, ICentralHeapGrain
     public async Task<NodeAssignment> RegisterNodeAsync(NodeRegistration registration)
     {
         await ReclaimSameNameDeadAsync(registration.Name, registration.Silo);
-        if (_nodes.Remove(registration.Silo, out var previous))
+        if (_nodes.Remove(registration.Silo, out NodeRecord? previous))
         {
             LogReregistered(_logger, registration.Name, previous.Slot);
         }
 
         var used = _nodes.Values.Select(n => n.Slot).Concat(registration.ExcludedSlots).ToHashSet();
-        var slot = Enumerable.Range(0, HeapPointer.MaxSlots).FirstOrDefault(s => !used.Contains(s), -1);
+        int slot = Enumerable.Range(0, HeapPointer.MaxSlots).FirstOrDefault(s => !used.Contains(s), -1);
         if (slot < 0)
         {
             throw HeapError.InvalidArgument($"no free arena slot for node {registration.Name}: all {HeapPointer.MaxSlots} are taken or excluded").ToException();
         }
 
-        var generation = NextGeneration();
-        var grant = Math.Max(0, Math.Min(Math.Min(_options.GrantChunk, registration.ArenaSize), Headroom()));
+        ushort generation = NextGeneration();
+        long grant = Math.Max(0, Math.Min(Math.Min(_options.GrantChunk, registration.ArenaSize), Headroom()));
         var node = new NodeRecord(registration.Name, registration.Silo, slot, generation, registration.ArenaSize, registration.Procs) { Granted = grant };
         _nodes[registration.Silo] = node;
         LogRegistered(_logger, node.Name, slot, generation, grant);
@@ -83,13 +83,13 @@ public sealed partial class CentralHeapGrain : Grain, ICentralHeapGrain
     /// <inheritdoc/>
     public Task<GrowthGrant> RequestGrowthAsync(string node, ushort generation, long bytes)
     {
-        var record = FindLive(node, generation);
+        NodeRecord? record = FindLive(node, generation);
         if (record is null)
         {
             return Task.FromResult(new GrowthGrant(false, 0, HeapError.InvalidArgument($"node {node} generation {generation} is not a live node")));
         }
 
-        var error = TryGrant(record, bytes);
+        HeapError? error = TryGrant(record, bytes);
         return Task.FromResult(error is null ? new GrowthGrant(true, record.Granted, null) : new GrowthGrant(false, record.Granted, error));
     }
 
@@ -113,10 +113,10 @@ public sealed partial class CentralHeapGrain : Grain, ICentralHeapGrain
     /// <inheritdoc/>
     public async Task<ClusterStats> GetStatsAsync()
     {
-        var nodes = _nodes.Values.OrderBy(n => n.Slot).ToArray();
-        var replies = await Task.WhenAll(nodes.Select(n => TryCallAsync<NodeStats>(n, async g => await g.GetStatsAsync())));
-        var rows = replies.Where(r => r is not null).Select(r => r!).ToArray();
-        var unreachable = nodes.Where((n, i) => replies[i] is null).Select(n => n.Name).ToArray();
+        NodeRecord[] nodes = _nodes.Values.OrderBy(n => n.Slot).ToArray();
+        NodeStats?[] replies = await Task.WhenAll(nodes.Select(n => TryCallAsync<NodeStats>(n, async g => await g.GetStatsAsync())));
+        NodeStats[] rows = replies.Where(r => r is not null).Select(r => r!).ToArray();
+        string[] unreachable = nodes.Where((n, i) => replies[i] is null).Select(n => n.Name).ToArray();
         return new ClusterStats(NodeStats.Sum(rows), rows, _memoryLimit, TotalGranted, _leases.Count, unreachable);
     }
 
@@ -133,7 +133,7 @@ public sealed partial class CentralHeapGrain : Grain, ICentralHeapGrain
     public async Task<VerifyResult[]> VerifyAsync()
     {
         var problems = new List<string>();
-        foreach (var group in _nodes.Values.GroupBy(n => n.Slot).Where(g => g.Count() > 1))
+        foreach (IGrouping<int, NodeRecord>? group in _nodes.Values.GroupBy(n => n.Slot).Where(g => g.Count() > 1))
         {
             problems.Add($"slot {group.Key} is shared by {string.Join(", ", group.Select(n => n.Name))}");
         }
@@ -143,9 +143,9 @@ public sealed partial class CentralHeapGrain : Grain, ICentralHeapGrain
             problems.Add($"grants {TotalGranted} exceed the memory limit {_memoryLimit}");
         }
 
-        var active = ActiveSilos();
+        HashSet<SiloAddress> active = ActiveSilos();
         problems.AddRange(_nodes.Values.Where(n => !active.Contains(n.Silo)).Select(n => $"node {n.Name} ({n.Silo}) is not active but owns slot {n.Slot} and {n.Granted} granted bytes"));
-        foreach (var lease in _leases.Values)
+        foreach (CentralLease lease in _leases.Values)
         {
             if (!_nodes.ContainsKey(lease.Lender) || !_nodes.ContainsKey(lease.Lessee))
             {
@@ -155,24 +155,24 @@ public sealed partial class CentralHeapGrain : Grain, ICentralHeapGrain
 
         var cluster = new VerifyResult("cluster", problems.Count == 0, problems.Count == 0 ? null : string.Join("; ", problems),
             $"{_nodes.Count} nodes, {_leases.Count} leases, {TotalGranted} bytes granted, memory limit {(_memoryLimit == long.MaxValue ? "none" : _memoryLimit + " bytes")}");
-        var nodes = _nodes.Values.OrderBy(n => n.Slot).ToArray();
-        var replies = await Task.WhenAll(nodes.Select(n => TryCallAsync<VerifyResult>(n, async g => await g.VerifyAsync())));
+        NodeRecord[] nodes = _nodes.Values.OrderBy(n => n.Slot).ToArray();
+        VerifyResult?[] replies = await Task.WhenAll(nodes.Select(n => TryCallAsync<VerifyResult>(n, async g => await g.VerifyAsync())));
         return [cluster, .. replies.Select((r, i) => r ?? new VerifyResult(nodes[i].Name, false, $"node {nodes[i].Name} did not answer", ""))];
     }
 
     /// <summary>Grants <paramref name="record"/> at least <paramref name="bytes"/> more, in chunks; the error says why not.</summary>
     private HeapError? TryGrant(NodeRecord record, long bytes)
     {
-        var chunk = Math.Max(1, _options.GrantChunk);
-        var want = Math.Max(chunk, (bytes + chunk - 1) / chunk * chunk);
-        var arenaRoom = record.ArenaSize - record.Granted;
+        long chunk = Math.Max(1, _options.GrantChunk);
+        long want = Math.Max(chunk, (bytes + chunk - 1) / chunk * chunk);
+        long arenaRoom = record.ArenaSize - record.Granted;
         if (arenaRoom < bytes)
         {
             return HeapError.OutOfMemory("ArenaExhausted", bytes, record.ArenaSize,
                 $"node {record.Name} has {record.Granted} of its {record.ArenaSize}-byte arena granted; {bytes} more do not fit");
         }
 
-        var give = Math.Min(want, Math.Min(arenaRoom, Headroom()));
+        long give = Math.Min(want, Math.Min(arenaRoom, Headroom()));
         if (give < bytes)
         {
             return LimitError(bytes, $"node {record.Name} needs {bytes} more bytes");

@@ -64,7 +64,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _key = this.GetPrimaryKeyString();
-        if (!GrainKeys.TryParseMCache(_key, out var node, out _p))
+        if (!GrainKeys.TryParseMCache(_key, out string? node, out _p))
         {
             throw HeapError.InvalidArgument($"mcache key '{_key}' is not 'node/P'").ToException();
         }
@@ -118,7 +118,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
             return Task.FromException<HeapPointer>(error.ToException());
         }
 
-        var noscan = kind == ObjectKind.Scalar;
+        bool noscan = kind == ObjectKind.Scalar;
         if (Fill(_one, 0, 1, size, null, noscan, out _) == 1)
         {
             return Task.FromResult(_one[0]);
@@ -148,7 +148,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
             return Task.FromResult(new MallocBatchResult([], HeapError.InvalidArgument($"{sizes.Length} sizes: at most {MallocBatchResult.MaxCount} per call")));
         }
 
-        foreach (var size in sizes)
+        foreach (long size in sizes)
         {
             if (CheckSize(size) is { } error)
             {
@@ -162,8 +162,8 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     /// <inheritdoc/>
     public async Task<MallocBatchResult> MallocStampedAsync(StampedMallocRequest request)
     {
-        var sizes = request.Sizes.ToArray();
-        foreach (var size in sizes)
+        long[] sizes = request.Sizes.ToArray();
+        foreach (long size in sizes)
         {
             if (CheckSize(size) is { } error)
             {
@@ -171,13 +171,13 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
             }
         }
 
-        var reply = await MallocManyAsync(sizes.Length, 0, sizes, request.Kind == ObjectKind.Scalar);
-        var pointers = reply.Pointers;
+        MallocBatchResult reply = await MallocManyAsync(sizes.Length, 0, sizes, request.Kind == ObjectKind.Scalar);
+        HeapPointer[] pointers = reply.Pointers;
         List<(int Index, WriteRequest Write)>? remote = null;
-        for (var i = 0; i < pointers.Length; i++)
+        for (int i = 0; i < pointers.Length; i++)
         {
-            var p = pointers[i];
-            var (head, tail) = ObjectEnds.Parts(sizes[i]);
+            HeapPointer p = pointers[i];
+            (int head, int tail) = ObjectEnds.Parts(sizes[i]);
             if (p.Slot == _node.Slot && p.Generation == _node.Generation)
             {
                 // A fresh object of this node: the heap's validated write (it is live and at least size bytes).
@@ -199,7 +199,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
             return reply;
         }
 
-        var failed = await StampRemoteAsync(remote);
+        (int Index, HeapError Error)? failed = await StampRemoteAsync(remote);
         // Objects from the first one not stamped on are not handed out (their owner refused the write: it died).
         return failed is { } f ? new MallocBatchResult(pointers[..f.Index], f.Error) : reply;
     }
@@ -207,16 +207,16 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     /// <inheritdoc/>
     public Task<EndsFreeResult> ReadEndsAndFreeAsync(EndsFreeRequest request)
     {
-        var pointers = request.Pointers;
-        var sizes = request.Sizes;
-        var ends = new byte[pointers.Length * ObjectEnds.Size];
+        ReadOnlySpan<HeapPointer> pointers = request.Pointers;
+        ReadOnlySpan<long> sizes = request.Sizes;
+        byte[] ends = new byte[pointers.Length * ObjectEnds.Size];
         HeapError?[]? errors = null;
-        var cache = _cache!;
+        Heap.MCache cache = _cache!;
         using (Heap.EnterMutator())
         {
-            for (var i = 0; i < pointers.Length; i++)
+            for (int i = 0; i < pointers.Length; i++)
             {
-                var error = Ends.Read(_node, pointers[i], sizes[i], ends.AsSpan(i * ObjectEnds.Size, ObjectEnds.Size)) ?? OwnersFree(cache, pointers[i]);
+                HeapError? error = Ends.Read(_node, pointers[i], sizes[i], ends.AsSpan(i * ObjectEnds.Size, ObjectEnds.Size)) ?? OwnersFree(cache, pointers[i]);
                 if (error is not null)
                 {
                     (errors ??= new HeapError?[pointers.Length])[i] = error;
@@ -234,13 +234,13 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     /// </summary>
     private HeapError? OwnersFree(Heap.MCache cache, HeapPointer pointer)
     {
-        var address = (nuint)pointer.Address;
+        nuint address = (nuint)pointer.Address;
         if (address == Heap.ZeroBase)
         {
             return null; // Free(zerobase) is a no-op, as in the heap
         }
 
-        var result = cache.TryFree(address);
+        PointerError result = cache.TryFree(address);
         return result == PointerError.None ? null : HeapErrors.FromPointerError(result, pointer, 0, _node.Name);
     }
 
@@ -249,10 +249,10 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     {
         _router ??= new HeapRouter(GrainFactory);
         (int Index, HeapError Error)? first = null;
-        foreach (var (index, write) in writes)
+        foreach ((int index, WriteRequest? write) in writes)
         {
-            var (owner, gone) = await _router.TryResolveAsync(write.Pointer);
-            var error = owner is null ? gone : (await owner.WriteBatchAsync([write]))[0];
+            (IHeapNodeGrain? owner, HeapError? gone) = await _router.TryResolveAsync(write.Pointer);
+            HeapError? error = owner is null ? gone : (await owner.WriteBatchAsync([write]))[0];
             if (error is not null && (first is null || index < first.Value.Index))
             {
                 first = (index, error);
@@ -265,7 +265,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     private async Task<MallocBatchResult> MallocManyAsync(int count, long size, long[]? sizes, bool noscan)
     {
         var result = new HeapPointer[count];
-        var done = 0;
+        int done = 0;
         while (true)
         {
             done = Fill(result, done, count, size, sizes, noscan, out _);
@@ -298,16 +298,16 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     private int Fill(HeapPointer[] dst, int from, int to, long size, long[]? sizes, bool noscan, out OutOfMemoryReason? reason)
     {
         reason = null;
-        var cache = _cache!;
-        var generation = _node.Generation;
-        var i = from;
+        Heap.MCache cache = _cache!;
+        ushort generation = _node.Generation;
+        int i = from;
         using (Heap.EnterMutator())
         {
             try
             {
                 for (; i < to; i++)
                 {
-                    var n = sizes?[i] ?? size;
+                    long n = sizes?[i] ?? size;
                     if (_leases.Count != 0 && TryTakeLeased(n, noscan, out dst[i]))
                     {
                         continue;
@@ -333,8 +333,8 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
 
     private bool TryTakeLeased(long size, bool noscan, out HeapPointer pointer)
     {
-        var spanClass = SpanClassOf(size, noscan);
-        if (spanClass >= 0 && _leases.TryGetValue(spanClass, out var lease) && !lease.Revoked && lease.TryTake(out var address))
+        int spanClass = SpanClassOf(size, noscan);
+        if (spanClass >= 0 && _leases.TryGetValue(spanClass, out HeldLease? lease) && !lease.Revoked && lease.TryTake(out ulong address))
         {
             pointer = HeapPointer.Create(lease.Info.Key.LenderGeneration, address);
             _leasedMallocs++;
@@ -349,14 +349,14 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     /// <summary>The refill path beyond this node's mcentral: return a spent lease, grant, lease, large elsewhere.</summary>
     private async Task<HeapPointer> MallocSlowAsync(long size, bool noscan)
     {
-        var spanClass = SpanClassOf(size, noscan);
-        if (spanClass >= 0 && _leases.Remove(spanClass, out var spent))
+        int spanClass = SpanClassOf(size, noscan);
+        if (spanClass >= 0 && _leases.Remove(spanClass, out HeldLease? spent))
         {
             await ReturnLeaseAsync(spent);
         }
 
         var one = new HeapPointer[1];
-        if (Fill(one, 0, 1, size, null, noscan, out var reason) == 1)
+        if (Fill(one, 0, 1, size, null, noscan, out OutOfMemoryReason? reason) == 1)
         {
             return one[0];
         }
@@ -365,7 +365,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
         if (reason == OutOfMemoryReason.GrowthLimit)
         {
             _grantsAsked++;
-            var grant = await CentralForOneCall().RequestGrowthAsync(_node.Name, _node.Generation, BytesToGrow(size));
+            GrowthGrant grant = await CentralForOneCall().RequestGrowthAsync(_node.Name, _node.Generation, BytesToGrow(size));
             if (grant.Granted)
             {
                 _node.ApplyGrant(grant.GrowthLimit);
@@ -380,7 +380,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
 
         if (spanClass < 0)
         {
-            var remote = await CentralForOneCall().RequestLargeAsync(_node.Name, size, noscan ? ObjectKind.Scalar : ObjectKind.Pointer);
+            HeapPointer? remote = await CentralForOneCall().RequestLargeAsync(_node.Name, size, noscan ? ObjectKind.Scalar : ObjectKind.Pointer);
             if (remote is { } pointer)
             {
                 _mallocs++;
@@ -389,7 +389,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
         }
         else
         {
-            var reply = await CentralForOneCall().RequestLeaseAsync(_node.Name, _node.Generation, spanClass);
+            LeaseReply reply = await CentralForOneCall().RequestLeaseAsync(_node.Name, _node.Generation, spanClass);
             if (reply.Lease is { } info)
             {
                 var lease = new HeldLease(info, _key);
@@ -397,7 +397,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
                 _node.Leases.AddHeld(lease);
                 _leasesTaken++;
                 LogLeaseTaken(_logger, _key, info.Key.ToString(), info.LenderNode, spanClass);
-                if (TryTakeLeased(size, noscan, out var pointer))
+                if (TryTakeLeased(size, noscan, out HeapPointer pointer))
                 {
                     _mallocs++;
                     return pointer;
@@ -414,9 +414,9 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     /// <inheritdoc/>
     public async Task ReturnLeasesAsync()
     {
-        var held = _leases.Values.ToArray();
+        HeldLease[] held = _leases.Values.ToArray();
         _leases.Clear();
-        foreach (var lease in held)
+        foreach (HeldLease? lease in held)
         {
             await ReturnLeaseAsync(lease);
         }
@@ -441,7 +441,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     /// <summary>Bytes the heap must map to serve <paramref name="size"/>: a span of its class, or the large span.</summary>
     private static long BytesToGrow(long size)
     {
-        var spanClass = SpanClassOf(size, true);
+        int spanClass = SpanClassOf(size, true);
         return spanClass >= 0
             ? (long)SizeClasses.PagesOf(spanClass >> 1) * HeapConstants.PageSize
             : (size + HeapConstants.PageMask) & ~(long)HeapConstants.PageMask;

@@ -34,7 +34,7 @@ public sealed class CentralHeapBoard
     /// <summary>The activation <paramref name="owner"/> is going: its view goes with it (a newer one's stays).</summary>
     public void Withdraw(object owner)
     {
-        var posting = _posting;
+        Posting? posting = _posting;
         if (posting is not null && ReferenceEquals(posting.Owner, owner))
         {
             Interlocked.CompareExchange(ref _posting, null, posting);

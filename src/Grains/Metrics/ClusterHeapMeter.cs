@@ -126,7 +126,7 @@ public sealed class ClusterHeapMeter : ILifecycleParticipant<ISiloLifecycle>, ID
         }
 
         var rows = new List<Measurement<long>>(s.BySize.Length);
-        foreach (var c in s.BySize)
+        foreach (SizeClassStats c in s.BySize)
         {
             var tags = new TagList { { "node", s.Node }, { "slot", s.Slot }, { "size_class", c.SizeClass }, { "size", c.Size } };
             rows.Add(new Measurement<long>(value(c), tags));
@@ -163,7 +163,7 @@ public sealed class ClusterHeapMeter : ILifecycleParticipant<ISiloLifecycle>, ID
 
         lock (_sampleLock)
         {
-            var now = Stopwatch.GetTimestamp();
+            long now = Stopwatch.GetTimestamp();
             if (_sample is null || Stopwatch.GetElapsedTime(_sampledAt, now) >= SampleAge)
             {
                 try

@@ -14,7 +14,7 @@ internal static class Ends
     /// <summary>Writes <paramref name="ends"/> into the fresh <paramref name="size"/>-byte object at <paramref name="address"/> of this node.</summary>
     public static void WriteFresh(NodeHeap heap, nuint address, long size, ReadOnlySpan<byte> ends)
     {
-        var (head, tail) = ObjectEnds.Parts(size);
+        (int head, int tail) = ObjectEnds.Parts(size);
         heap.Write(address, ends[..head]);
         if (tail > 0)
         {
@@ -30,10 +30,10 @@ internal static class Ends
             return error;
         }
 
-        var (head, tail) = ObjectEnds.Parts(size);
+        (int head, int tail) = ObjectEnds.Parts(size);
         // Validated again by the heap: another caller may free the object between CheckRange and here.
-        var address = (nuint)pointer.Address;
-        var result = node.Heap.TryRead(address, ends[..head]);
+        nuint address = (nuint)pointer.Address;
+        PointerError result = node.Heap.TryRead(address, ends[..head]);
         if (result == PointerError.None && tail > 0)
         {
             result = node.Heap.TryRead(address + (nuint)(size - tail), ends.Slice(ObjectEnds.Half, tail));

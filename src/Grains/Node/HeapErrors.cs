@@ -9,7 +9,7 @@ internal static class HeapErrors
     /// <summary>A PointerError from Free/Read/Write/CheckRange, as the client sees it.</summary>
     public static HeapError FromPointerError(PointerError error, HeapPointer pointer, long length, string node)
     {
-        var detail = PointerErrors.Describe(error, pointer.Address);
+        string detail = PointerErrors.Describe(error, pointer.Address);
         return error == PointerError.OutOfBounds
             ? HeapError.OutOfBounds(pointer, length, $"{detail} (node {node})")
             : new HeapError(HeapErrorKind.InvalidPointer, $"invalid pointer {pointer} on node {node}: {detail}",
@@ -44,13 +44,13 @@ internal static class HeapErrors
             return null;
         }
 
-        var result = node.Heap.CheckRange((nuint)pointer.Address, length, out var obj);
+        PointerError result = node.Heap.CheckRange((nuint)pointer.Address, length, out HeapObject obj);
         if (result == PointerError.None)
         {
             return null;
         }
 
-        var error = FromPointerError(result, pointer, length, node.Name);
+        HeapError error = FromPointerError(result, pointer, length, node.Name);
         return result == PointerError.OutOfBounds
             ? error with { Limit = obj.Size, Message = $"{error.Message}; the object at 0x{obj.Base:x} has {obj.Size} bytes" }
             : error;

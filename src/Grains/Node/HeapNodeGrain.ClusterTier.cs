@@ -79,7 +79,7 @@ public sealed partial class HeapNodeGrain
     /// <inheritdoc/>
     public Task RevokeLeasesAsync(LeaseKey[] leases)
     {
-        foreach (var key in leases)
+        foreach (LeaseKey key in leases)
         {
             _node.Leases.Revoke(key);
         }
@@ -114,7 +114,7 @@ public sealed partial class HeapNodeGrain
             _largeCache ??= Heap.CreateCache();
             try
             {
-                var address = _largeCache.Malloc((nuint)size, kind == ObjectKind.Scalar);
+                nuint address = _largeCache.Malloc((nuint)size, kind == ObjectKind.Scalar);
                 return Task.FromResult<HeapPointer?>(_node.PointerTo(address));
             }
             catch (HeapOutOfMemoryException)

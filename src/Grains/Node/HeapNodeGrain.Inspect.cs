@@ -18,8 +18,8 @@ public sealed partial class HeapNodeGrain
     /// <inheritdoc/>
     public Task<HeapMap> GetHeapMapAsync()
     {
-        var heap = Heap;
-        var rows = heap.GetSpans().Select(s => new HeapMapRow(
+        NodeHeap heap = Heap;
+        HeapMapRow[] rows = heap.GetSpans().Select(s => new HeapMapRow(
             (ulong)s.Start, (int)s.Pages, s.SizeClass, s.Objects, s.Live,
             s.InUse
                 ? (s.LeaseId != 0 ? MapState.Leased : MapState.InUse)
@@ -33,8 +33,8 @@ public sealed partial class HeapNodeGrain
     /// <inheritdoc/>
     public Task<VerifyResult> VerifyAsync()
     {
-        var report = Heap.Verify();
-        var problem = report.Ok ? CheckLeaseBook() : report.Problem;
+        VerifyReport report = Heap.Verify();
+        string? problem = report.Ok ? CheckLeaseBook() : report.Problem;
         return Task.FromResult(new VerifyResult(_node.Name, problem is null, problem, report.ToString()));
     }
 
@@ -46,8 +46,8 @@ public sealed partial class HeapNodeGrain
     {
         var inHeap = Heap.ActiveLeases.ToHashSet();
         var inBook = _node.Leases.Lent.Select(l => l.Key.LeaseId).ToHashSet();
-        var onlyHeap = inHeap.Except(inBook).ToArray();
-        var onlyBook = inBook.Except(inHeap).ToArray();
+        long[] onlyHeap = inHeap.Except(inBook).ToArray();
+        long[] onlyBook = inBook.Except(inHeap).ToArray();
         return onlyHeap.Length == 0 && onlyBook.Length == 0
             ? null
             : $"node {_node.Name}: leases out in the heap but not in the lease book [{string.Join(", ", onlyHeap)}], in the book but not in the heap [{string.Join(", ", onlyBook)}]";

@@ -32,7 +32,7 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
     /// <inheritdoc/>
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        var key = this.GetPrimaryKeyString();
+        string key = this.GetPrimaryKeyString();
         // Guards against a stale placement cache activating us on the wrong silo (docs/DESIGN.md §9).
         return key != _node.Name
             ? Task.FromException(HeapError.InvalidArgument($"heap node grain {key} activated on silo {_node.Name}").ToException())
@@ -60,11 +60,11 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
     /// <inheritdoc/>
     public Task<HeapError?[]> FreeBatchAsync(PointerBatch batch)
     {
-        var pointers = batch.Pointers;
+        HeapPointer[] pointers = batch.Pointers;
         var errors = new HeapError?[pointers.Length];
         using (Heap.EnterMutator())
         {
-            for (var i = 0; i < pointers.Length; i++)
+            for (int i = 0; i < pointers.Length; i++)
             {
                 errors[i] = FreeLocked(pointers[i]);
             }
@@ -75,15 +75,15 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
 
     /// <inheritdoc/>
     public Task<byte[]> ReadAsync(HeapPointer pointer, int length) =>
-        Read(pointer, length, out var data) is { } error ? Task.FromException<byte[]>(error.ToException()) : Task.FromResult(data);
+        Read(pointer, length, out byte[]? data) is { } error ? Task.FromException<byte[]>(error.ToException()) : Task.FromResult(data);
 
     /// <inheritdoc/>
     public Task<ReadResult[]> ReadBatchAsync(ReadRequest[] requests)
     {
         var results = new ReadResult[requests.Length];
-        for (var i = 0; i < requests.Length; i++)
+        for (int i = 0; i < requests.Length; i++)
         {
-            var error = Read(requests[i].Pointer, requests[i].Length, out var data);
+            HeapError? error = Read(requests[i].Pointer, requests[i].Length, out byte[]? data);
             results[i] = new ReadResult(data, error);
         }
 
@@ -98,7 +98,7 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
     public Task<HeapError?[]> WriteBatchAsync(WriteRequest[] requests)
     {
         var errors = new HeapError?[requests.Length];
-        for (var i = 0; i < requests.Length; i++)
+        for (int i = 0; i < requests.Length; i++)
         {
             errors[i] = Write(requests[i].Pointer, requests[i].Data);
         }
@@ -109,15 +109,15 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
     /// <inheritdoc/>
     public Task<EndsFreeResult> ReadEndsAndFreeAsync(EndsFreeRequest request)
     {
-        var pointers = request.Pointers;
-        var sizes = request.Sizes;
-        var ends = new byte[pointers.Length * ObjectEnds.Size];
+        ReadOnlySpan<HeapPointer> pointers = request.Pointers;
+        ReadOnlySpan<long> sizes = request.Sizes;
+        byte[] ends = new byte[pointers.Length * ObjectEnds.Size];
         HeapError?[]? errors = null;
         using (Heap.EnterMutator())
         {
-            for (var i = 0; i < pointers.Length; i++)
+            for (int i = 0; i < pointers.Length; i++)
             {
-                var error = Ends.Read(_node, pointers[i], sizes[i], ends.AsSpan(i * ObjectEnds.Size, ObjectEnds.Size)) ?? FreeLocked(pointers[i]);
+                HeapError? error = Ends.Read(_node, pointers[i], sizes[i], ends.AsSpan(i * ObjectEnds.Size, ObjectEnds.Size)) ?? FreeLocked(pointers[i]);
                 if (error is not null)
                 {
                     (errors ??= new HeapError?[pointers.Length])[i] = error;
@@ -143,13 +143,13 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
             return gone;
         }
 
-        var address = (nuint)pointer.Address;
+        nuint address = (nuint)pointer.Address;
         if (address == Heap.ZeroBase)
         {
             return null; // Free(zerobase) is a no-op, as in the heap
         }
 
-        var result = Heap.TryFree(address);
+        PointerError result = Heap.TryFree(address);
         return result == PointerError.None ? null : HeapErrors.FromPointerError(result, pointer, 0, _node.Name);
     }
 
@@ -161,8 +161,8 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
             return error;
         }
 
-        var buffer = new byte[length];
-        var result = Heap.TryRead((nuint)pointer.Address, buffer); // validates again: the object may have been freed since CheckRange
+        byte[] buffer = new byte[length];
+        PointerError result = Heap.TryRead((nuint)pointer.Address, buffer); // validates again: the object may have been freed since CheckRange
         if (result != PointerError.None)
         {
             return HeapErrors.FromPointerError(result, pointer, length, _node.Name);
@@ -179,7 +179,7 @@ public sealed partial class HeapNodeGrain : Grain, IHeapNodeGrain
             return error;
         }
 
-        var result = Heap.TryWrite((nuint)pointer.Address, data); // validates again: the object may have been freed since CheckRange
+        PointerError result = Heap.TryWrite((nuint)pointer.Address, data); // validates again: the object may have been freed since CheckRange
         return result == PointerError.None ? null : HeapErrors.FromPointerError(result, pointer, data.Length, _node.Name);
     }
 

@@ -1,4 +1,5 @@
 using ClusterHeap.Contracts;
+using ClusterHeap.Heap;
 
 namespace ClusterHeap.Grains.Node;
 
@@ -10,8 +11,8 @@ public sealed partial class HeapNodeService
     /// <summary>MemStats plus the cluster tier's counters; throws until <see cref="Ready"/>.</summary>
     public NodeStats ReadStats()
     {
-        var s = Heap.ReadMemStats();
-        var leases = Leases;
+        MemStats s = Heap.ReadMemStats();
+        LeaseBook leases = Leases;
         return new NodeStats
         {
             Node = Name,

@@ -99,7 +99,7 @@ public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecyc
     {
         lock (_grantLock)
         {
-            var heap = Heap;
+            NodeHeap heap = Heap;
             if (growthLimit > heap.GrowthLimit)
             {
                 heap.GrowthLimit = growthLimit;
@@ -126,11 +126,11 @@ public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecyc
 
     private async Task StartAsync(CancellationToken cancellation)
     {
-        var central = _grains.GetGrain<ICentralHeapGrain>(GrainKeys.Central);
+        ICentralHeapGrain central = _grains.GetGrain<ICentralHeapGrain>(GrainKeys.Central);
         var excluded = new List<int>();
-        for (var attempt = 0; attempt < MaxSlotAttempts; attempt++)
+        for (int attempt = 0; attempt < MaxSlotAttempts; attempt++)
         {
-            var assignment = await RegisterAsync(central, excluded, cancellation);
+            NodeAssignment assignment = await RegisterAsync(central, excluded, cancellation);
             Slot = assignment.Slot;
             Generation = assignment.Generation;
             Assigned = true;
@@ -176,11 +176,11 @@ public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecyc
             return;
         }
 
-        var held = Leases.Held.Select(l => l.Holder).Distinct().ToArray();
-        var lent = Leases.Lent.Count;
+        string[] held = Leases.Held.Select(l => l.Holder).Distinct().ToArray();
+        int lent = Leases.Lent.Count;
         try
         {
-            foreach (var holder in held)
+            foreach (string? holder in held)
             {
                 await _grains.GetGrain<IMCacheGrain>(holder).ReturnLeasesAsync().WaitAsync(cancellation);
             }
@@ -197,7 +197,7 @@ public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecyc
     private async Task<NodeAssignment> RegisterAsync(ICentralHeapGrain central, List<int> excluded, CancellationToken cancellation)
     {
         // The central heap may be moving (its silo died): a few retries ride that out.
-        for (var attempt = 1; ; attempt++)
+        for (int attempt = 1; ; attempt++)
         {
             try
             {
@@ -214,7 +214,7 @@ public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecyc
     /// <summary>Unmaps the arena. Runs when the silo's services are disposed, after its grains are gone.</summary>
     public void Dispose()
     {
-        var heap = Interlocked.Exchange(ref _heap, null);
+        NodeHeap? heap = Interlocked.Exchange(ref _heap, null);
         heap?.Dispose();
     }
 

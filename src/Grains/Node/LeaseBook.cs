@@ -56,7 +56,7 @@ public sealed class LeaseBook
     /// <summary>Lessee side: the lender died; the holder must drop the lease.</summary>
     public void Revoke(LeaseKey key)
     {
-        if (_held.TryRemove(key, out var lease))
+        if (_held.TryRemove(key, out HeldLease? lease))
         {
             lease.Revoked = true;
         }
@@ -89,15 +89,15 @@ public sealed class HeldLease(SpanLeaseInfo info, string holder)
     /// <summary>Takes the next free slot's address; false when the lease is exhausted.</summary>
     public bool TryTake(out ulong address)
     {
-        var bits = FreeSlots;
+        ulong[] bits = FreeSlots;
         for (; _wordIndex < bits.Length; _wordIndex++)
         {
-            var word = bits[_wordIndex];
+            ulong word = bits[_wordIndex];
             if (word != 0)
             {
-                var bit = System.Numerics.BitOperations.TrailingZeroCount(word);
+                int bit = System.Numerics.BitOperations.TrailingZeroCount(word);
                 bits[_wordIndex] = word & (word - 1);
-                var slot = (_wordIndex << 6) + bit;
+                int slot = (_wordIndex << 6) + bit;
                 if (slot < Info.Objects)
                 {
                     address = Info.SpanBase + (ulong)slot * (ulong)Info.ElemSize;

@@ -15,9 +15,9 @@ internal sealed class NodePlacementDirector(IClusterMembershipService membership
 
     public Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
     {
-        var node = GrainKeys.NodeOf(target.GrainIdentity.Key.ToString() ?? "");
-        var compatible = context.GetCompatibleSilos(target);
-        foreach (var member in _membership.CurrentSnapshot.Members.Values)
+        string node = GrainKeys.NodeOf(target.GrainIdentity.Key.ToString() ?? "");
+        SiloAddress[] compatible = context.GetCompatibleSilos(target);
+        foreach (ClusterMember member in _membership.CurrentSnapshot.Members.Values)
         {
             if (member.Status == SiloStatus.Active && member.Name == node && compatible.Contains(member.SiloAddress))
             {

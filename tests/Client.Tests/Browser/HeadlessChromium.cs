@@ -51,7 +51,7 @@ public sealed class HeadlessChromium : IAsyncDisposable
     /// <summary>The browser's executable, or null when there is none.</summary>
     public static string? Find()
     {
-        var given = Environment.GetEnvironmentVariable(PathVariable);
+        string? given = Environment.GetEnvironmentVariable(PathVariable);
         if (!string.IsNullOrWhiteSpace(given))
         {
             return File.Exists(given) ? given : null;
@@ -63,16 +63,16 @@ public sealed class HeadlessChromium : IAsyncDisposable
     /// <summary>Starts the browser with remote debugging on a free port and connects to it.</summary>
     public static async Task<HeadlessChromium> LaunchAsync()
     {
-        var path = Find();
+        string? path = Find();
         Assert.True(path is not null, Missing);
-        var profile = Directory.CreateTempSubdirectory("clusterheap-chromium-");
+        DirectoryInfo profile = Directory.CreateTempSubdirectory("clusterheap-chromium-");
         var start = new ProcessStartInfo(path!)
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[]
+        foreach (string? arg in new[]
                  {
                      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                      "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -83,7 +83,7 @@ public sealed class HeadlessChromium : IAsyncDisposable
             start.ArgumentList.Add(arg);
         }
 
-        var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {path}");
+        Process process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {path}");
         var browser = new HeadlessChromium(process, profile);
         var endpoint = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         var log = new StringBuilder();
@@ -101,7 +101,7 @@ public sealed class HeadlessChromium : IAsyncDisposable
             }
 
             const string marker = "DevTools listening on ";
-            var at = e.Data.IndexOf(marker, StringComparison.Ordinal);
+            int at = e.Data.IndexOf(marker, StringComparison.Ordinal);
             if (at >= 0)
             {
                 endpoint.TrySetResult(e.Data[(at + marker.Length)..].Trim());
@@ -112,7 +112,7 @@ public sealed class HeadlessChromium : IAsyncDisposable
         process.BeginOutputReadLine();
         try
         {
-            var url = await endpoint.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            string url = await endpoint.Task.WaitAsync(TimeSpan.FromSeconds(60));
             await browser._socket.ConnectAsync(new Uri(url), CancellationToken.None);
             browser._receive = Task.Run(browser.ReceiveAsync);
             return browser;
@@ -127,12 +127,12 @@ public sealed class HeadlessChromium : IAsyncDisposable
     /// <summary>Opens <paramref name="url"/> in a new tab, attaches to it, and returns once the page has loaded.</summary>
     public async Task<BrowserPage> OpenAsync(string url)
     {
-        var target = await SendAsync(null, "Target.createTarget", new JsonObject { ["url"] = "about:blank" });
-        var attached = await SendAsync(null, "Target.attachToTarget", new JsonObject { ["targetId"] = target["targetId"]!.GetValue<string>(), ["flatten"] = true });
-        var session = attached["sessionId"]!.GetValue<string>();
+        JsonNode target = await SendAsync(null, "Target.createTarget", new JsonObject { ["url"] = "about:blank" });
+        JsonNode attached = await SendAsync(null, "Target.attachToTarget", new JsonObject { ["targetId"] = target["targetId"]!.GetValue<string>(), ["flatten"] = true });
+        string session = attached["sessionId"]!.GetValue<string>();
         await SendAsync(session, "Page.enable", new JsonObject());
-        var loaded = NextEvent(session, "Page.loadEventFired");
-        var navigated = await SendAsync(session, "Page.navigate", new JsonObject { ["url"] = url });
+        Task loaded = NextEvent(session, "Page.loadEventFired");
+        JsonNode navigated = await SendAsync(session, "Page.navigate", new JsonObject { ["url"] = url });
         if (navigated["errorText"] is { } error)
         {
             throw new InvalidOperationException($"the browser could not open {url}: {error}");
@@ -186,13 +186,13 @@ public sealed class HeadlessChromium : IAsyncDisposable
 
     private async Task ReceiveAsync()
     {
-        var buffer = new byte[1 << 16];
+        byte[] buffer = new byte[1 << 16];
         var message = new MemoryStream();
         try
         {
             while (_socket.State == WebSocketState.Open)
             {
-                var part = await _socket.ReceiveAsync(buffer, _stop.Token);
+                WebSocketReceiveResult part = await _socket.ReceiveAsync(buffer, _stop.Token);
                 if (part.MessageType == WebSocketMessageType.Close)
                 {
                     break;
@@ -204,15 +204,15 @@ public sealed class HeadlessChromium : IAsyncDisposable
                     continue;
                 }
 
-                var node = JsonNode.Parse(message.ToArray())!;
+                JsonNode node = JsonNode.Parse(message.ToArray())!;
                 message.SetLength(0);
                 if (node["id"] is not { } idNode)
                 {
-                    var method = node["method"]?.GetValue<string>();
-                    var session = node["sessionId"]?.GetValue<string>();
+                    string? method = node["method"]?.GetValue<string>();
+                    string? session = node["sessionId"]?.GetValue<string>();
                     lock (_lock)
                     {
-                        foreach (var waiter in _events.Where(w => w.Method == method && w.Session == session).ToArray())
+                        foreach ((string Session, string Method, TaskCompletionSource Fired) waiter in _events.Where(w => w.Method == method && w.Session == session).ToArray())
                         {
                             _events.Remove(waiter);
                             waiter.Fired.TrySetResult();
@@ -245,7 +245,7 @@ public sealed class HeadlessChromium : IAsyncDisposable
 
         lock (_lock)
         {
-            foreach (var reply in _pending.Values)
+            foreach (TaskCompletionSource<JsonNode> reply in _pending.Values)
             {
                 reply.TrySetException(new InvalidOperationException("the browser closed its DevTools connection"));
             }
@@ -297,11 +297,11 @@ public sealed class BrowserPage(HeadlessChromium browser, string session)
     /// <summary>Evaluates <paramref name="expression"/> in the page (awaiting it when it is a promise) and returns its JSON value.</summary>
     public async Task<JsonNode?> EvaluateAsync(string expression)
     {
-        var result = await browser.SendAsync(session, "Runtime.evaluate",
+        JsonNode result = await browser.SendAsync(session, "Runtime.evaluate",
             new JsonObject { ["expression"] = expression, ["awaitPromise"] = true, ["returnByValue"] = true });
         if (result["exceptionDetails"] is { } failure)
         {
-            var text = failure["exception"]?["description"]?.GetValue<string>() ?? failure.ToJsonString();
+            string text = failure["exception"]?["description"]?.GetValue<string>() ?? failure.ToJsonString();
             throw new InvalidOperationException($"the page threw: {text}");
         }
 
@@ -311,7 +311,7 @@ public sealed class BrowserPage(HeadlessChromium browser, string session)
     /// <summary>A PNG of the page as the browser renders it.</summary>
     public async Task<byte[]> ScreenshotAsync()
     {
-        var result = await browser.SendAsync(session, "Page.captureScreenshot", new JsonObject { ["format"] = "png", ["captureBeyondViewport"] = true });
+        JsonNode result = await browser.SendAsync(session, "Page.captureScreenshot", new JsonObject { ["format"] = "png", ["captureBeyondViewport"] = true });
         return Convert.FromBase64String(result["data"]!.GetValue<string>());
     }
 }

@@ -62,11 +62,11 @@ public unsafe class CrossNodeMarkTests
     /// </summary>
     private static long RunCycle(Cluster c, int killAfterRound = -1)
     {
-        var live = c.Nodes.Select((n, i) => (n, i)).Where(x => x.n.Alive).ToArray();
+        (Node n, int i)[] live = c.Nodes.Select((n, i) => (n, i)).Where(x => x.n.Alive).ToArray();
         var sessions = new GcMarkSession?[c.Nodes.Length];
         var inbox = new List<ulong>[c.Nodes.Length];
         for (int i = 0; i < inbox.Length; i++) inbox[i] = [];
-        foreach (var (n, i) in live) sessions[i] = n.Heap.BeginMarkSession();
+        foreach ((Node? n, int i) in live) sessions[i] = n.Heap.BeginMarkSession();
         long sent = 0, received = 0, dropped = 0;
         void Route(ulong[] words)
         {
@@ -74,10 +74,13 @@ public unsafe class CrossNodeMarkTests
             {
                 int? owner = c.OwnerOf(w);
                 if (owner is int o) { inbox[o].Add(w); sent++; }
-                else dropped++;                                   // a node that is gone: dangling
+                else
+                {
+                    dropped++;                                   // a node that is gone: dangling
+                }
             }
         }
-        foreach (var (n, i) in live) Route(sessions[i]!.ShadeRoots());
+        foreach ((Node? n, int i) in live) Route(sessions[i]!.ShadeRoots());
         int round = 0;
         while (inbox.Any(b => b.Count > 0))
         {
@@ -87,7 +90,7 @@ public unsafe class CrossNodeMarkTests
                 foreach (GcMarkSession? s in sessions) s?.Abort();
                 return -1;
             }
-            var batches = inbox.Select(b => b.ToArray()).ToArray();
+            ulong[][] batches = inbox.Select(b => b.ToArray()).ToArray();
             foreach (List<ulong> b in inbox) b.Clear();
             for (int i = 0; i < batches.Length; i++)
             {
@@ -97,7 +100,7 @@ public unsafe class CrossNodeMarkTests
             }
         }
         Assert.Equal(sent, received);
-        foreach (var (n, i) in live)
+        foreach ((Node? n, int i) in live)
         {
             sessions[i]!.Finish();
             n.Heap.FinishSweep();
@@ -143,7 +146,7 @@ public unsafe class CrossNodeMarkTests
     private static ulong RandomWord(Cluster c)
     {
         int k = c.Rng.Next(100);
-        var live = c.Model.Live.Values;
+        Dictionary<nuint, GcModel.Obj>.ValueCollection live = c.Model.Live.Values;
         if (k < 80 && live.Count > 0)
         {
             GcModel.Obj t = live.ElementAt(c.Rng.Next(live.Count));
@@ -157,7 +160,7 @@ public unsafe class CrossNodeMarkTests
 
     private static void Wire(Cluster c, int count)
     {
-        var scan = c.Model.Live.Values.Where(o => o.PointerWords.Length > 0).ToArray();
+        GcModel.Obj[] scan = c.Model.Live.Values.Where(o => o.PointerWords.Length > 0).ToArray();
         for (int k = 0; k < count && scan.Length > 0; k++)
         {
             GcModel.Obj o = scan[c.Rng.Next(scan.Length)];

@@ -10,7 +10,7 @@ public unsafe class GcConcurrencyTests
     [Fact]
     public void Four_mutators_in_scopes_keep_their_rooted_lists_through_pacer_cycles()
     {
-        using NodeHeap heap = NodeHeap.Create(new HeapOptions
+        using var heap = NodeHeap.Create(new HeapOptions
         {
             ArenaSize = 256 * TestHeap.MiB,
             Slot = 10,
@@ -20,7 +20,7 @@ public unsafe class GcConcurrencyTests
         });
         const int Threads = 4, Steps = 60_000, Keep = 2000;
         var errors = new List<string>();
-        var threads = Enumerable.Range(0, Threads).Select(t => new Thread(() =>
+        Thread[] threads = Enumerable.Range(0, Threads).Select(t => new Thread(() =>
         {
             try
             {

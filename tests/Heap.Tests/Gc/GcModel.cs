@@ -37,7 +37,10 @@ internal sealed unsafe class GcModel
                 found = mid;
                 lo = mid + 1;
             }
-            else hi = mid - 1;
+            else
+            {
+                hi = mid - 1;
+            }
         }
         if (found < 0) return null;
         Obj o = sorted[found];
@@ -62,7 +65,10 @@ internal sealed unsafe class GcModel
                     if (seen.Add(mate.Base)) work.Push(mate);
                 }
             }
-            else if (seen.Add(o.Base)) work.Push(o);
+            else if (seen.Add(o.Base))
+            {
+                work.Push(o);
+            }
         }
         foreach (ulong r in roots) Shade(r);
         while (work.Count > 0)

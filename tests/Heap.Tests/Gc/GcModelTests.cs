@@ -91,7 +91,7 @@ public unsafe class GcModelTests
         {
             int words = r.Next(1, 40);
             size = (nuint)words * 8;
-            var mask = new ulong[1];
+            ulong[] mask = new ulong[1];
             for (int i = 0; i < words; i++) if (r.Next(3) == 0) mask[0] |= 1UL << i;
             mask[0] |= 1;
             p = w.Cache.MallocTyped(size, mask);
@@ -117,7 +117,7 @@ public unsafe class GcModelTests
         {
             size = (nuint)r.Next(33 << 10, 100 << 10);
             noscan = r.Next(2) == 0;
-            var mask = new ulong[] { 0b1011 };
+            ulong[] mask = new ulong[] { 0b1011 };
             p = noscan ? w.Cache.Malloc(size, noscan: true) : w.Cache.MallocTyped(size, mask);
             ptrs = noscan ? [] : [0, 1, 3];
             long pages = ((long)size + HeapConstants.PageMask) >> HeapConstants.PageShift;
@@ -167,7 +167,7 @@ public unsafe class GcModelTests
     {
         Random r = w.Rng;
         int k = r.Next(100);
-        var live = w.Model.Live.Values;
+        Dictionary<nuint, GcModel.Obj>.ValueCollection live = w.Model.Live.Values;
         if (k < 70 && live.Count > 0)
         {
             GcModel.Obj t = live.ElementAt(r.Next(live.Count));
@@ -183,7 +183,7 @@ public unsafe class GcModelTests
 
     private static void Wire(World w)
     {
-        var scan = w.Model.Live.Values.Where(o => o.PointerWords.Length > 0).ToArray();
+        GcModel.Obj[] scan = w.Model.Live.Values.Where(o => o.PointerWords.Length > 0).ToArray();
         if (scan.Length == 0) return;
         GcModel.Obj o = scan[w.Rng.Next(scan.Length)];
         int word = o.PointerWords[w.Rng.Next(o.PointerWords.Length)];

@@ -117,7 +117,7 @@ public unsafe class GcPacerTests
         using NodeHeap heap = Collected(gcPercent: -1, growthLimit: 8 << 20, cycles: cycles);
         MCache c = heap.CreateCache();
         RootSet roots = heap.CreateRoots();
-        var e = Assert.Throws<HeapOutOfMemoryException>(() =>
+        HeapOutOfMemoryException e = Assert.Throws<HeapOutOfMemoryException>(() =>
         {
             for (int i = 0; i < 100_000; i++) roots.Push(c.Malloc(1000, noscan: true));   // all live
         });
