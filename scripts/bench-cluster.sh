@@ -10,7 +10,8 @@
 #                 scripts/cluster.sh and an embedded cluster of 3 silos, once per --in-flight value
 #   baseline      with --baseline DIR: larson against 3 silo processes of another checkout's Release
 #                 build (DIR/scripts/cluster.sh, DIR's client, one round in flight), for before/after
-# Every repetition holds /work/bench.lock (flock) so no other benchmark overlaps it.
+# Every repetition holds a lock file (flock; $CLUSTERHEAP_BENCH_LOCK or $TMPDIR/clusterheap-bench.lock) so no
+# other ClusterHeap benchmark on the machine overlaps it.
 set -euo pipefail
 
 usage() {
@@ -164,7 +165,7 @@ measure_larson() { # TARGET IN-FLIGHT
   echo "# scripts/bench-cluster.sh raw lines, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "# command: $cmdline"
 } >"$RAW"
-exec 9>/work/bench.lock
+exec 9>"${CLUSTERHEAP_BENCH_LOCK:-${TMPDIR:-/tmp}/clusterheap-bench.lock}"
 for rep in $(seq "$repeat"); do
   flock 9
   targets=()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CPU time per object of a larson run, by role (README "Scale on paper"): starts N silo processes
 # (scripts/cluster.sh), runs a 3 s warm-up larson, then one measured larson (6 workers, batch 32) under
-# `flock /work/bench.lock`, reading every silo's utime+stime (/proc/PID/stat) before and after and the
+# `flock` on the benchmark lock file ($CLUSTERHEAP_BENCH_LOCK or $TMPDIR/clusterheap-bench.lock), reading every silo's utime+stime (/proc/PID/stat) before and after and the
 # client's through /usr/bin/time. Prints the raw figures and the CPU microseconds per object (a malloc and
 # its free), counting the untimed fill and teardown objects too (so the costs are slight overestimates).
 #
@@ -26,7 +26,7 @@ silo_ticks() {
   echo "$t"
 }
 json=$(mktemp /tmp/cpu-per-object.XXXXXX.json)
-exec 9>/work/bench.lock
+exec 9>"${CLUSTERHEAP_BENCH_LOCK:-${TMPDIR:-/tmp}/clusterheap-bench.lock}"
 flock 9
 before=$(silo_ticks)
 client_s=$( { /usr/bin/time -f '%U %S' "$CLIENT" "${CONN[@]}" stress larson --duration "$S" --workers 6 --batch 32 \
