@@ -1,4 +1,5 @@
 using System.Globalization;
+using ClusterHeap.Client.Stress;
 using ClusterHeap.Contracts;
 
 namespace ClusterHeap.Client.Tests.Fuzz;
@@ -9,7 +10,7 @@ namespace ClusterHeap.Client.Tests.Fuzz;
 /// </summary>
 public sealed class Hostile(ulong seed)
 {
-    private ulong _x = seed == 0 ? 1 : seed;
+    private XorShift _rng = new(seed);
 
     /// <summary>Pointers the harness allocated and still holds (valid ones to aim at, and to free at the end).</summary>
     public List<HeapPointer> Live { get; } = [];
@@ -17,15 +18,9 @@ public sealed class Hostile(ulong seed)
     /// <summary>Pointers it freed (double frees, use after free).</summary>
     public List<HeapPointer> Freed { get; } = [];
 
-    public ulong Next()
-    {
-        _x ^= _x << 13;
-        _x ^= _x >> 7;
-        _x ^= _x << 17;
-        return _x;
-    }
+    public ulong Next() => _rng.Next();
 
-    public int Below(int n) => (int)(Next() % (ulong)n);
+    public int Below(int n) => _rng.Below(n);
 
     public bool Chance(int percent) => Below(100) < percent;
 
