@@ -35,7 +35,8 @@
 #
 # Everything lives in one run folder, $CLUSTERHEAP_COMPOSE_DIR or .run/compose/ (gitignored):
 # containers.conf, podman.sock, podman-service.log, health.log, compose.log (every container's
-# output, from `docker-compose logs -f`, kept after down), compose.env (the images chosen by up).
+# output as it comes, from `docker-compose logs -f`, kept after down), containers.log (every container's
+# whole output, read after `docker-compose stop` by down), compose.env (the images chosen by up).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -285,6 +286,12 @@ down() {
   [[ -f "$RUN_DIR/containers.conf" ]] || write_containers_conf
   if [[ -n "$(podman ps -aq --filter "label=com.docker.compose.project=$PROJECT")" ]]; then
     start_service
+    # Stop first (SIGTERM, each service's stop grace period), then keep every container's whole output
+    # as the containers themselves logged it: the `logs -f` follower feeding compose.log can lose its
+    # stream through the API socket, so checks read containers.log.
+    say "docker-compose stop"
+    compose stop
+    compose logs --no-color >"$RUN_DIR/containers.log" 2>&1 || true
     say "docker-compose down"
     compose down --remove-orphans --volumes
     say "down in $(($(date +%s) - start)) s"
