@@ -2,6 +2,7 @@ using ClusterHeap.Contracts;
 using ClusterHeap.Grains.Node;
 using ClusterHeap.Grains.Placement;
 using ClusterHeap.Heap;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.Placement;
 
@@ -347,7 +348,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     }
 
     /// <summary>The refill path beyond this node's mcentral: return a spent lease, grant, lease, large elsewhere.</summary>
-    private async Task<HeapPointer> MallocSlowAsync(long size, bool noscan)
+    private async Task<HeapPointer> MallocSlowAsync(long size, bool noscan, bool afterGc = false)
     {
         int spanClass = SpanClassOf(size, noscan);
         if (spanClass >= 0 && _leases.Remove(spanClass, out HeldLease? spent))
@@ -405,6 +406,12 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
             }
 
             error = reply.Error ?? error;
+        }
+
+        // Go's mallocgc at the limit: a cycle first (Gc/GcNode.cs); out of memory only if that did not help.
+        if (!afterGc && await ServiceProvider.GetRequiredService<Gc.GcNode>().CollectBeforeOutOfMemoryAsync())
+        {
+            return await MallocSlowAsync(size, noscan, afterGc: true);
         }
 
         throw (error ?? HeapError.OutOfMemory(reason?.ToString() ?? "Unknown", size, 0,
