@@ -33,32 +33,34 @@ public interface IGcNodeGrain : IGrainWithStringKey
     Task<int> CountRootsAsync(string client);
 
     /// <summary>Finishes the last cycle's sweep here (Go's finishsweep_m) and returns the heap's live object count (HeapObjects).</summary>
-    [Alias("FinishSweep")]
+    [AlwaysInterleave, Alias("FinishSweep")]
     Task<long> FinishSweepAsync();
 
     // ---- a cycle, called by the coordinator (the central heap) ----
+    // Always interleaved: a client's root call waits at the node's gate inside this grain's turn while the world is
+    // stopped; the cycle's steps must run past it. Each step's work is synchronous; only the stop awaits (the drain).
 
     /// <summary>Closes the gate to clients' mallocs, frees and writes and waits until none is in flight.</summary>
-    [Alias("StopWorld")]
+    [AlwaysInterleave, Alias("StopWorld")]
     Task StopWorldAsync(long cycle, SiloAddress coordinator);
 
     /// <summary>Opens a mark session, drops expired clients' roots, marks from the roots and sends foreign marks on.</summary>
-    [Alias("BeginMark")]
+    [AlwaysInterleave, Alias("BeginMark")]
     Task<GcMarkCounters> BeginMarkAsync(GcMarkPlan plan);
 
     /// <summary>Foreign marks from another node: shaded here, and what they lead to elsewhere sent on.</summary>
-    [OneWay, Alias("Shade")]
+    [OneWay, AlwaysInterleave, Alias("Shade")]
     Task ShadeAsync(long cycle, [Immutable] ulong[] words);
 
     /// <summary>The mark counters (for termination).</summary>
-    [Alias("GetCounters")]
+    [AlwaysInterleave, Alias("GetCounters")]
     Task<GcMarkCounters> GetCountersAsync(long cycle);
 
     /// <summary>The mark is over everywhere: sweep from this node's marks, take the next trigger, open the gate.</summary>
-    [Alias("Finish")]
+    [AlwaysInterleave, Alias("Finish")]
     Task<GcNodeCycle> FinishAsync(long cycle, long trigger);
 
     /// <summary>The cycle cannot finish: drop every mark, sweep nothing, open the gate (idempotent).</summary>
-    [Alias("Abort")]
+    [AlwaysInterleave, Alias("Abort")]
     Task AbortAsync(long cycle, string reason);
 }

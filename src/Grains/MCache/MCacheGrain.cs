@@ -348,7 +348,25 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     }
 
     /// <summary>The refill path beyond this node's mcentral: return a spent lease, grant, lease, large elsewhere.</summary>
-    private async Task<HeapPointer> MallocSlowAsync(long size, bool noscan, bool afterGc = false)
+    private async Task<HeapPointer> MallocSlowAsync(long size, bool noscan)
+    {
+        // Go's mallocgc at the limit: a cycle first (Gc/GcNode.cs); out of memory only if that did not help.
+        try
+        {
+            return await MallocSlowOnceAsync(size, noscan);
+        }
+        catch (ClusterOutOfMemoryException) when (Gc.GcGate.InsideGatedCall)
+        {
+            if (!await ServiceProvider.GetRequiredService<Gc.GcNode>().CollectBeforeOutOfMemoryAsync())
+            {
+                throw;
+            }
+        }
+
+        return await MallocSlowOnceAsync(size, noscan);
+    }
+
+    private async Task<HeapPointer> MallocSlowOnceAsync(long size, bool noscan)
     {
         int spanClass = SpanClassOf(size, noscan);
         if (spanClass >= 0 && _leases.Remove(spanClass, out HeldLease? spent))
@@ -406,12 +424,6 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
             }
 
             error = reply.Error ?? error;
-        }
-
-        // Go's mallocgc at the limit: a cycle first (Gc/GcNode.cs); out of memory only if that did not help.
-        if (!afterGc && await ServiceProvider.GetRequiredService<Gc.GcNode>().CollectBeforeOutOfMemoryAsync())
-        {
-            return await MallocSlowAsync(size, noscan, afterGc: true);
         }
 
         throw (error ?? HeapError.OutOfMemory(reason?.ToString() ?? "Unknown", size, 0,
