@@ -323,6 +323,8 @@ public sealed class GcTests
 
         Assert.Contains("coordinator", reason);
         await Assert.ThrowsAnyAsync<Exception>(() => interrupted);   // its coordinator died with the silo
+        // The new coordinator knows no client until it renews; a live client renews every period (ClientRootLease).
+        await Gc(heap).RenewClientAsync(m.Client);
         ClusterGcCycle next = await Gc(heap).CollectAsync();
         Assert.Equal(2, next.PerNode.Length);
         foreach (int slot in m.NodeOfSlot.Keys.ToArray())
