@@ -85,7 +85,7 @@ public static class StressRunner
             CookieFailures = ctx.CookieFailures,
             LostObjects = ctx.Lost,
             NodesGone = [.. ctx.GoneNodes],
-            InterruptedObjects = ctx.Interrupted,
+            UnsettledObjects = ctx.Unsettled,
             OutOfMemory = ctx.OutOfMemory,
             Errors = ctx.Errors,
             ErrorMessages = [.. ctx.ErrorSamples],
