@@ -116,7 +116,7 @@ public sealed unsafe partial class MCache
     private int Flush(int spc, int depth, int count)
     {
         nuint* stack = _stacks + spc * StackSlots;
-        MCentral central = _heap.Central(spc);
+        MCentral central = _heap.MCentralOf(spc);
         using (central.Enter())
         {
             for (int i = 0; i < count; i++)

@@ -192,8 +192,8 @@ public sealed unsafe partial class MCache
         _heap.HelpGc();                                      // shouldhelpgc: a cycle flushes this cache, old span included
         MSpan* old = _alloc[spc];
         _alloc[spc] = NodeHeap.EmptySpan;
-        MSpan* s = _heap.Central(spc).Exchange(old == NodeHeap.EmptySpan ? null : old, SpanCache.MCache, out OutOfMemoryReason reason);
-        if (s == null && _heap.CollectBeforeOutOfMemory()) s = _heap.Central(spc).Exchange(null, SpanCache.MCache, out reason);
+        MSpan* s = _heap.MCentralOf(spc).Exchange(old == NodeHeap.EmptySpan ? null : old, SpanCache.MCache, out OutOfMemoryReason reason);
+        if (s == null && _heap.CollectBeforeOutOfMemory()) s = _heap.MCentralOf(spc).Exchange(null, SpanCache.MCache, out reason);
         if (s == null) _heap.ThrowOutOfMemory(reason, SizeClasses.SizeOf(spc >> 1));
         _alloc[spc] = s;
         return s;
@@ -236,7 +236,7 @@ public sealed unsafe partial class MCache
             MSpan* s = _alloc[spc];
             if (s == NodeHeap.EmptySpan) continue;
             _alloc[spc] = NodeHeap.EmptySpan;
-            _heap.Central(spc).UncacheSpan(s);
+            _heap.MCentralOf(spc).UncacheSpan(s);
         }
     }
 
@@ -250,7 +250,7 @@ public sealed unsafe partial class MCache
             MSpan* s = _alloc[spc];
             if (s == NodeHeap.EmptySpan) continue;
             _alloc[spc] = NodeHeap.EmptySpan;
-            _heap.Central(spc).UncacheSpan(s);
+            _heap.MCentralOf(spc).UncacheSpan(s);
         }
         // _alloc stays (every entry EmptySpan) so a stray Malloc on a released cache reaches Refill and throws
         // instead of reading freed memory; the finalizer frees it.

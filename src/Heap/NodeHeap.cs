@@ -211,7 +211,7 @@ public sealed unsafe partial class NodeHeap : IDisposable
         }
     }
 
-    internal MCentral Central(int spc) => _centrals[spc];
+    internal MCentral MCentralOf(int spc) => _centrals[spc];
 
     [DoesNotReturn]
     internal void ThrowOutOfMemory(OutOfMemoryReason reason, long requested)
