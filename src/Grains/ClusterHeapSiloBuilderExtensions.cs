@@ -1,4 +1,4 @@
-using ClusterHeap.Grains.Central;
+using ClusterHeap.Grains.CentralHeap;
 using ClusterHeap.Grains.Gc;
 using ClusterHeap.Grains.Metrics;
 using ClusterHeap.Grains.Node;

@@ -5,7 +5,7 @@ using ClusterHeap.Heap;
 using Microsoft.Extensions.Logging;
 using Orleans.Runtime;
 
-namespace ClusterHeap.Grains.Central;
+namespace ClusterHeap.Grains.CentralHeap;
 
 /// <summary>
 /// The central heap as the cluster collector's coordinator (docs/DESIGN.md §11): client leases, the pacer, and the
