@@ -101,11 +101,11 @@ public sealed class GcTests
             model.NodeOfSlot[n.Slot] = n.Name;
         }
 
-        await heap.Client.GetGrain<ICentralGcGrain>(GrainKeys.Central).RenewClientAsync(model.Client);
+        await heap.Client.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap).RenewClientAsync(model.Client);
         return (heap, model, [.. nodes.Select(n => n.Name)]);
     }
 
-    private static ICentralGcGrain Gc(HeapCluster heap) => heap.Client.GetGrain<ICentralGcGrain>(GrainKeys.Central);
+    private static ICentralGcGrain Gc(HeapCluster heap) => heap.Client.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap);
 
     [Fact]
     public async Task ACrossNodeGarbageCycleIsReclaimedWhileARootedCrossNodeChainSurvives()
@@ -200,7 +200,7 @@ public sealed class GcTests
         (HeapCluster heap, Model m, string[] nodes) = await StartAsync();
         await using HeapCluster _ = heap;
         RequestContext.Set(GcKeys.Client, m.Client);
-        HeapPointer scalar = await heap.MCache(nodes[0]).MallocAsync(ObjectSize, ObjectKind.Scalar);
+        HeapPointer scalar = await heap.MCache(nodes[0]).MallocAsync(ObjectSize, ObjectKind.Noscan);
         HeapPointer target = await m.NewAsync(nodes[1]);
         IGcNodeGrain gc = m.GcOf(scalar);
 
@@ -318,7 +318,7 @@ public sealed class GcTests
         await dead;
         string reason = await aborted.WaitAsync(TimeSpan.FromSeconds(60));   // the holder's watchdog saw its coordinator die
         gates.TrySetResult();
-        await heap.Central.NodeDiedAsync(central.SiloAddress);
+        await heap.CentralHeap.NodeDiedAsync(central.SiloAddress);
         await heap.Router.RefreshAsync();
 
         Assert.Contains("coordinator", reason);

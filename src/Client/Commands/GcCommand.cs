@@ -24,7 +24,7 @@ public static class GcCommand
             .With(log, json);
         command.SetAction((r, _) => Program.WithClusterAsync(cli.Connection.Read(r), cli, async c =>
         {
-            ICentralGcGrain gc = c.Client.GetGrain<ICentralGcGrain>(GrainKeys.Central);
+            ICentralGcGrain gc = c.Client.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap);
             if (r.Get(log))
             {
                 ClusterGcStatus status = await gc.GetGcStatusAsync();

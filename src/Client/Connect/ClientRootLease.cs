@@ -31,7 +31,7 @@ public sealed class ClientRootLease : IOutgoingGrainCallFilter, IAsyncDisposable
     /// <summary>Takes the first lease (before any malloc can root anything) and keeps renewing it in the background.</summary>
     public async Task StartAsync(IGrainFactory grains)
     {
-        ICentralGcGrain central = grains.GetGrain<ICentralGcGrain>(GrainKeys.Central);
+        ICentralGcGrain central = grains.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap);
         Lease = await central.RenewClientAsync(Id);
         _renewing = RenewAsync(central);
     }
@@ -73,7 +73,7 @@ public sealed class ClientRootLease : IOutgoingGrainCallFilter, IAsyncDisposable
     {
         try
         {
-            await grains.GetGrain<ICentralGcGrain>(GrainKeys.Central).EndClientAsync(Id).WaitAsync(TimeSpan.FromSeconds(5));
+            await grains.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap).EndClientAsync(Id).WaitAsync(TimeSpan.FromSeconds(5));
         }
         catch (Exception)
         {

@@ -9,7 +9,7 @@ namespace ClusterHeap.Client.Shell;
 // in a pointer word, which the owner node checks against the heap bitmap.
 public sealed partial class ShellSession
 {
-    private ICentralGcGrain Gc => _c.Client.GetGrain<ICentralGcGrain>(GrainKeys.Central);
+    private ICentralGcGrain Gc => _c.Client.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap);
 
     private async Task GcAsync(List<string> a)
     {

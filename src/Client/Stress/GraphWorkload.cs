@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using ClusterHeap.Contracts;
 
 namespace ClusterHeap.Client.Stress;
@@ -15,8 +14,7 @@ namespace ClusterHeap.Client.Stress;
 /// </summary>
 public sealed class GraphWorkload(StressContext context) : Workload(context)
 {
-    private const int ObjectSize = 64;
-    private const int Links = 6;                 // pointer words 1..6
+    private const int Links = 6;                 // pointer words 1..6 (the cookie is in the first and last words)
 
     private sealed class Node(Obj obj)
     {
@@ -33,9 +31,12 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
 
     private int NewPerRound => Options.Slots > 0 ? Options.Slots : 200;
 
-    private ICentralGcGrain Gc => Ctx.Connection.Client.GetGrain<ICentralGcGrain>(GrainKeys.Central);
+    /// <summary>--size (at least 64 B: the cookie's two words and six pointer words), else 64 B.</summary>
+    private long ObjectSize => Math.Max(64, Options.Size);
 
-    public override string Shape => $"{NewPerRound} new 64 B scan objects per worker per round, {Links} pointer words each, a forced cycle per round";
+    private ICentralGcGrain Gc => Ctx.Connection.Client.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap);
+
+    public override string Shape => $"{NewPerRound} new {ObjectSize} B scan objects per worker per round, {Links} linked pointer words each, a forced cycle per round";
 
     public override async Task SetupAsync(int workers)
     {
@@ -70,7 +71,7 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
         Dictionary<HeapPointer, Node> model = _models[w];
         XorShift rng = _rng[w];
         long start = Stopwatch.GetTimestamp();
-        long[] sizes = [.. Enumerable.Repeat((long)ObjectSize, NewPerRound)];
+        long[] sizes = [.. Enumerable.Repeat(ObjectSize, NewPerRound)];
         (List<Obj> fresh, bool _) = await Ctx.MallocAsync(w, round, sizes, ObjectKind.Pointer);
         List<Node> old = [.. model.Values];
         foreach (Obj o in fresh)
@@ -239,7 +240,7 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
                 p = [.. _pausesMs.Order()];
             }
 
-            static string Ms(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
+            static double Ms(double v) => Math.Round(v, 3);
             double At(double q) => p.Length == 0 ? 0 : p[Math.Min(p.Length - 1, (int)Math.Ceiling(q * p.Length) - 1)];
             return new Dictionary<string, object>
             {

@@ -144,7 +144,7 @@ internal sealed class GcGateFilter(GcNode gc, IGrainFactory grains) : IIncomingG
 
     private async Task RootRemoteAsync(string client, Dictionary<int, List<HeapPointer>> bySlot)
     {
-        NodeInfo[] nodes = await grains.GetGrain<ICentralHeapGrain>(GrainKeys.Central).GetNodesAsync();
+        NodeInfo[] nodes = await grains.GetGrain<ICentralHeapGrain>(GrainKeys.CentralHeap).GetNodesAsync();
         foreach ((int slot, List<HeapPointer> pointers) in bySlot)
         {
             if (nodes.FirstOrDefault(n => n.Slot == slot) is { } owner)

@@ -85,7 +85,7 @@ public sealed partial class GcNode
             return;
         }
 
-        _grains.GetGrain<ICentralGcGrain>(GrainKeys.Central).RequestCycleAsync(_node.Name).Ignore();
+        _grains.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap).RequestCycleAsync(_node.Name).Ignore();
     }
 
     /// <summary>
@@ -101,7 +101,7 @@ public sealed partial class GcNode
 
         try
         {
-            await _grains.GetGrain<ICentralGcGrain>(GrainKeys.Central).CollectAsync();
+            await _grains.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap).CollectAsync();
             return true;
         }
         catch (ClusterHeapException e)
