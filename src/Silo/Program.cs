@@ -127,6 +127,8 @@ internal static class Program
                 o.ProcessorsPerNode = settings.Procs;
                 o.ScavengeDelay = settings.ScavengeDelay;
                 o.ClusterMemoryLimit = settings.MemoryLimit;
+                o.GcPercent = settings.GcPercent;
+                o.ClientLease = settings.ClientLease;
             });
             Observability.ConfigureSilo(silo, settings);
         });
