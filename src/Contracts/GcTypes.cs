@@ -2,12 +2,19 @@ using System.Globalization;
 
 namespace ClusterHeap.Contracts;
 
-/// <summary>How a cluster cycle runs (docs/DESIGN.md §11).</summary>
+/// <summary>How a cluster cycle runs (docs/DESIGN.md §11): the node heap's GcMode (Heap/GcConcurrent.cs), for the wire.</summary>
 [GenerateSerializer, Alias("ClusterHeap.GcMode")]
 public enum GcMode
 {
-    /// <summary>Every node's mutators stop for the whole mark (the only mode until the node heap marks concurrently).</summary>
+    /// <summary>Every node's mutators stop for the whole mark.</summary>
     StopTheWorld = 0,
+
+    /// <summary>
+    /// Two short pauses: the first stops every node and begins each one's concurrent session (roots shaded, write
+    /// barrier on, allocation born marked); nodes then mark in steps while mutators run; the second stops every node
+    /// again for mark termination and the finish.
+    /// </summary>
+    Concurrent = 1,
 }
 
 /// <summary>The keys of the client's identity in Orleans' RequestContext (what roots a malloc for which client).</summary>
@@ -34,7 +41,8 @@ public sealed record GcMarkPlan(
     [property: Id(3)] string[] Nodes,
     [property: Id(4)] string[] LiveClients,
     [property: Id(5)] string[] DroppedClients,
-    [property: Id(6)] bool DropUnknownClients);
+    [property: Id(6)] bool DropUnknownClients,
+    [property: Id(7)] GcMode Mode);
 
 /// <summary>
 /// A node's mark counters for Mattern's four-counter termination: batches of foreign marks it sent to other nodes and
@@ -46,7 +54,8 @@ public readonly record struct GcMarkCounters(
     [property: Id(1)] long Sent,
     [property: Id(2)] long Received,
     [property: Id(3)] string? Failure,
-    [property: Id(4)] long Marked);
+    [property: Id(4)] long Marked,
+    [property: Id(5)] bool Done);
 
 /// <summary>One node's part of a finished cluster cycle.</summary>
 [GenerateSerializer, Immutable, Alias("ClusterHeap.GcNodeCycle")]
@@ -91,8 +100,11 @@ public sealed record ClusterGcCycle(
     [property: Id(13)] GcMode Mode,
     [property: Id(14)] GcNodeCycle[] PerNode)
 {
-    /// <summary>The whole stop-the-world pause in milliseconds (stop + mark + restart).</summary>
-    public double PauseMs => StopMs + MarkMs + RestartMs;
+    /// <summary>
+    /// The time mutators were stopped, in milliseconds: stop + mark + restart for a stop-the-world cycle; the two pauses
+    /// (stop and begin; termination and finish) for a concurrent one, whose mark runs beside the mutators.
+    /// </summary>
+    public double PauseMs => Mode == GcMode.Concurrent ? StopMs + RestartMs : StopMs + MarkMs + RestartMs;
 
     /// <summary>Objects marked on every node.</summary>
     public long MarkedObjects => PerNode.Sum(n => n.MarkedObjects);

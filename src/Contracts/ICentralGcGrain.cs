@@ -30,6 +30,10 @@ public interface ICentralGcGrain : IGrainWithIntegerKey
     [AlwaysInterleave, Alias("SetGcPercent")]
     Task SetGcPercentAsync(int percent);
 
+    /// <summary>How the next cycles run (stop-the-world or concurrent).</summary>
+    [AlwaysInterleave, Alias("SetGcMode")]
+    Task SetGcModeAsync(GcMode mode);
+
     /// <summary>A client's connection renews its lease on its roots (one call per client, whatever the nodes).</summary>
     [AlwaysInterleave, Alias("RenewClient")]
     Task<ClientLease> RenewClientAsync(string client);

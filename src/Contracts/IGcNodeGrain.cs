@@ -48,6 +48,18 @@ public interface IGcNodeGrain : IGrainWithStringKey
     [AlwaysInterleave, Alias("BeginMark")]
     Task<GcMarkCounters> BeginMarkAsync(GcMarkPlan plan);
 
+    /// <summary>Concurrent mode: every node began; open the gate so the mutators run while marking goes on.</summary>
+    [AlwaysInterleave, Alias("Resume")]
+    Task ResumeAsync(long cycle);
+
+    /// <summary>Concurrent mode: one slice of mark work beside the mutators; foreign marks sent on. Done = ran dry.</summary>
+    [AlwaysInterleave, Alias("MarkStep")]
+    Task<GcMarkCounters> MarkStepAsync(long cycle);
+
+    /// <summary>Concurrent mode, world stopped again: drain the barrier's queue and every grey object. Done = nothing left.</summary>
+    [AlwaysInterleave, Alias("Terminate")]
+    Task<GcMarkCounters> TerminateAsync(long cycle);
+
     /// <summary>Foreign marks from another node: shaded here, and what they lead to elsewhere sent on.</summary>
     [OneWay, AlwaysInterleave, Alias("Shade")]
     Task ShadeAsync(long cycle, [Immutable] ulong[] words);

@@ -87,11 +87,13 @@ public sealed class GcTests
         }
     }
 
-    private static async Task<(HeapCluster Heap, Model Model, string[] Nodes)> StartAsync(Action<ClusterHeap.Grains.ClusterHeapOptions>? configure = null)
+    private static async Task<(HeapCluster Heap, Model Model, string[] Nodes)> StartAsync(
+        Action<ClusterHeap.Grains.ClusterHeapOptions>? configure = null, GcMode mode = GcMode.StopTheWorld)
     {
         HeapCluster heap = await HeapCluster.StartAsync(3, (_, o) =>
         {
             o.GcPercent = -1;   // cycles only when a test asks (the pacer test turns it on)
+            o.GcMode = mode;
             configure?.Invoke(o);
         });
         var model = new Model(heap, "gc-test-" + Guid.NewGuid().ToString("n")[..8]);
@@ -107,10 +109,12 @@ public sealed class GcTests
 
     private static ICentralGcGrain Gc(HeapCluster heap) => heap.Client.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap);
 
-    [Fact]
-    public async Task ACrossNodeGarbageCycleIsReclaimedWhileARootedCrossNodeChainSurvives()
+    [Theory]
+    [InlineData(GcMode.StopTheWorld)]
+    [InlineData(GcMode.Concurrent)]
+    public async Task ACrossNodeGarbageCycleIsReclaimedWhileARootedCrossNodeChainSurvives(GcMode mode)
     {
-        (HeapCluster heap, Model m, string[] nodes) = await StartAsync();
+        (HeapCluster heap, Model m, string[] nodes) = await StartAsync(mode: mode);
         await using HeapCluster _ = heap;
         HeapPointer a = await m.NewAsync(nodes[0]), b = await m.NewAsync(nodes[1]), c = await m.NewAsync(nodes[2]);
         await m.LinkAsync(a, 0, b);
@@ -132,12 +136,15 @@ public sealed class GcTests
         Assert.Equal(3, cycle.MarkedObjects);
         Assert.True(cycle.Batches >= 2, $"x→y and y→z cross nodes: at least two batches, saw {cycle.Batches}");
         Assert.Matches(@"^gc 1 @\d+\.\d{3}s \d+%: [\d.]+\+[\d.]+\+[\d.]+ ms clock, .* MB goal, 3 nodes \(forced\)$", cycle.Trace);
+        Assert.Equal(mode, cycle.Mode);
     }
 
-    [Fact]
-    public async Task RandomGraphsWithCrossNodePointersKeepExactlyTheReachableObjectsCycleAfterCycle()
+    [Theory]
+    [InlineData(GcMode.StopTheWorld)]
+    [InlineData(GcMode.Concurrent)]
+    public async Task RandomGraphsWithCrossNodePointersKeepExactlyTheReachableObjectsCycleAfterCycle(GcMode mode)
     {
-        (HeapCluster heap, Model m, string[] nodes) = await StartAsync();
+        (HeapCluster heap, Model m, string[] nodes) = await StartAsync(mode: mode);
         await using HeapCluster _ = heap;
         var random = new Random(11);
         for (int round = 0; round < 4; round++)
@@ -342,6 +349,56 @@ public sealed class GcTests
         catch (Exception e)
         {
             throw new Xunit.Sdk.XunitException($"{e.Message}\nnext: {next.Trace}\n{string.Join("\n", next.PerNode.Select(n => n.ToString()))}\na={a} b={b} nodes={string.Join(",", (await heap.NodesAsync()).Select(n => $"{n.Name}:{n.Slot}g{n.Generation}"))}");
+        }
+    }
+
+    [Fact]
+    public async Task PointersMovedBetweenNodesWhileAConcurrentMarkRunsLoseNothingReachable()
+    {
+        (HeapCluster heap, Model m, string[] nodes) = await StartAsync(mode: GcMode.Concurrent);
+        await using HeapCluster _ = heap;
+        // Three holders (rooted), one per node, and a pool of objects reachable only through them.
+        HeapPointer[] holders = [await m.NewAsync(nodes[0]), await m.NewAsync(nodes[1]), await m.NewAsync(nodes[2])];
+        var pool = new List<HeapPointer>();
+        for (int i = 0; i < 18; i++)
+        {
+            HeapPointer p = await m.NewAsync(nodes[i % 3]);
+            await m.LinkAsync(holders[i % 3], i / 3, p);
+            await m.ReleaseAsync(p);
+            pool.Add(p);
+        }
+
+        var random = new Random(5);
+        for (int round = 0; round < 4; round++)
+        {
+            Task<ClusterGcCycle> cycle = Gc(heap).CollectAsync();
+            // While the cycle runs: move pointers from one holder to another, clearing the old word after the new one is
+            // written (Go's classic lost-object race: only the deletion barrier keeps a moved object alive).
+            int moves = 0;
+            while (!cycle.IsCompleted || moves < 6)
+            {
+                int from = random.Next(3), word = random.Next(6);
+                HeapPointer moved = m.Links[holders[from]][word];
+                if (moved.IsNull)
+                {
+                    continue;
+                }
+
+                int to = (from + 1 + random.Next(2)) % 3;
+                int free = Array.FindIndex(m.Links[holders[to]], q => q.IsNull);
+                if (free < 0)
+                {
+                    continue;
+                }
+
+                await m.LinkAsync(holders[to], free, moved);
+                await m.LinkAsync(holders[from], word, HeapPointer.Null);
+                moves++;
+            }
+
+            await cycle;
+            await Gc(heap).CollectAsync();          // garbage made during a cycle goes by the next one
+            await m.AssertHeapMatchesAsync();
         }
     }
 

@@ -4,6 +4,7 @@ using ClusterHeap.Grains.Gc;
 using ClusterHeap.Heap;
 using Microsoft.Extensions.Logging;
 using Orleans.Runtime;
+using GcMode = ClusterHeap.Contracts.GcMode;
 
 namespace ClusterHeap.Grains.CentralHeap;
 
@@ -35,11 +36,14 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
     private Task<ClusterGcCycle>? _running;
     private TaskCompletionSource<ClusterGcCycle> _nextCycle = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int? _gcPercent;
+    private GcMode? _gcMode;
     private long _gcMarked, _numGc, _gcAborted, _lastCycleId;
-    private double _gcPauseMs;
+    private double _gcPauseMs;   // Σ PauseMs: the time mutators were stopped
     private string? _lastAbort;
 
     private int GcPercent => _gcPercent ??= _options.GcPercent;
+
+    private GcMode GcMode => _gcMode ??= _options.GcMode;
 
     private long GcGoal => GcPacer.GoalFor(_gcMarked, GcPercent, _memoryLimit);
 
@@ -76,7 +80,7 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
     public Task<ClusterGcStatus> GetGcStatusAsync()
     {
         ExpireClients();
-        return Task.FromResult(new ClusterGcStatus(_options.GcMode, GcPercent, GcGoal, _gcMarked, _numGc, _gcAborted, _lastAbort,
+        return Task.FromResult(new ClusterGcStatus(GcMode, GcPercent, GcGoal, _gcMarked, _numGc, _gcAborted, _lastAbort,
             _clientLeases.Count, [.. _recentCycles], _silo.SiloAddress.ToString()));
     }
 
@@ -84,6 +88,13 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
     public Task SetGcPercentAsync(int percent)
     {
         _gcPercent = percent;
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task SetGcModeAsync(GcMode mode)
+    {
+        _gcMode = Enum.IsDefined(mode) ? mode : throw HeapError.InvalidArgument($"gc mode {(int)mode} is not one of {string.Join(", ", Enum.GetNames<GcMode>())}").ToException();
         return Task.CompletedTask;
     }
 
@@ -174,7 +185,7 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
         CycleOutcome outcome;
         try
         {
-            outcome = await runner.RunAsync(cycle, _silo.SiloAddress, nodes, live, dropped, dropUnknown, marked =>
+            outcome = await runner.RunAsync(cycle, _silo.SiloAddress, nodes, GcMode, live, dropped, dropUnknown, marked =>
             {
                 long sum = marked.Sum();
                 goal = GcPacer.GoalFor(sum, percent, limit);
@@ -198,12 +209,12 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
         GcNodeCycle[] perNode = outcome.PerNode;
         _gcMarked = perNode.Sum(n => n.Marked);
         _numGc++;
-        _gcPauseMs += outcome.StopMs + outcome.MarkMs + outcome.RestartMs;
+        _gcPauseMs += GcMode == GcMode.Concurrent ? outcome.StopMs + outcome.RestartMs : outcome.StopMs + outcome.MarkMs + outcome.RestartMs;
         double elapsedMs = Stopwatch.GetElapsedTime(_gcStartTicks).TotalMilliseconds;
         var result = new ClusterGcCycle(_numGc, forced, elapsedMs / 1000, elapsedMs > 0 ? 100 * _gcPauseMs / elapsedMs : 0,
             outcome.StopMs, outcome.MarkMs, outcome.RestartMs,
             perNode.Sum(n => n.HeapLiveBefore), perNode.Sum(n => n.HeapLiveAfter), _gcMarked, goal,
-            outcome.Batches, outcome.Waves, _options.GcMode, perNode);
+            outcome.Batches, outcome.Waves, GcMode, perNode);
         _recentCycles.Enqueue(result);
         while (_recentCycles.Count > RecentCycles)
         {

@@ -37,7 +37,7 @@ internal sealed record CycleOutcome(GcNodeCycle[] PerNode, double StopMs, double
 internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershipService membership, TimeSpan callTimeout)
 {
     /// <summary>Runs cycle <paramref name="cycle"/>; <paramref name="pace"/> turns the nodes' marked bytes into their next triggers.</summary>
-    public async Task<CycleOutcome> RunAsync(long cycle, SiloAddress coordinator, GcTarget[] nodes,
+    public async Task<CycleOutcome> RunAsync(long cycle, SiloAddress coordinator, GcTarget[] nodes, GcMode mode,
         string[] liveClients, string[] droppedClients, bool dropUnknown, Func<long[], long[]> pace)
     {
         IGcNodeGrain[] g = [.. nodes.Select(n => grains.GetGrain<IGcNodeGrain>(n.Name))];
@@ -45,43 +45,75 @@ internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershi
         try
         {
             await All(g.Select(n => n.StopWorldAsync(cycle, coordinator)), "stop");
-            long t1 = Stopwatch.GetTimestamp();
             var plan = new GcMarkPlan(cycle, [.. nodes.Select(n => n.Slot)], [.. nodes.Select(n => n.Generation)], [.. nodes.Select(n => n.Name)],
-                liveClients, droppedClients, dropUnknown);
+                liveClients, droppedClients, dropUnknown, mode);
             GcMarkCounters[] counters = await All(g.Select(n => n.BeginMarkAsync(plan)), "mark");
             long waves = 0;
-            (long Sent, long Received) previous = (-1, -1);
-            while (true)
+            long t1, t2;
+            if (mode == GcMode.Concurrent)
             {
-                ThrowIfFailed(counters);
-                (long Sent, long Received) now = (counters.Sum(c => c.Sent), counters.Sum(c => c.Received));
-                if (now.Sent == now.Received && now == previous)
-                {
-                    break;
-                }
-
-                if (Stopwatch.GetElapsedTime(t1) > callTimeout)
-                {
-                    throw new GcAbortedException($"the mark did not terminate within {callTimeout} (sent {now.Sent}, received {now.Received})");
-                }
-
-                ThrowIfLeft(nodes);
-                previous = now;
-                waves++;
-                counters = await All(g.Select(n => n.GetCountersAsync(cycle)), "count");
+                // Pause 1 ends: every node's snapshot is taken and its barrier is on; the mutators run while nodes step.
+                await All(g.Select(n => n.ResumeAsync(cycle)), "resume");
+                t1 = Stopwatch.GetTimestamp();
+                waves += await UntilQuietAsync(nodes, counters, () => All(g.Select(n => n.MarkStepAsync(cycle)), "mark step"), t1);
+                t2 = Stopwatch.GetTimestamp();
+                // Pause 2: stop again, then termination steps until every node is done and nothing is in flight.
+                await All(g.Select(n => n.StopWorldAsync(cycle, coordinator)), "stop for termination");
+                counters = await All(g.Select(n => n.TerminateAsync(cycle)), "terminate");
+                waves += await UntilQuietAsync(nodes, counters, () => All(g.Select(n => n.TerminateAsync(cycle)), "terminate"), t2, last => counters = last);
+            }
+            else
+            {
+                t1 = Stopwatch.GetTimestamp();
+                waves += await UntilQuietAsync(nodes, counters, () => All(g.Select(n => n.GetCountersAsync(cycle)), "count"), t1, last => counters = last);
+                t2 = Stopwatch.GetTimestamp();
             }
 
-            long t2 = Stopwatch.GetTimestamp();
+            long tFinish = Stopwatch.GetTimestamp();
             long[] triggers = pace([.. counters.Select(c => c.Marked)]);
             GcNodeCycle[] perNode = await All(g.Select((n, i) => n.FinishAsync(cycle, triggers[i])), "restart");
             long t3 = Stopwatch.GetTimestamp();
-            return new CycleOutcome(perNode, Ms(t0, t1), Ms(t1, t2), Ms(t2, t3), counters.Sum(c => c.Sent), waves);
+            return mode == GcMode.Concurrent
+                ? new CycleOutcome(perNode, Ms(t0, t1), Ms(t1, t2), Ms(t2, t3), counters.Sum(c => c.Sent), waves)
+                : new CycleOutcome(perNode, Ms(t0, t1), Ms(t1, tFinish), Ms(tFinish, t3), counters.Sum(c => c.Sent), waves);
         }
         catch (Exception e)
         {
             string reason = e is GcAbortedException ? e.Message : $"{e.GetType().Name}: {e.Message}";
             await AbortAllAsync(g, cycle, reason);
             throw new GcAbortedException(reason);
+        }
+    }
+
+    /// <summary>
+    /// Waves of <paramref name="wave"/> until the four-counter condition holds and every node reports Done: two waves
+    /// with the same (Σ sent, Σ received) and Σ sent = Σ received. Returns the waves run; the last counters go to
+    /// <paramref name="last"/>.
+    /// </summary>
+    private async Task<long> UntilQuietAsync(GcTarget[] nodes, GcMarkCounters[] counters, Func<Task<GcMarkCounters[]>> wave, long since,
+        Action<GcMarkCounters[]>? last = null)
+    {
+        long waves = 0;
+        (long Sent, long Received) previous = (-1, -1);
+        while (true)
+        {
+            ThrowIfFailed(counters);
+            (long Sent, long Received) now = (counters.Sum(c => c.Sent), counters.Sum(c => c.Received));
+            if (now.Sent == now.Received && now == previous && counters.All(c => c.Done))
+            {
+                last?.Invoke(counters);
+                return waves;
+            }
+
+            if (Stopwatch.GetElapsedTime(since) > callTimeout)
+            {
+                throw new GcAbortedException($"the mark did not terminate within {callTimeout} (sent {now.Sent}, received {now.Received})");
+            }
+
+            ThrowIfLeft(nodes);
+            previous = now;
+            waves++;
+            counters = await wave();
         }
     }
 

@@ -114,9 +114,9 @@ public sealed partial class GcNode
     /// <summary>The world stopped for <paramref name="cycle"/>: watch the coordinator's silo until the cycle ends here.</summary>
     internal void Watch(long cycle, SiloAddress coordinator, TimeSpan bound)
     {
-        Volatile.Read(ref _watch)?.Cancel();
         var cts = new CancellationTokenSource(bound);
-        Volatile.Write(ref _watch, cts);
+        // Swap first: the old watchdog's cancellation may run inline, and it must see that it is no longer the current one.
+        Interlocked.Exchange(ref _watch, cts)?.Cancel();
         _ = WatchAsync(cycle, coordinator, cts);
     }
 

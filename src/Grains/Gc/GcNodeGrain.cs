@@ -3,6 +3,7 @@ using ClusterHeap.Contracts;
 using ClusterHeap.Grains.Node;
 using ClusterHeap.Grains.Placement;
 using ClusterHeap.Heap;
+using GcMode = ClusterHeap.Contracts.GcMode;
 using Microsoft.Extensions.Logging;
 using Orleans.Placement;
 using Orleans.Runtime;
@@ -25,6 +26,7 @@ namespace ClusterHeap.Grains.Gc;
 public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
 {
     private const int BatchWords = 4096;           // foreign marks per one-way message
+    private const long StepObjects = 20_000;       // grey objects per concurrent mark step (a slice of a few ms)
 
     private readonly GcNode _gc;
     private readonly ILogger<GcNodeGrain> _logger;
@@ -166,7 +168,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         NodeHeap heap = Node.Heap;
         heap.PointerGeneration = Node.Generation;
         long t0 = Stopwatch.GetTimestamp();
-        _session = heap.BeginMarkSession();
+        _session = plan.Mode == GcMode.Concurrent ? heap.BeginConcurrentMarkSession() : heap.BeginMarkSession();
         Send(_session.ShadeRoots());
         foreach (ulong[] batch in _early ?? [])
         {
@@ -215,7 +217,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
 
     /// <inheritdoc/>
     public Task<GcMarkCounters> GetCountersAsync(long cycle) =>
-        Task.FromResult(cycle == _cycle ? Counters() : new GcMarkCounters(cycle, 0, 0, $"node {Node.Name} is in cycle {_cycle}, not {cycle}", 0));
+        Task.FromResult(cycle == _cycle ? Counters() : new GcMarkCounters(cycle, 0, 0, $"node {Node.Name} is in cycle {_cycle}, not {cycle}", 0, false));
 
     /// <inheritdoc/>
     public Task<GcNodeCycle> FinishAsync(long cycle, long trigger)
@@ -264,7 +266,49 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         _gc.Gate.Open();
     }
 
-    private GcMarkCounters Counters() => new(_cycle, _sent, _received, _failure, _session is { IsOpen: true } s ? s.Counts.Bytes : 0);
+    private GcMarkCounters Counters(bool done = true) => new(_cycle, _sent, _received, _failure, _session is { IsOpen: true } s ? s.Counts.Bytes : 0, done);
+
+    /// <inheritdoc/>
+    public Task ResumeAsync(long cycle)
+    {
+        if (cycle != _cycle || _session is not { IsConcurrent: true, IsOpen: true })
+        {
+            throw HeapError.InvalidArgument($"node {Node.Name}: cycle {cycle} has no concurrent mark here (its cycle is {_cycle})").ToException();
+        }
+
+        _gc.Gate.Open();
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task<GcMarkCounters> MarkStepAsync(long cycle)
+    {
+        if (cycle != _cycle || _session is not { IsConcurrent: true, IsOpen: true } session)
+        {
+            return Task.FromResult(new GcMarkCounters(cycle, 0, 0, $"node {Node.Name}: cycle {cycle} has no concurrent mark here", 0, false));
+        }
+
+        long t0 = Stopwatch.GetTimestamp();
+        GcMarkStep step = session.MarkStep(StepObjects);
+        Send(step.Outgoing);
+        _markTicks += Stopwatch.GetTimestamp() - t0;
+        return Task.FromResult(Counters(step.Drained && step.Outgoing.Length == 0));
+    }
+
+    /// <inheritdoc/>
+    public Task<GcMarkCounters> TerminateAsync(long cycle)
+    {
+        if (cycle != _cycle || _session is not { IsOpen: true } session || !_gc.Gate.IsClosed)
+        {
+            return Task.FromResult(new GcMarkCounters(cycle, 0, 0, $"node {Node.Name}: cycle {cycle} is not stopped for termination here", 0, false));
+        }
+
+        long t0 = Stopwatch.GetTimestamp();
+        GcMarkTermination t = session.MarkTermination();
+        Send(t.Outgoing);
+        _markTicks += Stopwatch.GetTimestamp() - t0;
+        return Task.FromResult(Counters(t.Done && t.Outgoing.Length == 0));
+    }
 
     /// <summary>Sends foreign words to their owners, in batches; words of no live node are dangling.</summary>
     private void Send(ulong[] words)
