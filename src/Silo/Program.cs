@@ -129,6 +129,7 @@ internal static class Program
                 o.ClusterMemoryLimit = settings.MemoryLimit;
                 o.GcPercent = settings.GcPercent;
                 o.ClientLease = settings.ClientLease;
+                o.GcMode = settings.GcMode;
             });
             Observability.ConfigureSilo(silo, settings);
         });

@@ -36,12 +36,16 @@ public sealed partial class ShellSession
                 await Gc.SetGcPercentAsync(percent);
                 _out.WriteLine($"GOGC {percent}");
                 break;
+            case ["mode", "stw" or "concurrent"]:
+                await Gc.SetGcModeAsync(a[1] == "stw" ? GcMode.StopTheWorld : GcMode.Concurrent);
+                _out.WriteLine($"gc mode {a[1]}");
+                break;
             case ["off"]:
                 await Gc.SetGcPercentAsync(-1);
                 _out.WriteLine("GOGC off: cycles only when asked (or at the memory limit)");
                 break;
             default:
-                throw new UsageException("gc [log|percent N|off]");
+                throw new UsageException("gc [log|percent N|off|mode stw|concurrent]");
         }
     }
 

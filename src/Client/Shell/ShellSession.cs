@@ -27,7 +27,7 @@ public sealed partial class ShellSession(ClusterConnection connection, TextWrite
           nodes                                  live nodes, slots and generations
           verify                                 run the heap verifier on every node and the cluster tier
           limit [SIZE|none]                      show or set the cluster memory limit
-          gc [log|percent N|off]                 run a collection and print its gctrace line; the recent lines; GOGC
+          gc [log|percent N|off|mode M]          run a collection, print its gctrace line; recent lines; GOGC; stw|concurrent
           root PTR / release PTR                 hold / let go of an object as one of this client's roots
           link PTR WORD TARGET|nil               store TARGET in pointer word WORD (0-based) of the object at PTR
           history                                commands typed so far
