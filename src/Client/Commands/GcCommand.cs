@@ -12,7 +12,7 @@ namespace ClusterHeap.Client.Commands;
 /// </summary>
 public static class GcCommand
 {
-    private static readonly JsonSerializerOptions s_json = new() { WriteIndented = true };
+    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 
     public static Command Create(CliContext cli)
     {
@@ -42,7 +42,7 @@ public static class GcCommand
                         liveClients = status.LiveClients,
                         coordinator = status.Coordinator,
                         cycles = status.Recent.Select(Json),
-                    }, s_json));
+                    }, JsonOptions));
                     return ExitCodes.Ok;
                 }
 
@@ -66,7 +66,7 @@ public static class GcCommand
                 return ExitCodes.Failed;
             }
 
-            cli.Output.WriteLine(r.Get(json) ? JsonSerializer.Serialize(Json(done), s_json) : done.Trace);
+            cli.Output.WriteLine(r.Get(json) ? JsonSerializer.Serialize(Json(done), JsonOptions) : done.Trace);
             return ExitCodes.Ok;
         }));
         return command;

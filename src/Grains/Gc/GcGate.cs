@@ -14,7 +14,7 @@ namespace ClusterHeap.Grains.Gc;
 /// </summary>
 public sealed class GcGate
 {
-    private static readonly AsyncLocal<bool> s_inside = new();   // true inside a gated call (see Park)
+    private static readonly AsyncLocal<bool> Inside = new();   // true inside a gated call (see Park)
     private volatile TaskCompletionSource? _closed;               // set while the world is stopped
     private volatile TaskCompletionSource? _drained;              // completed when _inFlight drops to 0 while closed
     private int _inFlight;
@@ -28,8 +28,8 @@ public sealed class GcGate
     /// <summary>True when the current async flow is inside a gated call (set by the filter, flows into the call).</summary>
     public static bool InsideGatedCall
     {
-        get => s_inside.Value;
-        internal set => s_inside.Value = value;
+        get => Inside.Value;
+        internal set => Inside.Value = value;
     }
 
     /// <summary>Enters the gate, waiting while it is closed. Pair with <see cref="Exit"/>.</summary>

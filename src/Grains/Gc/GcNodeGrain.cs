@@ -3,10 +3,10 @@ using ClusterHeap.Contracts;
 using ClusterHeap.Grains.Node;
 using ClusterHeap.Grains.Placement;
 using ClusterHeap.Heap;
-using GcMode = ClusterHeap.Contracts.GcMode;
 using Microsoft.Extensions.Logging;
 using Orleans.Placement;
 using Orleans.Runtime;
+using GcMode = ClusterHeap.Contracts.GcMode;
 
 namespace ClusterHeap.Grains.Gc;
 
