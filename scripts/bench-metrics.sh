@@ -8,7 +8,10 @@
 # larson's rate, and the CPU time the three silo processes used per thousand operations (utime + stime
 # from /proc, scrapes included), which other work on a shared machine disturbs far less than the rate.
 #
-#   scripts/bench-metrics.sh [--repeat 3] [--duration 20] [--warmup 10] [--scrape-interval 1]
+#   scripts/bench-metrics.sh [--repeat 3] [--duration 20] [--warmup 10] [--scrape-interval 1] [--meters LIST]
+#
+# --meters LIST gives the metrics-on silos --metrics-meters LIST (e.g. ClusterHeap,Microsoft.Orleans to
+# add Orleans' meter); by default they export the silo's default, ClusterHeap alone.
 #
 # Wrap it in flock with any other benchmark on the machine. Needs curl and jq.
 set -euo pipefail
@@ -19,6 +22,7 @@ REPEAT=3
 DURATION=20
 WARMUP=10
 SCRAPE_INTERVAL=1
+METERS=""
 METRICS_BASE="${CLUSTERHEAP_BASE_METRICS_PORT:-19464}"
 while (($#)); do
   case "$1" in
@@ -26,6 +30,7 @@ while (($#)); do
     --duration) DURATION=$2; shift ;;
     --warmup) WARMUP=$2; shift ;;
     --scrape-interval) SCRAPE_INTERVAL=$2; shift ;;
+    --meters) METERS=$2; shift ;;
     *) echo "bench-metrics.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -63,9 +68,12 @@ scrape_forever() { # scrapes every node's endpoint every SCRAPE_INTERVAL seconds
 }
 
 run() { # MODE REP
-  local mode=$1 rep=$2 json="$OUT/larson-$1-$2.json" args=()
-  [[ "$mode" == on ]] && args=(--metrics "$METRICS_BASE")
-  scripts/cluster.sh up 3 "${args[@]}" -- --arena-size 8GiB --procs 2 >"$OUT/up-$mode-$rep.log" 2>&1
+  local mode=$1 rep=$2 json="$OUT/larson-$1-$2.json" observe=() silo=(--arena-size 8GiB --procs 2)
+  if [[ "$mode" == on ]]; then
+    observe=(--metrics "$METRICS_BASE")
+    [[ -z "$METERS" ]] || silo+=(--metrics-meters "$METERS")
+  fi
+  scripts/cluster.sh up 3 "${observe[@]}" -- "${silo[@]}" >"$OUT/up-$mode-$rep.log" 2>&1
   if [[ "$mode" == on ]]; then
     scrape_forever 2>>"$OUT/scrape-$rep.log" &
     SCRAPER=$!
@@ -94,7 +102,7 @@ run() { # MODE REP
 }
 
 : >"$OUT/runs.txt"
-echo "# $(date -u +%Y-%m-%dT%H:%MZ) larson ${DURATION}s after ${WARMUP}s of warm-up, 3 silos, scrape every ${SCRAPE_INTERVAL}s when on, ABBA x $REPEAT"
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) larson ${DURATION}s after ${WARMUP}s of warm-up, 3 silos, scrape every ${SCRAPE_INTERVAL}s when on, meters ${METERS:-ClusterHeap}, ABBA x $REPEAT"
 for ((rep = 1; rep <= REPEAT; rep++)); do
   if ((rep % 2)); then order=(off on); else order=(on off); fi
   for mode in "${order[@]}"; do run "$mode" "$rep"; done

@@ -9,7 +9,8 @@ namespace ClusterHeap.Grains.Metrics;
 /// <summary>
 /// The <c>ClusterHeap</c> meter of one silo: its node heap's MemStats, BySize, refills, leases,
 /// grants and scavenger as observable instruments, tagged <c>node</c> and <c>slot</c>, and the central
-/// heap's view (nodes, grants, the cluster limit) on the silo that hosts the central heap.
+/// heap's view (nodes, grants, the cluster limit) on the silo that hosts the central heap, and the node heap's
+/// collector (cycles, pauses, goal).
 /// </summary>
 /// <remarks>
 /// Names follow Go's <c>runtime/metrics</c> where Go has the figure, in OpenTelemetry style: the path
@@ -20,8 +21,10 @@ namespace ClusterHeap.Grains.Metrics;
 /// Figures Go has no name for (refills, leases, grants, the arena) are <c>clusterheap.mcache.*</c>,
 /// <c>clusterheap.leases.*</c>, <c>clusterheap.heap.*</c>, <c>clusterheap.central.*</c>.
 /// <para>
-/// Every instrument is observable: nothing is recorded on the allocation path, and with no listener
-/// (no <c>--metrics-port</c>, no dotnet-counters) nothing runs at all. A collection reads the node's
+/// Every instrument but one is observable: nothing is recorded on the allocation path, and with no listener
+/// (no <c>--metrics-port</c>, no dotnet-counters) nothing runs at all. The one, the pause histogram
+/// <c>clusterheap.gc.pauses</c> (a histogram cannot be observed), is fed from those same reads: each read records
+/// the pauses of the cycles it is the first to see. A collection reads the node's
 /// stats once (<see cref="HeapNodeService.ReadStats"/>, the same read GetStats answers with, world
 /// stopped for the read) and every instrument of that collection reports from that one read: a read
 /// younger than <see cref="SampleAge"/> is reused.
