@@ -34,6 +34,9 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
     private readonly Dictionary<nuint, int> _openTiny = [];    // an mcache's open tiny block → its bump offset
     private readonly Dictionary<nint, bool> _large = [];        // a span on mheap's large lists → on the unswept one
     private readonly uint _sweepGen = mheap.SweepGen;
+
+    /// <summary>A concurrent mark is between its pauses: swept spans carry its marks (born-marked objects, the marker's).</summary>
+    public bool Marking { get; init; }
     private long _spans, _freeRuns, _objects, _bytes, _pagesInUse, _pagesFree, _pagesReleased;
 
     private sealed class Broken(string message) : Exception(message);
@@ -62,7 +65,7 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
 
     /// <summary>
     /// Every entry of a free stack is an idle slot still allocated, with the freed mark in its nibble: a freed object
-    /// (MCache.FreeStack.cs) or, on the tiny span class's stack, a dead tiny block (MCache.DeadBlocks.cs); in that
+    /// (MCache.FreeStack.cs) or, on the tiny span class's stack, a dead tiny block (MCache.Tiny.cs); in that
     /// class the slot's mask has IsTiny clear.
     /// </summary>
     private void CheckStacks()
@@ -125,7 +128,7 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
     {
         bool unswept = s->SweepGen == _sweepGen - 2;
         if (!unswept && s->SweepGen != _sweepGen) Fail($"span 0x{s->StartAddr:x} has sweepgen {s->SweepGen}, heap's is {_sweepGen}: neither swept nor waiting");
-        if (!unswept && s->HasMarks) Fail($"swept span 0x{s->StartAddr:x} still has mark bits");
+        if (!unswept && s->HasMarks && !Marking) Fail($"swept span 0x{s->StartAddr:x} still has mark bits");
         if (unswept && s->Cache != SpanCache.None) Fail($"unswept span 0x{s->StartAddr:x} is held by an {(s->Cache == SpanCache.MCache ? "mcache" : "lease")}");
         if (unswept != onUnsweptList) Fail($"span 0x{s->StartAddr:x} is {(unswept ? "unswept" : "swept")} but {(onUnsweptList ? "on" : "not on")} an unswept list");
     }

@@ -98,7 +98,7 @@ public static class SvgMap
 
     private static double StrokeWidth(string kind) => kind switch { "leased" => 1.2, "unswept" => 1.6, _ => 0.4 };
 
-    private static double Occupancy(HeapMapRow r) => r.Objects == 0 ? 0 : (double)r.AllocCount / r.Objects;
+    private static double Occupancy(HeapMapRow r) => r.Objects == 0 ? 0 : (double)r.Live / r.Objects;
 
     private static string Tip(HeapMap map, HeapMapRow r)
     {
@@ -106,7 +106,7 @@ public static class SvgMap
         {
             MapState.Free => "free run",
             MapState.Released => "released to the OS",
-            _ => $"class {r.SizeClass} ({MapPalette.Describe(r.SizeClass)}), {r.AllocCount}/{r.Objects} objects{r.State switch { MapState.Leased => ", leased", MapState.Unswept => ", unswept (its unreached objects not yet freed)", _ => "" }}",
+            _ => $"class {r.SizeClass} ({MapPalette.Describe(r.SizeClass)}), {r.Live}/{r.Objects} objects{r.State switch { MapState.Leased => ", leased", MapState.Unswept => ", unswept (its unreached objects not yet freed)", _ => "" }}",
         };
         return Esc($"{map.Node} 0x{r.Start:x12}: {r.Pages} page{(r.Pages == 1 ? "" : "s")}, {what}");
     }

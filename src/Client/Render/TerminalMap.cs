@@ -86,7 +86,7 @@ public static class TerminalMap
                 if (r.State is MapState.InUse or MapState.Leased or MapState.Unswept)
                 {
                     (classPages[i] ??= [])[r.SizeClass] = classPages[i].GetValueOrDefault(r.SizeClass) + 1;
-                    occupied[i] += r.Objects == 0 ? 0 : (double)r.AllocCount / r.Objects;
+                    occupied[i] += r.Objects == 0 ? 0 : (double)r.Live / r.Objects;
                     counted[i]++;
                 }
             }

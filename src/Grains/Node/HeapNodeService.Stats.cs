@@ -57,7 +57,7 @@ public sealed partial class HeapNodeService
                 GcFrees = s.GcFrees,
                 SweepPending = s.SweepPending,
             },
-            BySize = [.. s.BySize.Select(b => new Contracts.SizeClassStats(b.SizeClass, b.Size, b.Mallocs, b.Frees))],
+            BySize = [.. s.BySize],
         };
     }
 }
