@@ -142,6 +142,7 @@ public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecyc
                 ScavengeDelay = _options.ScavengeDelay,
                 GrowthLimit = assignment.Granted,
                 TrackHeapLive = true, // the cluster collector's pacer reads it (Gc/GcNode.cs)
+                BackgroundSweeper = _options.BackgroundSweeper,
             });
             if (heap.Layout.GotHint && HeapPointer.SlotOf(heap.ArenaStart) == assignment.Slot)
             {
