@@ -363,7 +363,15 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
             }
         }
 
-        return await MallocSlowOnceAsync(size, noscan);
+        try
+        {
+            return await MallocSlowOnceAsync(size, noscan);
+        }
+        catch (ClusterOutOfMemoryException)
+        {
+            ServiceProvider.GetRequiredService<Gc.GcNode>().CycleDidNotHelp();
+            throw;
+        }
     }
 
     private async Task<HeapPointer> MallocSlowOnceAsync(long size, bool noscan)

@@ -15,7 +15,7 @@ namespace ClusterHeap.Grains.Gc;
 /// </summary>
 internal sealed class GcGateFilter(GcNode gc, IGrainFactory grains) : IIncomingGrainCallFilter
 {
-    private enum Hook : byte { None, Gate, Malloc, MallocBatch, Free, FreeBatch, EndsFree }
+    private enum Hook : byte { None, Gate, Malloc, MallocBatch, Free, FreeBatch, EndsFree, OnBehalf }
 
     /// <inheritdoc/>
     public async Task Invoke(IIncomingGrainCallContext context)
@@ -28,6 +28,13 @@ internal sealed class GcGateFilter(GcNode gc, IGrainFactory grains) : IIncomingG
         }
 
         bool gated = context.SourceId is { } source && GrainTypePrefix.IsClient(source);
+        if (hook == Hook.OnBehalf)
+        {
+            await gc.WhenNoStopTheWorldSession;
+            await context.Invoke();
+            return;
+        }
+
         if (!gated)
         {
             await context.Invoke();
@@ -68,6 +75,7 @@ internal sealed class GcGateFilter(GcNode gc, IGrainFactory grains) : IIncomingG
             nameof(IHeapNodeGrain.FreeBatchAsync) => Hook.FreeBatch,
             nameof(IHeapNodeGrain.ReadEndsAndFreeAsync) => Hook.EndsFree,
             nameof(IHeapNodeGrain.WriteAsync) or nameof(IHeapNodeGrain.WriteBatchAsync) => Hook.Gate,
+            nameof(IHeapNodeGrain.MallocLargeAsync) or nameof(IHeapNodeGrain.LendSpanAsync) => Hook.OnBehalf,
             _ => Hook.None,
         },
         IGcNodeGrain => context.MethodName switch

@@ -29,6 +29,9 @@ public sealed partial class GcNode
     private int _cycleRequested;
     private CancellationTokenSource? _watch;   // the watchdog of the cycle that stopped this node; gc node grain's turns
     private TaskCompletionSource<string> _aborted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile TaskCompletionSource? _stwSession;   // open while a stop-the-world mark session is open here
+    private long _cyclesEnded;                            // this node's parts of cycles that finished
+    private long _uselessAfter = -1;                      // _cyclesEnded when a malloc still failed after its cycle
 
     /// <summary>Created by DI, one per silo.</summary>
     public GcNode(HeapNodeService node, IGrainFactory grains, IClusterMembershipService membership, ILogger<GcNode> logger)
@@ -94,7 +97,8 @@ public sealed partial class GcNode
     /// </summary>
     public Task<bool> CollectBeforeOutOfMemoryAsync() => Gate.ParkAsync(async () =>
     {
-        if (_node.Options.GcPercent < 0 && _node.Options.ClusterMemoryLimit == long.MaxValue)
+        // A cycle already ran for an allocation that still failed, and none has finished since: it would not help now.
+        if (Interlocked.Read(ref _uselessAfter) == Interlocked.Read(ref _cyclesEnded))
         {
             return false;
         }
@@ -111,6 +115,24 @@ public sealed partial class GcNode
         }
     });
 
+    /// <summary>An allocation still failed after the cycle it waited for: the next ones fail at once until another cycle ends.</summary>
+    public void CycleDidNotHelp() => Interlocked.Exchange(ref _uselessAfter, Interlocked.Read(ref _cyclesEnded));
+
+    /// <summary>
+    /// Completes when no stop-the-world session is open here. Allocations other grains ask of this node (a large object
+    /// for a full node, a lent span) wait for it: an object allocated during such a mark would be unmarked, and swept.
+    /// A client's call on another node can reach here while this session is open only after its own node finished.
+    /// </summary>
+    public Task WhenNoStopTheWorldSession => _stwSession?.Task ?? Task.CompletedTask;
+
+    internal void SessionBegan(bool concurrent)
+    {
+        if (!concurrent)
+        {
+            _stwSession = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
+
     /// <summary>The world stopped for <paramref name="cycle"/>: watch the coordinator's silo until the cycle ends here.</summary>
     internal void Watch(long cycle, SiloAddress coordinator, TimeSpan bound)
     {
@@ -125,6 +147,14 @@ public sealed partial class GcNode
     {
         CancellationTokenSource? watch = Interlocked.Exchange(ref _watch, null);
         watch?.Cancel();
+        TaskCompletionSource? session = _stwSession;
+        _stwSession = null;
+        session?.TrySetResult();
+        if (abortReason is null)
+        {
+            Interlocked.Increment(ref _cyclesEnded);
+        }
+
         Interlocked.Exchange(ref _cycleRequested, 0);
         if (abortReason is not null)
         {

@@ -168,6 +168,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         NodeHeap heap = Node.Heap;
         heap.PointerGeneration = Node.Generation;
         long t0 = Stopwatch.GetTimestamp();
+        _gc.SessionBegan(plan.Mode == GcMode.Concurrent);
         _session = plan.Mode == GcMode.Concurrent ? heap.BeginConcurrentMarkSession() : heap.BeginMarkSession();
         Send(_session.ShadeRoots());
         foreach (ulong[] batch in _early ?? [])
