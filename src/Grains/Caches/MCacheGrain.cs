@@ -277,7 +277,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
 
             try
             {
-                result[done] = await MallocSlowAsync(sizes?[done] ?? size, noscan);
+                result[done] = await MallocSlowAsync(sizes?[done] ?? size, noscan, mayWaitForGc: done == 0);
                 done++;
             }
             catch (ClusterHeapException e)
@@ -348,14 +348,16 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     }
 
     /// <summary>The refill path beyond this node's mcentral: return a spent lease, grant, lease, large elsewhere.</summary>
-    private async Task<HeapPointer> MallocSlowAsync(long size, bool noscan)
+    private async Task<HeapPointer> MallocSlowAsync(long size, bool noscan, bool mayWaitForGc = true)
     {
-        // Go's mallocgc at the limit: a cycle first (Gc/GcNode.cs); out of memory only if that did not help.
+        // Go's mallocgc at the limit: a cycle first (Gc/GcNode.cs); out of memory only if that did not help. Only while
+        // this call holds no object yet: its objects are rooted when it returns, so a cycle run while it waits would
+        // sweep the ones it already allocated (a batch past its first object fails at the limit without waiting).
         try
         {
             return await MallocSlowOnceAsync(size, noscan);
         }
-        catch (ClusterOutOfMemoryException) when (Gc.GcGate.InsideGatedCall)
+        catch (ClusterOutOfMemoryException) when (mayWaitForGc && Gc.GcGate.InsideGatedCall)
         {
             if (!await ServiceProvider.GetRequiredService<Gc.GcNode>().CollectBeforeOutOfMemoryAsync())
             {
