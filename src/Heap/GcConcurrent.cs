@@ -55,7 +55,7 @@ public sealed unsafe partial class NodeHeap
     /// <summary>Pause 1, the world stopped: the mark starts, roots shaded, barrier on. Returns the roots shaded.</summary>
     private long BeginConcurrentMarkStopped(Action<ulong>? foreignSink)
     {
-        BeginMarkStopped();
+        using (_markLock.EnterScope()) BeginMarkStopped();          // the marker resets: no slice may be running
         _marker!.Concurrent = true;
         _marker.ForeignSink = foreignSink;
         _cycleLiveAtMark = _mheap.HeapLive;
@@ -166,8 +166,8 @@ public sealed unsafe partial class NodeHeap
         {
             if (!_localMarking) return null;
             long t2 = Stopwatch.GetTimestamp();
+            using (_markLock.EnterScope()) _localMarking = false;     // the worker's next slice sees it: none runs past here
             DrainAllStopped();
-            _localMarking = false;
             return EndConcurrentMarkStopped(_cycleForced, t2, _cycleRoots);
         });
     }
@@ -239,7 +239,7 @@ public sealed unsafe partial class NodeHeap
     private void AbortLocalMarkStopped()
     {
         if (!_localMarking) return;
-        _localMarking = false;
+        using (_markLock.EnterScope()) _localMarking = false;
         DropConcurrentMarkStopped();
     }
 
