@@ -4,7 +4,7 @@ namespace ClusterHeap.Contracts;
 public static class GrainKeys
 {
     /// <summary>The central heap grain's key.</summary>
-    public const long Central = 0;
+    public const long CentralHeap = 0;
 
     /// <summary>The mcache grain of processor <paramref name="p"/> on <paramref name="node"/>: <c>"node/P"</c>.</summary>
     public static string MCache(string node, int p) => $"{node}/{p}";

@@ -18,12 +18,12 @@ public sealed class HeapRouter(IGrainFactory grains)
     public IReadOnlyCollection<NodeInfo> Nodes => [.. _bySlot.Values.Select(n => n.Info)];
 
     /// <summary>The central heap grain.</summary>
-    public ICentralHeapGrain Central => _grains.GetGrain<ICentralHeapGrain>(GrainKeys.Central);
+    public ICentralHeapGrain CentralHeap => _grains.GetGrain<ICentralHeapGrain>(GrainKeys.CentralHeap);
 
     /// <summary>Fetches the slot table from the central heap.</summary>
     public async Task RefreshAsync()
     {
-        NodeInfo[] nodes = await Central.GetNodesAsync();
+        NodeInfo[] nodes = await CentralHeap.GetNodesAsync();
         _bySlot = nodes.ToDictionary(n => n.Slot, n => (n, _grains.GetGrain<IHeapNodeGrain>(n.Name)));
     }
 

@@ -4,7 +4,7 @@ namespace ClusterHeap.Contracts;
 
 /// <summary>
 /// The cluster tier above the node heaps (docs/DESIGN.md §5), one per cluster (key 0,
-/// <see cref="GrainKeys.Central"/>): slot and generation assignment, growth grants under the cluster
+/// <see cref="GrainKeys.CentralHeap"/>): slot and generation assignment, growth grants under the cluster
 /// memory limit, cross-node span leases, cluster stats, and reclamation of dead nodes. It keeps no
 /// storage: each activation rebuilds its view from the live heap node grains.
 /// </summary>

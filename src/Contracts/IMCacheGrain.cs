@@ -11,15 +11,15 @@ public interface IMCacheGrain : IGrainWithStringKey
     /// <summary>Allocates one zeroed object of <paramref name="size"/> bytes (0 gives the zero-size base).</summary>
     /// <exception cref="ClusterOutOfMemoryException">No node can supply it; the message names the limit.</exception>
     [Alias("Malloc")]
-    Task<HeapPointer> MallocAsync(long size, ObjectKind kind = ObjectKind.Scalar);
+    Task<HeapPointer> MallocAsync(long size, ObjectKind kind = ObjectKind.Noscan);
 
     /// <summary>Allocates <paramref name="count"/> objects of <paramref name="size"/> bytes in one call.</summary>
     [Alias("MallocBatch")]
-    Task<MallocBatchResult> MallocBatchAsync(int count, long size, ObjectKind kind = ObjectKind.Scalar);
+    Task<MallocBatchResult> MallocBatchAsync(int count, long size, ObjectKind kind = ObjectKind.Noscan);
 
     /// <summary>Allocates one object per entry of <paramref name="sizes"/>, in order.</summary>
     [Alias("MallocSizes")]
-    Task<MallocBatchResult> MallocSizesAsync([Immutable] long[] sizes, ObjectKind kind = ObjectKind.Scalar);
+    Task<MallocBatchResult> MallocSizesAsync([Immutable] long[] sizes, ObjectKind kind = ObjectKind.Noscan);
 
     /// <summary>
     /// Allocates one object per size, in order, and writes each one's ends (ObjectEnds.cs) before answering:

@@ -1,3 +1,5 @@
+using ClusterHeap.Heap;
+
 namespace ClusterHeap.Contracts;
 
 /// <summary>
@@ -83,7 +85,7 @@ public sealed record NodeStats
         {
             foreach (SizeClassStats c in row.BySize)
             {
-                bySize[c.SizeClass] = bySize.TryGetValue(c.SizeClass, out SizeClassStats? s)
+                bySize[c.SizeClass] = bySize.TryGetValue(c.SizeClass, out SizeClassStats s)
                     ? s with { Mallocs = s.Mallocs + c.Mallocs, Frees = s.Frees + c.Frees }
                     : c;
             }
@@ -123,10 +125,24 @@ public sealed record NodeStats
     }
 }
 
-/// <summary>One row of MemStats.BySize.</summary>
+/// <summary>
+/// The wire form of the heap's <see cref="SizeClassStats"/> (MemStats.BySize's row), which NodeStats.BySize carries
+/// as it is: the heap knows nothing of Orleans, so the row crosses the wire through this surrogate.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("ClusterHeap.SizeClassStats")]
-public sealed record SizeClassStats(
-    [property: Id(0)] int SizeClass,
-    [property: Id(1)] int Size,
-    [property: Id(2)] long Mallocs,
-    [property: Id(3)] long Frees);
+internal struct SizeClassStatsSurrogate
+{
+    [Id(0)] public int SizeClass;
+    [Id(1)] public int Size;
+    [Id(2)] public long Mallocs;
+    [Id(3)] public long Frees;
+}
+
+[RegisterConverter]
+internal sealed class SizeClassStatsConverter : IConverter<SizeClassStats, SizeClassStatsSurrogate>
+{
+    public SizeClassStats ConvertFromSurrogate(in SizeClassStatsSurrogate s) => new(s.SizeClass, s.Size, s.Mallocs, s.Frees);
+
+    public SizeClassStatsSurrogate ConvertToSurrogate(in SizeClassStats c) =>
+        new() { SizeClass = c.SizeClass, Size = c.Size, Mallocs = c.Mallocs, Frees = c.Frees };
+}

@@ -58,7 +58,7 @@ public sealed class StampedMallocRequest
     [Id(1)]
     public byte[] Ends { get; init; }
 
-    /// <summary>Scalar (noscan) or pointer-bearing.</summary>
+    /// <summary>Noscan or pointer-bearing.</summary>
     [Id(2)]
     public ObjectKind Kind { get; init; }
 

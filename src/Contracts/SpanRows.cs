@@ -13,7 +13,7 @@ public sealed record SpanRow(
     [property: Id(4)] bool Noscan,
     [property: Id(5)] int ElemSize,
     [property: Id(6)] int Objects,
-    [property: Id(7)] int AllocCount,
+    [property: Id(7)] int Live,
     [property: Id(8)] string Cache,
     [property: Id(9)] long LeaseId,
     [property: Id(10)] int ReleasedPages);
@@ -22,7 +22,7 @@ public sealed record SpanRow(
 [GenerateSerializer, Alias("ClusterHeap.MapState")]
 public enum MapState
 {
-    /// <summary>An in-use span (occupancy = AllocCount / Objects).</summary>
+    /// <summary>An in-use span (occupancy = Live / Objects).</summary>
     InUse = 0,
     /// <summary>An in-use span lent to another node's mcache.</summary>
     Leased = 1,
@@ -39,7 +39,7 @@ public sealed record HeapMapRow(
     [property: Id(1)] int Pages,
     [property: Id(2)] int SizeClass,
     [property: Id(3)] int Objects,
-    [property: Id(4)] int AllocCount,
+    [property: Id(4)] int Live,
     [property: Id(5)] MapState State);
 
 /// <summary>A node's heap map: the arena bounds and its spans in address order.</summary>

@@ -1,4 +1,4 @@
-using ClusterHeap.Grains.Central;
+using ClusterHeap.Grains.CentralHeap;
 using ClusterHeap.Grains.Metrics;
 using ClusterHeap.Grains.Node;
 using ClusterHeap.Grains.Placement;

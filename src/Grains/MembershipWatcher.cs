@@ -69,7 +69,7 @@ public sealed partial class MembershipWatcher(IClusterMembershipService membersh
         LogDeath(_logger, name, silo);
         try
         {
-            await _grains.GetGrain<ICentralHeapGrain>(GrainKeys.Central).NodeDiedAsync(silo);
+            await _grains.GetGrain<ICentralHeapGrain>(GrainKeys.CentralHeap).NodeDiedAsync(silo);
         }
         catch (Exception e)
         {

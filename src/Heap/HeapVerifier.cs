@@ -58,7 +58,7 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
 
     /// <summary>
     /// Every entry of a free stack is an idle slot still allocated, with the freed mark in its nibble: a freed object
-    /// (MCache.FreeStack.cs) or, on the tiny span class's stack, a dead tiny block (MCache.DeadBlocks.cs); in that
+    /// (MCache.FreeStack.cs) or, on the tiny span class's stack, a dead tiny block (MCache.Tiny.cs); in that
     /// class the slot's mask has IsTiny clear.
     /// </summary>
     private void CheckStacks()

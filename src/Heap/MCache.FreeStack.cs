@@ -19,7 +19,7 @@ namespace ClusterHeap.Heap;
 /// <para>
 /// A stack holds at most <see cref="StackLimitOf"/> objects: 64, or fewer so that it holds at most 32 KiB (at
 /// least 2); large objects are never stacked. The tiny span class's stack (16-byte noscan) also keeps the slots of
-/// dead tiny blocks (MCache.DeadBlocks.cs). Worst case one mcache holds 32 KiB per span class in its stacks, about
+/// dead tiny blocks (MCache.Tiny.cs). Worst case one mcache holds 32 KiB per span class in its stacks, about
 /// what its cached spans hold anyway.
 /// </para>
 /// Invariants (the verifier checks them): every stacked address is the start of an allocated slot, not freed
@@ -59,7 +59,7 @@ public sealed unsafe partial class MCache
     /// <summary>
     /// Most objects the free stack of span class <paramref name="spc"/> holds; 0: never stacked — large objects and
     /// 8-byte noscan objects, which Malloc makes tiny (only a remote lessee hands out that class), so a stack of them
-    /// would never be popped. The tiny span class's stack also keeps dead tiny blocks (MCache.DeadBlocks.cs).
+    /// would never be popped. The tiny span class's stack also keeps dead tiny blocks (MCache.Tiny.cs).
     /// </summary>
     internal static int StackLimitOf(int spc) =>
         spc < 2 || spc == (1 << 1 | 1) ? 0 : Math.Clamp(StackBytes / SizeClasses.SizeOf(spc >> 1), 2, StackSlots);
@@ -77,7 +77,7 @@ public sealed unsafe partial class MCache
     /// allocated, so its span can be read without a lock. A small object then goes onto this cache's free stack for its
     /// span class (a 16-byte noscan one also drops its slot's old tiny-block tombstones); a large one, or any object
     /// once the cache is released, is finished under its lock. A tiny object is
-    /// freed through its block's mask (MCache.DeadBlocks.cs). Anything else that cannot be claimed — interior,
+    /// freed through its block's mask (MCache.Tiny.cs). Anything else that cannot be claimed — interior,
     /// foreign, freed, never allocated — takes <see cref="NodeHeap.TryFree"/>, which frees it under the locks or says why not.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -116,7 +116,7 @@ public sealed unsafe partial class MCache
     private int Flush(int spc, int depth, int count)
     {
         nuint* stack = _stacks + spc * StackSlots;
-        MCentral central = _heap.Central(spc);
+        MCentral central = _heap.MCentralOf(spc);
         using (central.Enter())
         {
             for (int i = 0; i < count; i++)

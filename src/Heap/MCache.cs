@@ -8,7 +8,7 @@ namespace ClusterHeap.Heap;
 
 /// <summary>
 /// mcache: one owner's cache (Go's per-P mcache): one span per span class to allocate from without locks,
-/// plus the tiny block, plus a free stack per span class (MCache.FreeStack.cs). See NodeHeap.cs for the path
+/// plus the tiny block (MCache.Tiny.cs), plus a free stack per span class (MCache.FreeStack.cs). See NodeHeap.cs for the path
 /// above and below it.
 /// <para>
 /// Malloc fast path (Go's mallocgc): size 0 returns the zero base; noscan sizes under 16 bytes bump inside the
@@ -29,11 +29,6 @@ public sealed unsafe partial class MCache
     private readonly MSpan** _spans;           // the node's spans array (mheap's), for the free path
     private readonly nuint _arenaStart;
     private readonly bool _poisonOnFree;
-
-    // The tiny block (Go's c.tiny, c.tinyoffset): 0 when there is none.
-    private nuint _tiny;
-    private nuint _tinyOffset;
-    private ulong* _tinyMask;
 
     // Counters, owner-written. SlotAllocs[c]: slots taken from spans; StackPops(c): objects handed out again from a
     // free stack. Objects allocated = SlotAllocs[c] + StackPops(c) for small classes, except class 2, whose slots
@@ -205,96 +200,11 @@ public sealed unsafe partial class MCache
         _heap.HelpGc();                                      // shouldhelpgc: a cycle flushes this cache, old span included
         MSpan* old = _alloc[spc];
         _alloc[spc] = NodeHeap.EmptySpan;
-        MSpan* s = _heap.Central(spc).Exchange(old == NodeHeap.EmptySpan ? null : old, SpanCache.MCache, out OutOfMemoryReason reason);
-        if (s == null && _heap.CollectBeforeOutOfMemory()) s = _heap.Central(spc).Exchange(null, SpanCache.MCache, out reason);
+        MSpan* s = _heap.MCentralOf(spc).Exchange(old == NodeHeap.EmptySpan ? null : old, SpanCache.MCache, out OutOfMemoryReason reason);
+        if (s == null && _heap.CollectBeforeOutOfMemory()) s = _heap.MCentralOf(spc).Exchange(null, SpanCache.MCache, out reason);
         if (s == null) _heap.ThrowOutOfMemory(reason, SizeClasses.SizeOf(spc >> 1));
         _alloc[spc] = s;
         return s;
-    }
-
-    /// <summary>Go's tiny allocator: bump inside the current 16-byte block, aligned by size.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private nuint MallocTiny(nuint size)
-    {
-        nuint off = _tinyOffset;
-        if ((size & 7) == 0) off = (off + 7) & ~(nuint)7;
-        else if ((size & 3) == 0) off = (off + 3) & ~(nuint)3;
-        else if ((size & 1) == 0) off = (off + 1) & ~(nuint)1;
-        if (off + size <= TinyBlock.Size && _tiny != 0)
-        {
-            _tinyOffset = off + size;
-            *TinyBlock.OwnerHalf(_tinyMask) |= TinyBlock.NewObject(off, size);   // only this mcache writes this half
-            TinyAllocs++;
-            if (BornMarked) MHeap.MarkBorn(_spans, _arenaStart, _tiny);      // the block: the sweep frees it whole
-            return _tiny + off;
-        }
-        return MallocTinyBlock(size);
-    }
-
-    /// <summary>
-    /// Opens a new tiny block, on an idle slot of the tiny span class's free stack if there is one (a block that died
-    /// in this cache's hands, or a freed 16-byte object; MCache.DeadBlocks.cs), else on the next free slot; keeps
-    /// whichever of the old and the new block has more room (as Go does). The block that is not kept is closed; if
-    /// nothing in it is live it dies onto that stack.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private nuint MallocTinyBlock(nuint size)
-    {
-        const int spc = TinyBlock.SpanClass;
-        MSpan* s;
-        nuint v = TakeIdleTinyClassSlot();
-        if (v != 0)
-        {
-            s = MHeap.SpanOf(_spans, _arenaStart, v);
-            Zero.Small(v, TinyBlock.Size);
-        }
-        else
-        {
-            s = _alloc[spc];
-            v = NextFreeFast(s);
-            if (v == 0)
-            {
-                v = NextFree(spc);
-                s = _alloc[spc];
-            }
-            if (s->NeedZero != 0) Zero.Small(v, TinyBlock.Size);
-            SlotAllocs[SizeClasses.TinySizeClass]++;
-        }
-        _bitmap.Set(v, HeapBitmap.TinyBlockStart);
-        if (BornMarked) MHeap.MarkBorn(_spans, _arenaStart, v);
-        ulong* mask = &s->TinyMasks[(int)((v - s->StartAddr) >> 4)];
-        TinyBlocks++;
-        TinyAllocs++;
-        bool keepNew = size < _tinyOffset || _tiny == 0;
-        // A new block's mask is written plainly: nobody knows the block yet, and its tombstones have IsTiny clear.
-        *TinyBlock.OwnerHalf(mask) = TinyBlock.NewObject(0, size);
-        Volatile.Write(ref *TinyBlock.SharedHalf(mask), TinyBlock.NewShared(open: keepNew, (uint)TinyBlocks));
-        if (keepNew)
-        {
-            CloseTinyBlock();
-            _tiny = v;
-            _tinyOffset = size;
-            _tinyMask = mask;
-        }
-        return v;
-    }
-
-    /// <summary>
-    /// Stops bumping into the current tiny block. A full block is closed already (TinyBlock.IsClosed) and is only
-    /// forgotten: the free of its last live object kills it, and it may be dead and its slot reused by now. Any other
-    /// is closed with a compare-and-swap; if nothing in it is live, it dies onto the tiny class's free stack.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void CloseTinyBlock()
-    {
-        if (_tiny == 0) return;
-        nuint block = _tiny;
-        ulong* mask = _tinyMask;
-        bool full = _tinyOffset == TinyBlock.Size;
-        _tiny = 0;
-        _tinyOffset = 0;
-        _tinyMask = null;
-        if (!full && TinyBlock.Close(mask) == TinyUpdate.Died) DisposeDeadBlock(block);
     }
 
     private nuint MallocLarge(nuint size, bool noscan, bool needzero, ReadOnlySpan<ulong> pointerMask)
@@ -335,7 +245,7 @@ public sealed unsafe partial class MCache
             MSpan* s = _alloc[spc];
             if (s == NodeHeap.EmptySpan) continue;
             _alloc[spc] = NodeHeap.EmptySpan;
-            _heap.Central(spc).UncacheSpan(s);
+            _heap.MCentralOf(spc).UncacheSpan(s);
         }
     }
 
@@ -349,7 +259,7 @@ public sealed unsafe partial class MCache
             MSpan* s = _alloc[spc];
             if (s == NodeHeap.EmptySpan) continue;
             _alloc[spc] = NodeHeap.EmptySpan;
-            _heap.Central(spc).UncacheSpan(s);
+            _heap.MCentralOf(spc).UncacheSpan(s);
         }
         // _alloc stays (every entry EmptySpan) so a stray Malloc on a released cache reaches Refill and throws
         // instead of reading freed memory; the finalizer frees it.
@@ -362,10 +272,6 @@ public sealed unsafe partial class MCache
         NativeMemory.Free(_stacks);
         NativeMemory.Free(_heads);
     }
-
-    /// <summary>The tiny block this cache may still bump into (not full) and its bump offset, or (0, 0) (verifier).</summary>
-    internal (nuint Block, int Offset) OpenTinyBlock =>
-        _tiny != 0 && _tinyOffset < TinyBlock.Size ? (_tiny, (int)_tinyOffset) : (0, 0);
 
     /// <summary>The span cached for <paramref name="spc"/>, or null (verifier).</summary>
     internal MSpan* CachedSpan(int spc) => Released || _alloc[spc] == NodeHeap.EmptySpan ? null : _alloc[spc];

@@ -27,7 +27,8 @@ namespace ClusterHeap.Heap;
 /// (default 512 GiB). Growing maps arena, spans and bitmap pages read-write together.</para>
 ///
 /// <para><b>Allocation</b> (MCache.Malloc): size 0 → the zero base. Noscan and under 16 bytes → the tiny
-/// block (TinyBlock.cs). Up to 32 KiB → the cached span's next free slot (allocCache); when it is full the mcache
+/// block (the tiny allocator: TinyBlock.cs for the block's mask, MCache.Tiny.cs for its owner, NodeHeap.Tiny.cs for
+/// everyone else). Up to 32 KiB → the cached span's next free slot (allocCache); when it is full the mcache
 /// swaps it for another from mcentral (refill); mcentral takes a partial span or a fresh one from mheap (a whole
 /// free span already mapped is preferred to a partial one with under a quarter of its slots free); mheap
 /// takes a free run or grows the arena, within the growth limit (the cluster's grant to this node). Larger → a
@@ -39,7 +40,7 @@ namespace ClusterHeap.Heap;
 /// The owner of an mcache frees through it (MCache.TryFree): claim first, without a lock, then a small object goes
 /// onto the cache's free stack for its class and comes back with the owner's next Malloc of that class (glibc's
 /// tcache, tcmalloc's thread cache; Go has no explicit free). Any other thread frees through the node heap
-/// (NodeHeap.Free.cs): the spans array gives the span; under its mcentral lock the slot must be an allocated,
+/// (NodeHeap.Free.cs; Read and Write validate through NodeHeap.Access.cs): the spans array gives the span; under its mcentral lock the slot must be an allocated,
 /// live object start (else a <see cref="PointerError"/> and no change). An uncached span's slot is freed at once;
 /// a cached span's free is recorded in its FreedBits and folded in when the span is uncached, so nothing but the
 /// owner touches a cached span's allocation state. Free stacks give their older half back the same way when full.
@@ -214,7 +215,7 @@ public sealed unsafe partial class NodeHeap : IDisposable
         }
     }
 
-    internal MCentral Central(int spc) => _centrals[spc];
+    internal MCentral MCentralOf(int spc) => _centrals[spc];
 
     [DoesNotReturn]
     internal void ThrowOutOfMemory(OutOfMemoryReason reason, long requested)

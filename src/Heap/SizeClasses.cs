@@ -57,23 +57,23 @@ public static class SizeClasses
     public const int TinySizeClass = 2;
 
     // Index 0 of every per-class array is class 0 ("large"): all zeros.
-    private static readonly (int Size, int Pages)[] _classes = MakeClasses();
-    private static readonly ushort[] _classToSize = BuildClassToSize(_classes);
-    private static readonly byte[] _classToPages = BuildClassToPages(_classes);
-    private static readonly ushort[] _classToObjects = BuildClassToObjects(_classes);
-    private static readonly uint[] _classToDivMagic = BuildClassToDivMagic(_classes);
-    private static readonly byte[] _sizeToClass8 = BuildSizeToClass(_classes, 0, SmallSizeDiv, (SmallSizeMax / SmallSizeDiv) + 1);
-    private static readonly byte[] _sizeToClass128 = BuildSizeToClass(_classes, SmallSizeMax, LargeSizeDiv, ((MaxSmallSize - SmallSizeMax) / LargeSizeDiv) + 1);
-    private static readonly IReadOnlyList<SizeClassInfo> _table = Array.AsReadOnly(BuildTable(_classes));
+    private static readonly (int Size, int Pages)[] Classes = MakeClasses();
+    private static readonly ushort[] ClassToSize = BuildClassToSize(Classes);
+    private static readonly byte[] ClassToPages = BuildClassToPages(Classes);
+    private static readonly ushort[] ClassToObjects = BuildClassToObjects(Classes);
+    private static readonly uint[] ClassToDivMagic = BuildClassToDivMagic(Classes);
+    private static readonly byte[] SizeToClass8Entries = BuildSizeToClass(Classes, 0, SmallSizeDiv, (SmallSizeMax / SmallSizeDiv) + 1);
+    private static readonly byte[] SizeToClass128Entries = BuildSizeToClass(Classes, SmallSizeMax, LargeSizeDiv, ((MaxSmallSize - SmallSizeMax) / LargeSizeDiv) + 1);
+    private static readonly IReadOnlyList<SizeClassInfo> TableRows = Array.AsReadOnly(BuildTable(Classes));
 
     /// <summary>Entry k is the class of sizes in (8(k-1), 8k]; 129 entries, entry 0 is class 0.</summary>
-    public static ReadOnlySpan<byte> SizeToClass8 => _sizeToClass8;
+    public static ReadOnlySpan<byte> SizeToClass8 => SizeToClass8Entries;
 
     /// <summary>Entry k is the class of sizes in (1024 + 128(k-1), 1024 + 128k]; 249 entries.</summary>
-    public static ReadOnlySpan<byte> SizeToClass128 => _sizeToClass128;
+    public static ReadOnlySpan<byte> SizeToClass128 => SizeToClass128Entries;
 
     /// <summary>Classes 1..67 (class 0, "large", is not listed).</summary>
-    public static IReadOnlyList<SizeClassInfo> Table => _table;
+    public static IReadOnlyList<SizeClassInfo> Table => TableRows;
 
     /// <summary>
     /// Size class for a small request, exactly as Go's mallocgc picks it. The caller guarantees
@@ -87,22 +87,22 @@ public static class SizeClasses
         //     else { size_to_class128[divRoundUp(size-smallSizeMax, largeSizeDiv)] }
         // The range is asserted above, so the bounds checks are skipped.
         return size <= SmallSizeMax - 8
-            ? Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_sizeToClass8), (size + (SmallSizeDiv - 1)) >> 3)
-            : Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_sizeToClass128), (size - SmallSizeMax + (LargeSizeDiv - 1)) >> 7);
+            ? Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(SizeToClass8Entries), (size + (SmallSizeDiv - 1)) >> 3)
+            : Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(SizeToClass128Entries), (size - SmallSizeMax + (LargeSizeDiv - 1)) >> 7);
     }
 
     /// <summary>Bytes per object of a class (Go's class_to_size); class 0 gives 0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int SizeOf(int sizeClass) => _classToSize[sizeClass];
+    public static int SizeOf(int sizeClass) => ClassToSize[sizeClass];
 
     /// <summary>Pages per span of a class (Go's class_to_allocnpages); class 0 gives 0.</summary>
-    public static int PagesOf(int sizeClass) => _classToPages[sizeClass];
+    public static int PagesOf(int sizeClass) => ClassToPages[sizeClass];
 
     /// <summary>Objects per span of a class; class 0 gives 0.</summary>
-    public static int ObjectsOf(int sizeClass) => _classToObjects[sizeClass];
+    public static int ObjectsOf(int sizeClass) => ClassToObjects[sizeClass];
 
     /// <summary>Go's class_to_divmagic: <c>^uint32(0)/size + 1</c>; class 0 gives 0.</summary>
-    public static uint DivMagicOf(int sizeClass) => _classToDivMagic[sizeClass];
+    public static uint DivMagicOf(int sizeClass) => ClassToDivMagic[sizeClass];
 
     /// <summary>
     /// Index of the object containing byte <paramref name="offsetInSpan"/> of a span of class
@@ -113,8 +113,8 @@ public static class SizeClasses
     public static int ObjectIndex(int sizeClass, nuint offsetInSpan)
     {
         Debug.Assert((uint)sizeClass < NumClasses, "ObjectIndex: bad size class");
-        Debug.Assert(offsetInSpan <= (nuint)(_classToPages[sizeClass] * HeapConstants.PageSize), "ObjectIndex: offset outside the span");
-        return DivideByMagic(offsetInSpan, _classToDivMagic[sizeClass]);
+        Debug.Assert(offsetInSpan <= (nuint)(ClassToPages[sizeClass] * HeapConstants.PageSize), "ObjectIndex: offset outside the span");
+        return DivideByMagic(offsetInSpan, ClassToDivMagic[sizeClass]);
     }
 
     /// <summary>Go's objIndex: <c>(offset * divMagic) &gt;&gt; 32</c>, the offset taken as 32 bits (a span is under 4 GiB).</summary>

@@ -29,7 +29,7 @@ namespace ClusterHeap.Heap;
 /// succeed, and whoever holds the slot may rewrite its whole mask plainly (a new block; a plain 16-byte object's free
 /// dropping old tombstones). The block <i>dies</i> when it is closed with nothing live; the step that makes it so also
 /// clears IsTiny, so exactly one caller sees <see cref="TinyUpdate.Died"/>, and that caller disposes of the slot: the
-/// owning mcache puts it on its tiny class's free stack (MCache.DeadBlocks.cs) to reuse the slot, anyone else frees it
+/// owning mcache puts it on its tiny class's free stack (MCache.Tiny.cs) to reuse the slot, anyone else frees it
 /// under the tiny class's mcentral lock. Until the slot's nibble turns from <see cref="HeapBitmap.TinyBlockStart"/> to
 /// freed, a slot whose mask has IsTiny clear but whose nibble still says "block" is a dying block, and the node heap
 /// treats it as freed (NodeHeap.IsLive).

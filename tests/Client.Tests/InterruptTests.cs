@@ -55,7 +55,7 @@ public sealed partial class InterruptTests(EmbeddedClusterFixture fixture)
     [Fact]
     public async Task CtrlCDuringStressFreesEveryObjectAndWritesTheReportMarkedInterrupted()
     {
-        long before = (await _c.Central.GetStatsAsync()).Sum.HeapObjects;
+        long before = (await _c.CentralHeap.GetStatsAsync()).Sum.HeapObjects;
         string json = Path.Combine(Path.GetTempPath(), $"clusterheap-interrupt-{Guid.NewGuid():N}.json");
         using var lines = new System.Collections.Concurrent.BlockingCollection<string>();
         var seen = new List<string>();
@@ -64,7 +64,7 @@ public sealed partial class InterruptTests(EmbeddedClusterFixture fixture)
         {
             // A progress line is printed every 2 s of the timed run: the workers are running.
             WaitForLine(lines, "progress ", seen);
-            long during = (await _c.Central.GetStatsAsync()).Sum.HeapObjects;
+            long during = (await _c.CentralHeap.GetStatsAsync()).Sum.HeapObjects;
             Assert.True(during > before + 1000, $"the run holds objects: {before} before, {during} during");
 
             Assert.Equal(0, kill(p.Id, SigInt));
@@ -79,7 +79,7 @@ public sealed partial class InterruptTests(EmbeddedClusterFixture fixture)
             Assert.True(doc.RootElement.GetProperty("passed").GetBoolean());
             Assert.Equal(0, doc.RootElement.GetProperty("cookie_failures").GetInt64());
             Assert.True(doc.RootElement.GetProperty("ops").GetInt64() > 0);
-            Assert.Equal(before, (await _c.Central.GetStatsAsync()).Sum.HeapObjects);
+            Assert.Equal(before, (await _c.CentralHeap.GetStatsAsync()).Sum.HeapObjects);
         }
         finally
         {

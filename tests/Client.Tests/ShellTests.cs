@@ -158,7 +158,7 @@ public sealed partial class ShellTests(EmbeddedClusterFixture fixture)
         Assert.Equal(0, exit);
         Assert.Equal(2, Regex.Matches(output, "memory limit 3 GiB").Count);
         Assert.Contains("memory limit none", output);
-        Assert.Equal(long.MaxValue, await _c.Central.GetMemoryLimitAsync());
+        Assert.Equal(long.MaxValue, await _c.CentralHeap.GetMemoryLimitAsync());
     }
 
     [Fact]

@@ -30,7 +30,7 @@ public sealed class StartupTests
                 Assert.Equal(silos, nodes.Select(n => n.Silo).Distinct().Count());
 
                 IManagementGrain management = c.Client.GetGrain<IManagementGrain>(0);
-                GrainId centralId = c.Central.GetGrainId();
+                GrainId centralId = c.CentralHeap.GetGrainId();
                 DetailedGrainStatistic[] activations = (await management.GetDetailedGrainStatistics()).Where(a => a.GrainId == centralId).ToArray();
                 Assert.Single(activations);
             }

@@ -15,7 +15,7 @@ public sealed class StressTests(EmbeddedClusterFixture fixture)
     private static readonly string[] RequiredKeys =
     [
         "workload", "ops", "ops_per_sec", "p50_us", "p99_us", "p999_us", "refills", "leases",
-        "peak_committed_bytes", "live_over_committed", "cookie_failures", "lost_objects", "errors",
+        "peak_committed_bytes", "utilization", "cookie_failures", "lost_objects", "errors",
     ];
 
     private async Task<StressOptions> ShortAsync(string workload)
@@ -23,7 +23,7 @@ public sealed class StressTests(EmbeddedClusterFixture fixture)
         var o = new StressOptions { Workload = workload, Ops = 3000, Workers = 3, Batch = 16, Slots = 300, Handoff = 200, Progress = false };
         if (workload == "grow-shrink")
         {
-            ClusterStats s = await _c.Central.GetStatsAsync();
+            ClusterStats s = await _c.CentralHeap.GetStatsAsync();
             o = o with { Ops = 0, Rounds = 1, Limit = s.TotalGranted + (48L << 20), Min = 16384, Max = 65536, Batch = 64 };
         }
         return o;
@@ -57,7 +57,7 @@ public sealed class StressTests(EmbeddedClusterFixture fixture)
         {
             Assert.True(r.OutOfMemory > 0, "grow-shrink reached the limit");
             Assert.True((long)r.Extra["returned_bytes"] > 0, "memory came back after free and scavenge");
-            Assert.Equal(long.MaxValue, await _c.Central.GetMemoryLimitAsync());
+            Assert.Equal(long.MaxValue, await _c.CentralHeap.GetMemoryLimitAsync());
         }
     }
 
@@ -80,7 +80,7 @@ public sealed class StressTests(EmbeddedClusterFixture fixture)
             Assert.Equal(r.Refills, root.GetProperty("refills").GetInt64());
             Assert.Equal(r.PeakCommittedBytes, root.GetProperty("peak_committed_bytes").GetInt64());
             Assert.Equal(r.P99Us, root.GetProperty("p99_us").GetDouble());
-            Assert.InRange(root.GetProperty("live_over_committed").GetDouble(), 0.0, 1.0);
+            Assert.InRange(root.GetProperty("utilization").GetDouble(), 0.0, 1.0);
             Assert.True(root.GetProperty("ops_per_sec").GetDouble() > 0);
             Assert.True(root.GetProperty("passed").GetBoolean());
             Assert.True(root.GetProperty("verify_ok").GetBoolean());
@@ -96,7 +96,7 @@ public sealed class StressTests(EmbeddedClusterFixture fixture)
     {
         var ctx = new StressContext(_c, new StressOptions { Workload = "larson" });
         await ctx.StartAsync();
-        (List<Obj> objs, bool oom) = await ctx.MallocAsync(0, 0, [64, 200, 12], ObjectKind.Scalar);
+        (List<Obj> objs, bool oom) = await ctx.MallocAsync(0, 0, [64, 200, 12], ObjectKind.Noscan);
         Assert.False(oom);
         Assert.Equal(3, objs.Count);
         // The broken control: one object's last byte and another's first byte changed behind the cookie's back
@@ -117,7 +117,7 @@ public sealed class StressTests(EmbeddedClusterFixture fixture)
     {
         var ctx = new StressContext(_c, new StressOptions { Workload = "ring" });
         await ctx.StartAsync();
-        (List<Obj> objs, _) = await ctx.MallocAsync(1, 0, [32], ObjectKind.Scalar);
+        (List<Obj> objs, _) = await ctx.MallocAsync(1, 0, [32], ObjectKind.Noscan);
         await _c.Router.FreeAsync(objs[0].Pointer);
         await ctx.FreeAsync(objs);
         Assert.Equal(1, ctx.Errors);

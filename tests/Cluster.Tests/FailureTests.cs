@@ -26,12 +26,12 @@ public sealed class FailureTests
         InProcessSiloHandle victimHandle = heap.Cluster.Silos.Single(s => s.Name.EndsWith('2'));
         NodeInfo victim = await heap.NodeAsync(victimHandle.Name);
         await FillAsync(heap, victim.Name, 12); // the 8 MiB node must lease
-        CentralView before = await heap.Central.GetViewAsync();
+        CentralView before = await heap.CentralHeap.GetViewAsync();
         Assert.Contains(before.Leases, l => l.LesseeNode == victim.Name);
 
         await heap.KillAndReclaimAsync(victimHandle);
 
-        CentralView view = await heap.Central.GetViewAsync();
+        CentralView view = await heap.CentralHeap.GetViewAsync();
         Assert.DoesNotContain(view.Nodes, n => n.Silo == victimHandle.SiloAddress);
         Assert.DoesNotContain(view.Leases, l => l.LesseeNode == victim.Name || l.LenderNode == victim.Name);
         Assert.Equal(view.Nodes.Sum(n => n.Granted), view.TotalGranted);
@@ -55,7 +55,7 @@ public sealed class FailureTests
         await using HeapCluster heap = await HeapCluster.StartAsync(3, (name, o) => o.ArenaSize = name.EndsWith('2') ? 8L << 20 : HeapCluster.TestArena);
         NodeInfo small = await heap.NodeAsync(heap.Cluster.Silos.Single(s => s.Name.EndsWith('2')).Name);
         await FillAsync(heap, small.Name, 12);
-        CentralView before = await heap.Central.GetViewAsync();
+        CentralView before = await heap.CentralHeap.GetViewAsync();
         LeaseRecord lease = before.Leases.First(l => l.LesseeNode == small.Name);
         InProcessSiloHandle lenderHandle = heap.Cluster.Silos.Single(s => s.Name == lease.LenderNode);
         if (lenderHandle.SiloAddress == before.HostSilo)
@@ -66,7 +66,7 @@ public sealed class FailureTests
 
         await heap.KillAndReclaimAsync(lenderHandle);
 
-        CentralView view = await heap.Central.GetViewAsync();
+        CentralView view = await heap.CentralHeap.GetViewAsync();
         Assert.DoesNotContain(view.Leases, l => l.LenderNode == lenderHandle.Name);
         NodeState smallState = await heap.Node(small.Name).GetStateAsync();
         Assert.DoesNotContain(smallState.LeasesHeld, l => l.LenderNode == lenderHandle.Name);
@@ -88,7 +88,7 @@ public sealed class FailureTests
         Task dead = HeapCluster.WaitForDeadAsync(membership, handle.SiloAddress);
         await heap.Cluster.RestartSiloAsync((Orleans.TestingHost.InProcessSiloHandle)handle);
         await dead;
-        await heap.Central.NodeDiedAsync(handle.SiloAddress);
+        await heap.CentralHeap.NodeDiedAsync(handle.SiloAddress);
         await heap.Router.RefreshAsync();
 
         NodeInfo[] nodes = await heap.NodesAsync();
@@ -112,18 +112,18 @@ public sealed class FailureTests
     public async Task KillingTheCentralHeapsSiloRebuildsTheSameViewElsewhere()
     {
         await using HeapCluster heap = await HeapCluster.StartAsync(3, (_, o) => o.ClusterMemoryLimit = 1L << 30);
-        await heap.Central.SetMemoryLimitAsync(512L << 20);
+        await heap.CentralHeap.SetMemoryLimitAsync(512L << 20);
         NodeInfo[] nodes = await heap.NodesAsync();
         foreach (NodeInfo node in nodes)
         {
             await FillAsync(heap, node.Name, 2);
         }
 
-        CentralView before = await heap.Central.GetViewAsync();
+        CentralView before = await heap.CentralHeap.GetViewAsync();
         InProcessSiloHandle host = heap.Cluster.Silos.Single(s => s.SiloAddress == before.HostSilo);
         await heap.KillAndReclaimAsync(host);
 
-        CentralView after = await heap.Central.GetViewAsync();
+        CentralView after = await heap.CentralHeap.GetViewAsync();
         Assert.NotEqual(before.HostSilo, after.HostSilo);
         NodeInfo[] survivors = before.Nodes.Where(n => n.Silo != host.SiloAddress).ToArray();
         Assert.Equal(survivors, after.Nodes);

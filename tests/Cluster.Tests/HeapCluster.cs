@@ -28,7 +28,7 @@ public sealed class HeapCluster : IAsyncDisposable
 
     public IClusterClient Client => Cluster.Client;
 
-    public ICentralHeapGrain Central => Client.GetGrain<ICentralHeapGrain>(GrainKeys.Central);
+    public ICentralHeapGrain CentralHeap => Client.GetGrain<ICentralHeapGrain>(GrainKeys.CentralHeap);
 
     /// <summary>Starts <paramref name="silos"/> nodes; <paramref name="configure"/> may tune one node's options by silo name.</summary>
     public static async Task<HeapCluster> StartAsync(short silos, Action<string, ClusterHeapOptions>? configure = null)
@@ -54,14 +54,14 @@ public sealed class HeapCluster : IAsyncDisposable
 
     public IHeapNodeGrain Node(string node) => Client.GetGrain<IHeapNodeGrain>(node);
 
-    public async Task<NodeInfo[]> NodesAsync() => await Central.GetNodesAsync();
+    public async Task<NodeInfo[]> NodesAsync() => await CentralHeap.GetNodesAsync();
 
     public async Task<NodeInfo> NodeAsync(string name) => (await NodesAsync()).Single(n => n.Name == name);
 
     /// <summary>Every verifier (cluster tier and each live node) reports ok.</summary>
     public async Task AssertVerifiedAsync()
     {
-        VerifyResult[] results = await Central.VerifyAsync();
+        VerifyResult[] results = await CentralHeap.VerifyAsync();
         Assert.All(results, r => Assert.True(r.Ok, $"{r.Node}: {r.Problem}"));
         Assert.True(results.Length >= 2);
     }
@@ -75,7 +75,7 @@ public sealed class HeapCluster : IAsyncDisposable
         await Cluster.KillSiloAsync((InProcessSiloHandle)victim);
         await dead;
         // The watchers report the death too; this call makes the reclamation finish before the test looks.
-        await Central.NodeDiedAsync(victim.SiloAddress);
+        await CentralHeap.NodeDiedAsync(victim.SiloAddress);
         await Router.RefreshAsync();
     }
 

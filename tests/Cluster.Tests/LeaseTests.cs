@@ -30,7 +30,7 @@ public sealed class LeaseTests(SharedClusterFixture fixture)
         NodeStats smallStats = await _heap.Node(small.Name).GetStatsAsync();
         Assert.True(smallStats.LeasesTaken > 0);
         Assert.True(smallStats.LeasedMallocs >= leased.Length);
-        ClusterStats cluster = await _heap.Central.GetStatsAsync();
+        ClusterStats cluster = await _heap.CentralHeap.GetStatsAsync();
         Assert.True(cluster.Sum.LeasesLent >= smallStats.LeasesTaken);
         Assert.True(cluster.ActiveLeases > 0);
 

@@ -27,7 +27,7 @@ public sealed class MemoryLimitTests
         Assert.Equal("ClusterMemoryLimit", error.Reason);
         Assert.Equal(Limit, error.Limit);
         Assert.Contains(Limit.ToString(), error.Message);
-        ClusterStats stats = await heap.Central.GetStatsAsync();
+        ClusterStats stats = await heap.CentralHeap.GetStatsAsync();
         Assert.True(stats.TotalGranted <= Limit);
         Assert.True(pointers.Count > 8 * 1024); // it went past one node's first grant
 
@@ -50,9 +50,9 @@ public sealed class MemoryLimitTests
     public async Task TheLimitChangesAtRunTime()
     {
         await using HeapCluster heap = await HeapCluster.StartAsync(2);
-        Assert.Equal(long.MaxValue, await heap.Central.GetMemoryLimitAsync());
-        await heap.Central.SetMemoryLimitAsync(Limit);
-        Assert.Equal(Limit, await heap.Central.GetMemoryLimitAsync());
-        await Assert.ThrowsAsync<ClusterHeapException>(() => heap.Central.SetMemoryLimitAsync(-1));
+        Assert.Equal(long.MaxValue, await heap.CentralHeap.GetMemoryLimitAsync());
+        await heap.CentralHeap.SetMemoryLimitAsync(Limit);
+        Assert.Equal(Limit, await heap.CentralHeap.GetMemoryLimitAsync());
+        await Assert.ThrowsAsync<ClusterHeapException>(() => heap.CentralHeap.SetMemoryLimitAsync(-1));
     }
 }

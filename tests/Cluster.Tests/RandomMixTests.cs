@@ -63,7 +63,7 @@ public sealed class RandomMixTests(SharedClusterFixture fixture)
             {
                 NodeInfo node = nodes[random.Next(nodes.Length)];
                 int size = sizes[random.Next(sizes.Length)];
-                ObjectKind kind = random.Next(2) == 0 ? ObjectKind.Scalar : ObjectKind.Pointer;
+                ObjectKind kind = random.Next(2) == 0 ? ObjectKind.Noscan : ObjectKind.Pointer;
                 int count = random.Next(1, 20);
                 MallocBatchResult batch = await _heap.MCache(node.Name, worker % 2).MallocBatchAsync(count, size, kind);
                 Assert.Null(batch.Error);

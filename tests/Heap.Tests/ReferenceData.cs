@@ -11,9 +11,9 @@ internal static class ReferenceData
 {
     private const string MarkerFile = "go-sizeclasses.tsv";
 
-    private static readonly Lazy<string> _directory = new(Locate);
+    private static readonly Lazy<string> LazyDirectory = new(Locate);
 
-    public static string Directory => _directory.Value;
+    public static string Directory => LazyDirectory.Value;
 
     /// <summary>One row of go-sizeclasses.tsv; the waste percent stays text, as Go printed it.</summary>
     public sealed record SizeClassRow(int Class, int BytesPerObject, int BytesPerSpan, int Objects, int TailWaste, string MaxWastePercent);

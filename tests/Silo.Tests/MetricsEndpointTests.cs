@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using ClusterHeap.Contracts;
 using ClusterHeap.Grains.Node;
+using ClusterHeap.Heap;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans;

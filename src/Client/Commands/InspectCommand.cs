@@ -29,7 +29,7 @@ public static class InspectCommand
             string? name = r.GetValue(node);
             if (!r.Get(json)) return await session.ExecuteAsync(name is null ? "stats" : $"stats {Quote(name)}") && session.Failures == 0;
             NodeInfo? n = name is null ? null : await session.FindNodeAsync(name);
-            cli.Output.WriteLine(n is null ? JsonText.Cluster(await c.Central.GetStatsAsync()) : JsonText.Node(await c.Node(n.Name).GetStatsAsync()));
+            cli.Output.WriteLine(n is null ? JsonText.Cluster(await c.CentralHeap.GetStatsAsync()) : JsonText.Node(await c.Node(n.Name).GetStatsAsync()));
             return true;
         }));
         return command;
@@ -45,7 +45,7 @@ public static class InspectCommand
         command.SetAction((r, _) => WithSession(cli, r, async (c, session) =>
         {
             if (!r.Get(json)) return await session.ExecuteAsync("nodes") && session.Failures == 0;
-            cli.Output.WriteLine(JsonText.Nodes(await c.NodesAsync(), await c.Central.GetViewAsync()));
+            cli.Output.WriteLine(JsonText.Nodes(await c.NodesAsync(), await c.CentralHeap.GetViewAsync()));
             return true;
         }));
         return command;
@@ -61,7 +61,7 @@ public static class InspectCommand
         command.SetAction((r, _) => WithSession(cli, r, async (c, session) =>
         {
             if (!r.Get(json)) return await session.VerifyAsync();
-            VerifyResult[] results = await c.Central.VerifyAsync();
+            VerifyResult[] results = await c.CentralHeap.VerifyAsync();
             cli.Output.WriteLine(JsonText.Verify(results));
             return results.All(v => v.Ok);
         }));

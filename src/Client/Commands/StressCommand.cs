@@ -32,7 +32,7 @@ public static class StressCommand
         Option<string?> json = new("--json")
         {
             Description = "also write the report as JSON (workload, ops, ops_per_sec, p50_us, p99_us, p999_us, refills, leases, " +
-                "central_calls, central_calls_per_million_mallocs, peak_committed_bytes, live_over_committed, cookie_failures, lost_objects, errors, passed, interrupted, …)",
+                "central_calls, central_calls_per_million_mallocs, peak_committed_bytes, utilization, cookie_failures, lost_objects, errors, passed, interrupted, …)",
             HelpName = "FILE",
         };
         Option<bool> noProgress = new("--no-progress") { Description = "no progress bar or lines (a bar on a terminal, a line every 2 s otherwise)" };

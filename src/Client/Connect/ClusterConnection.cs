@@ -47,7 +47,7 @@ public sealed class ClusterConnection : IAsyncDisposable
     /// <summary>The gateways this client knows as host:port (embedded: its silos' loopback gateways; redis: none).</summary>
     public IReadOnlyList<string> Gateways { get; }
 
-    public ICentralHeapGrain Central => Client.GetGrain<ICentralHeapGrain>(GrainKeys.Central);
+    public ICentralHeapGrain CentralHeap => Client.GetGrain<ICentralHeapGrain>(GrainKeys.CentralHeap);
 
     public IMCacheGrain MCache(string node, int p = 0) => Client.GetGrain<IMCacheGrain>(GrainKeys.MCache(node, p));
 
@@ -56,7 +56,7 @@ public sealed class ClusterConnection : IAsyncDisposable
     /// <summary>Live nodes by slot, fresh from the central heap (also refreshes the router).</summary>
     public async Task<NodeInfo[]> NodesAsync()
     {
-        NodeInfo[] nodes = await Central.GetNodesAsync();
+        NodeInfo[] nodes = await CentralHeap.GetNodesAsync();
         await Router.RefreshAsync();
         return [.. nodes.OrderBy(n => n.Slot)];
     }

@@ -69,7 +69,7 @@ public static class JsonText
             noscan = s.Noscan,
             elem_size = s.ElemSize,
             objects = s.Objects,
-            alloc_count = s.AllocCount,
+            live = s.Live,
             cache = s.Cache.Length == 0 ? null : s.Cache,
             lease_id = s.LeaseId,
             released_pages = s.ReleasedPages,

@@ -1,6 +1,7 @@
 using System.Globalization;
 using ClusterHeap.Client.Cli;
 using ClusterHeap.Contracts;
+using ClusterHeap.Heap;
 
 namespace ClusterHeap.Client.Render;
 
@@ -37,7 +38,7 @@ public static class StatsText
         if (classes.Length == 0) return;
         output.WriteLine("by size:");
         var b = new Table("class", "size", "mallocs", "frees", "live");
-        foreach (SizeClassStats c in classes) b.Add(c.SizeClass, c.Size, c.Mallocs, c.Frees, c.Mallocs - c.Frees);
+        foreach (SizeClassStats c in classes) b.Add(c.SizeClass, c.Size, c.Mallocs, c.Frees, c.Live);
         b.WriteTo(output, "  ");
     }
 
@@ -57,7 +58,7 @@ public static class StatsText
             t.Add($"0x{s.Start:x12}", s.Pages, s.InUse ? (s.LeaseId != 0 ? "leased" : "in use") : "free",
                 s.InUse ? s.SizeClass.ToString(CultureInfo.InvariantCulture) + (s.Noscan ? " noscan" : " scan") : "-",
                 s.InUse ? s.ElemSize.ToString(CultureInfo.InvariantCulture) : "-",
-                s.InUse ? $"{s.AllocCount}/{s.Objects}" : "-", s.Cache.Length == 0 ? "-" : s.Cache,
+                s.InUse ? $"{s.Live}/{s.Objects}" : "-", s.Cache.Length == 0 ? "-" : s.Cache,
                 s.LeaseId == 0 ? "-" : s.LeaseId.ToString(CultureInfo.InvariantCulture), s.ReleasedPages);
         }
         t.WriteTo(output);

@@ -95,7 +95,7 @@ public static class SvgMap
         _ => (MapPalette.Span(r.SizeClass, Occupancy(r)).Hex, "#ffffff", "inuse"),
     };
 
-    private static double Occupancy(HeapMapRow r) => r.Objects == 0 ? 0 : (double)r.AllocCount / r.Objects;
+    private static double Occupancy(HeapMapRow r) => r.Objects == 0 ? 0 : (double)r.Live / r.Objects;
 
     private static string Tip(HeapMap map, HeapMapRow r)
     {
@@ -103,7 +103,7 @@ public static class SvgMap
         {
             MapState.Free => "free run",
             MapState.Released => "released to the OS",
-            _ => $"class {r.SizeClass} ({MapPalette.Describe(r.SizeClass)}), {r.AllocCount}/{r.Objects} objects{(r.State == MapState.Leased ? ", leased" : "")}",
+            _ => $"class {r.SizeClass} ({MapPalette.Describe(r.SizeClass)}), {r.Live}/{r.Objects} objects{(r.State == MapState.Leased ? ", leased" : "")}",
         };
         return Esc($"{map.Node} 0x{r.Start:x12}: {r.Pages} page{(r.Pages == 1 ? "" : "s")}, {what}");
     }

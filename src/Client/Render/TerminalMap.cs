@@ -85,7 +85,7 @@ public static class TerminalMap
                 if (r.State is MapState.InUse or MapState.Leased)
                 {
                     (classPages[i] ??= [])[r.SizeClass] = classPages[i].GetValueOrDefault(r.SizeClass) + 1;
-                    occupied[i] += r.Objects == 0 ? 0 : (double)r.AllocCount / r.Objects;
+                    occupied[i] += r.Objects == 0 ? 0 : (double)r.Live / r.Objects;
                     counted[i]++;
                 }
             }

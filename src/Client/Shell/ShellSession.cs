@@ -115,26 +115,26 @@ public sealed class ShellSession(ClusterConnection connection, TextWriter output
     {
         NodeInfo[] nodes = await _c.NodesAsync();
         StatsText.Nodes(_out, nodes);
-        CentralView view = await _c.Central.GetViewAsync();
+        CentralView view = await _c.CentralHeap.GetViewAsync();
         string host = view.HostSilo is null ? "?" : nodes.FirstOrDefault(n => n.Silo.Equals(view.HostSilo))?.Name ?? view.HostSilo.ToParsableString();
         _out.WriteLine($"central heap on {host}, {view.Leases.Length} active lease{(view.Leases.Length == 1 ? "" : "s")}");
     }
 
     /// <summary>Runs the verifier and prints it; true when everything is ok.</summary>
-    public async Task<bool> VerifyAsync() => StatsText.Verify(_out, await _c.Central.VerifyAsync());
+    public async Task<bool> VerifyAsync() => StatsText.Verify(_out, await _c.CentralHeap.VerifyAsync());
 
     private async Task AllocAsync(List<string> a)
     {
         if (a.Count == 0) throw new UsageException("alloc SIZE [scan|noscan] [on NODE]");
         long size = Size(a[0], "alloc");
-        ObjectKind kind = ObjectKind.Scalar;
+        ObjectKind kind = ObjectKind.Noscan;
         string? node = null;
         for (int i = 1; i < a.Count; i++)
         {
             switch (a[i].ToLowerInvariant())
             {
                 case "scan": kind = ObjectKind.Pointer; break;
-                case "noscan": kind = ObjectKind.Scalar; break;
+                case "noscan": kind = ObjectKind.Noscan; break;
                 case "on" when i + 1 < a.Count: node = a[++i]; break;
                 default: throw new UsageException($"alloc: unexpected '{a[i]}' (alloc SIZE [scan|noscan] [on NODE])");
             }
@@ -143,7 +143,7 @@ public sealed class ShellSession(ClusterConnection connection, TextWriter output
         if (nodes.Length == 0) throw new UsageException("the cluster has no live node");
         NodeInfo target = node is null ? nodes[_nextNode++ % nodes.Length] : await FindNodeAsync(node);
         HeapPointer p = await _c.MCache(target.Name).MallocAsync(size, kind);
-        _out.WriteLine($"{p}  {ByteSize.Format(size)} {(kind == ObjectKind.Scalar ? "noscan" : "scan")} on {NodeOf(p, nodes)} ({Slots(size, kind)})");
+        _out.WriteLine($"{p}  {ByteSize.Format(size)} {(kind == ObjectKind.Noscan ? "noscan" : "scan")} on {NodeOf(p, nodes)} ({Slots(size, kind)})");
     }
 
     private static string NodeOf(HeapPointer p, NodeInfo[] nodes) => nodes.FirstOrDefault(n => n.Slot == p.Slot)?.Name ?? $"slot {p.Slot}";
@@ -151,7 +151,7 @@ public sealed class ShellSession(ClusterConnection connection, TextWriter output
     private static string Slots(long size, ObjectKind kind)
     {
         if (size == 0) return "the zero-size base";
-        if (kind == ObjectKind.Scalar && size < 16) return "tiny block, class 2";
+        if (kind == ObjectKind.Noscan && size < 16) return "tiny block, class 2";
         if (size > SizeClasses.MaxSmallSize) return $"large, a span of {(size + HeapConstants.PageSize - 1) / HeapConstants.PageSize} pages";
         int c = SizeClasses.ClassOf((nuint)size);
         return $"class {c}, {SizeClasses.SizeOf(c)} B slots";
@@ -221,7 +221,7 @@ public sealed class ShellSession(ClusterConnection connection, TextWriter output
         if (a.Count > 1) throw new UsageException("stats [NODE]");
         if (a.Count == 0)
         {
-            StatsText.Cluster(_out, await _c.Central.GetStatsAsync());
+            StatsText.Cluster(_out, await _c.CentralHeap.GetStatsAsync());
             return;
         }
         NodeInfo n = await FindNodeAsync(a[0]);
@@ -268,9 +268,9 @@ public sealed class ShellSession(ClusterConnection connection, TextWriter output
         if (a.Count == 1)
         {
             long limit = a[0] is "none" or "off" ? long.MaxValue : Size(a[0], "limit");
-            await _c.Central.SetMemoryLimitAsync(limit);
+            await _c.CentralHeap.SetMemoryLimitAsync(limit);
         }
-        ClusterStats s = await _c.Central.GetStatsAsync();
+        ClusterStats s = await _c.CentralHeap.GetStatsAsync();
         _out.WriteLine($"memory limit {(s.MemoryLimit == long.MaxValue ? "none" : ByteSize.Format(s.MemoryLimit))}, granted {ByteSize.Format(s.TotalGranted)}");
     }
 

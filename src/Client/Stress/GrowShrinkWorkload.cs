@@ -34,10 +34,10 @@ public sealed class GrowShrinkWorkload(StressContext context) : Workload(context
     {
         _rng = [.. Enumerable.Range(0, workers).Select(w => XorShift.ForWorker(Options.Seed, w))];
         _held = [.. Enumerable.Range(0, workers).Select(_ => new List<Obj>())];
-        ClusterStats stats = await Ctx.Connection.Central.GetStatsAsync();
+        ClusterStats stats = await Ctx.Connection.CentralHeap.GetStatsAsync();
         _oldLimit = stats.MemoryLimit;
         _limit = Options.Limit > 0 ? Options.Limit : _oldLimit != long.MaxValue ? _oldLimit : stats.TotalGranted + Headroom;
-        await Ctx.Connection.Central.SetMemoryLimitAsync(_limit);
+        await Ctx.Connection.CentralHeap.SetMemoryLimitAsync(_limit);
     }
 
     public override async Task RunAsync(Latency[] latencies)
@@ -75,7 +75,7 @@ public sealed class GrowShrinkWorkload(StressContext context) : Workload(context
     /// <summary>Arena bytes mapped and not released: HeapSys - HeapReleased over the live nodes.</summary>
     private async Task<long> CommittedAsync()
     {
-        NodeStats sum = (await Ctx.Connection.Central.GetStatsAsync()).Sum;
+        NodeStats sum = (await Ctx.Connection.CentralHeap.GetStatsAsync()).Sum;
         return sum.HeapSys - sum.HeapReleased;
     }
 
@@ -86,7 +86,7 @@ public sealed class GrowShrinkWorkload(StressContext context) : Workload(context
         {
             long[] sizes = [.. Enumerable.Range(0, Options.Batch).Select(_ => size())];
             long start = Stopwatch.GetTimestamp();
-            (List<Obj> got, bool oom) = await Ctx.MallocAsync(w, 0, sizes, ObjectKind.Scalar, oomExpected: true);
+            (List<Obj> got, bool oom) = await Ctx.MallocAsync(w, 0, sizes, ObjectKind.Noscan, oomExpected: true);
             latency.Record(start);
             _held[w].AddRange(got);
             if (oom || got.Count == 0) return;
@@ -101,7 +101,7 @@ public sealed class GrowShrinkWorkload(StressContext context) : Workload(context
         }
         finally
         {
-            await Ctx.Connection.Central.SetMemoryLimitAsync(_oldLimit);
+            await Ctx.Connection.CentralHeap.SetMemoryLimitAsync(_oldLimit);
         }
     }
 }

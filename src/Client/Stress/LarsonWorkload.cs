@@ -72,7 +72,7 @@ public sealed class LarsonWorkload(StressContext context) : Workload(context)
             }
             long start = Stopwatch.GetTimestamp();
             Task freeing = Ctx.FreeAsync(old, w);
-            (List<Obj> fresh, bool _) = await Ctx.MallocAsync(w, shift, sizes, ObjectKind.Scalar);
+            (List<Obj> fresh, bool _) = await Ctx.MallocAsync(w, shift, sizes, ObjectKind.Noscan);
             await freeing;
             latency.Record(start);
             for (int j = 0; j < idx.Length; j++) slots[idx[j]] = j < fresh.Count ? fresh[j] : default;

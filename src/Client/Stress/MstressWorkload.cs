@@ -61,7 +61,7 @@ public sealed class MstressWorkload(StressContext context) : Workload(context)
         {
             long start = Stopwatch.GetTimestamp();
             long[] sizes = [.. Enumerable.Range(0, batch).Select(_ => Size(w))];
-            (List<Obj> fresh, bool _) = await Ctx.MallocAsync(w, 0, sizes, ObjectKind.Scalar);
+            (List<Obj> fresh, bool _) = await Ctx.MallocAsync(w, 0, sizes, ObjectKind.Noscan);
             live.AddRange(fresh);
 
             var free = new List<Obj>();

@@ -41,7 +41,7 @@ public sealed class RingWorkload(StressContext context) : Workload(context)
             long[] sizes = [.. idx.Select(_ => size())];
             long start = Stopwatch.GetTimestamp();
             await Ctx.FreeAsync([.. idx.Select(k => slots[k]).Where(o => !o.Pointer.IsNull)], w);
-            (List<Obj> fresh, bool _) = await Ctx.MallocAsync(w, 0, sizes, ObjectKind.Scalar);
+            (List<Obj> fresh, bool _) = await Ctx.MallocAsync(w, 0, sizes, ObjectKind.Noscan);
             latency.Record(start);
             for (int k = 0; k < idx.Length; k++) slots[idx[k]] = k < fresh.Count ? fresh[k] : default;
             i += batch;

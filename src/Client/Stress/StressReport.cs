@@ -7,9 +7,9 @@ namespace ClusterHeap.Client.Stress;
 /// <summary>
 /// The outcome of a stress run, as text for people and as JSON (<c>--json FILE</c>) for scripts. The JSON
 /// keys are a contract (CI and the README use them): workload, ops, ops_per_sec, p50_us, p99_us, p999_us,
-/// refills, leases, peak_committed_bytes, live_over_committed, cookie_failures, lost_objects, errors,
+/// refills, leases, peak_committed_bytes, utilization, cookie_failures, lost_objects, errors,
 /// plus passed, interrupted, verify_ok, duration_s, workers, batch, nodes, mallocs, frees, cookie_checks, nodes_gone,
-/// out_of_memory, interrupted_objects, verify, error_messages and the workload's own fields.
+/// out_of_memory, unsettled_objects, verify, error_messages and the workload's own fields.
 /// </summary>
 public sealed record StressReport
 {
@@ -35,13 +35,13 @@ public sealed record StressReport
     /// <summary><see cref="CentralCalls"/> per million mallocs.</summary>
     public double CentralCallsPerMillion => Mallocs <= 0 ? 0 : CentralCalls * 1e6 / Mallocs;
     public long PeakCommittedBytes { get; init; }
-    public double LiveOverCommitted { get; init; }
+    public double Utilization { get; init; }
     public long CookieChecks { get; init; }
     public long CookieFailures { get; init; }
     public long LostObjects { get; init; }
     public IReadOnlyList<string> NodesGone { get; init; } = [];
     /// <summary>Objects on live nodes whose free was cut off by a dying silo (freed or not, unknown; never touched again).</summary>
-    public long InterruptedObjects { get; init; }
+    public long UnsettledObjects { get; init; }
     public long OutOfMemory { get; init; }
     public long Errors { get; init; }
     public IReadOnlyList<string> ErrorMessages { get; init; } = [];
@@ -72,10 +72,10 @@ public sealed record StressReport
         o.WriteLine($"  leases          {Leases} cross-node");
         o.WriteLine(string.Create(inv, $"  central calls   {CentralCalls} from the nodes' data path ({CentralCallsPerMillion:0.0} per million mallocs)"));
         o.WriteLine($"  peak committed  {ByteSize.Format(PeakCommittedBytes)}");
-        o.WriteLine(string.Create(inv, $"  live/committed  {LiveOverCommitted * 100:0.0} % at the end of the timed run"));
+        o.WriteLine(string.Create(inv, $"  live/committed  {Utilization * 100:0.0} % at the end of the timed run"));
         o.WriteLine($"  cookies         {CookieChecks} checked, {CookieFailures} failures");
         o.WriteLine($"  lost objects    {LostObjects}{(NodesGone.Count > 0 ? $" (nodes gone: {string.Join(", ", NodesGone)})" : "")}");
-        if (InterruptedObjects > 0) o.WriteLine($"  interrupted     {InterruptedObjects} objects whose free call a dying silo cut off (left alone)");
+        if (UnsettledObjects > 0) o.WriteLine($"  unsettled       {UnsettledObjects} objects whose free call a dying silo cut off (left alone)");
         if (OutOfMemory > 0) o.WriteLine($"  out of memory   {OutOfMemory} (expected in grow-shrink)");
         foreach ((string? k, object? v) in Extra) o.WriteLine($"  {k.Replace('_', ' '),-15} {Format(k, v)}");
         o.WriteLine($"  errors          {Errors}");
@@ -105,7 +105,7 @@ public sealed record StressReport
             w.WriteNumber("central_calls", CentralCalls);
             w.WriteNumber("central_calls_per_million_mallocs", Math.Round(CentralCallsPerMillion, 2));
             w.WriteNumber("peak_committed_bytes", PeakCommittedBytes);
-            w.WriteNumber("live_over_committed", Math.Round(LiveOverCommitted, 4));
+            w.WriteNumber("utilization", Math.Round(Utilization, 4));
             w.WriteNumber("cookie_failures", CookieFailures);
             w.WriteNumber("lost_objects", LostObjects);
             w.WriteNumber("errors", Errors);
@@ -120,7 +120,7 @@ public sealed record StressReport
             w.WriteNumber("cookie_checks", CookieChecks);
             w.WriteNumber("latency_samples", LatencySamples);
             w.WriteNumber("out_of_memory", OutOfMemory);
-            w.WriteNumber("interrupted_objects", InterruptedObjects);
+            w.WriteNumber("unsettled_objects", UnsettledObjects);
             w.WriteStartArray("nodes_gone");
             foreach (string n in NodesGone) w.WriteStringValue(n);
             w.WriteEndArray();

@@ -51,9 +51,8 @@ public static class StressRunner
         long Delta(Func<NodeStats, long> f) => end.Sum(n =>
             f(n) - (before.FirstOrDefault(b => b.Node == n.Node && b.Generation == n.Generation) is { } b0 ? f(b0) : 0));
         long refills = Delta(n => n.Refills), leases = Delta(n => n.LeasesTaken), centralCalls = Delta(n => n.CentralCalls);
-        long committedEnd = end.Sum(n => n.HeapSys - n.HeapReleased);
-        peak = Math.Max(peak, committedEnd);
-        double liveOverCommitted = committedEnd <= 0 ? 0 : (double)end.Sum(n => n.HeapAlloc) / committedEnd;
+        var endSum = NodeStats.Sum(end);
+        peak = Math.Max(peak, endSum.HeapSys - endSum.HeapReleased);
 
         await workload.TeardownAsync();
         string verify = await VerifyAsync(connection);
@@ -80,12 +79,12 @@ public static class StressRunner
             Leases = leases,
             CentralCalls = centralCalls,
             PeakCommittedBytes = peak,
-            LiveOverCommitted = liveOverCommitted,
+            Utilization = endSum.Utilization,
             CookieChecks = ctx.CookieChecks,
             CookieFailures = ctx.CookieFailures,
             LostObjects = ctx.Lost,
             NodesGone = [.. ctx.GoneNodes],
-            InterruptedObjects = ctx.Interrupted,
+            UnsettledObjects = ctx.Unsettled,
             OutOfMemory = ctx.OutOfMemory,
             Errors = ctx.Errors,
             ErrorMessages = [.. ctx.ErrorSamples],
@@ -102,7 +101,7 @@ public static class StressRunner
         {
             try
             {
-                return await connection.Central.GetStatsAsync();
+                return await connection.CentralHeap.GetStatsAsync();
             }
             catch (Exception e) when (StressContext.IsTransient(e))
             {
@@ -121,7 +120,7 @@ public static class StressRunner
             {
                 try
                 {
-                    ClusterStats s = await connection.Central.GetStatsAsync();
+                    ClusterStats s = await connection.CentralHeap.GetStatsAsync();
                     committed(s.Nodes.Sum(n => n.HeapSys - n.HeapReleased));
                 }
                 catch (Exception e) when (StressContext.IsTransient(e))
@@ -140,7 +139,7 @@ public static class StressRunner
     {
         try
         {
-            VerifyResult[] results = await connection.Central.VerifyAsync();
+            VerifyResult[] results = await connection.CentralHeap.VerifyAsync();
             VerifyResult[] bad = [.. results.Where(r => !r.Ok)];
             return bad.Length == 0 ? $"ok ({results.Length} checks)" : "FAIL " + string.Join("; ", bad.Select(r => $"{r.Node}: {r.Problem}"));
         }

@@ -60,7 +60,7 @@ public abstract class Workload(StressContext context)
         while (all.Count < count && !Ctx.Stop.IsCancellationRequested)
         {
             long[] sizes = [.. Enumerable.Range(0, Math.Min(512, count - all.Count)).Select(_ => size())];
-            (List<Obj> got, bool _) = await Ctx.MallocAsync(worker, 0, sizes, ObjectKind.Scalar);
+            (List<Obj> got, bool _) = await Ctx.MallocAsync(worker, 0, sizes, ObjectKind.Noscan);
             if (got.Count == 0) break;
             all.AddRange(got);
         }

@@ -71,7 +71,7 @@ public sealed class XmallocWorkload(StressContext context) : Workload(context)
                 ? [.. Enumerable.Range(0, Options.Batch).Select(_ => mixed[_rng[w].Below(mixed.Length)])]
                 : [.. Enumerable.Repeat(Options.Size > 0 ? Options.Size : 64, Options.Batch)];
             long start = Stopwatch.GetTimestamp();
-            (List<Obj> made, bool _) = await Ctx.MallocAsync(w, 0, sizes, ObjectKind.Scalar);
+            (List<Obj> made, bool _) = await Ctx.MallocAsync(w, 0, sizes, ObjectKind.Noscan);
             lock (latency) latency.Record(start);
             if (made.Count > 0) await _queue.Writer.WriteAsync(made);
         }

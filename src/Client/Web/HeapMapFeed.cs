@@ -137,8 +137,8 @@ public sealed class HeapMapFeed : IAsyncDisposable
     /// <summary>One read of the cluster; the frame of what changed, or null when nothing did.</summary>
     private async Task<MapFrame?> ReadAsync(CancellationToken stop)
     {
-        NodeInfo[] live = await _connection.Central.GetNodesAsync().WaitAsync(NodeTimeout, stop);
-        CentralView view = await _connection.Central.GetViewAsync().WaitAsync(NodeTimeout, stop);
+        NodeInfo[] live = await _connection.CentralHeap.GetNodesAsync().WaitAsync(NodeTimeout, stop);
+        CentralView view = await _connection.CentralHeap.GetViewAsync().WaitAsync(NodeTimeout, stop);
         Dictionary<(int LenderSlot, long LeaseId), string> lessees = view.Leases.ToDictionary(l => (l.Key.LenderSlot, l.Key.LeaseId), l => l.LesseeNode);
         (NodeInfo Info, SpanRow[]? Spans, NodeStats? Stats, string? Failure)[] reads = await Task.WhenAll(live.Select(n => ReadNodeAsync(n, stop)));
 
@@ -347,7 +347,7 @@ public sealed class HeapMapFeed : IAsyncDisposable
             if (row.LeaseId != 0)
             {
                 string lessee = lessees.TryGetValue((Slot, row.LeaseId), out string? l) ? l : "another node";
-                return new SpanCell(page, row.Pages, row.SizeClass, row.Objects, row.AllocCount, SpanState.Leased, $"lent to {lessee} (lease {row.LeaseId})");
+                return new SpanCell(page, row.Pages, row.SizeClass, row.Objects, row.Live, SpanState.Leased, $"lent to {lessee} (lease {row.LeaseId})");
             }
 
             string owner = row.Cache switch
@@ -356,7 +356,7 @@ public sealed class HeapMapFeed : IAsyncDisposable
                 "central" => $"mcentral of {Name}",
                 _ => $"{row.Cache} of {Name}",
             };
-            return new SpanCell(page, row.Pages, row.SizeClass, row.Objects, row.AllocCount, SpanState.InUse, row.SizeClass == 0 ? $"{Name} (large object)" : owner);
+            return new SpanCell(page, row.Pages, row.SizeClass, row.Objects, row.Live, SpanState.InUse, row.SizeClass == 0 ? $"{Name} (large object)" : owner);
         }
 
         private const int HeapConstantsPageSize = Heap.HeapConstants.PageSize;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using ClusterHeap.Contracts;
 using ClusterHeap.Grains.Node;
+using ClusterHeap.Heap;
 using Orleans.Runtime;
 
 namespace ClusterHeap.Grains.Metrics;

@@ -9,7 +9,7 @@ namespace ClusterHeap.Grains.Node;
 // the durable-facts note, large allocations on behalf of a full node, and the rebuild report.
 public sealed partial class HeapNodeGrain
 {
-    private Heap.MCache? _largeCache;
+    private MCache? _largeCache;
 
     /// <inheritdoc/>
     public Task<NodeState> GetStateAsync() => Task.FromResult(new NodeState(
@@ -114,7 +114,7 @@ public sealed partial class HeapNodeGrain
             _largeCache ??= Heap.CreateCache();
             try
             {
-                nuint address = _largeCache.Malloc((nuint)size, kind == ObjectKind.Scalar);
+                nuint address = _largeCache.Malloc((nuint)size, kind == ObjectKind.Noscan);
                 return Task.FromResult<HeapPointer?>(_node.PointerTo(address));
             }
             catch (HeapOutOfMemoryException)

@@ -44,7 +44,7 @@ public sealed partial class HeapNodeService
             LargeBytes = s.LargeBytes,
             ScavengedTotal = s.ScavengedTotal,
             MetadataSys = s.SpansSys + s.BitmapSys,
-            BySize = [.. s.BySize.Select(b => new Contracts.SizeClassStats(b.SizeClass, b.Size, b.Mallocs, b.Frees))],
+            BySize = [.. s.BySize],
         };
     }
 }

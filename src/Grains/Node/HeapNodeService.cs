@@ -126,7 +126,7 @@ public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecyc
 
     private async Task StartAsync(CancellationToken cancellation)
     {
-        ICentralHeapGrain central = _grains.GetGrain<ICentralHeapGrain>(GrainKeys.Central);
+        ICentralHeapGrain central = _grains.GetGrain<ICentralHeapGrain>(GrainKeys.CentralHeap);
         var excluded = new List<int>();
         for (int attempt = 0; attempt < MaxSlotAttempts; attempt++)
         {
@@ -185,7 +185,7 @@ public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecyc
                 await _grains.GetGrain<IMCacheGrain>(holder).ReturnLeasesAsync().WaitAsync(cancellation);
             }
 
-            await _grains.GetGrain<ICentralHeapGrain>(GrainKeys.Central).NodeDiedAsync(Silo).WaitAsync(cancellation);
+            await _grains.GetGrain<ICentralHeapGrain>(GrainKeys.CentralHeap).NodeDiedAsync(Silo).WaitAsync(cancellation);
             LogHandedBack(_logger, Name, Slot, held.Length, lent);
         }
         catch (Exception e)

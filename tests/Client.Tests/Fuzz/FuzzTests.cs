@@ -66,7 +66,7 @@ public sealed partial class FuzzTests : IAsyncLifetime
         {
             Directory.Delete(svgDir, recursive: true);
         }
-        await _c.Central.SetMemoryLimitAsync(long.MaxValue);
+        await _c.CentralHeap.SetMemoryLimitAsync(long.MaxValue);
         await FreeAllAndVerifyAsync(rng);
     }
 
@@ -193,9 +193,9 @@ public sealed partial class FuzzTests : IAsyncLifetime
         {
             for (int p = 0; p < EmbeddedClusterFixture.Options.Procs; p++) await _c.MCache(n.Name, p).ReturnLeasesAsync();
         }
-        VerifyResult[] results = await _c.Central.VerifyAsync();
+        VerifyResult[] results = await _c.CentralHeap.VerifyAsync();
         Assert.All(results, r => Assert.True(r.Ok, $"{r.Node}: {r.Problem}"));
-        ClusterStats stats = await _c.Central.GetStatsAsync();
+        ClusterStats stats = await _c.CentralHeap.GetStatsAsync();
         string live = string.Join(", ", stats.Nodes.SelectMany(n => n.BySize.Where(c => c.Mallocs != c.Frees).Select(c => $"{n.Node} class {c.SizeClass} ({c.Size} B): {c.Mallocs - c.Frees}")));
         Assert.True(stats.Sum.HeapObjects == 0, $"{stats.Sum.HeapObjects} objects left after freeing all {rng.Live.Distinct().Count()} held: {live}");
     }

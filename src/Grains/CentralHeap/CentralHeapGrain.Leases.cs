@@ -3,7 +3,7 @@ using ClusterHeap.Heap;
 using Microsoft.Extensions.Logging;
 using Orleans.Runtime;
 
-namespace ClusterHeap.Grains.Central;
+namespace ClusterHeap.Grains.CentralHeap;
 
 // Cross-node refills (docs/DESIGN.md §5, "Leases"): when a node cannot refill a span class (its arena is
 // full, or the limit leaves it no grant), find another node that can, have it lend one span to the

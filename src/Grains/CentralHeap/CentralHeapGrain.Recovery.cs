@@ -3,7 +3,7 @@ using ClusterHeap.Contracts;
 using Microsoft.Extensions.Logging;
 using Orleans.Runtime;
 
-namespace ClusterHeap.Grains.Central;
+namespace ClusterHeap.Grains.CentralHeap;
 
 // Recovery: the state is rebuilt from the live nodes whenever the grain activates (so losing its
 // silo loses nothing), and a node that membership declares dead is reclaimed: its slot and grant

@@ -5,10 +5,10 @@ using ClusterHeap.Heap;
 using Microsoft.Extensions.Logging;
 using Orleans.Placement;
 
-namespace ClusterHeap.Grains.MCache;
+namespace ClusterHeap.Grains.Caches;
 
 /// <summary>
-/// One P (docs/DESIGN.md §5): a node heap <see cref="Heap.MCache"/> owned by a grain activation pinned to
+/// One P (docs/DESIGN.md §5): a node heap <see cref="MCache"/> owned by a grain activation pinned to
 /// its silo. Orleans runs one call at a time here, so the mcache needs no lock, exactly as Go's P
 /// owns its mcache. Allocation path, fast to slow:
 /// <list type="number">
@@ -23,7 +23,7 @@ namespace ClusterHeap.Grains.MCache;
 /// <para>
 /// Two calls carry more than one step (Contracts/ObjectEnds.cs): <see cref="MallocStampedAsync"/> allocates and
 /// writes each object's first and last bytes before answering, and <see cref="ReadEndsAndFreeAsync"/> reads them
-/// and frees through this P's <see cref="Heap.MCache.TryFree"/> — the owner's free path, whose free stacks the
+/// and frees through this P's <see cref="MCache.TryFree"/> — the owner's free path, whose free stacks the
 /// next mallocs of this P pop without a lock. A refill that needs the central heap and cannot reach it ends a
 /// batch with <see cref="HeapErrorKind.Unavailable"/> and the objects already allocated.
 /// </para>
@@ -35,7 +35,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     private readonly ILogger<MCacheGrain> _logger;
     private readonly Dictionary<int, HeldLease> _leases = [];
     private readonly HeapPointer[] _one = new HeapPointer[1]; // the single-object fast path's result slot (no allocation per call)
-    private Heap.MCache? _cache;
+    private MCache? _cache;
     private HeapRouter? _router; // routes the ends of objects that live on other nodes (created on first use)
     private string _key = "";
     private int _p;
@@ -57,7 +57,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     private ICentralHeapGrain CentralForOneCall()
     {
         _node.CountCentralCall();
-        return GrainFactory.GetGrain<ICentralHeapGrain>(GrainKeys.Central);
+        return GrainFactory.GetGrain<ICentralHeapGrain>(GrainKeys.CentralHeap);
     }
 
     /// <inheritdoc/>
@@ -111,14 +111,14 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
         Task.FromResult(new MCacheInfo(_key, _node.Name, _p, _mallocs, _leasedMallocs, _leases.Count, _leasesTaken, _grantsAsked));
 
     /// <inheritdoc/>
-    public Task<HeapPointer> MallocAsync(long size, ObjectKind kind = ObjectKind.Scalar)
+    public Task<HeapPointer> MallocAsync(long size, ObjectKind kind = ObjectKind.Noscan)
     {
         if (CheckSize(size) is { } error)
         {
             return Task.FromException<HeapPointer>(error.ToException());
         }
 
-        bool noscan = kind == ObjectKind.Scalar;
+        bool noscan = kind == ObjectKind.Noscan;
         if (Fill(_one, 0, 1, size, null, noscan, out _) == 1)
         {
             return Task.FromResult(_one[0]);
@@ -128,7 +128,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     }
 
     /// <inheritdoc/>
-    public Task<MallocBatchResult> MallocBatchAsync(int count, long size, ObjectKind kind = ObjectKind.Scalar)
+    public Task<MallocBatchResult> MallocBatchAsync(int count, long size, ObjectKind kind = ObjectKind.Noscan)
     {
         if (count is < 0 or > MallocBatchResult.MaxCount)
         {
@@ -137,11 +137,11 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
 
         return CheckSize(size) is { } error
             ? Task.FromResult(new MallocBatchResult([], error))
-            : MallocManyAsync(count, size, null, kind == ObjectKind.Scalar);
+            : MallocManyAsync(count, size, null, kind == ObjectKind.Noscan);
     }
 
     /// <inheritdoc/>
-    public Task<MallocBatchResult> MallocSizesAsync(long[] sizes, ObjectKind kind = ObjectKind.Scalar)
+    public Task<MallocBatchResult> MallocSizesAsync(long[] sizes, ObjectKind kind = ObjectKind.Noscan)
     {
         if (sizes.Length > MallocBatchResult.MaxCount)
         {
@@ -156,7 +156,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
             }
         }
 
-        return MallocManyAsync(sizes.Length, 0, sizes, kind == ObjectKind.Scalar);
+        return MallocManyAsync(sizes.Length, 0, sizes, kind == ObjectKind.Noscan);
     }
 
     /// <inheritdoc/>
@@ -171,7 +171,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
             }
         }
 
-        MallocBatchResult reply = await MallocManyAsync(sizes.Length, 0, sizes, request.Kind == ObjectKind.Scalar);
+        MallocBatchResult reply = await MallocManyAsync(sizes.Length, 0, sizes, request.Kind == ObjectKind.Noscan);
         HeapPointer[] pointers = reply.Pointers;
         List<(int Index, WriteRequest Write)>? remote = null;
         for (int i = 0; i < pointers.Length; i++)
@@ -211,7 +211,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
         ReadOnlySpan<long> sizes = request.Sizes;
         byte[] ends = new byte[pointers.Length * ObjectEnds.Size];
         HeapError?[]? errors = null;
-        Heap.MCache cache = _cache!;
+        MCache cache = _cache!;
         using (Heap.EnterMutator())
         {
             for (int i = 0; i < pointers.Length; i++)
@@ -232,7 +232,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     /// this P's next malloc of its class takes it back, with no lock; anything else is freed under the locks, or
     /// refused with the reason. Ends.Read has checked slot and generation.
     /// </summary>
-    private HeapError? OwnersFree(Heap.MCache cache, HeapPointer pointer)
+    private HeapError? OwnersFree(MCache cache, HeapPointer pointer)
     {
         nuint address = (nuint)pointer.Address;
         if (address == Heap.ZeroBase)
@@ -298,7 +298,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     private int Fill(HeapPointer[] dst, int from, int to, long size, long[]? sizes, bool noscan, out OutOfMemoryReason? reason)
     {
         reason = null;
-        Heap.MCache cache = _cache!;
+        MCache cache = _cache!;
         ushort generation = _node.Generation;
         int i = from;
         using (Heap.EnterMutator())
@@ -380,7 +380,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
 
         if (spanClass < 0)
         {
-            HeapPointer? remote = await CentralForOneCall().RequestLargeAsync(_node.Name, size, noscan ? ObjectKind.Scalar : ObjectKind.Pointer);
+            HeapPointer? remote = await CentralForOneCall().RequestLargeAsync(_node.Name, size, noscan ? ObjectKind.Noscan : ObjectKind.Pointer);
             if (remote is { } pointer)
             {
                 _mallocs++;

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 using Orleans.GrainDirectory;
 using Orleans.Runtime;
 
-namespace ClusterHeap.Grains.Central;
+namespace ClusterHeap.Grains.CentralHeap;
 
 /// <summary>
 /// The cluster tier above the node heaps (docs/DESIGN.md §5), one activation per cluster (key 0).

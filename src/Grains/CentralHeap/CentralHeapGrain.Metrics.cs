@@ -1,6 +1,6 @@
 using ClusterHeap.Grains.Metrics;
 
-namespace ClusterHeap.Grains.Central;
+namespace ClusterHeap.Grains.CentralHeap;
 
 // The central heap's view for the ClusterHeap meter: after every call this activation handles (and
 // once it has rebuilt on activation) it posts a snapshot to its silo's CentralHeapBoard; it withdraws

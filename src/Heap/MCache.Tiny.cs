@@ -4,7 +4,9 @@ using System.Runtime.CompilerServices;
 namespace ClusterHeap.Heap;
 
 /// <summary>
-/// The owner's tiny frees and its dead tiny blocks. The owner frees a tiny object without a lock, with one
+/// The tiny allocator, the owner's side (Go's c.tiny): bump allocation inside the open 16-byte block, opening and
+/// closing blocks, the owner's tiny frees and its dead tiny blocks. The block's mask is TinyBlock.cs; frees by other
+/// threads and Read/Write bounds are NodeHeap.Tiny.cs. The owner frees a tiny object without a lock, with one
 /// compare-and-swap on its block's mask (TinyBlock.cs). When that free, or the owner closing its block, kills the
 /// block — closed, nothing live — the owner keeps the block's slot, still allocated and with the freed mark in its
 /// nibble, on the free stack of the tiny span class (16-byte noscan, MCache.FreeStack.cs). That stack is shared with
@@ -21,8 +23,98 @@ namespace ClusterHeap.Heap;
 /// </summary>
 public sealed unsafe partial class MCache
 {
+    // The tiny block (Go's c.tiny, c.tinyoffset): 0 when there is none.
+    private nuint _tiny;
+    private nuint _tinyOffset;
+    private ulong* _tinyMask;
+
     internal long TinyFrees;           // tiny objects the owner freed without a lock; the others count in mcentral
     internal long TinyBlockReuses;     // new tiny blocks opened on an idle slot of the stack (not a new slot)
+
+    /// <summary>Go's tiny allocator: bump inside the current 16-byte block, aligned by size.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private nuint MallocTiny(nuint size)
+    {
+        nuint off = _tinyOffset;
+        if ((size & 7) == 0) off = (off + 7) & ~(nuint)7;
+        else if ((size & 3) == 0) off = (off + 3) & ~(nuint)3;
+        else if ((size & 1) == 0) off = (off + 1) & ~(nuint)1;
+        if (off + size <= TinyBlock.Size && _tiny != 0)
+        {
+            _tinyOffset = off + size;
+            *TinyBlock.OwnerHalf(_tinyMask) |= TinyBlock.NewObject(off, size);   // only this mcache writes this half
+            TinyAllocs++;
+            if (BornMarked) MHeap.MarkBorn(_spans, _arenaStart, _tiny);      // the block: the sweep frees it whole
+            return _tiny + off;
+        }
+        return MallocTinyBlock(size);
+    }
+
+    /// <summary>
+    /// Opens a new tiny block, on an idle slot of the tiny span class's free stack if there is one (a block that died
+    /// in this cache's hands, or a freed 16-byte object; MCache.Tiny.cs), else on the next free slot; keeps
+    /// whichever of the old and the new block has more room (as Go does). The block that is not kept is closed; if
+    /// nothing in it is live it dies onto that stack.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private nuint MallocTinyBlock(nuint size)
+    {
+        const int spc = TinyBlock.SpanClass;
+        MSpan* s;
+        nuint v = TakeIdleTinyClassSlot();
+        if (v != 0)
+        {
+            s = MHeap.SpanOf(_spans, _arenaStart, v);
+            Zero.Small(v, TinyBlock.Size);
+        }
+        else
+        {
+            s = _alloc[spc];
+            v = NextFreeFast(s);
+            if (v == 0)
+            {
+                v = NextFree(spc);
+                s = _alloc[spc];
+            }
+            if (s->NeedZero != 0) Zero.Small(v, TinyBlock.Size);
+            SlotAllocs[SizeClasses.TinySizeClass]++;
+        }
+        _bitmap.Set(v, HeapBitmap.TinyBlockStart);
+        if (BornMarked) MHeap.MarkBorn(_spans, _arenaStart, v);
+        ulong* mask = &s->TinyMasks[(int)((v - s->StartAddr) >> 4)];
+        TinyBlocks++;
+        TinyAllocs++;
+        bool keepNew = size < _tinyOffset || _tiny == 0;
+        // A new block's mask is written plainly: nobody knows the block yet, and its tombstones have IsTiny clear.
+        *TinyBlock.OwnerHalf(mask) = TinyBlock.NewObject(0, size);
+        Volatile.Write(ref *TinyBlock.SharedHalf(mask), TinyBlock.NewShared(open: keepNew, (uint)TinyBlocks));
+        if (keepNew)
+        {
+            CloseTinyBlock();
+            _tiny = v;
+            _tinyOffset = size;
+            _tinyMask = mask;
+        }
+        return v;
+    }
+
+    /// <summary>
+    /// Stops bumping into the current tiny block. A full block is closed already (TinyBlock.IsClosed) and is only
+    /// forgotten: the free of its last live object kills it, and it may be dead and its slot reused by now. Any other
+    /// is closed with a compare-and-swap; if nothing in it is live, it dies onto the tiny class's free stack.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CloseTinyBlock()
+    {
+        if (_tiny == 0) return;
+        nuint block = _tiny;
+        ulong* mask = _tinyMask;
+        bool full = _tinyOffset == TinyBlock.Size;
+        _tiny = 0;
+        _tinyOffset = 0;
+        _tinyMask = null;
+        if (!full && TinyBlock.Close(mask) == TinyUpdate.Died) DisposeDeadBlock(block);
+    }
 
     /// <summary>
     /// A tiny object, freed without a lock: true when done; false leaves everything to <see cref="NodeHeap.TryFree"/>,
@@ -81,4 +173,8 @@ public sealed unsafe partial class MCache
         TinyBlockReuses++;
         return _stacks[TinyBlock.SpanClass * StackSlots + depth];
     }
+
+    /// <summary>The tiny block this cache may still bump into (not full) and its bump offset, or (0, 0) (verifier).</summary>
+    internal (nuint Block, int Offset) OpenTinyBlock =>
+        _tiny != 0 && _tinyOffset < TinyBlock.Size ? (_tiny, (int)_tinyOffset) : (0, 0);
 }
