@@ -146,6 +146,7 @@ public sealed unsafe partial class NodeHeap
         finally
         {
             _world.ExitWriteLock();
+            AfterPause();
             if (mutator) _world.EnterReadLock();
         }
     }
@@ -230,8 +231,21 @@ public sealed unsafe partial class NodeHeap
             Stopwatch.GetElapsedTime(0, concurrent?.AssistTicks ?? 0), Stopwatch.GetElapsedTime(0, concurrent?.WorkerTicks ?? 0));
         Volatile.Write(ref _lastCycle, cycle);
         Options.OnGcCycle?.Invoke(cycle);
-        StartBackgroundSweep();
+        _sweepToQueue = true;                           // queued once the world runs again: AfterPause
         return cycle;
+    }
+
+    private bool _sweepToQueue;                         // a mark ended in this pause; world lock
+
+    /// <summary>
+    /// After a pause that may have ended a mark, the world lock released: queue the background sweeper then, not inside
+    /// the pause (waking a pool thread costs tens of microseconds on a busy machine).
+    /// </summary>
+    private void AfterPause()
+    {
+        if (!_sweepToQueue) return;
+        _sweepToQueue = false;
+        StartBackgroundSweep();
     }
 
     private GcMarkSession? _markSession;            // the coordinated cycle marking this heap; world lock
@@ -299,6 +313,7 @@ public sealed unsafe partial class NodeHeap
         finally
         {
             _world.ExitWriteLock();
+            AfterPause();
         }
     }
 
