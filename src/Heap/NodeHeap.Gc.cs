@@ -49,6 +49,9 @@ public sealed record GcCycle(
 ///     ▼
 ///   sweep (GcSweep.cs): unmarked live objects freed, span by span — by refills, before growth, in the background
 /// </code>
+/// With <see cref="HeapOptions.GcMode"/> = <see cref="GcMode.Concurrent"/> the mark runs beside the mutators between
+/// two short pauses, with a write barrier and born-marked allocation (GcConcurrent.cs, GcBarrier.cs, checkmark in
+/// GcCheckmark.cs); what follows describes the stop-the-world mode, the default, whose pieces the concurrent cycle reuses.
 /// A cycle stops the world: it takes the world lock's exclusive side, so every mutator is between its scopes (or is
 /// the one that started the cycle, from inside Malloc: it steps out of its shared side for the cycle). The cycle
 /// finishes the last sweep, flushes every mcache (free stacks, tiny block, cached spans: Go's mark termination does the
