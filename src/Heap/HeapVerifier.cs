@@ -13,7 +13,14 @@ public sealed record VerifyReport(bool Ok, string? Problem, long Spans, long Fre
 /// <summary>A listing row: one span or free run (the shell's `spans`, the heap map).</summary>
 public readonly record struct SpanInfo(
     nuint Start, long Pages, bool InUse, int SizeClass, bool Noscan, int ElemSize, int Objects, int Live,
-    string Cache, long LeaseId, long ReleasedPages);
+    string Cache, long LeaseId, long ReleasedPages)
+{
+    /// <summary>
+    /// An in-use span the last cycle left to sweep (its sweepgen 2 behind the heap's, GcSweep.cs): Live still counts the
+    /// objects the mark did not reach, until the sweep frees them.
+    /// </summary>
+    public bool Unswept { get; init; }
+}
 
 /// <summary>
 /// Checks every invariant of docs/DESIGN.md §6 that a node can check alone, with the world stopped and every lock

@@ -303,6 +303,13 @@ public sealed record HeapOptions
     /// <summary>GODEBUG=gccheckmark=1: after each concurrent mark, a stop-the-world mark from scratch must find every reachable object marked (GcCheckmark.cs).</summary>
     public bool Checkmark { get; init; }
 
+    /// <summary>
+    /// Sweep in the background after each cycle (Go's bgsweep, GcSweep.cs). Off: spans stay unswept until a refill,
+    /// a growth or the next cycle sweeps them, or <see cref="NodeHeap.FinishSweep"/> is called (tests that look at
+    /// unswept spans).
+    /// </summary>
+    public bool BackgroundSweeper { get; init; } = true;
+
     /// <summary>Called at the end of each cycle, the world still stopped (GcCycle.Trace is its gctrace line); null: none.</summary>
     public Action<GcCycle>? OnGcCycle { get; init; }
 }
