@@ -127,7 +127,7 @@ table() {
   echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|"
   for d in $depths; do
     for impl in "${impls[@]}"; do
-      echo "| $d | $impl | $(median $impl "$d" ms) | $(median $impl "$d" cpu_s) | $(median $impl "$d" heapsys) | $(median $impl "$d" numgc) | $(median $impl "$d" pause_p50_us) | $(median $impl "$d" pause_max_us) | $(median $impl "$d" gccpu) |"
+      echo "| $d | $impl | $(median "$impl" "$d" ms) | $(median "$impl" "$d" cpu_s) | $(median "$impl" "$d" heapsys) | $(median "$impl" "$d" numgc) | $(median "$impl" "$d" pause_p50_us) | $(median "$impl" "$d" pause_max_us) | $(median "$impl" "$d" gccpu) |"
     done
     for m in $modes; do
       ms=$(awk -v c="$(median "clusterheap-$m" "$d" ms)" -v g="$(median go "$d" ms)" 'BEGIN{if (c == "-" || g == "-" || g + 0 == 0) print "-"; else printf "%.2f", c / g}')
