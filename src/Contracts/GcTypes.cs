@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace ClusterHeap.Contracts;
 
-/// <summary>How a cluster cycle runs (docs/DESIGN.md §11): the node heap's GcMode (Heap/GcConcurrent.cs), for the wire.</summary>
+/// <summary>How a cluster cycle runs (docs/DESIGN.md §12): the node heap's GcMode (Heap/GcConcurrent.cs), for the wire.</summary>
 [GenerateSerializer, Alias("ClusterHeap.GcMode")]
 public enum GcMode
 {

@@ -4,7 +4,7 @@ namespace ClusterHeap.Contracts;
 
 /// <summary>
 /// The cluster collector's coordinator: the central heap grain (key 0, <see cref="GrainKeys.CentralHeap"/>) under a second
-/// interface (docs/DESIGN.md §11). Its calls interleave with the central heap's others, so a cycle that waits for a
+/// interface (docs/DESIGN.md §12). Its calls interleave with the central heap's others, so a cycle that waits for a
 /// node never holds up the grants and leases an in-flight malloc needs to finish.
 /// </summary>
 [Alias("ClusterHeap.ICentralGcGrain")]

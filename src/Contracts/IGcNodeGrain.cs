@@ -4,7 +4,7 @@ using Orleans.Runtime;
 namespace ClusterHeap.Contracts;
 
 /// <summary>
-/// One node's part in the cluster collector (docs/DESIGN.md §11), keyed by the node name and pinned to it: the
+/// One node's part in the cluster collector (docs/DESIGN.md §12), keyed by the node name and pinned to it: the
 /// client roots this node's heap holds, and the steps of a cycle the central heap coordinates — stop the mutators,
 /// mark from the roots, take foreign marks from other nodes (one-way batches, node to node), report the mark counters,
 /// then finish (sweep) or abort (sweep nothing).

@@ -1,6 +1,6 @@
 namespace ClusterHeap.Heap;
 
-// What the cluster collector needs from a node heap beyond a mark session (src/Grains/Gc, docs/DESIGN.md §11):
+// What the cluster collector needs from a node heap beyond a mark session (src/Grains/Gc, docs/DESIGN.md §12):
 // heap_live for its pacer's trigger, and the kind of one word so a client can only store a pointer where the
 // bitmap says a pointer lives (the marker reads pointer words only; a pointer in a scalar word keeps nothing alive).
 public sealed unsafe partial class NodeHeap

@@ -7,7 +7,7 @@ using Orleans.TestingHost;
 namespace ClusterHeap.Cluster.Tests;
 
 /// <summary>
-/// The cluster collector on real silos (docs/DESIGN.md §11): client roots, cycles coordinated by the central heap,
+/// The cluster collector on real silos (docs/DESIGN.md §12): client roots, cycles coordinated by the central heap,
 /// cross-node marks, abort on a node's or the coordinator's death, the pacer and out of memory. Each test checks the
 /// heap against its own model of the graph: which objects are reachable from the client's roots through pointer words.
 /// </summary>

@@ -4,7 +4,7 @@ using Orleans.Runtime;
 namespace ClusterHeap.Client.Connect;
 
 /// <summary>
-/// This connection's identity as a holder of roots (docs/DESIGN.md §11): every call it makes carries its client id in
+/// This connection's identity as a holder of roots (docs/DESIGN.md §12): every call it makes carries its client id in
 /// Orleans' RequestContext (an outgoing call filter), so each pointer a malloc returns is rooted for it on the object's
 /// node; and it renews its lease on those roots at the central heap — one call per period for the whole cluster, not
 /// one per node. Closing the connection ends the lease; a client that dies stops renewing, and its roots go at the

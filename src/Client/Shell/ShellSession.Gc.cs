@@ -4,7 +4,7 @@ using ClusterHeap.Contracts;
 
 namespace ClusterHeap.Client.Shell;
 
-// The collector's shell commands (docs/DESIGN.md §11): gc, root, release, link. A pointer this client's alloc returned is
+// The collector's shell commands (docs/DESIGN.md §12): gc, root, release, link. A pointer this client's alloc returned is
 // already one of its roots; release lets go of it, root takes it (or any live object) again, and link stores a pointer
 // in a pointer word, which the owner node checks against the heap bitmap.
 public sealed partial class ShellSession

@@ -4,7 +4,7 @@ using ClusterHeap.Contracts;
 namespace ClusterHeap.Client.Stress;
 
 /// <summary>
-/// graph: the collector's workload (docs/DESIGN.md §11). In rounds: every worker allocates 64-byte scan objects through
+/// graph: the collector's workload (docs/DESIGN.md §12). In rounds: every worker allocates 64-byte scan objects through
 /// the mcaches of every node in turn (so its pointers cross nodes), links new and old objects through their pointer
 /// words (words 1..6; words 0 and 7 hold the cookie), rewires a few links, keeps a random part of its objects rooted and
 /// releases the rest — no explicit free. Then one forced cluster cycle, and every worker reads each object its model

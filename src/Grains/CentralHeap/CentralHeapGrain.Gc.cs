@@ -9,7 +9,7 @@ using GcMode = ClusterHeap.Contracts.GcMode;
 namespace ClusterHeap.Grains.CentralHeap;
 
 /// <summary>
-/// The central heap as the cluster collector's coordinator (docs/DESIGN.md §11): client leases, the pacer, and the
+/// The central heap as the cluster collector's coordinator (docs/DESIGN.md §12): client leases, the pacer, and the
 /// cycles (Gc/ClusterCycleRunner.cs runs one). Every call here is <c>AlwaysInterleave</c>: a cycle waits for the nodes to
 /// stop, and a node stops only when its in-flight mallocs are done, which may need a grant or a lease from this grain.
 /// One cycle runs at a time (<c>_running</c>); callers that arrive meanwhile join it.

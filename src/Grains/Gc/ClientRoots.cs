@@ -3,7 +3,7 @@ using ClusterHeap.Heap;
 namespace ClusterHeap.Grains.Gc;
 
 /// <summary>
-/// The roots clients hold on one node (docs/DESIGN.md §11): one <see cref="RootSet"/> per client in this node's heap,
+/// The roots clients hold on one node (docs/DESIGN.md §12): one <see cref="RootSet"/> per client in this node's heap,
 /// holding client pointers (generation and address) to objects of this node. A malloc roots the pointer it returns for
 /// the client that asked (GcGateFilter.cs); a free of the object, or the client's release, removes it; a client whose
 /// lease ended loses the whole set at the next cycle. The anonymous client (calls that carry no client id) has no lease:

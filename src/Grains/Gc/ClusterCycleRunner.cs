@@ -14,7 +14,7 @@ internal sealed class GcAbortedException(string reason) : Exception(reason);
 internal sealed record CycleOutcome(GcNodeCycle[] PerNode, double StopMs, double MarkMs, double RestartMs, long Batches, long Waves);
 
 /// <summary>
-/// One stop-the-world cycle over the heap node grains, driven by the central heap (docs/DESIGN.md §11):
+/// One stop-the-world cycle over the heap node grains, driven by the central heap (docs/DESIGN.md §12):
 /// <code>
 ///   stop     every node closes its gate and waits until no client call is in flight          (all nodes at once)
 ///   mark     every node opens a mark session, drops dead clients' roots, marks from its roots;

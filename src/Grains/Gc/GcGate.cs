@@ -1,7 +1,7 @@
 namespace ClusterHeap.Grains.Gc;
 
 /// <summary>
-/// The door a node's mutators pass through (docs/DESIGN.md §11): every client call that can change the object graph —
+/// The door a node's mutators pass through (docs/DESIGN.md §12): every client call that can change the object graph —
 /// malloc, free, write, root, release — enters before it runs and exits when it is done (<see cref="GcGateFilter"/>).
 /// Stopping the world closes the door and waits until no such call is in flight; calls that arrive meanwhile wait at
 /// the door (asynchronously: no thread is held) until the cycle ends and <see cref="Open"/> is called.

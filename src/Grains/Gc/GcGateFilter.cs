@@ -5,7 +5,7 @@ using Orleans.Runtime;
 namespace ClusterHeap.Grains.Gc;
 
 /// <summary>
-/// The collector's hooks on the data path (docs/DESIGN.md §11), as one incoming call filter so the grains stay as they
+/// The collector's hooks on the data path (docs/DESIGN.md §12), as one incoming call filter so the grains stay as they
 /// are. For a call a client made to change the object graph (malloc, free, write, root, release, link) it passes the
 /// node's <see cref="GcGate"/> (so a stopped world runs none); after a malloc it roots the returned pointers for the
 /// calling client (RequestContext <see cref="GcKeys.Client"/>) on their owner node and takes the pacer's shouldhelpgc

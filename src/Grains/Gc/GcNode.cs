@@ -7,7 +7,7 @@ using Orleans.Runtime;
 namespace ClusterHeap.Grains.Gc;
 
 /// <summary>
-/// This silo's part of the cluster collector outside any grain turn (docs/DESIGN.md §11): the <see cref="Gate"/> its
+/// This silo's part of the cluster collector outside any grain turn (docs/DESIGN.md §12): the <see cref="Gate"/> its
 /// mutators pass, the <see cref="Roots"/> its clients hold, the pacer's trigger (this node's share of the cluster's
 /// heap goal: reaching it is a shouldhelpgc point that asks the central heap for a cycle), and the watchdog that aborts
 /// this node's part of a cycle when its coordinator's silo dies (the world would otherwise stay stopped). The cycle's

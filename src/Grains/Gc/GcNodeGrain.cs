@@ -11,7 +11,7 @@ using GcMode = ClusterHeap.Contracts.GcMode;
 namespace ClusterHeap.Grains.Gc;
 
 /// <summary>
-/// One node's part of the cluster collector (docs/DESIGN.md §11), pinned to its silo: client roots and the link of a
+/// One node's part of the cluster collector (docs/DESIGN.md §12), pinned to its silo: client roots and the link of a
 /// pointer into a pointer word, and the steps of a cycle. A cycle here is the node heap's <see cref="GcMarkSession"/>:
 /// begun with the world stopped (the gate closed, GcGate.cs), marked from this node's root sets and from foreign marks
 /// other nodes send; every word the marker finds pointing into another node's arena is sent to that node's gc grain,
