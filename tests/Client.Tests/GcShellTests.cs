@@ -5,9 +5,12 @@ using ClusterHeap.Contracts;
 
 namespace ClusterHeap.Client.Tests;
 
-/// <summary>The collector's shell commands and `clusterheap gc`, on the shared embedded cluster.</summary>
-[Collection(EmbeddedClusterCollection.Name)]
-public sealed partial class GcShellTests(EmbeddedClusterFixture fixture)
+/// <summary>
+/// The collector's shell commands and `clusterheap gc`, on an embedded cluster of their own: on the shared one, after
+/// the other suites' runs, a cycle has taken longer than the client's 10 s response timeout (an open problem, in the
+/// README), which is not what these tests check.
+/// </summary>
+public sealed partial class GcShellTests(EmbeddedClusterFixture fixture) : IClassFixture<EmbeddedClusterFixture>
 {
     private readonly ClusterConnection _c = fixture.Connection;
 
