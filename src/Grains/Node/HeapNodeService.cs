@@ -177,7 +177,7 @@ public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecyc
         }
 
         string[] held = Leases.Held.Select(l => l.Holder).Distinct().ToArray();
-        int lent = Leases.Lent.Count;
+        int lent = Heap.LentLeases.Count;
         try
         {
             foreach (string? holder in held)
