@@ -88,7 +88,7 @@ public sealed record NodeState(
     [property: Id(9)] long ArenaSize,
     [property: Id(10)] int Procs);
 
-/// <summary>A growth grant: the node's new growth limit, or the reason there is none.</summary>
+/// <summary>A growth request's answer: the node's new growth limit (already applied on the node by the central heap), or the reason there is none.</summary>
 [GenerateSerializer, Immutable, Alias("ClusterHeap.GrowthGrant")]
 public sealed record GrowthGrant(
     [property: Id(0)] bool Granted,

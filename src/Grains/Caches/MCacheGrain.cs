@@ -377,7 +377,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
             GrowthGrant grant = await CentralForOneCall().RequestGrowthAsync(_node.Name, _node.Generation, BytesToGrow(size));
             if (grant.Granted)
             {
-                _node.ApplyGrant(grant.GrowthLimit);
+                // The central heap has applied it on this node already (CentralHeapGrain.GrantAsync, the one route).
                 if (Fill(one, 0, 1, size, null, noscan, out _) == 1)
                 {
                     return (one[0], null);

@@ -33,9 +33,8 @@ public sealed partial class CentralHeapGrain
         foreach (NodeRecord lender in Lenders(lessee))
         {
             SpanLeaseInfo? info = await TryCallAsync(lender, g => g.LendSpanAsync(spanClass, lessee.Name, lessee.Generation));
-            if (info is null && TryGrant(lender, spanBytes) is null)
+            if (info is null && await GrantAsync(lender, spanBytes) is null)
             {
-                await TryCallAsync(lender, async g => { await g.ApplyGrantAsync(lender.Granted); return "ok"; });
                 info = await TryCallAsync(lender, g => g.LendSpanAsync(spanClass, lessee.Name, lessee.Generation));
             }
 
@@ -67,9 +66,8 @@ public sealed partial class CentralHeapGrain
         foreach (NodeRecord lender in Lenders(asker))
         {
             HeapPointer? pointer = await TryCallValueAsync(lender, g => g.MallocLargeAsync(size, kind));
-            if (pointer is null && TryGrant(lender, bytes) is null)
+            if (pointer is null && await GrantAsync(lender, bytes) is null)
             {
-                await TryCallAsync(lender, async g => { await g.ApplyGrantAsync(lender.Granted); return "ok"; });
                 pointer = await TryCallValueAsync(lender, g => g.MallocLargeAsync(size, kind));
             }
 

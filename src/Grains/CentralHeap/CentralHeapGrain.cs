@@ -81,16 +81,33 @@ public sealed partial class CentralHeapGrain : Grain, ICentralHeapGrain
         Task.FromResult(_nodes.Values.OrderBy(n => n.Slot).Select(n => n.ToInfo()).ToArray());
 
     /// <inheritdoc/>
-    public Task<GrowthGrant> RequestGrowthAsync(string node, ushort generation, long bytes)
+    public async Task<GrowthGrant> RequestGrowthAsync(string node, ushort generation, long bytes)
     {
         NodeRecord? record = FindLive(node, generation);
         if (record is null)
         {
-            return Task.FromResult(new GrowthGrant(false, 0, HeapError.InvalidArgument($"node {node} generation {generation} is not a live node")));
+            return new GrowthGrant(false, 0, HeapError.InvalidArgument($"node {node} generation {generation} is not a live node"));
         }
 
+        HeapError? error = await GrantAsync(record, bytes);
+        return error is null ? new GrowthGrant(true, record.Granted, null) : new GrowthGrant(false, record.Granted, error);
+    }
+
+    /// <summary>
+    /// The one route a grant takes after registration: the central heap raises <paramref name="record"/>'s grant
+    /// (<see cref="TryGrant"/>) and applies it on the node (IHeapNodeGrain.ApplyGrantAsync) before anyone is told,
+    /// whether the node asked for it (growth) or is about to lend for another (a lease, a large object). The
+    /// first grant travels in the registration's NodeAssignment, since the heap is created with it.
+    /// </summary>
+    private async Task<HeapError?> GrantAsync(NodeRecord record, long bytes)
+    {
         HeapError? error = TryGrant(record, bytes);
-        return Task.FromResult(error is null ? new GrowthGrant(true, record.Granted, null) : new GrowthGrant(false, record.Granted, error));
+        if (error is null)
+        {
+            await TryCallAsync(record, async g => { await g.ApplyGrantAsync(record.Granted); return "ok"; });
+        }
+
+        return error;
     }
 
     /// <inheritdoc/>
