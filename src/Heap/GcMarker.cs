@@ -20,7 +20,12 @@ public readonly record struct MarkCounts(
 /// Marks go into the spans' MarkBits (MSpan.cs), never into the heap bitmap, whose freed bit stays the explicit
 /// free's claim. Grey objects wait on a native stack of (base, bytes to scan).
 /// </para>
-/// Concurrency model: runs with the world stopped, on one thread (mark work is not shared between threads).
+/// Concurrency model: one thread marks at a time (the collecting thread with the world stopped, or, in a concurrent
+/// cycle, whoever holds the heap's mark lock: the mark worker, an assisting mutator, a session step). With
+/// <see cref="Concurrent"/> set, mutators run meanwhile: they set mark bits of objects they allocate (born marked), so
+/// the marker sets its bits atomically too, and the arena may grow (<see cref="Drain"/> rereads its end). A word read
+/// while a mutator writes it may be torn or stale: the marker trusts no word anyway, and the write barrier shades
+/// both the old and the new value (GcBarrier.cs).
 /// </summary>
 internal sealed unsafe class GcMarker : IDisposable
 {
@@ -57,6 +62,12 @@ internal sealed unsafe class GcMarker : IDisposable
     public Action<ulong>? ForeignSink { get; set; }
 
     public MarkCounts Counts => new(_objects, _bytes, _scannedObjects, _interior, _dangling, _foreign);
+
+    /// <summary>Mutators run while this mark does (a concurrent cycle): mark bits are set atomically.</summary>
+    public bool Concurrent { get; set; }
+
+    /// <summary>True when grey objects wait to be scanned.</summary>
+    public bool HasGrey => _depth > 0;
 
     /// <summary>Starts a mark: counters to zero. The spans' mark bits are empty (every span is swept).</summary>
     public void Reset()
@@ -122,7 +133,7 @@ internal sealed unsafe class GcMarker : IDisposable
             scan = (nuint)s->ElemSize;
         }
         if (p != obj) _interior++;
-        if (!s->TryMark(index)) return;
+        if (!(Concurrent ? TryMarkAtomic(s, index) : s->TryMark(index))) return;
         _objects++;
         _bytes += (long)scan;
         if (s->Noscan) return;
@@ -132,10 +143,25 @@ internal sealed unsafe class GcMarker : IDisposable
         _depth++;
     }
 
+    /// <summary>Sets a mark bit racing with mutators that set others of the same word (born-marked objects).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool TryMarkAtomic(MSpan* s, int index)
+    {
+        ulong bit = 1UL << index;
+        ref ulong word = ref s->MarkBits[index >> 6];
+        return (Volatile.Read(ref word) & bit) == 0 && (Interlocked.Or(ref word, bit) & bit) == 0;
+    }
+
     /// <summary>A word outside the mapped arena or of another generation: foreign (another node's), or dangling.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void ShadeOutside(ulong word, nuint p)
     {
+        if (Concurrent && p - _arenaStart < _arenaSize && p < _mheap.ArenaUsed && _used < _mheap.ArenaUsed)
+        {
+            _used = _mheap.ArenaUsed;        // the arena grew since this mark looked: the word may lead somewhere now
+            Shade(word);
+            return;
+        }
         if (p - _arenaStart >= _arenaSize)
         {
             _foreign++;
@@ -165,18 +191,21 @@ internal sealed unsafe class GcMarker : IDisposable
     /// Go's gcDrain and scanobject: scans grey objects until none is left, shading every word the bitmap says holds a
     /// pointer, up to the object's first Dead word. The common target — a live object of a plain small span — is shaded
     /// here with the heap's geometry in locals; large spans, tiny blocks and every word that leads nowhere take
-    /// <see cref="Shade"/>, which applies the same rules.
+    /// <see cref="Shade"/>, which applies the same rules. <paramref name="budget"/>: at most this many objects are
+    /// scanned; true when no grey object is left.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void Drain()
+    public bool Drain(long budget = long.MaxValue)
     {
+        if (Concurrent) _used = _mheap.ArenaUsed;          // the arena grows under a concurrent mark
         // Kept few so the JIT holds them in registers: the loop is the collector's hot path.
         nuint arenaStart = _arenaStart;
         ulong usedBytes = _used - _arenaStart;
         MSpan** spans = _spans;
         HeapBitmap bitmap = _bitmap;
+        bool atomic = Concurrent;
         long objects = 0, bytes = 0, scanned = 0;
-        while (_depth > 0)
+        while (_depth > 0 && scanned < budget)
         {
             int d = --_depth;
             nuint obj0 = _grey[2 * d], end = obj0 + _grey[2 * d + 1];
@@ -217,7 +246,14 @@ internal sealed unsafe class GcMarker : IDisposable
                 if (p != obj) _interior++;
                 ulong marks = s->MarkBits[w];
                 if ((marks & bit) != 0) continue;
-                s->MarkBits[w] = marks | bit;
+                if (atomic)
+                {
+                    if ((Interlocked.Or(ref s->MarkBits[w], bit) & bit) != 0) continue;
+                }
+                else
+                {
+                    s->MarkBits[w] = marks | bit;
+                }
                 objects++;
                 bytes += (long)elem;
                 if (s->Noscan) continue;
@@ -230,6 +266,7 @@ internal sealed unsafe class GcMarker : IDisposable
         _objects += objects;
         _bytes += bytes;
         _scannedObjects += scanned;
+        return _depth == 0;
     }
 
     private void Grow()

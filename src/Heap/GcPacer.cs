@@ -60,6 +60,19 @@ public sealed class GcPacer
     /// <summary>The heap goal (Go's next_gc, MemStats.NextGC): the next cycle starts when heap_live reaches it. long.MaxValue = never.</summary>
     public long Goal => Volatile.Read(ref _goal);
 
+    /// <summary>
+    /// Where a concurrent cycle starts (Go's trigger, here its first-cycle ratio, fixed): 7/8 of the way from the bytes
+    /// marked to the goal, so the mark can finish before heap_live reaches the goal.
+    /// </summary>
+    public long Trigger
+    {
+        get
+        {
+            long goal = Goal, marked = Math.Min(Marked, goal);
+            return goal == long.MaxValue ? goal : marked + (goal - marked) / 8 * 7;
+        }
+    }
+
     /// <summary>A cycle ended having marked <paramref name="marked"/> bytes: the next goal follows from it.</summary>
     public void EndCycle(long marked)
     {

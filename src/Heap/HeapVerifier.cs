@@ -27,6 +27,9 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
     private readonly Dictionary<nuint, int> _openTiny = [];    // an mcache's open tiny block → its bump offset
     private readonly Dictionary<nint, bool> _large = [];        // a span on mheap's large lists → on the unswept one
     private readonly uint _sweepGen = mheap.SweepGen;
+
+    /// <summary>A concurrent mark is between its pauses: swept spans carry its marks (born-marked objects, the marker's).</summary>
+    public bool Marking { get; init; }
     private long _spans, _freeRuns, _objects, _bytes, _pagesInUse, _pagesFree, _pagesReleased;
 
     private sealed class Broken(string message) : Exception(message);
@@ -118,7 +121,7 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
     {
         bool unswept = s->SweepGen == _sweepGen - 2;
         if (!unswept && s->SweepGen != _sweepGen) Fail($"span 0x{s->StartAddr:x} has sweepgen {s->SweepGen}, heap's is {_sweepGen}: neither swept nor waiting");
-        if (!unswept && s->HasMarks) Fail($"swept span 0x{s->StartAddr:x} still has mark bits");
+        if (!unswept && s->HasMarks && !Marking) Fail($"swept span 0x{s->StartAddr:x} still has mark bits");
         if (unswept && s->Cache != SpanCache.None) Fail($"unswept span 0x{s->StartAddr:x} is held by an {(s->Cache == SpanCache.MCache ? "mcache" : "lease")}");
         if (unswept != onUnsweptList) Fail($"span 0x{s->StartAddr:x} is {(unswept ? "unswept" : "swept")} but {(onUnsweptList ? "on" : "not on")} an unswept list");
     }

@@ -44,6 +44,7 @@ public sealed unsafe partial class MCache
             _tinyOffset = off + size;
             *TinyBlock.OwnerHalf(_tinyMask) |= TinyBlock.NewObject(off, size);   // only this mcache writes this half
             TinyAllocs++;
+            if (BornMarked) MHeap.MarkBorn(_spans, _arenaStart, _tiny);      // the block: the sweep frees it whole
             return _tiny + off;
         }
         return MallocTinyBlock(size);
@@ -80,6 +81,7 @@ public sealed unsafe partial class MCache
             SlotAllocs[SizeClasses.TinySizeClass]++;
         }
         _bitmap.Set(v, HeapBitmap.TinyBlockStart);
+        if (BornMarked) MHeap.MarkBorn(_spans, _arenaStart, v);
         ulong* mask = &s->TinyMasks[(int)((v - s->StartAddr) >> 4)];
         TinyBlocks++;
         TinyAllocs++;

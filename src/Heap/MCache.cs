@@ -107,6 +107,12 @@ public sealed unsafe partial class MCache
     }
 
     /// <summary>
+    /// A concurrent mark runs: every object this cache hands out is born marked (Go's allocate-black, gcmarknewobject),
+    /// so the sweep that follows keeps it. Set with the world stopped (GcConcurrent.cs) or as the cache is created.
+    /// </summary>
+    internal bool BornMarked;
+
+    /// <summary>
     /// Allocates <paramref name="size"/> bytes (Go's mallocgc). <paramref name="noscan"/>: the object holds no
     /// pointers. <paramref name="needzero"/>: the memory must read as zero (false lets a reused slot keep old bytes).
     /// Throws <see cref="HeapOutOfMemoryException"/> naming the limit hit (<see cref="TryMalloc"/> returns it instead),
@@ -125,6 +131,7 @@ public sealed unsafe partial class MCache
             if (noscan) _bitmap.Set(v, HeapBitmap.Nibble(true, WordKind.Scalar));
             else _bitmap.MarkAllocated(v, elem, noscan: false, default);
             if (needzero && dirty) Zero.Small(v, elem);
+            if (BornMarked) MHeap.MarkBorn(_spans, _arenaStart, v);
             return v;
         }
         return size == 0 ? _heap.ZeroBase : MallocLarge(size, noscan, needzero, default);
@@ -177,6 +184,7 @@ public sealed unsafe partial class MCache
         nuint v = TakeSlot(sizeClass << 1, sizeClass, out nuint elem, out bool dirty);
         _bitmap.MarkAllocated(v, elem, noscan: false, pointerMask);
         if (needzero && dirty) NativeMemory.Clear((void*)v, elem);
+        if (BornMarked) MHeap.MarkBorn(_spans, _arenaStart, v);
         return v;
     }
 
@@ -260,6 +268,7 @@ public sealed unsafe partial class MCache
         nuint v = s->StartAddr;
         _bitmap.MarkAllocated(v, noscan ? (nuint)HeapConstants.PtrSize : npages << HeapConstants.PageShift, noscan, pointerMask);
         if (needzero && s->NeedZero != 0) NativeMemory.Clear((void*)v, npages << HeapConstants.PageShift);
+        if (BornMarked) MHeap.MarkBorn(_spans, _arenaStart, v);
         LargeAllocs++;
         return v;
     }

@@ -41,6 +41,20 @@ internal sealed unsafe partial class MHeap
         }
     }
 
+    /// <summary>
+    /// Sets the mark bit of the object just allocated at <paramref name="v"/> (born marked, while a concurrent mark runs:
+    /// GcConcurrent.cs). Atomic: the marker and other allocating owners set bits of the same word.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static void MarkBorn(MSpan** spans, nuint arenaStart, nuint v)
+    {
+        MSpan* s = SpanOf(spans, arenaStart, v);
+        int index = s->IsLarge ? 0 : s->ObjectIndex(v);
+        ulong bit = 1UL << index;
+        ref ulong word = ref s->MarkBits[index >> 6];
+        if ((Volatile.Read(ref word) & bit) == 0) Interlocked.Or(ref word, bit);
+    }
+
     /// <summary>True when large spans wait to be swept (a hint, read without the lock).</summary>
     public bool HasUnsweptLarge => LargeList(1)->Next != LargeList(1);
 

@@ -61,7 +61,9 @@ public sealed unsafe partial class NodeHeap
     public PointerError TryWrite(nuint address, ReadOnlySpan<byte> source)
     {
         PointerError e = CheckRange(address, source.Length, out _);
-        if (e == PointerError.None) source.CopyTo(new Span<byte>((void*)address, source.Length));
+        if (e != PointerError.None) return e;
+        if (_marking) WriteWithBarrier(address, source);                   // the write barrier: GcBarrier.cs
+        else source.CopyTo(new Span<byte>((void*)address, source.Length));
         return e;
     }
 

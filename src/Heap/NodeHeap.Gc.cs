@@ -8,15 +8,20 @@ namespace ClusterHeap.Heap;
 public sealed record GcCycle(
     long Number, bool Forced, TimeSpan SinceStart, double GcCpuPercent,
     TimeSpan SweepTerm, TimeSpan Mark, TimeSpan MarkTerm,
-    long HeapLiveBefore, long HeapLiveAfter, long Marked, long Goal, MarkCounts Counts, long Roots)
+    long HeapLiveBefore, long HeapLiveAfter, long Marked, long Goal, MarkCounts Counts, long Roots,
+    bool Concurrent = false, TimeSpan AssistCpu = default, TimeSpan WorkerCpu = default)
 {
-    /// <summary>The whole stop-the-world pause.</summary>
-    public TimeSpan Pause => SweepTerm + Mark + MarkTerm;
+    /// <summary>
+    /// The world stopped: the whole cycle up to its sweep (stop the world); the two pauses, SweepTerm and MarkTerm
+    /// (concurrent: <see cref="Mark"/> is the wall time mutators ran while marking went on).
+    /// </summary>
+    public TimeSpan Pause => Concurrent ? SweepTerm + MarkTerm : SweepTerm + Mark + MarkTerm;
 
     /// <summary>
     /// Go's <c>GODEBUG=gctrace=1</c> line. Stop the world: the three clock figures are the pause's parts (finishing the
     /// last sweep and flushing the mcaches; marking; starting the sweep), all on one thread, and the cpu figures repeat
-    /// them with the mark as background work; one node heap counts as 1 P.
+    /// them with the mark as background work. Concurrent: pause 1, the mark's wall time, pause 2; cpu: pause 1 +
+    /// assist/worker/0 (idle) + pause 2, as Go prints it. One node heap counts as 1 P.
     /// </summary>
     public string Trace
     {
@@ -27,7 +32,7 @@ public sealed record GcCycle(
             static long Mb(long b) => b >> 20;
             return string.Create(inv,
                 $"gc {Number} @{SinceStart.TotalSeconds:0.000}s {GcCpuPercent:0}%: {Ms(SweepTerm)}+{Ms(Mark)}+{Ms(MarkTerm)} ms clock, " +
-                $"{Ms(SweepTerm)}+0/{Ms(Mark)}/0+{Ms(MarkTerm)} ms cpu, {Mb(HeapLiveBefore)}->{Mb(HeapLiveAfter)}->{Mb(Marked)} MB, " +
+                $"{Ms(SweepTerm)}+{(Concurrent ? Ms(AssistCpu) : "0")}/{Ms(Concurrent ? WorkerCpu : Mark)}/0+{Ms(MarkTerm)} ms cpu, {Mb(HeapLiveBefore)}->{Mb(HeapLiveAfter)}->{Mb(Marked)} MB, " +
                 $"{(Goal == long.MaxValue ? "-" : Mb(Goal).ToString(inv))} MB goal, 1 P{(Forced ? " (forced)" : "")}");
         }
     }
@@ -96,7 +101,7 @@ public sealed unsafe partial class NodeHeap
     }
 
     /// <summary>Runs a whole cycle now (Go's runtime.GC): stops the world, marks, starts the sweep.</summary>
-    public GcCycle Collect() => CollectFromAnyThread(forced: true)!;
+    public GcCycle Collect() => ConcurrentMode ? CollectConcurrent(forced: true) : CollectFromAnyThread(forced: true)!;
 
     /// <summary>
     /// Go's shouldhelpgc check, at a refill and a large allocation: starts a cycle when heap_live has reached the goal.
@@ -105,14 +110,17 @@ public sealed unsafe partial class NodeHeap
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void HelpGc()
     {
-        if (_collector && _mheap.HeapLive >= Pacer.Goal) CollectFromAnyThread(forced: false);
+        if (!_collector) return;
+        if (ConcurrentMode) HelpGcConcurrent();
+        else if (_mheap.HeapLive >= Pacer.Goal) CollectFromAnyThread(forced: false);
     }
 
     /// <summary>An allocation is about to fail at a limit: with the collector on, run a cycle first. True when one ran.</summary>
     internal bool CollectBeforeOutOfMemory()
     {
         if (!_collector || _markSession != null) return false;
-        CollectFromAnyThread(forced: true);
+        if (ConcurrentMode) CollectConcurrent(forced: true);
+        else CollectFromAnyThread(forced: true);
         FinishSweep();
         return true;
     }
@@ -189,9 +197,10 @@ public sealed unsafe partial class NodeHeap
     /// Mark termination, the world stopped: every span becomes unswept, heap_live is what the mark found, the pacer sets
     /// the next goal, the cycle is counted and traced, and the background sweeper starts.
     /// </summary>
-    private GcCycle EndMarkStopped(bool forced, long t0, long t1, long t2, long liveBefore, long roots)
+    private GcCycle EndMarkStopped(bool forced, long t0, long t1, long t2, long liveBefore, long roots, ConcurrentMarkTimes? concurrent = null)
     {
         MarkCounts counts = _marker!.Counts;
+        long marked = counts.Bytes + (concurrent?.BornMarkedBytes ?? 0);
         long liveAfter = _mheap.HeapLive;
         uint sweepGen = _mheap.SweepGen + 2;
         _mheap.SweepGen = sweepGen;
@@ -199,11 +208,12 @@ public sealed unsafe partial class NodeHeap
         _mheap.BeginLargeSweep();
         _sweepCursor = 0;
         _sweepDone = false;
-        _mheap.ResetHeapLive(counts.Bytes);
-        Pacer.EndCycle(counts.Bytes);
+        _mheap.ResetHeapLive(marked);
+        Pacer.EndCycle(marked);
         long t3 = Stopwatch.GetTimestamp();
 
-        long pauseTicks = t3 - t0;                      // a session's: from its start, the world stopped by its coordinator
+        // A session's: from its start, the world stopped by its coordinator. Concurrent: the two pauses only.
+        long pauseTicks = concurrent == null ? t3 - t0 : concurrent.PauseTicks + (t3 - t2);
         long unixNs = (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100;
         int slot = (int)(_numGc % PauseHistory);
         _pauseNs[slot] = TicksToNs(pauseTicks);
@@ -211,12 +221,13 @@ public sealed unsafe partial class NodeHeap
         _numGc++;
         if (forced) _numForcedGc++;
         _pauseTotalTicks += pauseTicks;
-        _gcCycleTicks += pauseTicks;
+        _gcCycleTicks += pauseTicks + (concurrent == null ? 0 : concurrent.AssistTicks + concurrent.WorkerTicks);
         _lastGcUnixNs = unixNs;
         var cycle = new GcCycle(
             _numGc, forced, Stopwatch.GetElapsedTime(_startTicks), 100 * GcCpuFraction(),
             Stopwatch.GetElapsedTime(t0, t1), Stopwatch.GetElapsedTime(t1, t2), Stopwatch.GetElapsedTime(t2, t3),
-            liveBefore, liveAfter, counts.Bytes, Pacer.Goal, counts, roots);
+            liveBefore, liveAfter, marked, Pacer.Goal, counts, roots, concurrent != null,
+            Stopwatch.GetElapsedTime(0, concurrent?.AssistTicks ?? 0), Stopwatch.GetElapsedTime(0, concurrent?.WorkerTicks ?? 0));
         Volatile.Write(ref _lastCycle, cycle);
         Options.OnGcCycle?.Invoke(cycle);
         StartBackgroundSweep();
@@ -236,10 +247,11 @@ public sealed unsafe partial class NodeHeap
         try
         {
             if (_markSession != null) throw new InvalidOperationException("a mark session is open on this heap already");
+            AbortLocalMarkStopped();                     // a local concurrent mark knows nothing of other nodes' pointers
             long t0 = Stopwatch.GetTimestamp();
             long liveBefore = _mheap.HeapLive;
             BeginMarkStopped();
-            var session = new GcMarkSession(this, t0, Stopwatch.GetTimestamp(), liveBefore);
+            var session = new GcMarkSession(this, t0, Stopwatch.GetTimestamp(), liveBefore, concurrent: false);
             _marker!.ForeignSink = session.Collect;
             _markSession = session;
             return session;
@@ -296,6 +308,12 @@ public sealed unsafe partial class NodeHeap
         try
         {
             if (_markSession != session) return;
+            if (session.IsConcurrent)
+            {
+                DropConcurrentMarkStopped();
+                _markSession = null;
+                return;
+            }
             _marker!.ForeignSink = null;
             _marker.Reset();
             foreach (MCentral c in _centrals) c.ClearMarks();

@@ -164,7 +164,11 @@ public sealed unsafe partial class NodeHeap : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var cache = new MCache(this, _mheap);
-        using (_cachesLock.EnterScope()) _caches.Add(cache);
+        using (_cachesLock.EnterScope())
+        {
+            cache.BornMarked = _marking && (DebugBreak & GcDebugBreak.SkipBornMarked) == 0;
+            _caches.Add(cache);
+        }
         return cache;
     }
 
@@ -241,11 +245,13 @@ public sealed unsafe partial class NodeHeap : IDisposable
         if (_disposed) return;
         _disposed = true;
         _scavengeTimer?.Dispose();
+        StopMarkWorker();
         _world.EnterWriteLock();
         try
         {
             foreach (MCentral c in _centrals) c.Dispose();
             _marker?.Dispose();
+            FreeBarrierBuffers();
             _mheap.Dispose();
             OsMemory.Free(Layout.ReservationStart, (nuint)Layout.ReservationSize);
         }
@@ -295,6 +301,15 @@ public sealed record HeapOptions
 
     /// <summary>GOMEMLIMIT, in heap bytes: the heap goal never exceeds it. Default: none.</summary>
     public long MemoryLimit { get; init; } = long.MaxValue;
+
+    /// <summary>Stop the world (default) or concurrent marking with a write barrier (GcConcurrent.cs).</summary>
+    public GcMode GcMode { get; init; } = GcMode.StopTheWorld;
+
+    /// <summary>Concurrent mode: a dedicated background thread does the mark work (default); off: mutators' assists do.</summary>
+    public bool MarkWorker { get; init; } = true;
+
+    /// <summary>GODEBUG=gccheckmark=1: after each concurrent mark, a stop-the-world mark from scratch must find every reachable object marked (GcCheckmark.cs).</summary>
+    public bool Checkmark { get; init; }
 
     /// <summary>Called at the end of each cycle, the world still stopped (GcCycle.Trace is its gctrace line); null: none.</summary>
     public Action<GcCycle>? OnGcCycle { get; init; }

@@ -11,7 +11,9 @@ namespace ClusterHeap.Heap;
 /// (<see cref="Add"/>/<see cref="Remove"/>, a client's roots).
 /// <para>
 /// Concurrency model: like an mcache, a root set has one owner; the collector reads it only with the world stopped
-/// (between the owner's mutator scopes, or from inside the owner's own allocation). Invariant: words at and above
+/// (between the owner's mutator scopes, or from inside the owner's own allocation). While a concurrent mark runs, every
+/// word stored into the set (Push, Add, the indexer) is shaded first (GcBarrier.cs), so the set is never rescanned;
+/// words dropped (Pop, Remove, Clear) need nothing: what only they held became garbage during the cycle. Invariant: words at and above
 /// <see cref="Count"/> are never read; a removed handle holds 0 until <see cref="Add"/> reuses it.
 /// </para>
 /// </summary>
@@ -57,6 +59,7 @@ public sealed unsafe class RootSet
         set
         {
             if ((uint)index >= (uint)_count) ThrowIndex(index);
+            if (Heap.IsMarking) Heap.ShadeRoot(value);            // the root barrier (GcBarrier.cs)
             _words[index] = value;
         }
     }
@@ -66,6 +69,7 @@ public sealed unsafe class RootSet
     public int Push(ulong word)
     {
         if (_count == _capacity) Grow();
+        if (Heap.IsMarking) Heap.ShadeRoot(word);
         _words[_count] = word;
         return _count++;
     }
@@ -85,6 +89,7 @@ public sealed unsafe class RootSet
         {
             if (h < _count)
             {
+                if (Heap.IsMarking) Heap.ShadeRoot(word);
                 _words[h] = word;
                 return h;
             }
