@@ -1,10 +1,11 @@
 using ClusterHeap.Contracts;
+using Orleans.Runtime;
 
 namespace ClusterHeap.Client.Stress;
 
-// The run's view of membership, and the bound it puts on every data-path call. A watcher polls the central heap's
-// node list, which membership's death verdicts reach within a second or two of a SIGKILL, and wakes every call that
-// was out when a node died. Without it a worker waits on the reply of a call that the dead silo carried (as owner,
+// The run's view of membership, and the bound it puts on every data-path call. A watcher polls Orleans' membership
+// (a killed silo is declared dead within about two seconds, ClusterHeapOptions.ProbeTimeout) and wakes every call
+// that was out when a node died. Without it a worker waits on the reply of a call that the dead silo carried (as owner,
 // or as the gateway that forwarded it) until Orleans' response timeout (30 s), longer than CI's whole run: that was
 // the stall after a SIGKILL. With it such a call gets CutOffGrace more to answer and then counts as cut off, and the
 // verdict code (StressContext.Verdicts.cs) settles its objects by membership: lost on the dead node, retried or
@@ -17,44 +18,44 @@ public sealed partial class StressContext
     /// <summary>How often the watcher reads the node list.</summary>
     private static readonly TimeSpan WatchEvery = TimeSpan.FromMilliseconds(250);
 
-    /// <summary>How long one read of the node list may take before the watcher asks again.</summary>
+    /// <summary>How long one read of membership may take before the watcher asks again.</summary>
     private static readonly TimeSpan WatchTimeout = TimeSpan.FromSeconds(2);
 
     private TaskCompletionSource _nextDeath = NewDeath();
 
-    /// <summary>Completes when the watcher next sees a node leave the node list; take it before starting a call.</summary>
+    /// <summary>Completes when the watcher next sees a node's silo leave membership; take it before starting a call.</summary>
     private Task NextDeath => Volatile.Read(ref _nextDeath).Task;
 
     private static TaskCompletionSource NewDeath() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>
-    /// Watches the live node table until <paramref name="stop"/>: nodes that leave it are gone (their objects are
-    /// lost), and every call out at that moment is woken (<see cref="BoundedAsync{T}"/>).
+    /// Watches membership until <paramref name="stop"/>: a node whose silo is no longer active is gone (its objects
+    /// are lost, workers move off it), and every call out at that moment is woken (<see cref="BoundedAsync{T}"/>).
+    /// It reads Orleans' own membership (IManagementGrain, answered by the gateway silo), not the central heap's
+    /// node list: the central heap may have lived on the dead silo, and then it answers nobody until it has moved.
     /// </summary>
     public async Task WatchMembershipAsync(CancellationToken stop)
     {
+        IManagementGrain management = Connection.Client.GetGrain<IManagementGrain>(0);
         using var timer = new PeriodicTimer(WatchEvery);
-        string[] seen = [.. _nodes.Select(n => n.Name)];
         try
         {
             while (await timer.WaitForNextTickAsync(stop))
             {
-                NodeInfo[] nodes;
+                Dictionary<SiloAddress, SiloStatus> active;
                 try
                 {
-                    nodes = await Connection.NodesAsync().WaitAsync(WatchTimeout, stop);   // a moving central heap must not stall the watch
+                    active = await management.GetHosts(onlyActive: true).WaitAsync(WatchTimeout, stop);
                 }
                 catch (Exception e) when (IsTransient(e) && !stop.IsCancellationRequested)
                 {
-                    continue; // the central heap is moving: no news yet
+                    continue; // the gateway is dying: ask again through another
                 }
-                if (nodes.Length == 0) continue;
-                // Against what the watcher itself saw last, not _nodes: IsGoneAsync may have refreshed that first.
-                string[] died = [.. seen.Except(nodes.Select(n => n.Name))];
-                seen = [.. nodes.Select(n => n.Name)];
-                _nodes = nodes;
-                if (died.Length == 0) continue;
-                foreach (string node in died) _gone[node] = true;
+                NodeInfo[] nodes = _nodes;
+                NodeInfo[] died = [.. nodes.Where(n => !active.ContainsKey(n.Silo))];
+                if (died.Length == 0 || died.Length == nodes.Length) continue;
+                _nodes = [.. nodes.Where(n => active.ContainsKey(n.Silo))];
+                foreach (NodeInfo node in died) _gone[node.Name] = true;
                 Interlocked.Exchange(ref _nextDeath, NewDeath()).TrySetResult();
             }
         }
