@@ -39,6 +39,10 @@ public interface ICentralHeapGrain : IGrainWithIntegerKey
     [Alias("NodeDied")]
     Task NodeDiedAsync(SiloAddress silo);
 
+    /// <summary>A node leaving in good order, its leases settled by itself: reclaim its slot and grant (idempotent).</summary>
+    [Alias("NodeLeft")]
+    Task NodeLeftAsync(SiloAddress silo);
+
     /// <summary>Sum and per-node rows of every live node's stats.</summary>
     [Alias("GetStats")]
     Task<ClusterStats> GetStatsAsync();

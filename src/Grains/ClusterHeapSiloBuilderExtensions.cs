@@ -27,8 +27,8 @@ public static class ClusterHeapSiloBuilderExtensions
             silo.Services.Configure(configure);
         }
 
-        silo.Services.AddOptions<SiloOptions>().Configure<IOptions<ClusterHeapOptions>>((s, h) => s.SiloName = h.Value.NodeName ?? s.SiloName);
-        silo.Services.AddOptions<ClusterMembershipOptions>().Configure<IOptions<ClusterHeapOptions>>((m, h) =>
+        silo.Services.AddOptions<SiloOptions>().PostConfigure<IOptions<ClusterHeapOptions>>((s, h) => s.SiloName = h.Value.NodeName ?? s.SiloName);
+        silo.Services.AddOptions<ClusterMembershipOptions>().PostConfigure<IOptions<ClusterHeapOptions>>((m, h) =>
         {
             m.ProbeTimeout = h.Value.ProbeTimeout;
             m.NumMissedProbesLimit = 2;

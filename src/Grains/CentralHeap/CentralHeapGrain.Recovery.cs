@@ -110,6 +110,19 @@ public sealed partial class CentralHeapGrain
     }
 
     /// <inheritdoc/>
+    public Task NodeLeftAsync(SiloAddress silo)
+    {
+        // The node returned what it held and revoked what it lent before it called (HeapNodeService.StopAsync):
+        // nobody else has anything to settle, and while a whole cluster stops nobody should be asked to.
+        if (_nodes.Remove(silo, out NodeRecord? left))
+        {
+            LogNodeDied(_logger, left.Name, left.Slot, left.Generation, left.Granted);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
     public async Task NodeDiedAsync(SiloAddress silo)
     {
         if (!_nodes.Remove(silo, out NodeRecord? dead))
@@ -119,7 +132,8 @@ public sealed partial class CentralHeapGrain
 
         LogNodeDied(_logger, dead.Name, dead.Slot, dead.Generation, dead.Granted);
         // Every survivor settles its own side: a lender reclaims what it lent to the dead node, a lessee revokes what
-        // it holds from it. The central heap has no list of those leases to consult; the survivors do.
+        // it holds from it. The central heap has no list of those leases to consult; the survivors do. (A node that
+        // leaves in good order settles its own and says NodeLeft instead.)
         await Task.WhenAll(_nodes.Values.Select(n =>
             TryCallAsync(n, async g => { await g.ForgetNodeAsync(dead.Name, dead.Slot, dead.Generation); return "ok"; })));
     }
