@@ -6,15 +6,18 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: scripts/bench-gc.sh [--repeat R] [--depths "16 18"] [--no-build] [-h]
+Usage: scripts/bench-gc.sh [--repeat R] [--depths "16 18"] [--modes "concurrent stw"] [--no-build] [-h]
 
-For each depth and each of R repetitions, runs ClusterHeap (`clusterheap.dll bench binarytrees -depth D`) and Go
-(bench/anchors/binarytrees.go, built once with `go build`) back to back, alternating which goes first. Both print
-one line with checksum=, ms=, heapsys=, numgc=, pause_p50_us=, pause_max_us=, gccpu=; the checksums must agree.
+For each depth and each of R repetitions, runs ClusterHeap in each collector mode (`clusterheap.dll bench binarytrees
+-depth D -mode M`) and Go (bench/anchors/binarytrees.go, built once with `go build`) back to back, rotating which goes
+first. All print one line with checksum=, ms=, heapsys=, numgc=, pause_p50_us=, pause_max_us=, gccpu=; the checksums
+must agree.
 Each run is also timed with /usr/bin/time for its CPU seconds (user + sys, the whole process).
 
   --repeat R       repetitions (default 3); the table shows medians of R
   --depths "A B"   depths to run (default "16 18")
+  --modes "A B"    ClusterHeap's collector modes (default "concurrent stw"; also "assist": concurrent, marking on the
+                   mutator's thread only, no mark worker)
   --no-build       use the existing Release build of src/Client
   -h, --help       this text
 
@@ -26,11 +29,13 @@ EOF
 cmdline="scripts/bench-gc.sh${*:+ $*}"
 repeat=3
 depths="16 18"
+modes="concurrent stw"
 build=1
 while [ $# -gt 0 ]; do
   case $1 in
     --repeat) [ $# -ge 2 ] || { echo "bench-gc: --repeat needs a value" >&2; exit 2; }; repeat=$2; shift 2 ;;
     --depths) [ $# -ge 2 ] || { echo "bench-gc: --depths needs a value" >&2; exit 2; }; depths=$2; shift 2 ;;
+    --modes) [ $# -ge 2 ] || { echo "bench-gc: --modes needs a value" >&2; exit 2; }; modes=$2; shift 2 ;;
     --no-build) build=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench-gc: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
@@ -39,6 +44,9 @@ done
 [[ $repeat =~ ^[1-9][0-9]*$ ]] || { echo "bench-gc: --repeat must be a positive integer, got '$repeat'" >&2; exit 2; }
 for d in $depths; do
   if ! [[ $d =~ ^[0-9]+$ ]] || [ "$d" -lt 4 ]; then echo "bench-gc: depths must be integers >= 4, got '$d'" >&2; exit 2; fi
+done
+for m in $modes; do
+  case $m in stw|concurrent|assist) ;; *) echo "bench-gc: modes are stw, concurrent, assist; got '$m'" >&2; exit 2 ;; esac
 done
 command -v go >/dev/null || { echo "bench-gc: go not on PATH (Debian: apt-get install golang-go)" >&2; exit 1; }
 command -v dotnet >/dev/null || { echo "bench-gc: dotnet not on PATH" >&2; exit 1; }
@@ -68,22 +76,28 @@ md=$base.md
   echo "# machine: nproc=$(nproc) cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //') load=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$log"
 
-# run <impl> <depth>: one raw line, the program's own plus cpu_s= from /usr/bin/time.
+# run <impl> <depth>: one raw line, impl= then the program's own plus cpu_s= from /usr/bin/time. impl: go, or
+# clusterheap-<mode>.
 run() {
   local out cpu
-  if [ "$1" = clusterheap ]; then
-    out=$(/usr/bin/time -f 'cpu_s=%U+%S' -o "$work/time" dotnet "$dll" bench binarytrees -depth "$2") || { echo "bench-gc: clusterheap failed at depth $2: $out" >&2; exit 1; }
+  if [ "$1" != go ]; then
+    out=$(/usr/bin/time -f 'cpu_s=%U+%S' -o "$work/time" dotnet "$dll" bench binarytrees -depth "$2" -mode "${1#clusterheap-}") || { echo "bench-gc: $1 failed at depth $2: $out" >&2; exit 1; }
   else
     out=$(/usr/bin/time -f 'cpu_s=%U+%S' -o "$work/time" "$work/binarytrees" -depth "$2") || { echo "bench-gc: go failed at depth $2" >&2; exit 1; }
   fi
   cpu=$(awk -F'[=+]' '/cpu_s=/{printf "%.2f", $2 + $3}' "$work/time")
-  printf '%s cpu_s=%s\n' "$(printf '%s\n' "$out" | grep -m1 'binarytrees')" "$cpu"
+  printf 'impl=%s %s cpu_s=%s\n' "$1" "$(printf '%s\n' "$out" | grep -m1 'binarytrees')" "$cpu"
 }
+
+impls=()
+for m in $modes; do impls+=("clusterheap-$m"); done
+impls+=(go)
 
 i=0
 for ((r = 1; r <= repeat; r++)); do
   for d in $depths; do
-    if [ $(((r + i) % 2)) -eq 0 ]; then order=(clusterheap go); else order=(go clusterheap); fi
+    k=$(((r + i) % ${#impls[@]}))
+    order=("${impls[@]:k}" "${impls[@]:0:k}")
     i=$((i + 1))
     for impl in "${order[@]}"; do
       echo "bench-gc: rep $r/$repeat depth $d $impl" >&2
@@ -99,7 +113,7 @@ bad=$(awk '/^#/{next} { d=$2; for (f = 1; f <= NF; f++) if ($f ~ /^checksum=/) c
 median() {  # median <impl> <depth> <field>
   awk -v i="$1" -v d="depth=$2" -v f="$3" '
     /^#/ { next }
-    $2 == d && $3 == i { for (k = 1; k <= NF; k++) if (index($k, f "=") == 1) { v[++n] = substr($k, length(f) + 2) + 0 } }
+    $2 == d && $3 == "impl=" i { for (k = 1; k <= NF; k++) if (index($k, f "=") == 1) { v[++n] = substr($k, length(f) + 2) + 0 } }
     END {
       if (n == 0) { print "-"; exit }
       for (a = 2; a <= n; a++) { t = v[a]; b = a - 1; while (b > 0 && v[b] > t) { v[b + 1] = v[b]; b-- } v[b + 1] = t }
@@ -112,13 +126,15 @@ table() {
   echo "| depth | program | ms | cpu s | HeapSys MiB | cycles | pause p50 µs | pause max µs | GC CPU |"
   echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|"
   for d in $depths; do
-    for impl in clusterheap go; do
-      echo "| $d | $impl | $(median $impl "$d" ms) | $(median $impl "$d" cpu_s) | $(median $impl "$d" heapsys) | $(median $impl "$d" numgc) | $(median $impl "$d" pause_p50_us) | $(median $impl "$d" pause_max_us) | $(median $impl "$d" gccpu) |"
+    for impl in "${impls[@]}"; do
+      echo "| $d | $impl | $(median "$impl" "$d" ms) | $(median "$impl" "$d" cpu_s) | $(median "$impl" "$d" heapsys) | $(median "$impl" "$d" numgc) | $(median "$impl" "$d" pause_p50_us) | $(median "$impl" "$d" pause_max_us) | $(median "$impl" "$d" gccpu) |"
     done
-    ms=$(awk -v c="$(median clusterheap "$d" ms)" -v g="$(median go "$d" ms)" 'BEGIN{if (c == "-" || g == "-" || g + 0 == 0) print "-"; else printf "%.2f", c / g}')
-    cpu=$(awk -v c="$(median clusterheap "$d" cpu_s)" -v g="$(median go "$d" cpu_s)" 'BEGIN{if (c == "-" || g == "-" || g + 0 == 0) print "-"; else printf "%.2f", c / g}')
-    hs=$(awk -v c="$(median clusterheap "$d" heapsys)" -v g="$(median go "$d" heapsys)" 'BEGIN{if (c == "-" || g == "-" || g + 0 == 0) print "-"; else printf "%.2f", c / g}')
-    echo "| $d | clusterheap / go | $ms× | $cpu× | $hs× | | | | |"
+    for m in $modes; do
+      ms=$(awk -v c="$(median "clusterheap-$m" "$d" ms)" -v g="$(median go "$d" ms)" 'BEGIN{if (c == "-" || g == "-" || g + 0 == 0) print "-"; else printf "%.2f", c / g}')
+      cpu=$(awk -v c="$(median "clusterheap-$m" "$d" cpu_s)" -v g="$(median go "$d" cpu_s)" 'BEGIN{if (c == "-" || g == "-" || g + 0 == 0) print "-"; else printf "%.2f", c / g}')
+      hs=$(awk -v c="$(median "clusterheap-$m" "$d" heapsys)" -v g="$(median go "$d" heapsys)" 'BEGIN{if (c == "-" || g == "-" || g + 0 == 0) print "-"; else printf "%.2f", c / g}')
+      echo "| $d | clusterheap-$m / go | $ms× | $cpu× | $hs× | | | | |"
+    done
   done
 }
 
@@ -133,7 +149,9 @@ tbl=$(table)
   echo
   echo "Medians of $repeat repetition(s). ms: the program's own timer around the work; cpu s: user + sys of the whole"
   echo "process (/usr/bin/time; .NET's includes runtime start-up and JIT). GC CPU: each runtime's GCCPUFraction (Go: over"
-  echo "GOMAXPROCS = 1; ClusterHeap: over wall time × processors)."
+  echo "GOMAXPROCS = 1; ClusterHeap: over wall time × processors). Modes: stw stops the world for each whole cycle;"
+  echo "concurrent marks beside the mutator on a dedicated mark worker thread (a second core, which Go's GOMAXPROCS=1 run"
+  echo "does not use), pauses = its two stop-the-world phases; assist marks concurrently on the mutator's own thread only."
   echo
   echo "$tbl"
 } >"$md"

@@ -8,7 +8,13 @@
 # larson's rate, and the CPU time the three silo processes used per thousand operations (utime + stime
 # from /proc, scrapes included), which other work on a shared machine disturbs far less than the rate.
 #
-#   scripts/bench-metrics.sh [--repeat 3] [--duration 20] [--warmup 10] [--scrape-interval 1]
+#   scripts/bench-metrics.sh [--repeat 3] [--duration 20] [--warmup 10] [--scrape-interval 1] [--meters LIST]
+#                            [--with-orleans]
+#
+# --meters LIST gives the metrics-on silos --metrics-meters LIST (e.g. ClusterHeap,Microsoft.Orleans to
+# add Orleans' meter); by default they export the silo's default, ClusterHeap alone. --with-orleans adds a
+# third mode, "orleans" (metrics on with ClusterHeap,Microsoft.Orleans), interleaved with the other two
+# (off on orleans, then orleans on off, ...), and reports it against off too.
 #
 # Wrap it in flock with any other benchmark on the machine. Needs curl and jq.
 set -euo pipefail
@@ -19,6 +25,8 @@ REPEAT=3
 DURATION=20
 WARMUP=10
 SCRAPE_INTERVAL=1
+METERS=""
+MODES=(off on)
 METRICS_BASE="${CLUSTERHEAP_BASE_METRICS_PORT:-19464}"
 while (($#)); do
   case "$1" in
@@ -26,6 +34,8 @@ while (($#)); do
     --duration) DURATION=$2; shift ;;
     --warmup) WARMUP=$2; shift ;;
     --scrape-interval) SCRAPE_INTERVAL=$2; shift ;;
+    --meters) METERS=$2; shift ;;
+    --with-orleans) MODES=(off on orleans) ;;
     *) echo "bench-metrics.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -63,10 +73,13 @@ scrape_forever() { # scrapes every node's endpoint every SCRAPE_INTERVAL seconds
 }
 
 run() { # MODE REP
-  local mode=$1 rep=$2 json="$OUT/larson-$1-$2.json" args=()
-  [[ "$mode" == on ]] && args=(--metrics "$METRICS_BASE")
-  scripts/cluster.sh up 3 "${args[@]}" -- --arena-size 8GiB --procs 2 >"$OUT/up-$mode-$rep.log" 2>&1
-  if [[ "$mode" == on ]]; then
+  local mode=$1 rep=$2 json="$OUT/larson-$1-$2.json" observe=() silo=(--arena-size 8GiB --procs 2)
+  case "$mode" in
+    on) observe=(--metrics "$METRICS_BASE"); [[ -z "$METERS" ]] || silo+=(--metrics-meters "$METERS") ;;
+    orleans) observe=(--metrics "$METRICS_BASE"); silo+=(--metrics-meters "ClusterHeap,Microsoft.Orleans") ;;
+  esac
+  scripts/cluster.sh up 3 "${observe[@]}" -- "${silo[@]}" >"$OUT/up-$mode-$rep.log" 2>&1
+  if [[ "$mode" != off ]]; then
     scrape_forever 2>>"$OUT/scrape-$rep.log" &
     SCRAPER=$!
   fi
@@ -94,16 +107,22 @@ run() { # MODE REP
 }
 
 : >"$OUT/runs.txt"
-echo "# $(date -u +%Y-%m-%dT%H:%MZ) larson ${DURATION}s after ${WARMUP}s of warm-up, 3 silos, scrape every ${SCRAPE_INTERVAL}s when on, ABBA x $REPEAT"
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) larson ${DURATION}s after ${WARMUP}s of warm-up, 3 silos, scrape every ${SCRAPE_INTERVAL}s when on, meters ${METERS:-ClusterHeap}, modes ${MODES[*]}, ABBA x $REPEAT"
 for ((rep = 1; rep <= REPEAT; rep++)); do
-  if ((rep % 2)); then order=(off on); else order=(on off); fi
+  order=("${MODES[@]}")
+  if ((rep % 2 == 0)); then
+    order=()
+    for ((i = ${#MODES[@]} - 1; i >= 0; i--)); do order+=("${MODES[i]}"); done
+  fi
   for mode in "${order[@]}"; do run "$mode" "$rep"; done
 done
 
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 off=$(sed -n 's/^off .*ops_per_sec=\([0-9.]*\).*/\1/p' "$OUT/runs.txt" | median)
-on=$(sed -n 's/^on .*ops_per_sec=\([0-9.]*\).*/\1/p' "$OUT/runs.txt" | median)
-echo "median ops/s: off $off, on $on; on/off = $(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.3f", a / b }')"
 coff=$(sed -n 's/^off .*cpu_us_per_kop=\([0-9]*\).*/\1/p' "$OUT/runs.txt" | median)
-con=$(sed -n 's/^on .*cpu_us_per_kop=\([0-9]*\).*/\1/p' "$OUT/runs.txt" | median)
-echo "median silo CPU per 1000 ops: off ${coff} us, on ${con} us; on/off = $(awk -v a="$con" -v b="$coff" 'BEGIN { printf "%.3f", a / b }')"
+for mode in "${MODES[@]:1}"; do
+  rate=$(sed -n "s/^$mode .*ops_per_sec=\\([0-9.]*\\).*/\\1/p" "$OUT/runs.txt" | median)
+  cpu=$(sed -n "s/^$mode .*cpu_us_per_kop=\\([0-9]*\\).*/\\1/p" "$OUT/runs.txt" | median)
+  echo "median ops/s: off $off, $mode $rate; $mode/off = $(awk -v a="$rate" -v b="$off" 'BEGIN { printf "%.3f", a / b }')"
+  echo "median silo CPU per 1000 ops: off ${coff} us, $mode ${cpu} us; $mode/off = $(awk -v a="$cpu" -v b="$coff" 'BEGIN { printf "%.3f", a / b }')"
+done

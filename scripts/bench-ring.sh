@@ -7,7 +7,7 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: scripts/bench-ring.sh [--repeat R] [--ops-scale F] [--no-clusterheap] [--no-build] [-h]
+Usage: scripts/bench-ring.sh [--repeat R] [--ops-scale F] [--no-clusterheap] [--no-build] [--baseline DIR] [-h]
 
 Runs every standard ring run of bench/WORKLOADS.md, plus ring-16 (-size 16: 16-byte noscan
 objects share the tiny blocks' span class), R times. Within each repetition, each
@@ -19,6 +19,8 @@ which goes first, so drift on the machine spreads over all allocators.
   --ops-scale F     divide every run's -ops by F for a quick run (default 1 = full size)
   --no-clusterheap  skip ClusterHeap (no build, anchors only)
   --no-build        do not run `dotnet build -c Release src/Client` first (use the existing dll)
+  --baseline DIR    also run another checkout's Release client (DIR, built with -c Release) as the
+                    column baseline, interleaved with ClusterHeap's: a before/after in one run
   -h, --help        this text
 
 Output: the table on stdout; bench/results/ring-YYYYMMDD-HHMM.txt (every raw line, tagged
@@ -40,6 +42,8 @@ while [ $# -gt 0 ]; do
     --ops-scale=*) scale=${1#*=}; shift ;;
     --no-clusterheap) clusterheap=0; shift ;;
     --no-build) build=0; shift ;;
+    --baseline) [ $# -ge 2 ] || { echo "bench-ring: --baseline needs a directory" >&2; exit 2; }; baseline=$2; shift 2 ;;
+    --baseline=*) baseline=${1#*=}; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench-ring: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -52,6 +56,12 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 anchors=$repo/bench/anchors/anchors.sh
 [ -f "$anchors" ] || { echo "bench-ring: $anchors not found" >&2; exit 1; }
 dll=$repo/src/Client/bin/Release/net10.0/linux-x64/clusterheap.dll
+baseline_dll=
+if [ -n "$baseline" ]; then
+  [ $clusterheap -eq 1 ] || { echo "bench-ring: --baseline needs ClusterHeap's own run (drop --no-clusterheap)" >&2; exit 2; }
+  baseline_dll=$(cd "$baseline" 2>/dev/null && pwd)/src/Client/bin/Release/net10.0/linux-x64/clusterheap.dll
+  [ -f "$baseline_dll" ] || { echo "bench-ring: --baseline $baseline: no Release client at $baseline_dll (run dotnet build -c Release src/Client there)" >&2; exit 2; }
+fi
 
 # The standard runs: name and ring arguments, -ops being the default 10 000 000 unless given. ring-16 is
 # not in bench/WORKLOADS.md's standard set: it is here because 16-byte noscan objects share the tiny blocks' span class.
@@ -59,6 +69,7 @@ names=(ring-8 ring-16 ring-64 ring-1k ring-4k ring-mixed ring-large)
 args=("-size 8" "-size 16" "-size 64" "-size 1024" "-size 4096" "-min 8 -max 1000 -random" "-min 32769 -max 1048576 -live 100 -random")
 baseops=(10000000 10000000 10000000 10000000 10000000 10000000 200000)
 allocs=(clusterheap glibc mimalloc jemalloc tcmalloc go)
+[ -z "$baseline_dll" ] || allocs=(clusterheap baseline glibc mimalloc jemalloc tcmalloc go)
 header=$(IFS='|'; echo "${allocs[*]}" | sed 's/|/ | /g')
 
 
@@ -71,8 +82,8 @@ ch_fail() {
 
 # Runs ClusterHeap's ring; prints its raw output line containing ns/op=.
 run_clusterheap() {
-  local out rc=0
-  out=$(dotnet "$dll" bench local "$@" 2>&1) || rc=$?
+  local out rc=0 d=${CH_DLL:-$dll}
+  out=$(dotnet "$d" bench local "$@" 2>&1) || rc=$?
   [ $rc -eq 0 ] || ch_fail "exit code $rc for 'bench local $*': $(printf '%s' "$out" | tail -n 3)"
   out=$(printf '%s\n' "$out" | grep -m1 -E 'ns/op=[0-9.eE+-]+' || true)
   [ -n "$out" ] || ch_fail "no ns/op=<float> in the output of 'bench local $*'"
@@ -87,6 +98,7 @@ if [ $clusterheap -eq 1 ]; then
   fi
   [ -f "$dll" ] || ch_fail "$dll not found"
   run_clusterheap -size 64 -live 100 -ops 1000 >/dev/null  # smoke test before the long run
+  [ -z "$baseline_dll" ] || CH_DLL=$baseline_dll run_clusterheap -size 64 -live 100 -ops 1000 >/dev/null
 fi
 
 stamp=$(date +%Y%m%d-%H%M)
@@ -112,11 +124,18 @@ for ((r = 1; r <= repeat; r++)); do
     steps=(anchors)
     if [ $clusterheap -eq 1 ]; then
       if [ $(((r + i) % 2)) -eq 0 ]; then steps=(clusterheap anchors); else steps=(anchors clusterheap); fi
+      if [ -n "$baseline_dll" ]; then
+        if [ $(((r + i) % 2)) -eq 0 ]; then steps=(baseline "${steps[@]}"); else steps=("${steps[@]}" baseline); fi
+      fi
     fi
     for s in "${steps[@]}"; do
       if [ "$s" = clusterheap ]; then
         line=$(run_clusterheap "${a[@]}")
         case $line in clusterheap*) ;; *) line="clusterheap: $line" ;; esac
+        echo "rep=$r run=${names[$i]} $line" | tee -a "$log" >&2
+      elif [ "$s" = baseline ]; then
+        line=$(CH_DLL=$baseline_dll run_clusterheap "${a[@]}")
+        line="baseline: ${line#clusterheap: }"
         echo "rep=$r run=${names[$i]} $line" | tee -a "$log" >&2
       else
         bash "$anchors" "${a[@]}" | sed -e 's/^tcmalloc_minimal /tcmalloc /' -e "s/^/rep=$r run=${names[$i]} /" | tee -a "$log" >&2
@@ -150,13 +169,19 @@ cell() {  # cell <run> <alloc> <field: 3 median, 4 min, 5 max>
 }
 
 table() {
-  echo "| run | $header | clusterheap/glibc |"
-  echo "|---|$(printf -- '---:|%.0s' "${allocs[@]}")---:|"
+  local extra=""
+  [ -z "$baseline_dll" ] || extra=" clusterheap/baseline |"
+  echo "| run | $header | clusterheap/glibc |$extra"
+  echo "|---|$(printf -- '---:|%.0s' "${allocs[@]}")---:|${extra:+---:|}"
   for n in "${names[@]}"; do
     row="| $n |"
     for a in "${allocs[@]}"; do row+=" $(cell "$n" "$a" 3) |"; done
     ch=$(cell "$n" clusterheap 3); gl=$(cell "$n" glibc 3)
     ratio=$(awk -v c="$ch" -v g="$gl" 'BEGIN { if (c == "-" || g == "-" || g + 0 == 0) print "-"; else printf "%.2f", c / g }')
+    if [ -n "$baseline_dll" ]; then
+      bl=$(cell "$n" baseline 3)
+      ratio+=" | $(awk -v c="$ch" -v b="$bl" 'BEGIN { if (c == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", c / b }')"
+    fi
     echo "$row $ratio |"
   done
 }
@@ -183,6 +208,7 @@ tbl=$(table)
   echo "- go: $(go version 2>/dev/null || echo 'not installed'); gcc: $(gcc -dumpfullversion 2>/dev/null || echo '?'); dotnet: $(dotnet --version 2>/dev/null || echo '?')"
   echo "- anchors: \`bench/anchors/anchors.sh\` (LD_PRELOAD), workloads: \`bench/WORKLOADS.md\` (its standard set, plus ring-16)"
   echo "- raw lines: \`$(basename "$log")\`"
+  [ -z "$baseline_dll" ] || echo "- baseline: \`$baseline_dll\` ($(git -C "$baseline" log -1 --format='%h %s' 2>/dev/null | cut -c1-80))"
   echo
   echo "Median ns/op over $repeat repetition(s), lower is better (\`-\` = not run):"
   echo

@@ -69,6 +69,8 @@ public sealed record NodeStats
     [Id(28)] public long MetadataSys { get; init; }
     /// <summary>Calls this node's data path (its mcache grains) made to the central heap: growth requests, lease requests and returns, large objects elsewhere (cumulative).</summary>
     [Id(29)] public long CentralCalls { get; init; }
+    /// <summary>The node heap's collector: cycles, pauses, goal (empty in a sum row).</summary>
+    [Id(30)] public NodeGcStats Gc { get; init; } = new();
 
     /// <summary>Fragmentation inside spans: HeapInuse - HeapAlloc.</summary>
     public long InternalFragmentation => HeapInuse - HeapAlloc;

@@ -16,7 +16,11 @@ public sealed record SpanRow(
     [property: Id(7)] int Live,
     [property: Id(8)] string Cache,
     [property: Id(9)] long LeaseId,
-    [property: Id(10)] int ReleasedPages);
+    [property: Id(10)] int ReleasedPages)
+{
+    /// <summary>An in-use span the node's last collection left to sweep: Live still counts its unreached objects.</summary>
+    [Id(11)] public bool Unswept { get; init; }
+}
 
 /// <summary>State of a run of pages in the heap map picture.</summary>
 [GenerateSerializer, Alias("ClusterHeap.MapState")]
@@ -30,6 +34,8 @@ public enum MapState
     Free = 2,
     /// <summary>A free run returned to the OS by the scavenger.</summary>
     Released = 3,
+    /// <summary>An in-use span the last collection left to sweep (occupancy counts the objects it did not reach).</summary>
+    Unswept = 4,
 }
 
 /// <summary>One span in the heap map: where, how big, which class, how full.</summary>

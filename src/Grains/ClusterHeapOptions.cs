@@ -33,6 +33,9 @@ public sealed class ClusterHeapOptions
     /// <summary>Growth is granted in multiples of this many bytes (a node's first grant is one chunk).</summary>
     public long GrantChunk { get; set; } = 64L << 20;
 
+    /// <summary>Sweep in the background after each collection (HeapOptions.BackgroundSweeper); tests that look at unswept spans turn it off.</summary>
+    public bool BackgroundSweeper { get; set; } = true;
+
     /// <summary>How long the central heap waits for one node grain while rebuilding or reclaiming.</summary>
     public TimeSpan NodeCallTimeout { get; set; } = TimeSpan.FromSeconds(10);
 }

@@ -40,7 +40,7 @@ public sealed unsafe partial class NodeHeap
     private int _barrierCount, _barrierCapacity;
     private ulong* _barrierSpare;            // the marker's: guarded by _markLock
     private int _barrierSpareCapacity;
-    private long _barrierShaded;             // words queued since the heap was created (Interlocked)
+    private long _barrierShaded;             // words queued since the heap was created; guarded by _barrierLock
 
     /// <summary>Breaks part of the concurrent mark on purpose (tests showing checkmark catches it). Default none.</summary>
     public GcDebugBreak DebugBreak { get; set; }
@@ -49,7 +49,7 @@ public sealed unsafe partial class NodeHeap
     public bool IsMarking => _marking;
 
     /// <summary>Words the barrier (writes and roots) has queued for the marker, ever.</summary>
-    public long BarrierShaded => Interlocked.Read(ref _barrierShaded);
+    public long BarrierShaded => Volatile.Read(ref _barrierShaded);
 
     /// <summary>
     /// Stores <paramref name="value"/> into the pointer word at <paramref name="slot"/> with the write barrier: the
@@ -103,15 +103,33 @@ public sealed unsafe partial class NodeHeap
         if ((DebugBreak & GcDebugBreak.SkipRootBarrier) == 0) BarrierShade(word);
     }
 
-    /// <summary>Queues one word for the marker (0 is skipped). Any thread.</summary>
+    /// <summary>
+    /// Queues one word for the marker (Go's shade): skipped when it is 0 or names an object of this heap already marked
+    /// (born marked, or reached) — its words are the marker's business already. Any thread.
+    /// </summary>
     internal void BarrierShade(ulong word)
     {
-        if (word == 0) return;
+        if (word == 0 || MarkedAlready(word)) return;
         _barrierLock.Enter();
         if (_barrierCount == _barrierCapacity) GrowBarrierLocked();
         _barrierWords[_barrierCount++] = word;
+        _barrierShaded++;
         _barrierLock.Exit();
-        Interlocked.Increment(ref _barrierShaded);
+    }
+
+    /// <summary>
+    /// The word names a slot of one of this heap's in-use spans whose mark bit is set. Read without locks: a stale
+    /// answer only queues a word the marker then finds marked (a slot's mark bit is never cleared while marking).
+    /// </summary>
+    private bool MarkedAlready(ulong word)
+    {
+        nuint p = (nuint)(word & ((1UL << 48) - 1));
+        ushort tag = (ushort)(word >> 48);
+        if ((tag != 0 && tag != PointerGeneration) || p - _arenaStart >= _mheap.ArenaUsed - _arenaStart) return false;
+        MSpan* s = _mheap.SpanOf(p);
+        if (s == null || s->State != SpanState.InUse || p < s->StartAddr) return false;
+        int index = s->IsLarge ? 0 : s->ObjectIndex(p);
+        return index < MSpan.MaxObjects && (Volatile.Read(ref s->MarkBits[index >> 6]) & (1UL << index)) != 0;
     }
 
     private void GrowBarrierLocked()

@@ -55,7 +55,7 @@ public sealed unsafe partial class NodeHeap
     /// <summary>Pause 1, the world stopped: the mark starts, roots shaded, barrier on. Returns the roots shaded.</summary>
     private long BeginConcurrentMarkStopped(Action<ulong>? foreignSink)
     {
-        BeginMarkStopped();
+        using (_markLock.EnterScope()) BeginMarkStopped();          // the marker resets: no slice may be running
         _marker!.Concurrent = true;
         _marker.ForeignSink = foreignSink;
         _cycleLiveAtMark = _mheap.HeapLive;
@@ -136,6 +136,7 @@ public sealed unsafe partial class NodeHeap
         finally
         {
             _world.ExitWriteLock();
+            AfterPause();
             if (mutator) _world.EnterReadLock();
         }
     }
@@ -143,6 +144,7 @@ public sealed unsafe partial class NodeHeap
     /// <summary>Starts a local concurrent cycle (pause 1) unless one runs or a session marks. True when this call started it.</summary>
     private bool StartConcurrentCycle(bool forced)
     {
+        SweepBeforePause();
         return StopTheWorld(() =>
         {
             if (_localMarking || _markSession != null || _disposed) return false;
@@ -159,15 +161,36 @@ public sealed unsafe partial class NodeHeap
         });
     }
 
+    /// <summary>
+    /// Go's gcStart sweeps what the last cycle left before it stops the world, so that pause 1's finishing sweep finds
+    /// (nearly) nothing: the same here, on the starting thread, under the world lock's shared side as the background
+    /// sweeper holds it (a pause that starts meanwhile waits for the span being swept).
+    /// </summary>
+    private void SweepBeforePause()
+    {
+        if (_sweepDone) return;
+        bool mutator = _world.IsReadLockHeld;
+        if (!mutator) _world.EnterReadLock();
+        try
+        {
+            while (!_disposed && SweepOneSpan(out _)) { }
+        }
+        finally
+        {
+            if (!mutator) _world.ExitReadLock();
+        }
+    }
+
     /// <summary>Ends the local concurrent cycle (pause 2) if one is marking; null when none was.</summary>
     private GcCycle? TerminateConcurrentCycle()
     {
+        if (_localMarking && BarrierPending) Assist(long.MaxValue);    // what the barrier queued, before the world stops
         return StopTheWorld(() =>
         {
             if (!_localMarking) return null;
             long t2 = Stopwatch.GetTimestamp();
+            using (_markLock.EnterScope()) _localMarking = false;     // the worker's next slice sees it: none runs past here
             DrainAllStopped();
-            _localMarking = false;
             return EndConcurrentMarkStopped(_cycleForced, t2, _cycleRoots);
         });
     }
@@ -239,7 +262,7 @@ public sealed unsafe partial class NodeHeap
     private void AbortLocalMarkStopped()
     {
         if (!_localMarking) return;
-        _localMarking = false;
+        using (_markLock.EnterScope()) _localMarking = false;
         DropConcurrentMarkStopped();
     }
 

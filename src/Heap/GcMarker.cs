@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace ClusterHeap.Heap;
 
@@ -30,6 +31,7 @@ public readonly record struct MarkCounts(
 internal sealed unsafe class GcMarker : IDisposable
 {
     private const ulong AddressMask = (1UL << 48) - 1;
+    private const int PrefetchRing = 8;          // grey objects prefetched ahead of the scan (a power of 2)
 
     private readonly NodeHeap _heap;
     private readonly MHeap _mheap;
@@ -205,10 +207,27 @@ internal sealed unsafe class GcMarker : IDisposable
         HeapBitmap bitmap = _bitmap;
         bool atomic = Concurrent;
         long objects = 0, bytes = 0, scanned = 0;
-        while (_depth > 0 && scanned < budget)
+        int depth = _depth;                                   // the grey stack in locals: stores through pointers below
+        nuint* grey = _grey;                                  // would otherwise make the JIT reload the fields
+        // Objects go from the stack's top through a small ring before they are scanned, each prefetched as it enters:
+        // its cache line arrives while the ones ahead of it are scanned (the mark is bound by memory, not by work).
+        nuint* ring = stackalloc nuint[2 * PrefetchRing];
+        int head = 0, queued = 0;
+        while (scanned < budget)
         {
-            int d = --_depth;
-            nuint obj0 = _grey[2 * d], end = obj0 + _grey[2 * d + 1];
+            while (queued < PrefetchRing && depth > 0)
+            {
+                depth--;
+                nuint o = grey[2 * depth];
+                if (Sse.IsSupported) Sse.Prefetch0((void*)o);
+                int slot = (head + queued++) & (PrefetchRing - 1);
+                ring[2 * slot] = o;
+                ring[2 * slot + 1] = grey[2 * depth + 1];
+            }
+            if (queued == 0) break;
+            nuint obj0 = ring[2 * head], end = obj0 + ring[2 * head + 1];
+            head = (head + 1) & (PrefetchRing - 1);
+            queued--;
             scanned++;
             for (nuint a = obj0; a < end; a += HeapConstants.PtrSize)
             {
@@ -222,51 +241,85 @@ internal sealed unsafe class GcMarker : IDisposable
                 // A raw address inside the mapped arena (0, tagged words and everything outside fail this one test).
                 if (word - arenaStart >= usedBytes)
                 {
-                    if (word != 0) Shade(word);
+                    if (word != 0)
+                    {
+                        depth = ShadeFromDrain(word, depth);
+                        grey = _grey;                                            // Shade may have grown the stack
+                    }
                     continue;
                 }
                 nuint p = (nuint)word;
                 MSpan* s = MHeap.SpanOf(spans, arenaStart, p);
                 if (s == null || s->State != SpanState.InUse || s->SpanClass < 2 || s->TinyMasks != null || p < s->StartAddr)
                 {
-                    Shade(word);                                                 // large spans, tiny blocks, free pages
+                    depth = ShadeFromDrain(word, depth);                        // large spans, tiny blocks, free pages
+                    grey = _grey;
                     continue;
                 }
                 int index = s->ObjectIndex(p);
                 nuint elem = (nuint)s->ElemSize;
                 nuint obj = s->StartAddr + (nuint)index * elem;
-                ulong bit = 1UL << index;
-                int w = index >> 6;
-                if (index >= s->NElems || (s->AllocBits[w] & bit) == 0 || (s->FreedBits[w] & bit) != 0
-                    || (bitmap.Get(obj) & HeapBitmap.Boundary) == 0)
+                // A live object starts here: the boundary bit in its nibble, which every free clears first (its claim)
+                // and every allocation sets last, so it implies the slot's AllocBits bit and no FreedBits bit.
+                if (index >= s->NElems || (bitmap.Get(obj) & HeapBitmap.Boundary) == 0)
                 {
                     _dangling++;
                     continue;
                 }
                 if (p != obj) _interior++;
-                ulong marks = s->MarkBits[w];
+                ulong bit = 1UL << index;
+                ref ulong marks = ref s->MarkBits[index >> 6];
                 if ((marks & bit) != 0) continue;
                 if (atomic)
                 {
-                    if ((Interlocked.Or(ref s->MarkBits[w], bit) & bit) != 0) continue;
+                    if ((Interlocked.Or(ref marks, bit) & bit) != 0) continue;
                 }
                 else
                 {
-                    s->MarkBits[w] = marks | bit;
+                    marks |= bit;
                 }
                 objects++;
                 bytes += (long)elem;
                 if (s->Noscan) continue;
-                if (_depth == _capacity) Grow();
-                nuint* top = _grey + 2 * _depth++;
+                if (depth == _capacity)
+                {
+                    _depth = depth;
+                    Grow();
+                    grey = _grey;
+                }
+                nuint* top = grey + 2 * depth++;
                 top[0] = obj;
                 top[1] = elem;
             }
         }
+        while (queued > 0)                                    // a budget ran out: what waits in the ring goes back
+        {
+            if (depth == _capacity)
+            {
+                _depth = depth;
+                Grow();
+                grey = _grey;
+            }
+            queued--;
+            int slot = (head + queued) & (PrefetchRing - 1);
+            grey[2 * depth] = ring[2 * slot];
+            grey[2 * depth + 1] = ring[2 * slot + 1];
+            depth++;
+        }
+        _depth = depth;
         _objects += objects;
         _bytes += bytes;
         _scannedObjects += scanned;
         return _depth == 0;
+    }
+
+    /// <summary><see cref="Shade"/> from inside <see cref="Drain"/>, whose grey stack depth lives in a local meanwhile.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int ShadeFromDrain(ulong word, int depth)
+    {
+        _depth = depth;
+        Shade(word);
+        return _depth;
     }
 
     private void Grow()

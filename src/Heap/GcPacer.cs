@@ -11,7 +11,8 @@ namespace ClusterHeap.Heap;
 ///   GOGC &lt; 0 ("off"): goal = the memory limit, so with no limit collection never starts by itself
 /// </code>
 /// Go's trigger sits below the goal so that concurrent marking finishes by it (a feedback controller aiming at 25 % of
-/// CPU); a stop-the-world cycle finishes the moment it starts, so its trigger is the goal itself.
+/// CPU); a stop-the-world cycle finishes the moment it starts, so its trigger is the goal itself, and a concurrent one
+/// (GcConcurrent.cs) starts at <see cref="Trigger"/>, a fixed ratio (no feedback controller).
 /// Concurrency model: written with the world stopped (the end of a cycle) or by the owner of the settings; read anywhere.
 /// </summary>
 public sealed class GcPacer

@@ -94,6 +94,7 @@ public sealed unsafe partial class NodeHeap
     /// <summary>Queues the background sweeper unless one is queued or running already.</summary>
     private void StartBackgroundSweep()
     {
+        if (!Options.BackgroundSweeper) return;
         if (Interlocked.Exchange(ref _bgSweepRunning, 1) != 0) return;
         ThreadPool.UnsafeQueueUserWorkItem(static heap => heap.BackgroundSweep(), this, preferLocal: false);
     }

@@ -13,7 +13,14 @@ public sealed record VerifyReport(bool Ok, string? Problem, long Spans, long Fre
 /// <summary>A listing row: one span or free run (the shell's `spans`, the heap map).</summary>
 public readonly record struct SpanInfo(
     nuint Start, long Pages, bool InUse, int SizeClass, bool Noscan, int ElemSize, int Objects, int Live,
-    string Cache, long LeaseId, long ReleasedPages);
+    string Cache, long LeaseId, long ReleasedPages)
+{
+    /// <summary>
+    /// An in-use span the last cycle left to sweep (its sweepgen 2 behind the heap's, GcSweep.cs): Live still counts the
+    /// objects the mark did not reach, until the sweep frees them.
+    /// </summary>
+    public bool Unswept { get; init; }
+}
 
 /// <summary>
 /// Checks every invariant of docs/DESIGN.md §6 that a node can check alone, with the world stopped and every lock
@@ -45,6 +52,7 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
             foreach (nuint block in _openTiny.Keys) Fail($"an mcache bumps into tiny block 0x{block:x}, which is not an open tiny block");
             foreach (nint span in _large.Keys) Fail($"span 0x{((MSpan*)span)->StartAddr:x} is on mheap's large lists but is no in-use large span");
             CheckFreeLists();
+            CheckCachedCounts();
             CheckTotals();
             return new VerifyReport(true, null, _spans, _freeRuns, _objects, _pagesInUse + _pagesFree);
         }
@@ -192,12 +200,25 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
         CheckSlots(s);
     }
 
+    private readonly Dictionary<int, int> _cachedPerClass = [];   // span class → spans found cached (mcache or lease)
+
+    /// <summary>Each mcentral's count of cached spans (its O(1) sweep start relies on it) matches the spans found cached.</summary>
+    private void CheckCachedCounts()
+    {
+        for (int spc = 2; spc < centrals.Length; spc++)
+        {
+            int found = _cachedPerClass.GetValueOrDefault(spc);
+            if (centrals[spc].CachedSpans != found) Fail($"mcentral of span class {spc} counts {centrals[spc].CachedSpans} cached spans, the walk found {found}");
+        }
+    }
+
     private void CheckCacheState(MSpan* s, Dictionary<nint, int> cachedBy)
     {
         MCentral central = centrals[s->SpanClass];
         CentralList list = central.ListOf(s);
         bool listed = list != CentralList.None, partial = list == CentralList.Partial;
         CheckSweepState(s, list == CentralList.Unswept);
+        if (s->Cache != SpanCache.None) _cachedPerClass[s->SpanClass] = _cachedPerClass.GetValueOrDefault(s->SpanClass) + 1;
         switch (s->Cache)
         {
             case SpanCache.None:

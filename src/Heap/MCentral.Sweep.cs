@@ -19,6 +19,13 @@ internal sealed unsafe partial class MCentral
     {
         using (Enter())
         {
+            if (CachedSpans == 0)
+            {
+                // Nothing cached: both lists move whole, without touching a span (what Go's sweepgen-indexed span sets buy).
+                SpliceBack(Unswept, Partial);
+                SpliceBack(Unswept, Full);
+                return;
+            }
             for (int list = 0; list < 2; list++)
             {
                 MSpan* head = &_lists[list];
@@ -40,6 +47,21 @@ internal sealed unsafe partial class MCentral
                 }
             }
         }
+    }
+
+    /// <summary>Spans an mcache or a lease holds (Cache != None), on the partial or full list; guarded by the lock.</summary>
+    internal int CachedSpans;
+
+    /// <summary>Moves every span of list <paramref name="from"/> to the back of list <paramref name="to"/>, in O(1).</summary>
+    private static void SpliceBack(MSpan* to, MSpan* from)
+    {
+        if (SpanList.IsEmpty(from)) return;
+        MSpan* first = from->Next, last = from->Prev, tail = to->Prev;
+        tail->Next = first;
+        first->Prev = tail;
+        last->Next = to;
+        to->Prev = last;
+        SpanList.Init(from);
     }
 
     /// <summary>An aborted mark: every span's marks are dropped (all are swept: a mark starts after the sweep finished).</summary>

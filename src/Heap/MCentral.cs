@@ -141,6 +141,7 @@ internal sealed unsafe partial class MCentral : IDisposable
     {
         Debug.Assert(s->Cache == SpanCache.None && s->FreedCount == 0);
         s->Cache = owner;
+        CachedSpans++;
         _heap.AddHeapLive((long)(s->NElems - s->AllocCount) * s->ElemSize);    // its free slots count as allocated now
         s->FreeIndex = 0;
         s->NextFreeIndex();
@@ -236,6 +237,7 @@ internal sealed unsafe partial class MCentral : IDisposable
     private void UncacheLocked(MSpan* s)
     {
         s->Cache = SpanCache.None;
+        CachedSpans--;
         s->LeaseId = 0;
         _heap.AddHeapLive(-(long)(s->NElems - s->AllocCount) * s->ElemSize);   // slots its holder never used
         s->FoldFreedBits();

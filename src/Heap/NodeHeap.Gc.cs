@@ -49,6 +49,9 @@ public sealed record GcCycle(
 ///     ▼
 ///   sweep (GcSweep.cs): unmarked live objects freed, span by span — by refills, before growth, in the background
 /// </code>
+/// With <see cref="HeapOptions.GcMode"/> = <see cref="GcMode.Concurrent"/> the mark runs beside the mutators between
+/// two short pauses, with a write barrier and born-marked allocation (GcConcurrent.cs, GcBarrier.cs, checkmark in
+/// GcCheckmark.cs); what follows describes the stop-the-world mode, the default, whose pieces the concurrent cycle reuses.
 /// A cycle stops the world: it takes the world lock's exclusive side, so every mutator is between its scopes (or is
 /// the one that started the cycle, from inside Malloc: it steps out of its shared side for the cycle). The cycle
 /// finishes the last sweep, flushes every mcache (free stacks, tiny block, cached spans: Go's mark termination does the
@@ -146,6 +149,7 @@ public sealed unsafe partial class NodeHeap
         finally
         {
             _world.ExitWriteLock();
+            AfterPause();
             if (mutator) _world.EnterReadLock();
         }
     }
@@ -230,8 +234,21 @@ public sealed unsafe partial class NodeHeap
             Stopwatch.GetElapsedTime(0, concurrent?.AssistTicks ?? 0), Stopwatch.GetElapsedTime(0, concurrent?.WorkerTicks ?? 0));
         Volatile.Write(ref _lastCycle, cycle);
         Options.OnGcCycle?.Invoke(cycle);
-        StartBackgroundSweep();
+        _sweepToQueue = true;                           // queued once the world runs again: AfterPause
         return cycle;
+    }
+
+    private bool _sweepToQueue;                         // a mark ended in this pause; world lock
+
+    /// <summary>
+    /// After a pause that may have ended a mark, the world lock released: queue the background sweeper then, not inside
+    /// the pause (waking a pool thread costs tens of microseconds on a busy machine).
+    /// </summary>
+    private void AfterPause()
+    {
+        if (!_sweepToQueue) return;
+        _sweepToQueue = false;
+        StartBackgroundSweep();
     }
 
     private GcMarkSession? _markSession;            // the coordinated cycle marking this heap; world lock
@@ -299,6 +316,7 @@ public sealed unsafe partial class NodeHeap
         finally
         {
             _world.ExitWriteLock();
+            AfterPause();
         }
     }
 

@@ -50,6 +50,7 @@ public sealed unsafe partial class NodeHeap
                     }
                 }
             }
+            uint sweepGen = _mheap.SweepGen;
             _mheap.WithLock(() =>
             {
                 nuint p = _mheap.ArenaStart, used = _mheap.ArenaUsed;
@@ -65,7 +66,8 @@ public sealed unsafe partial class NodeHeap
                             inUse ? (s->IsLarge ? (int)Math.Min(s->Bytes, int.MaxValue) : s->ElemSize) : 0,
                             inUse ? s->NElems : 0, inUse ? s->Live - stacked.GetValueOrDefault((nint)s) : 0,
                             !inUse ? "free" : s->Cache switch { SpanCache.MCache => "mcache", SpanCache.Lease => "lease", _ => "central" },
-                            s->LeaseId, inUse ? 0 : (long)s->NPReleased));
+                            s->LeaseId, inUse ? 0 : (long)s->NPReleased)
+                        { Unswept = inUse && s->SweepGen != sweepGen });
                     }
                     p = s->EndAddr;
                 }

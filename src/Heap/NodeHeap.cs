@@ -19,7 +19,8 @@ namespace ClusterHeap.Heap;
 /// full ones, those an mcache or a lease holds, and those waiting to be swept.
 /// <i>mheap</i> (MHeap.cs): the pages; free runs, coalescing, growth, scavenging.
 /// <i>collector</i> (NodeHeap.Gc.cs): Go's mark and sweep — root sets (RootSet.cs), the mark (GcMarker.cs) into each
-/// span's MarkBits, the sweep (GcSweep.cs) by sweepgen, the pacer (GcPacer.cs). Explicit frees and the collector work
+/// span's MarkBits, the sweep (GcSweep.cs) by sweepgen, the pacer (GcPacer.cs); stop the world or concurrent
+/// (GcConcurrent.cs, with the write barrier of GcBarrier.cs). Explicit frees and the collector work
 /// on the same heap: an object goes by whichever comes first.</para>
 ///
 /// <para><b>Layout</b> (HeapLayout.cs): one PROT_NONE reservation at the slot's hint
@@ -310,6 +311,13 @@ public sealed record HeapOptions
 
     /// <summary>GODEBUG=gccheckmark=1: after each concurrent mark, a stop-the-world mark from scratch must find every reachable object marked (GcCheckmark.cs).</summary>
     public bool Checkmark { get; init; }
+
+    /// <summary>
+    /// Sweep in the background after each cycle (Go's bgsweep, GcSweep.cs). Off: spans stay unswept until a refill,
+    /// a growth or the next cycle sweeps them, or <see cref="NodeHeap.FinishSweep"/> is called (tests that look at
+    /// unswept spans).
+    /// </summary>
+    public bool BackgroundSweeper { get; init; } = true;
 
     /// <summary>Called at the end of each cycle, the world still stopped (GcCycle.Trace is its gctrace line); null: none.</summary>
     public Action<GcCycle>? OnGcCycle { get; init; }

@@ -12,9 +12,9 @@ namespace ClusterHeap.Silo;
 
 /// <summary>
 /// What a silo shows of itself when asked, all off by default so a benchmark never pays for it:
-/// <c>--metrics-port</c> exports the <c>ClusterHeap</c> meter and Orleans' <c>Microsoft.Orleans</c>
-/// meter (or those <c>--metrics-meters</c> names) through OpenTelemetry on a Prometheus scrape endpoint
-/// (a plain HttpListener, no web host);
+/// <c>--metrics-port</c> exports the <c>ClusterHeap</c> meter (or those <c>--metrics-meters</c> names:
+/// <c>ClusterHeap,Microsoft.Orleans</c> adds Orleans' own, whose instruments record on every message once
+/// something listens) through OpenTelemetry on a Prometheus scrape endpoint (a plain HttpListener, no web host);
 /// <c>--dashboard-port</c> adds the Orleans dashboard, which needs the silo to run in an ASP.NET Core
 /// host (<see cref="CreateBuilder"/>). <c>dotnet-counters</c> needs neither: it reads the meters of
 /// any silo process through the runtime's event pipe.

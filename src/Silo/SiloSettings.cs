@@ -34,8 +34,8 @@ public sealed class SiloSettings
         new("--probe-timeout", "CLUSTERHEAP_PROBE_TIMEOUT", "2s", "membership probe timeout; a killed silo is declared dead after 2 missed probes"),
         new("--ready-file", "CLUSTERHEAP_READY_FILE", "(none)", "written once the node heap is up (slot, ports, pid), removed on exit"),
         new("--log-level", "CLUSTERHEAP_LOG_LEVEL", "Information", "ClusterHeap log level; Orleans logs at Warning and above"),
-        new("--metrics-port", "CLUSTERHEAP_METRICS_PORT", "off", "Prometheus scrape endpoint (http://LISTEN:PORT/metrics): the ClusterHeap and Microsoft.Orleans meters"),
-        new("--metrics-meters", "CLUSTERHEAP_METRICS_METERS", "ClusterHeap,Microsoft.Orleans", "the meters the scrape endpoint exports (comma-separated)"),
+        new("--metrics-port", "CLUSTERHEAP_METRICS_PORT", "off", "Prometheus scrape endpoint (http://LISTEN:PORT/metrics) of the --metrics-meters"),
+        new("--metrics-meters", "CLUSTERHEAP_METRICS_METERS", "ClusterHeap", "the meters the scrape endpoint exports (comma-separated; Microsoft.Orleans adds Orleans' own, at a cost on every message)"),
         new("--dashboard-port", "CLUSTERHEAP_DASHBOARD_PORT", "off", "the Orleans dashboard on http://LISTEN:PORT/ (every silo of the cluster should have it on)"),
     ];
 
@@ -135,7 +135,7 @@ public sealed class SiloSettings
             LogLevel = Get("--log-level") ?? "Information",
             MetricsPort = OptionalPort("--metrics-port", Get("--metrics-port")),
             DashboardPort = OptionalPort("--dashboard-port", Get("--dashboard-port")),
-            MetricsMeters = (Get("--metrics-meters") ?? "ClusterHeap,Microsoft.Orleans").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            MetricsMeters = (Get("--metrics-meters") ?? "ClusterHeap").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         };
     }
 

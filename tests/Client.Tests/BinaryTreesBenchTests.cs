@@ -5,15 +5,19 @@ namespace ClusterHeap.Client.Tests;
 /// <summary>`clusterheap bench binarytrees`: the collector runs during it, and its checksum is binary-trees' node count.</summary>
 public class BinaryTreesBenchTests
 {
-    [Fact]
-    public async Task Bench_binarytrees_prints_the_right_checksum_and_collects_on_the_way()
+    [Theory]
+    [InlineData("stw")]
+    [InlineData("concurrent")]
+    [InlineData("assist")]
+    public async Task Bench_binarytrees_prints_the_right_checksum_and_collects_on_the_way(string mode)
     {
         var output = new StringWriter();
         var error = new StringWriter();
         // GOGC 10: a small heap still runs cycles at depth 12, in the middle of Build's recursion.
-        int exit = await Program.RunAsync(["bench", "binarytrees", "-depth", "12", "-gogc", "10"], output, error);
+        int exit = await Program.RunAsync(["bench", "binarytrees", "-depth", "12", "-gogc", "10", "-mode", mode], output, error);
         string line = output.ToString();
         Assert.True(exit == 0, line + error);
+        Assert.Contains($" mode={mode} ", line);
         Assert.Contains($"checksum={BinaryTreesResult.ExpectedChecksum(12)} ", line);
         Assert.Matches(@"numgc=[1-9]\d* ", line);
         Assert.Contains("verify=ok", line);
@@ -32,5 +36,14 @@ public class BinaryTreesBenchTests
         var output = new StringWriter();
         var error = new StringWriter();
         Assert.Equal(2, await Program.RunAsync(["bench", "binarytrees", "-depth", "2"], output, error));
+    }
+
+    [Fact]
+    public async Task An_unknown_mode_is_a_usage_error_naming_the_modes()
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        Assert.Equal(2, await Program.RunAsync(["bench", "binarytrees", "-depth", "8", "-mode", "incremental"], output, error));
+        Assert.Contains("stw, concurrent, assist", error.ToString() + output.ToString());
     }
 }

@@ -21,6 +21,7 @@ public sealed partial class InterruptTests(EmbeddedClusterFixture fixture)
     private static partial int kill(int pid, int signal);
 
     private const int SigInt = 2;
+    private const int SigTerm = 15;
 
     /// <summary>`clusterheap stress …` as a child process against the fixture's cluster; stdout lines go to <paramref name="lines"/>.</summary>
     private static Process Start(string json, System.Collections.Concurrent.BlockingCollection<string> lines, string[] connect)
@@ -111,6 +112,39 @@ public sealed partial class InterruptTests(EmbeddedClusterFixture fixture)
         {
             if (!p.HasExited) p.Kill();
             File.Delete(json);
+        }
+    }
+
+    [Fact]
+    public async Task SigtermStopsTheWebMapWithItsEmbeddedSilo()
+    {
+        // SIGTERM stops it as Ctrl+C does: "stopping", exit 0 (left to the runtime's default it dies at once with 143).
+        using var lines = new System.Collections.Concurrent.BlockingCollection<string>();
+        var seen = new List<string>();
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in (string[])[Path.Combine(AppContext.BaseDirectory, "clusterheap.dll"), "web", "--embedded", "1",
+            "--port", Endpoints.FreePorts(1)[0].ToString(System.Globalization.CultureInfo.InvariantCulture)])
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using Process p = Process.Start(psi)!;
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lines.Add(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lines.Add("stderr: " + e.Data); };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        try
+        {
+            WaitForLine(lines, "heap map of the", seen);
+            Assert.Equal(0, kill(p.Id, SigTerm));
+            await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120));
+            string output = string.Join('\n', seen.Concat(lines));
+            Assert.True(p.ExitCode == 0, $"exit {p.ExitCode}\n{output}");
+            Assert.Contains("stopping", output);
+        }
+        finally
+        {
+            if (!p.HasExited) p.Kill();
         }
     }
 }

@@ -19,7 +19,7 @@ namespace ClusterHeap.Client.Tests;
 public sealed class WebMapTests(EmbeddedClusterFixture cluster)
 {
     /// <summary>Resolves when <paramref name="condition"/> (a JS expression) holds, checked on every DOM change; rejects after <paramref name="seconds"/>.</summary>
-    private static string WaitFor(string condition, double seconds, string what) => $$"""
+    internal static string WaitFor(string condition, double seconds, string what) => $$"""
         new Promise((resolve, reject) => {
           const t0 = performance.now();
           const check = () => { try { return {{condition}}; } catch (e) { return false; } };

@@ -28,7 +28,7 @@ public sealed class MetricsEndpointTests : IAsyncLifetime
         int[] ports = FreePorts(3);
         _metricsPort = ports[2];
         var settings = SiloSettings.Parse(
-            ["--name", Node, "--silo-port", Str(ports[0]), "--gateway-port", Str(ports[1]), "--metrics-port", Str(_metricsPort),
+            ["--name", Node, "--silo-port", Str(ports[0]), "--gateway-port", Str(ports[1]), "--metrics-port", Str(_metricsPort), "--metrics-meters", "ClusterHeap,Microsoft.Orleans",
              "--arena-size", "256MiB", "--procs", "2", "--listen", "127.0.0.1", "--cluster-id", $"metrics-{Guid.NewGuid():N}"],
             _ => null);
         _host = Program.Build(settings);
@@ -118,6 +118,53 @@ public sealed class MetricsEndpointTests : IAsyncLifetime
 
         // Orleans' meter is on the same endpoint.
         Assert.Contains(quiet.Names, n => n.StartsWith("orleans_", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task AfterCyclesTheCollectorsInstrumentsAgreeWithTheNodesMemStats()
+    {
+        IGrainFactory grains = _host.Services.GetRequiredService<IGrainFactory>();
+        IHeapNodeGrain node = grains.GetGrain<IHeapNodeGrain>(Node);
+        PrometheusScrape before = await FreshScrapeAsync();
+        Assert.Equal(0, before.Value("clusterheap_gc_cycles_total", Tag));
+        Assert.DoesNotContain("clusterheap_gc_pauses_seconds_count", before.Names);   // no pause recorded yet
+        MallocBatchResult batch = await grains.GetGrain<IMCacheGrain>(GrainKeys.MCache(Node, 0)).MallocBatchAsync(500, 64);
+        Assert.Null(batch.Error);
+        await grains.GetGrain<IMCacheGrain>(GrainKeys.MCache(Node, 1)).MallocAsync(100_000);
+
+        // The node's collector, twice: nothing roots the objects, so the first cycle's sweep frees them all.
+        ClusterHeap.Heap.NodeHeap heap = _host.Services.GetRequiredService<HeapNodeService>().Heap;
+        heap.Collect();
+        heap.FinishSweep();
+        heap.Collect();
+        heap.FinishSweep();
+
+        NodeStats stats = await node.GetStatsAsync();
+        PrometheusScrape quiet = await FreshScrapeAsync();
+        NodeGcStats gc = stats.Gc;
+        Assert.Equal(2, gc.NumGC);
+        Assert.Equal(501, gc.GcFrees);
+        (string Metric, long Expected)[] pairs =
+        [
+            ("clusterheap_gc_cycles_total", gc.NumGC),
+            ("clusterheap_gc_cycles_forced_total", gc.NumForcedGC),
+            ("clusterheap_gc_cycles_automatic_total", gc.NumGC - gc.NumForcedGC),
+            ("clusterheap_gc_heap_live_bytes", gc.HeapMarked),
+            ("clusterheap_gc_heap_frees_swept_objects_total", gc.GcFrees),
+            ("clusterheap_gc_sweep_pending", 0),
+            ("clusterheap_gc_pauses_seconds_count", 2),
+        ];
+        foreach ((string metric, long expected) in pairs)
+        {
+            Assert.True(quiet.Value(metric, Tag) == expected, $"{metric} = {quiet.Value(metric, Tag)}, MemStats says {expected}");
+        }
+
+        Assert.Equal((double)gc.NextGC, quiet.Number("clusterheap_gc_heap_goal_bytes", Tag));
+        Assert.Equal(gc.PauseTotalNs / 1e9, quiet.Number("clusterheap_gc_pause_seconds_total", Tag), 9);
+        Assert.Equal(gc.RecentPausesNs.Sum() / 1e9, quiet.Number("clusterheap_gc_pauses_seconds_sum", Tag), 9);
+        double fraction = quiet.Number("clusterheap_gc_cpu_fraction", Tag);   // falls as wall time passes with no collector work
+        Assert.True(fraction > 0 && fraction <= gc.GCCPUFraction, $"GCCPUFraction scraped {fraction}, GetStats said {gc.GCCPUFraction} just before");
+        Assert.Equal(2, quiet.Value("clusterheap_gc_pauses_seconds_bucket", Tag, ("le", "+Inf")));
     }
 
     /// <summary>

@@ -46,11 +46,15 @@ public sealed class PrometheusScrape
     public IEnumerable<string> Names => _samples.Select(s => s.Name).Distinct();
 
     /// <summary>The one sample of <paramref name="name"/> whose labels include <paramref name="labels"/>; fails when there is not exactly one.</summary>
-    public long Value(string name, params (string Key, string Value)[] labels)
+    public long Value(string name, params (string Key, string Value)[] labels) => checked((long)Number(name, labels));
+
+    /// <summary><see cref="Value"/> as the number the endpoint wrote (seconds, ratios, and figures past 2^53).</summary>
+    public double Number(string name, params (string Key, string Value)[] labels)
     {
         (string Name, Dictionary<string, string> Labels, double Value)[] matches = _samples.Where(s => s.Name == name && labels.All(l => s.Labels.TryGetValue(l.Key, out string? v) && v == l.Value)).ToArray();
         Assert.True(matches.Length == 1,
-            $"expected one sample of {name} with [{string.Join(",", labels.Select(l => $"{l.Key}={l.Value}"))}], found {matches.Length}");
-        return checked((long)matches[0].Value);
+            $"expected one sample of {name} with [{string.Join(",", labels.Select(l => $"{l.Key}={l.Value}"))}], found {matches.Length}"
+            + (matches.Length == 0 ? $"; names like it: {string.Join(", ", Names.Where(n => n.StartsWith(name[..Math.Min(name.Length, name.LastIndexOf('_') + 1)], StringComparison.Ordinal)))}" : ""));
+        return matches[0].Value;
     }
 }

@@ -18,10 +18,15 @@ namespace ClusterHeap.Client.Bench;
 /// others are built. Pointers on .NET's own stack between an allocation and the next one are never live across it.
 /// </para>
 /// </summary>
-public sealed record BinaryTreesOptions(int Depth = 16, int GcPercent = 100, long ArenaSize = 64L << 30, TextWriter? Trace = null)
+public sealed record BinaryTreesOptions(int Depth = 16, int GcPercent = 100, long ArenaSize = 64L << 30, TextWriter? Trace = null,
+    string Mode = "concurrent")
 {
+    /// <summary>The --mode values: stop the world; concurrent with the dedicated mark worker thread; concurrent with mutator assists only.</summary>
+    public static readonly string[] Modes = ["stw", "concurrent", "assist"];
+
     public BinaryTreesOptions Validate()
     {
+        if (!Modes.Contains(Mode)) throw new UsageException($"--mode must be one of {string.Join(", ", Modes)}, got '{Mode}'");
         if (Depth < 4 || Depth > 28) throw new UsageException($"--depth must be 4..28 (binary-trees starts at depth 4; a tree of depth 28 is 8 GiB of nodes), got {Depth}");
         if (GcPercent < -1) throw new UsageException($"--gogc must be a percentage, or -1 for off, got {GcPercent}");
         return this;
@@ -33,7 +38,7 @@ public sealed record BinaryTreesResult(BinaryTreesOptions Options, long Checksum
 {
     /// <summary>The line Go's binarytrees.go prints, with clusterheap's name and the verifier at the end.</summary>
     public string Line() => string.Create(CultureInfo.InvariantCulture,
-        $"clusterheap binarytrees depth={Options.Depth} checksum={Checksum} ms={Ms:F1} heapsys={Stats.HeapSys} numgc={Stats.NumGC} " +
+        $"clusterheap binarytrees depth={Options.Depth} mode={Options.Mode} checksum={Checksum} ms={Ms:F1} heapsys={Stats.HeapSys} numgc={Stats.NumGC} " +
         $"pause_p50_us={PauseP50Us:F0} pause_max_us={PauseMaxUs:F0} gccpu={Stats.GCCPUFraction:F3} verify={(Verify.Ok ? "ok" : "BROKEN")}");
 
     /// <summary>The checksum binary-trees must print for <paramref name="depth"/>: node counts, 2^(d+1) - 1 per tree.</summary>
@@ -57,12 +62,14 @@ public static unsafe class BinaryTreesBench
             ArenaSize = o.ArenaSize,
             Collector = true,
             GcPercent = o.GcPercent,
+            GcMode = o.Mode == "stw" ? GcMode.StopTheWorld : GcMode.Concurrent,
+            MarkWorker = o.Mode == "concurrent",
             OnGcCycle = o.Trace == null ? null : cycle => o.Trace.WriteLine(cycle.Trace),
         });
         MCache cache = heap.CreateCache();
         RootSet roots = heap.CreateRoots();
         long start = Stopwatch.GetTimestamp();
-        long sum = Trees(cache, roots, o.Depth);
+        long sum = Trees(heap, cache, roots, o.Depth);
         double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         MemStats stats = heap.ReadMemStats();
         double[] pauses = [.. stats.RecentPausesNs.Select(ns => ns / 1e3).Order()];
@@ -75,15 +82,15 @@ public static unsafe class BinaryTreesBench
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    private static long Trees(MCache c, RootSet roots, int max)
+    private static long Trees(NodeHeap h, MCache c, RootSet roots, int max)
     {
-        long sum = Check(Build(c, roots, max + 1));            // nothing allocates between the build and the walk
-        nuint longLived = Build(c, roots, max);
+        long sum = Check(Build(h, c, roots, max + 1));         // nothing allocates between the build and the walk
+        nuint longLived = Build(h, c, roots, max);
         roots.Push(longLived);
         for (int d = 4; d <= max; d += 2)
         {
             long iters = 1L << (max - d + 4);
-            for (long i = 0; i < iters; i++) sum += Check(Build(c, roots, d));
+            for (long i = 0; i < iters; i++) sum += Check(Build(h, c, roots, d));
         }
         sum += Check(longLived);
         roots.Pop();
@@ -92,15 +99,15 @@ public static unsafe class BinaryTreesBench
 
     /// <summary>A tree of depth <paramref name="d"/>; the node being filled is a root until both children hang from it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static nuint Build(MCache c, RootSet roots, int d)
+    private static nuint Build(NodeHeap h, MCache c, RootSet roots, int d)
     {
         nuint n = c.MallocTyped(16, NodeMask);
         if (d == 0) return n;
         roots.Push(n);
-        nuint left = Build(c, roots, d - 1);
-        ((nuint*)n)[0] = left;
-        nuint right = Build(c, roots, d - 1);
-        ((nuint*)n)[1] = right;
+        nuint left = Build(h, c, roots, d - 1);
+        h.StorePointer(n, left);                               // Go's write barrier sits on these stores too
+        nuint right = Build(h, c, roots, d - 1);
+        h.StorePointer(n + 8, right);
         roots.Pop();
         return n;
     }

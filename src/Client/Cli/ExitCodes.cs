@@ -15,6 +15,6 @@ public static class ExitCodes
 
     public const string Help = """
         exit codes: 0 ok, 1 failed (cookie failure, unexpected error, verifier problem), 2 usage, 3 no cluster,
-                    130 interrupted by Ctrl+C (after cleanup)
+                    130 interrupted by Ctrl+C or SIGTERM (after cleanup)
         """;
 }

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace ClusterHeap.Client.Cli;
 
 /// <summary>
@@ -6,18 +8,29 @@ namespace ClusterHeap.Client.Cli;
 /// benchmark frees what it allocated; a connection attempt gives up. Nothing is left allocated on a running
 /// cluster. A second Ctrl+C exits at once (the process dies of SIGINT, exit status 130), cleanup or not.
 /// Commands that have nothing to clean up never <see cref="Arm"/> it, so there the first Ctrl+C exits.
+/// <para>
+/// SIGTERM (what `kill`, systemd and a container runtime send) is handled the same way: the first one cancels the token
+/// of an armed command, which cleans up and exits; unarmed, or a second time, the process exits with 143 (128 + 15).
+/// Left to the runtime, SIGTERM ends the process at once (143) and skips that cleanup: a stress run would leave its
+/// objects on the cluster. A background job started by a non-interactive shell ignores SIGINT (POSIX), so SIGTERM is
+/// the way to stop one.
+/// </para>
 /// </summary>
 public sealed class Interrupt : IDisposable
 {
     private readonly CancellationTokenSource _cts = new();
     private readonly TextWriter _error;
+    private readonly PosixSignalRegistration _sigterm;
     private int _presses;
     private volatile bool _armed;
+
+    private const int SigtermExitCode = 143;
 
     private Interrupt(TextWriter error)
     {
         _error = error;
         Console.CancelKeyPress += OnCancelKeyPress;
+        _sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSigterm);
     }
 
     /// <summary>The command will clean up on the first Ctrl+C: from now on it cancels this token instead of exiting.</summary>
@@ -46,8 +59,23 @@ public sealed class Interrupt : IDisposable
         _cts.Cancel();
     }
 
+    private void OnSigterm(PosixSignalContext context)
+    {
+        context.Cancel = true; // this handler decides: the runtime's default would exit before the cleanup
+        if (!_armed || Interlocked.Increment(ref _presses) > 1)
+        {
+            // Off the signal thread: exiting runs the hosts' shutdown, which must not wait on this handler.
+            _ = Task.Run(() => Environment.Exit(SigtermExitCode));
+            return;
+        }
+
+        _error.WriteLine("terminated (SIGTERM): winding down and freeing what this command allocated (SIGTERM again to exit at once)");
+        _cts.Cancel();
+    }
+
     public void Dispose()
     {
+        _sigterm.Dispose();
         Console.CancelKeyPress -= OnCancelKeyPress;
         _cts.Dispose();
     }

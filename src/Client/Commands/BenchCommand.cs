@@ -18,7 +18,7 @@ namespace ClusterHeap.Client.Commands;
 public static class BenchCommand
 {
     private static readonly string[] RingOptionNames = ["size", "min", "max", "live", "ops", "random", "seed"];
-    private static readonly string[] BinaryTreesOptionNames = ["depth", "gogc", "gctrace"];
+    private static readonly string[] BinaryTreesOptionNames = ["depth", "gogc", "gctrace", "mode"];
 
     /// <summary>
     /// `bench local -size 64` as `bench local --size 64`, `bench binarytrees -depth 16` as `--depth 16`: the anchors'
@@ -76,16 +76,24 @@ public static class BenchCommand
         Option<long> depth = Symbols.Count("--depth", "the largest tree's depth (4..28)", 16, 4, 28);
         Option<long> gogc = Symbols.Count("--gogc", "GOGC: percent the heap may grow over what the last mark found live; -1 = off", 100, -1, int.MaxValue);
         Option<bool> trace = new("--gctrace") { Description = "print each cycle's gctrace line (Go's GODEBUG=gctrace=1) on stderr" };
+        Option<string> mode = new("--mode")
+        {
+            Description = "stw: every cycle stops the world; concurrent: marking runs beside the mutator on a dedicated mark " +
+                "worker thread (a second core), two short pauses; assist: concurrent, the mutator does the mark work itself " +
+                "in slices at its refills (one core, as Go's GOMAXPROCS=1 run)",
+            DefaultValueFactory = _ => "concurrent",
+        };
         Command command = CommandTree.New("binarytrees",
             "binary-trees (bench/anchors/binarytrees.go's shape) on one collected node heap in this process, no frees: the " +
             "collector reclaims the dropped trees. Prints one line with checksum=, ms=, heapsys=, numgc=, pause_p50_us=, " +
             "pause_max_us=, gccpu= and the verifier, as Go's program does; exit 1 on a wrong checksum or a broken invariant.",
-            "clusterheap bench binarytrees --depth 16", "clusterheap bench binarytrees -depth 18 -gctrace")
-            .With(depth, gogc, trace);
+            "clusterheap bench binarytrees --depth 16", "clusterheap bench binarytrees -depth 18 -gctrace -mode stw")
+            .With(depth, gogc, trace, mode);
         command.SetAction((r, _) =>
         {
             TextWriter output = r.InvocationConfiguration.Output;
-            BinaryTreesOptions o = new BinaryTreesOptions((int)r.Get(depth), (int)r.Get(gogc), Trace: r.Get(trace) ? cli.Error : null).Validate();
+            BinaryTreesOptions o = new BinaryTreesOptions((int)r.Get(depth), (int)r.Get(gogc), Trace: r.Get(trace) ? cli.Error : null,
+                Mode: r.Get(mode) ?? "concurrent").Validate();
             BinaryTreesResult result = BinaryTreesBench.Run(o);
             output.WriteLine(result.Line());
             long want = BinaryTreesResult.ExpectedChecksum(o.Depth);

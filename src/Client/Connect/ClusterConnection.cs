@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using ClusterHeap.Contracts;
 using ClusterHeap.Grains;
+using ClusterHeap.Grains.Node;
+using ClusterHeap.Heap;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -161,6 +163,7 @@ public sealed class ClusterConnection : IAsyncDisposable
                 h.ProcessorsPerNode = o.Procs;
                 h.GrantChunk = o.GrantChunk;
                 h.ScavengeDelay = TimeSpan.FromSeconds(10);
+                o.ConfigureNodes?.Invoke(h);
             });
         });
         return builder.Build();
@@ -207,6 +210,9 @@ public sealed class ClusterConnection : IAsyncDisposable
             builder.Logging.SetMinimumLevel(LogLevel.Information);
         }
     }
+
+    /// <summary>The node heap of embedded silo <paramref name="index"/> (node0 = 0), for a program that runs its collector.</summary>
+    public NodeHeap EmbeddedHeap(int index) => _silos[index].Services.GetRequiredService<HeapNodeService>().Heap;
 
     /// <summary>Stops embedded silo <paramref name="index"/> (node0 = 0) as a shutdown would: its node and its objects are gone.</summary>
     public async Task StopEmbeddedSiloAsync(int index)

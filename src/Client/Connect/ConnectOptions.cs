@@ -1,3 +1,4 @@
+using ClusterHeap.Grains;
 using Microsoft.Extensions.Logging;
 
 namespace ClusterHeap.Client.Connect;
@@ -44,6 +45,9 @@ public sealed record ConnectOptions
     /// program that embeds the client. The connection never disposes it.
     /// </summary>
     public ILoggerProvider? LogSink { get; init; }
+
+    /// <summary>Embedded silos: the last say on their node options (tests turn the background sweeper off).</summary>
+    public Action<ClusterHeapOptions>? ConfigureNodes { get; init; }
 
     public bool IsEmbedded => Gateways.Count == 0 && Redis is null;
 

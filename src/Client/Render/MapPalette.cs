@@ -16,6 +16,8 @@ public static class MapPalette
 
     public static readonly Rgb Free = new(0xd9, 0xd9, 0xd9);
     public static readonly Rgb Released = new(0x5a, 0x5a, 0x5a);
+    /// <summary>The outline (SVG, web) of a span the last collection left to sweep.</summary>
+    public static readonly Rgb Unswept = new(0xff, 0x8c, 0x00);
 
     public static double Hue(int sizeClass) =>
         sizeClass == 0 ? 300 : 230.0 - 230.0 * (sizeClass - 1) / (SizeClasses.NumClasses - 2);

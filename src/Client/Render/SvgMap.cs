@@ -10,7 +10,7 @@ namespace ClusterHeap.Client.Render;
 /// The heap map of the whole cluster as an SVG picture: one panel per node, the arena's mapped pages
 /// laid out left to right and top to bottom, one rect per span (two or more when a span wraps a row),
 /// filled with its size class's colour and shaded by occupancy; free runs pale grey, released pages
-/// hatched, leased spans outlined. Each rect has a tooltip and <c>data-*</c> attributes naming the span.
+/// hatched, leased spans outlined, spans the last collection left to sweep outlined dashed orange. Each rect has a tooltip and <c>data-*</c> attributes naming the span.
 /// </summary>
 public static class SvgMap
 {
@@ -26,7 +26,7 @@ public static class SvgMap
         {
             y = Panel(body, map, y);
             foreach (HeapMapRow r in map.Rows)
-                if (r.State is MapState.InUse or MapState.Leased) classes.Add(r.SizeClass);
+                if (r.State is MapState.InUse or MapState.Leased or MapState.Unswept) classes.Add(r.SizeClass);
         }
         y = Legend(body, classes, y + 8);
 
@@ -43,7 +43,7 @@ public static class SvgMap
 
             """);
         svg.Append(CultureInfo.InvariantCulture, $"""<text x="{Margin}" y="30" font-size="18" font-weight="bold" fill="#222">ClusterHeap heap map: {maps.Count} node{(maps.Count == 1 ? "" : "s")}, {maps.Sum(m => m.Rows.Length)} spans</text>""").Append('\n');
-        svg.Append(CultureInfo.InvariantCulture, $"""<text x="{Margin}" y="46" font-size="11" fill="#555">colour = size class (blue small … red 32 KiB, magenta large), depth = occupancy, grey = free, hatched = released to the OS, dark outline = leased to another node</text>""").Append('\n');
+        svg.Append(CultureInfo.InvariantCulture, $"""<text x="{Margin}" y="46" font-size="11" fill="#555">colour = size class (blue small … red 32 KiB, magenta large), depth = occupancy, grey = free, hatched = released to the OS, dark outline = leased to another node, dashed orange outline = unswept</text>""").Append('\n');
         svg.Append(body);
         svg.Append("</svg>\n");
         return svg.ToString();
@@ -55,7 +55,7 @@ public static class SvgMap
         long perRow = 64;
         while (pages > perRow * MaxRows) perRow *= 2;
         double px = Width / perRow;
-        long inUse = map.Rows.Where(r => r.State is MapState.InUse or MapState.Leased).Sum(r => (long)r.Pages);
+        long inUse = map.Rows.Where(r => r.State is MapState.InUse or MapState.Leased or MapState.Unswept).Sum(r => (long)r.Pages);
         s.Append(CultureInfo.InvariantCulture, $"""<g class="node" data-node="{Esc(map.Node)}">""").Append('\n');
         s.Append(CultureInfo.InvariantCulture, $"""<text x="{Margin}" y="{y + 14}" font-size="14" font-weight="bold" fill="#222">{Esc(map.Node)}</text>""");
         s.Append(CultureInfo.InvariantCulture, $"""<text x="{Margin + 90}" y="{y + 14}" font-size="12" fill="#444">slot {map.Slot} · arena 0x{map.ArenaStart:x12} · mapped {ByteSize.Format(pages * map.PageSize)} of {ByteSize.Format((long)(map.ArenaEnd - map.ArenaStart))} · {map.Rows.Length} spans · {ByteSize.Format(inUse * map.PageSize)} in use · row = {ByteSize.Format(perRow * map.PageSize)}</text>""").Append('\n');
@@ -79,7 +79,7 @@ public static class SvgMap
                 long stop = Math.Min(end, (r + 1) * perRow);
                 double x = x0 + (p - r * perRow) * px, w = (stop - p) * px, yy = y + r * (RowHeight + RowGap);
                 s.Append(CultureInfo.InvariantCulture,
-                    $"""<rect class="span {kind}" data-start="0x{row.Start:x12}" data-class="{row.SizeClass}" data-pages="{row.Pages}" x="{x:0.###}" y="{yy:0.##}" width="{w:0.###}" height="{RowHeight}" fill="{fill}" stroke="{stroke}" stroke-width="{(kind == "leased" ? 1.2 : 0.4)}"><title>{tip}</title></rect>""").Append('\n');
+                    $"""<rect class="span {kind}" data-start="0x{row.Start:x12}" data-class="{row.SizeClass}" data-pages="{row.Pages}" x="{x:0.###}" y="{yy:0.##}" width="{w:0.###}" height="{RowHeight}" fill="{fill}" stroke="{stroke}" stroke-width="{StrokeWidth(kind)}"{(kind == "unswept" ? " stroke-dasharray=\"2 1.5\"" : "")}><title>{tip}</title></rect>""").Append('\n');
                 p = stop;
             }
         }
@@ -92,8 +92,11 @@ public static class SvgMap
         MapState.Free => (MapPalette.Free.Hex, "#ffffff", "free"),
         MapState.Released => ("url(#released)", "#ffffff", "released"),
         MapState.Leased => (MapPalette.Span(r.SizeClass, Occupancy(r)).Hex, "#202020", "leased"),
+        MapState.Unswept => (MapPalette.Span(r.SizeClass, Occupancy(r)).Hex, MapPalette.Unswept.Hex, "unswept"),
         _ => (MapPalette.Span(r.SizeClass, Occupancy(r)).Hex, "#ffffff", "inuse"),
     };
+
+    private static double StrokeWidth(string kind) => kind switch { "leased" => 1.2, "unswept" => 1.6, _ => 0.4 };
 
     private static double Occupancy(HeapMapRow r) => r.Objects == 0 ? 0 : (double)r.Live / r.Objects;
 
@@ -103,7 +106,7 @@ public static class SvgMap
         {
             MapState.Free => "free run",
             MapState.Released => "released to the OS",
-            _ => $"class {r.SizeClass} ({MapPalette.Describe(r.SizeClass)}), {r.Live}/{r.Objects} objects{(r.State == MapState.Leased ? ", leased" : "")}",
+            _ => $"class {r.SizeClass} ({MapPalette.Describe(r.SizeClass)}), {r.Live}/{r.Objects} objects{r.State switch { MapState.Leased => ", leased", MapState.Unswept => ", unswept (its unreached objects not yet freed)", _ => "" }}",
         };
         return Esc($"{map.Node} 0x{r.Start:x12}: {r.Pages} page{(r.Pages == 1 ? "" : "s")}, {what}");
     }
@@ -140,6 +143,8 @@ public static class SvgMap
         s.Append(CultureInfo.InvariantCulture, $"""<rect x="{x:0.#}" y="{yy + 2}" width="14" height="12" fill="url(#released)" stroke="#9a9a9a" stroke-width="0.5"/><text x="{x + 18:0.#}" y="{yy + 12}" font-size="11" fill="#333">released to the OS</text>""").Append('\n');
         x += 130;
         s.Append(CultureInfo.InvariantCulture, $"""<rect x="{x:0.#}" y="{yy + 2}" width="14" height="12" fill="{MapPalette.Span(20, 0.7).Hex}" stroke="#202020" stroke-width="1.2"/><text x="{x + 18:0.#}" y="{yy + 12}" font-size="11" fill="#333">leased to another node</text>""").Append('\n');
+        x += 150;
+        s.Append(CultureInfo.InvariantCulture, $"""<rect x="{x:0.#}" y="{yy + 2}" width="14" height="12" fill="{MapPalette.Span(20, 0.7).Hex}" stroke="{MapPalette.Unswept.Hex}" stroke-width="1.6" stroke-dasharray="2 1.5"/><text x="{x + 18:0.#}" y="{yy + 12}" font-size="11" fill="#333">unswept (garbage not yet freed)</text>""").Append('\n');
         s.Append("</g>\n");
         return yy + 20;
     }

@@ -8,14 +8,15 @@ namespace ClusterHeap.Client.Render;
 /// The heap map in a terminal: for each node a grid of cells over its arena (from arena start to the
 /// highest mapped page), each cell a fixed number of pages. A cell shows the span that covers most of
 /// it: a block shaded by occupancy (░ ▒ ▓ █) in the size class's colour, ▚ for a span leased to another
-/// node, · for a free run still committed and - for pages released to the OS. Without colour the
+/// node, ╳ for a span the last collection left to sweep, · for a free run still committed and - for pages released to the OS. Without colour the
 /// characters alone still tell occupancy, leases, free and released.
 /// </summary>
 public static class TerminalMap
 {
     public const int DefaultWidth = 64;
     private const int MaxRows = 16;
-    private const char FreeChar = '·', ReleasedChar = '-', LeasedChar = '▚';
+    private const char FreeChar = '·', ReleasedChar = '-', LeasedChar = '▚', UnsweptChar = '╳';
+    private const int States = (int)MapState.Unswept + 1;
     private static readonly char[] Shades = ['░', '▒', '▓', '█'];
 
     private readonly record struct Cell(MapState State, int SizeClass, double Occupancy);
@@ -27,7 +28,7 @@ public static class TerminalMap
         {
             WriteNode(output, map, color, width);
             foreach (HeapMapRow r in map.Rows)
-                if (r.State is MapState.InUse or MapState.Leased) classes.Add(r.SizeClass);
+                if (r.State is MapState.InUse or MapState.Leased or MapState.Unswept) classes.Add(r.SizeClass);
         }
         WriteLegend(output, classes, color, width);
     }
@@ -36,7 +37,7 @@ public static class TerminalMap
     {
         long pages = (long)(map.ArenaUsed - map.ArenaStart) / map.PageSize;
         long perCell = Math.Max(1, (pages + (long)width * MaxRows - 1) / ((long)width * MaxRows));
-        long inUse = map.Rows.Where(r => r.State is MapState.InUse or MapState.Leased).Sum(r => (long)r.Pages);
+        long inUse = map.Rows.Where(r => r.State is MapState.InUse or MapState.Leased or MapState.Unswept).Sum(r => (long)r.Pages);
         output.WriteLine($"{map.Node} (slot {map.Slot})  arena 0x{map.ArenaStart:x12}  mapped {ByteSize.Format(pages * map.PageSize)} of {ByteSize.Format((long)(map.ArenaEnd - map.ArenaStart))}, " +
             $"{map.Rows.Length} spans, {ByteSize.Format(inUse * map.PageSize)} in use; 1 cell = {perCell} page{(perCell == 1 ? "" : "s")} ({ByteSize.Format(perCell * map.PageSize)})");
         if (pages == 0)
@@ -71,7 +72,7 @@ public static class TerminalMap
         int n = (int)((pages + perCell - 1) / perCell);
         var cells = new Cell[n];
         // Per cell: pages of each state, pages of each class, occupancy weighted by pages.
-        long[,] statePages = new long[n, 4];
+        long[,] statePages = new long[n, States];
         var classPages = new Dictionary<int, long>[n];
         double[] occupied = new double[n];
         long[] counted = new long[n];
@@ -82,7 +83,7 @@ public static class TerminalMap
             {
                 int i = (int)(p / perCell);
                 statePages[i, (int)r.State]++;
-                if (r.State is MapState.InUse or MapState.Leased)
+                if (r.State is MapState.InUse or MapState.Leased or MapState.Unswept)
                 {
                     (classPages[i] ??= [])[r.SizeClass] = classPages[i].GetValueOrDefault(r.SizeClass) + 1;
                     occupied[i] += r.Objects == 0 ? 0 : (double)r.Live / r.Objects;
@@ -92,11 +93,11 @@ public static class TerminalMap
         }
         for (int i = 0; i < n; i++)
         {
-            var state = (MapState)Enumerable.Range(0, 4).MaxBy(s => statePages[i, s]);
-            if (state is MapState.InUse or MapState.Leased && classPages[i] is { } byClass)
+            var state = (MapState)Enumerable.Range(0, States).MaxBy(s => statePages[i, s]);
+            if (state is MapState.InUse or MapState.Leased or MapState.Unswept && classPages[i] is { } byClass)
                 cells[i] = new Cell(state, byClass.MaxBy(kv => kv.Value).Key, occupied[i] / counted[i]);
             else
-                cells[i] = new Cell(state is MapState.InUse or MapState.Leased ? MapState.Free : state, 0, 0);
+                cells[i] = new Cell(state is MapState.InUse or MapState.Leased or MapState.Unswept ? MapState.Free : state, 0, 0);
         }
         return cells;
     }
@@ -106,6 +107,7 @@ public static class TerminalMap
         MapState.Free => FreeChar,
         MapState.Released => ReleasedChar,
         MapState.Leased => LeasedChar,
+        MapState.Unswept => UnsweptChar,
         _ => Shades[Math.Min(3, (int)(c.Occupancy * 4))],
     };
 
@@ -120,7 +122,7 @@ public static class TerminalMap
 
     private static void WriteLegend(TextWriter output, IEnumerable<int> classes, bool color, int width)
     {
-        output.WriteLine($"legend: {string.Join(" ", Shades)} in use, occupancy <25% <50% <75% >=75%;  {LeasedChar} leased to another node;  {FreeChar} free (committed);  {ReleasedChar} released to the OS");
+        output.WriteLine($"legend: {string.Join(" ", Shades)} in use, occupancy <25% <50% <75% >=75%;  {LeasedChar} leased to another node;  {UnsweptChar} unswept (the last collection's garbage not yet freed);  {FreeChar} free (committed);  {ReleasedChar} released to the OS");
         var line = new StringBuilder("size classes:");
         int length = line.Length;
         foreach (int c in classes)

@@ -81,7 +81,7 @@ public sealed record StressReport
         o.WriteLine($"  errors          {Errors}");
         foreach (string e in ErrorMessages.Take(10)) o.WriteLine($"    {e}");
         o.WriteLine($"  verify          {Verify}");
-        if (Interrupted) o.WriteLine("  interrupted     by Ctrl+C: workers stopped early; every object still held was checked and freed");
+        if (Interrupted) o.WriteLine("  interrupted     by Ctrl+C or SIGTERM: workers stopped early; every object still held was checked and freed");
         o.WriteLine(Passed ? "result: PASS" + (Interrupted ? " (interrupted)" : "") : "result: FAIL");
     }
 

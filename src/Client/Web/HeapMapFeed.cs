@@ -356,7 +356,10 @@ public sealed class HeapMapFeed : IAsyncDisposable
                 "central" => $"mcentral of {Name}",
                 _ => $"{row.Cache} of {Name}",
             };
-            return new SpanCell(page, row.Pages, row.SizeClass, row.Objects, row.Live, SpanState.InUse, row.SizeClass == 0 ? $"{Name} (large object)" : owner);
+            if (row.SizeClass == 0) owner = $"{Name} (large object)";
+            return row.Unswept
+                ? new SpanCell(page, row.Pages, row.SizeClass, row.Objects, row.Live, SpanState.Unswept, $"{owner}, unswept: objects the last collection did not reach still count until the sweep frees them")
+                : new SpanCell(page, row.Pages, row.SizeClass, row.Objects, row.Live, SpanState.InUse, owner);
         }
 
         private const int HeapConstantsPageSize = Heap.HeapConstants.PageSize;

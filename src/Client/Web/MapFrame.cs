@@ -59,6 +59,8 @@ public enum SpanState
     Free = 2,
     /// <summary>Free and returned to the OS.</summary>
     Released = 3,
+    /// <summary>In use by this node, left to sweep by its last collection.</summary>
+    Unswept = 4,
 }
 
 /// <summary>One span as the page draws it (compared frame to frame to find what changed).</summary>

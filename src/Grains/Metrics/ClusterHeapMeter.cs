@@ -10,7 +10,8 @@ namespace ClusterHeap.Grains.Metrics;
 /// <summary>
 /// The <c>ClusterHeap</c> meter of one silo: its node heap's MemStats, BySize, refills, leases,
 /// grants and scavenger as observable instruments, tagged <c>node</c> and <c>slot</c>, and the central
-/// heap's view (nodes, grants, the cluster limit) on the silo that hosts the central heap.
+/// heap's view (nodes, grants, the cluster limit) on the silo that hosts the central heap, and the node heap's
+/// collector (cycles, pauses, goal).
 /// </summary>
 /// <remarks>
 /// Names follow Go's <c>runtime/metrics</c> where Go has the figure, in OpenTelemetry style: the path
@@ -21,8 +22,10 @@ namespace ClusterHeap.Grains.Metrics;
 /// Figures Go has no name for (refills, leases, grants, the arena) are <c>clusterheap.mcache.*</c>,
 /// <c>clusterheap.leases.*</c>, <c>clusterheap.heap.*</c>, <c>clusterheap.central.*</c>.
 /// <para>
-/// Every instrument is observable: nothing is recorded on the allocation path, and with no listener
-/// (no <c>--metrics-port</c>, no dotnet-counters) nothing runs at all. A collection reads the node's
+/// Every instrument but one is observable: nothing is recorded on the allocation path, and with no listener
+/// (no <c>--metrics-port</c>, no dotnet-counters) nothing runs at all. The one, the pause histogram
+/// <c>clusterheap.gc.pauses</c> (a histogram cannot be observed), is fed from those same reads: each read records
+/// the pauses of the cycles it is the first to see. A collection reads the node's
 /// stats once (<see cref="HeapNodeService.ReadStats"/>, the same read GetStats answers with, world
 /// stopped for the read) and every instrument of that collection reports from that one read: a read
 /// younger than <see cref="SampleAge"/> is reused.
@@ -42,6 +45,11 @@ public sealed class ClusterHeapMeter : ILifecycleParticipant<ISiloLifecycle>, ID
     private readonly Lock _sampleLock = new();
     private NodeStats? _sample;
     private long _sampledAt;
+    private Histogram<double> _pauses = null!;   // set by CollectorInstruments
+    private long _pausesRecorded;                // NumGC of the last cycle whose pause went into _pauses; _sampleLock
+
+    /// <summary>Bucket bounds of <c>clusterheap.gc.pauses</c>, in seconds: 10 µs to 1 s.</summary>
+    private static readonly double[] PauseBuckets = [1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1];
 
     /// <summary>Created by DI, one per silo.</summary>
     public ClusterHeapMeter(HeapNodeService node, CentralHeapBoard central, IMeterFactory meters)
@@ -50,6 +58,7 @@ public sealed class ClusterHeapMeter : ILifecycleParticipant<ISiloLifecycle>, ID
         _central = central;
         _meter = meters.Create(Name, typeof(ClusterHeapMeter).Assembly.GetName().Version?.ToString());
         NodeInstruments();
+        CollectorInstruments();
         CentralInstruments();
     }
 
@@ -93,6 +102,25 @@ public sealed class ClusterHeapMeter : ILifecycleParticipant<ISiloLifecycle>, ID
         Counter("clusterheap.scavenger.released", "By", "Bytes the scavenger returned to the OS (cumulative).", s => s.ScavengedTotal);
     }
 
+    private void CollectorInstruments()
+    {
+        // Go's /gc/*: the node heap's own cycles (NodeHeap.Gc.cs), from the same stats read.
+        Counter("clusterheap.gc.cycles.total", "{gc-cycle}", "Completed collection cycles on this node's heap (Go /gc/cycles/total:gc-cycles, MemStats.NumGC).", static s => s.Gc.NumGC);
+        Counter("clusterheap.gc.cycles.forced", "{gc-cycle}", "Cycles run on request or before an allocation failed (Go /gc/cycles/forced:gc-cycles, MemStats.NumForcedGC).", static s => s.Gc.NumForcedGC);
+        Counter("clusterheap.gc.cycles.automatic", "{gc-cycle}", "Cycles the pacer started (Go /gc/cycles/automatic:gc-cycles, NumGC - NumForcedGC).", static s => s.Gc.NumGC - s.Gc.NumForcedGC);
+        Level("clusterheap.gc.heap.goal", "By", "The heap goal: the pacer starts a cycle when heap_live reaches it (Go /gc/heap/goal:bytes, MemStats.NextGC; 9223372036854775807 = never, collector off).", static s => s.Gc.NextGC);
+        Level("clusterheap.gc.heap.live", "By", "Bytes the last mark found live (Go /gc/heap/live:bytes, heap_marked).", static s => s.Gc.HeapMarked);
+        Counter("clusterheap.gc.heap.frees.swept.objects", "{object}", "Objects the sweep reclaimed, also counted in clusterheap.gc.heap.frees.objects.", static s => s.Gc.GcFrees);
+        Level("clusterheap.gc.sweep.pending", "{boolean}", "1 while spans of the last cycle wait to be swept.", static s => s.Gc.SweepPending ? 1 : 0);
+        _meter.CreateObservableCounter("clusterheap.gc.pause", () => NodeDouble(static s => s.Gc.PauseTotalNs / 1e9), "s",
+            "Stop-the-world pause time of every cycle, summed (MemStats.PauseTotalNs).");
+        _meter.CreateObservableGauge("clusterheap.gc.cpu_fraction", () => NodeDouble(static s => s.Gc.GCCPUFraction), "1",
+            "Collector time over wall time times processors since the heap was created (MemStats.GCCPUFraction).");
+        _pauses = _meter.CreateHistogram("clusterheap.gc.pauses", "s",
+            "Stop-the-world pause of each cycle (Go /gc/pauses:seconds, MemStats.PauseNs), recorded when a stats read first sees the cycle.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = PauseBuckets });
+    }
+
     private void CentralInstruments()
     {
         _meter.CreateObservableGauge("clusterheap.gc.gomemlimit", () => Central(static c => c.MemoryLimit), "By",
@@ -116,6 +144,9 @@ public sealed class ClusterHeapMeter : ILifecycleParticipant<ISiloLifecycle>, ID
     /// <summary>One measurement from this collection's stats read; none while the heap is not up.</summary>
     private IEnumerable<Measurement<long>> Node(Func<NodeStats, long> value) =>
         Sample() is { } s ? [new Measurement<long>(value(s), NodeTags(s))] : [];
+
+    private IEnumerable<Measurement<double>> NodeDouble(Func<NodeStats, double> value) =>
+        Sample() is { } s ? [new Measurement<double>(value(s), NodeTags(s))] : [];
 
     private IEnumerable<Measurement<long>> BySize(Func<SizeClassStats, long> value)
     {
@@ -175,10 +206,27 @@ public sealed class ClusterHeapMeter : ILifecycleParticipant<ISiloLifecycle>, ID
                 }
 
                 _sampledAt = now;
+                RecordNewPauses(_sample);
             }
 
             return _sample;
         }
+    }
+
+    /// <summary>
+    /// Records into <c>clusterheap.gc.pauses</c> the pauses of the cycles this read is the first to see: MemStats keeps
+    /// the last 256, so a read that comes more than 256 cycles after the one before records only those 256.
+    /// </summary>
+    private void RecordNewPauses(NodeStats s)
+    {
+        long[] recent = s.Gc.RecentPausesNs;
+        long fresh = Math.Min(s.Gc.NumGC - _pausesRecorded, recent.Length);
+        for (long i = recent.Length - fresh; i < recent.Length; i++)
+        {
+            _pauses.Record(recent[i] / 1e9, NodeTags(s));
+        }
+
+        _pausesRecorded = s.Gc.NumGC;
     }
 
     /// <summary>

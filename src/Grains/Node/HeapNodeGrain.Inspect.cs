@@ -13,7 +13,8 @@ public sealed partial class HeapNodeGrain
     public Task<SpanRow[]> GetSpansAsync(int sizeClass = -1) =>
         Task.FromResult(Heap.GetSpans(sizeClass).Select(s => new SpanRow(
             (ulong)s.Start, (int)s.Pages, s.InUse, s.SizeClass, s.Noscan, s.ElemSize,
-            s.Objects, s.Live, s.Cache, s.LeaseId, (int)s.ReleasedPages)).ToArray());
+            s.Objects, s.Live, s.Cache, s.LeaseId, (int)s.ReleasedPages)
+        { Unswept = s.Unswept }).ToArray());
 
     /// <inheritdoc/>
     public Task<HeapMap> GetHeapMapAsync()
@@ -22,7 +23,7 @@ public sealed partial class HeapNodeGrain
         HeapMapRow[] rows = heap.GetSpans().Select(s => new HeapMapRow(
             (ulong)s.Start, (int)s.Pages, s.SizeClass, s.Objects, s.Live,
             s.InUse
-                ? (s.LeaseId != 0 ? MapState.Leased : MapState.InUse)
+                ? (s.LeaseId != 0 ? MapState.Leased : s.Unswept ? MapState.Unswept : MapState.InUse)
                 : (s.ReleasedPages > 0 && s.ReleasedPages >= s.Pages ? MapState.Released : MapState.Free)))
             .OrderBy(r => r.Start)
             .ToArray();

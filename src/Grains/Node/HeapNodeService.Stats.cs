@@ -44,6 +44,19 @@ public sealed partial class HeapNodeService
             LargeBytes = s.LargeBytes,
             ScavengedTotal = s.ScavengedTotal,
             MetadataSys = s.SpansSys + s.BitmapSys,
+            Gc = new NodeGcStats
+            {
+                NumGC = s.NumGC,
+                NumForcedGC = s.NumForcedGC,
+                PauseTotalNs = s.PauseTotalNs,
+                RecentPausesNs = [.. s.RecentPausesNs],
+                NextGC = s.NextGC,
+                LastGC = s.LastGC,
+                GCCPUFraction = s.GCCPUFraction,
+                HeapMarked = s.HeapMarked,
+                GcFrees = s.GcFrees,
+                SweepPending = s.SweepPending,
+            },
             BySize = [.. s.BySize],
         };
     }

@@ -141,6 +141,7 @@ public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecyc
                 Slot = assignment.Slot,
                 ScavengeDelay = _options.ScavengeDelay,
                 GrowthLimit = assignment.Granted,
+                BackgroundSweeper = _options.BackgroundSweeper,
             });
             if (heap.Layout.GotHint && HeapPointer.SlotOf(heap.ArenaStart) == assignment.Slot)
             {

@@ -23,15 +23,26 @@ public unsafe class GcModelTests
     }
 
     [Theory]
-    [InlineData(1, false)]
-    [InlineData(2, false)]
-    [InlineData(3, true)]
-    [InlineData(4, false)]
-    [InlineData(5, true)]
-    [InlineData(6, false)]
-    public void Every_cycle_keeps_exactly_the_reachable_objects(int seed, bool poison)
+    [InlineData(1, false, GcMode.StopTheWorld)]
+    [InlineData(2, false, GcMode.StopTheWorld)]
+    [InlineData(3, true, GcMode.StopTheWorld)]
+    [InlineData(4, false, GcMode.StopTheWorld)]
+    [InlineData(5, true, GcMode.StopTheWorld)]
+    [InlineData(6, false, GcMode.StopTheWorld)]
+    [InlineData(7, false, GcMode.Concurrent)]
+    [InlineData(8, true, GcMode.Concurrent)]
+    public void Every_cycle_keeps_exactly_the_reachable_objects(int seed, bool poison, GcMode mode)
     {
-        using NodeHeap heap = TestHeap.Create(arena: 256 * TestHeap.MiB, poison: poison);
+        using var heap = NodeHeap.Create(new HeapOptions
+        {
+            ArenaSize = 256 * TestHeap.MiB,
+            Slot = 10,
+            BackgroundScavenger = false,
+            ScavengeDelay = TimeSpan.FromHours(1),
+            PoisonOnFree = poison,
+            GcMode = mode,
+            Checkmark = mode == GcMode.Concurrent,
+        });
         var w = new World(heap, heap.CreateCache(), heap.CreateRoots(), new GcModel(), new Random(seed));
         for (int round = 0; round < 8; round++)
         {
