@@ -124,7 +124,13 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
             return Task.FromResult(_one[0]);
         }
 
-        return MallocSlowAsync(size, noscan);
+        return MallocOneSlowAsync(size, noscan);
+    }
+
+    private async Task<HeapPointer> MallocOneSlowAsync(long size, bool noscan)
+    {
+        (HeapPointer pointer, HeapError? error) = await MallocSlowAsync(size, noscan);
+        return error is null ? pointer : throw error.ToException();
     }
 
     /// <inheritdoc/>
@@ -276,12 +282,13 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
 
             try
             {
-                result[done] = await MallocSlowAsync(sizes?[done] ?? size, noscan);
-                done++;
-            }
-            catch (ClusterHeapException e)
-            {
-                return new MallocBatchResult(result[..done], e.Error);
+                (HeapPointer pointer, HeapError? error) = await MallocSlowAsync(sizes?[done] ?? size, noscan);
+                if (error is not null)
+                {
+                    return new MallocBatchResult(result[..done], error);
+                }
+
+                result[done++] = pointer;
             }
             catch (Exception e) when (e is OrleansException or TimeoutException)
             {
@@ -303,27 +310,26 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
         int i = from;
         using (Heap.EnterMutator())
         {
-            try
+            for (; i < to; i++)
             {
-                for (; i < to; i++)
+                long n = sizes?[i] ?? size;
+                if (_leases.Count != 0 && TryTakeLeased(n, noscan, out dst[i]))
                 {
-                    long n = sizes?[i] ?? size;
-                    if (_leases.Count != 0 && TryTakeLeased(n, noscan, out dst[i]))
-                    {
-                        continue;
-                    }
-
-                    if (_leases.Count != 0 && SpanClassOf(n, noscan) is var sc && sc >= 0 && _leases.ContainsKey(sc))
-                    {
-                        break; // an exhausted or revoked lease for this class: the slow path returns it first
-                    }
-
-                    dst[i] = HeapPointer.Create(generation, cache.Malloc((nuint)n, noscan));
+                    continue;
                 }
-            }
-            catch (HeapOutOfMemoryException e)
-            {
-                reason = e.Reason;
+
+                if (_leases.Count != 0 && SpanClassOf(n, noscan) is var sc && sc >= 0 && _leases.ContainsKey(sc))
+                {
+                    break; // an exhausted or revoked lease for this class: the slow path returns it first
+                }
+
+                if (!cache.TryMalloc((nuint)n, noscan, out nuint address, out OutOfMemoryReason why))
+                {
+                    reason = why;
+                    break;
+                }
+
+                dst[i] = HeapPointer.Create(generation, address);
             }
         }
 
@@ -346,8 +352,11 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
         return false;
     }
 
-    /// <summary>The refill path beyond this node's mcentral: return a spent lease, grant, lease, large elsewhere.</summary>
-    private async Task<HeapPointer> MallocSlowAsync(long size, bool noscan)
+    /// <summary>
+    /// The refill path beyond this node's mcentral: return a spent lease, grant, lease, large elsewhere. Out of memory
+    /// comes back as the error (a reply, not an exception); only a failed call to the central heap throws.
+    /// </summary>
+    private async Task<(HeapPointer Pointer, HeapError? Error)> MallocSlowAsync(long size, bool noscan)
     {
         int spanClass = SpanClassOf(size, noscan);
         if (spanClass >= 0 && _leases.Remove(spanClass, out HeldLease? spent))
@@ -358,7 +367,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
         var one = new HeapPointer[1];
         if (Fill(one, 0, 1, size, null, noscan, out OutOfMemoryReason? reason) == 1)
         {
-            return one[0];
+            return (one[0], null);
         }
 
         HeapError? error = null;
@@ -368,10 +377,10 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
             GrowthGrant grant = await CentralForOneCall().RequestGrowthAsync(_node.Name, _node.Generation, BytesToGrow(size));
             if (grant.Granted)
             {
-                _node.ApplyGrant(grant.GrowthLimit);
+                // The central heap has applied it on this node already (CentralHeapGrain.GrantAsync, the one route).
                 if (Fill(one, 0, 1, size, null, noscan, out _) == 1)
                 {
-                    return one[0];
+                    return (one[0], null);
                 }
             }
 
@@ -380,12 +389,14 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
 
         if (spanClass < 0)
         {
-            HeapPointer? remote = await CentralForOneCall().RequestLargeAsync(_node.Name, size, noscan ? ObjectKind.Noscan : ObjectKind.Pointer);
-            if (remote is { } pointer)
+            LargeReply reply = await CentralForOneCall().RequestLargeAsync(_node.Name, size, noscan ? ObjectKind.Noscan : ObjectKind.Pointer);
+            if (reply.Pointer is { } pointer)
             {
                 _mallocs++;
-                return pointer;
+                return (pointer, null);
             }
+
+            error = reply.Error ?? error;
         }
         else
         {
@@ -400,15 +411,15 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
                 if (TryTakeLeased(size, noscan, out HeapPointer pointer))
                 {
                     _mallocs++;
-                    return pointer;
+                    return (pointer, null);
                 }
             }
 
             error = reply.Error ?? error;
         }
 
-        throw (error ?? HeapError.OutOfMemory(reason?.ToString() ?? "Unknown", size, 0,
-            $"node {_node.Name} could not allocate {size} bytes and no node could supply them")).ToException();
+        return (default, error ?? HeapError.OutOfMemory(reason?.ToString() ?? "Unknown", size, 0,
+            $"node {_node.Name} could not allocate {size} bytes and no node could supply them"));
     }
 
     /// <inheritdoc/>
