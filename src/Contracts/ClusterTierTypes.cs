@@ -35,7 +35,10 @@ public sealed record NodeAssignment(
     [property: Id(1)] ushort Generation,
     [property: Id(2)] long Granted);
 
-/// <summary>Names one lease cluster-wide: lease ids are unique per lender heap, and a lender is its slot + generation.</summary>
+/// <summary>
+/// A lease's identity, cluster-wide: the lender (its slot and generation) and the lender heap's own number for the
+/// lease (NodeHeap's SpanLease.LeaseId, 1, 2, … per heap; it encodes nothing else).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("ClusterHeap.LeaseKey")]
 public readonly record struct LeaseKey(
     [property: Id(0)] int LenderSlot,
@@ -61,13 +64,14 @@ public sealed record SpanLeaseInfo(
     [property: Id(5)] int Objects,
     [property: Id(6)] ulong[] FreeSlots);
 
-/// <summary>A lease as both sides report it when the central heap rebuilds its state.</summary>
+/// <summary>A lease as one side reports it (the lender from its heap's lease table, the lessee from its held leases).</summary>
 [GenerateSerializer, Immutable, Alias("ClusterHeap.LeaseRecord")]
 public sealed record LeaseRecord(
     [property: Id(0)] LeaseKey Key,
     [property: Id(1)] string LenderNode,
     [property: Id(2)] string LesseeNode,
-    [property: Id(3)] int SpanClass);
+    [property: Id(3)] int SpanClass,
+    [property: Id(4)] ushort LesseeGeneration);
 
 /// <summary>What a heap node grain reports so a fresh central heap activation can rebuild its view.</summary>
 [GenerateSerializer, Immutable, Alias("ClusterHeap.NodeState")]
@@ -84,7 +88,7 @@ public sealed record NodeState(
     [property: Id(9)] long ArenaSize,
     [property: Id(10)] int Procs);
 
-/// <summary>A growth grant: the node's new growth limit, or the reason there is none.</summary>
+/// <summary>A growth request's answer: the node's new growth limit (already applied on the node by the central heap), or the reason there is none.</summary>
 [GenerateSerializer, Immutable, Alias("ClusterHeap.GrowthGrant")]
 public sealed record GrowthGrant(
     [property: Id(0)] bool Granted,
@@ -95,6 +99,12 @@ public sealed record GrowthGrant(
 [GenerateSerializer, Immutable, Alias("ClusterHeap.LeaseReply")]
 public sealed record LeaseReply(
     [property: Id(0)] SpanLeaseInfo? Lease,
+    [property: Id(1)] HeapError? Error);
+
+/// <summary>A large-object request's answer: the object (on another node), or the out-of-memory error saying why none exists.</summary>
+[GenerateSerializer, Immutable, Alias("ClusterHeap.LargeReply")]
+public sealed record LargeReply(
+    [property: Id(0)] HeapPointer? Pointer,
     [property: Id(1)] HeapError? Error);
 
 /// <summary>The central heap's whole view (for the shell and for tests that compare it across a failover).</summary>

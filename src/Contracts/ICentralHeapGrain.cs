@@ -27,17 +27,21 @@ public interface ICentralHeapGrain : IGrainWithIntegerKey
     [Alias("RequestLease")]
     Task<LeaseReply> RequestLeaseAsync(string lesseeNode, ushort lesseeGeneration, int spanClass);
 
-    /// <summary>A lessee is done with a lease: forward to the lender and forget it.</summary>
+    /// <summary>A lessee is done with a lease: forward to the lender (the central heap keeps no lease record).</summary>
     [Alias("ReturnLease")]
     Task ReturnLeaseAsync(LeaseKey lease, [Immutable] ulong[] unusedSlots);
 
-    /// <summary>A node cannot allocate a large object: have another node allocate it; null when none can.</summary>
+    /// <summary>A node cannot allocate a large object: have another node allocate it, or say why none can.</summary>
     [Alias("RequestLarge")]
-    Task<HeapPointer?> RequestLargeAsync(string node, long size, ObjectKind kind);
+    Task<LargeReply> RequestLargeAsync(string node, long size, ObjectKind kind);
 
     /// <summary>Membership declared <paramref name="silo"/> dead: reclaim its slot, grants and leases (idempotent).</summary>
     [Alias("NodeDied")]
     Task NodeDiedAsync(SiloAddress silo);
+
+    /// <summary>A node leaving in good order, its leases settled by itself: reclaim its slot and grant (idempotent).</summary>
+    [Alias("NodeLeft")]
+    Task NodeLeftAsync(SiloAddress silo);
 
     /// <summary>Sum and per-node rows of every live node's stats.</summary>
     [Alias("GetStats")]

@@ -75,21 +75,31 @@ public interface IHeapNodeGrain : IGrainWithStringKey
     [Alias("GetState")]
     Task<NodeState> GetStateAsync();
 
-    /// <summary>Lender side: lend one span of <paramref name="spanClass"/> to <paramref name="lesseeNode"/>; null when this node cannot grow.</summary>
+    /// <summary>
+    /// Lender side: lend one span of <paramref name="spanClass"/> to node <paramref name="lesseeNode"/> of generation
+    /// <paramref name="lesseeGeneration"/>; null when this node cannot grow.
+    /// </summary>
     [Alias("LendSpan")]
-    Task<SpanLeaseInfo?> LendSpanAsync(int spanClass, string lesseeNode);
+    Task<SpanLeaseInfo?> LendSpanAsync(int spanClass, string lesseeNode, ushort lesseeGeneration);
 
-    /// <summary>Lender side: the lessee is done; its unissued slots are freed.</summary>
+    /// <summary>Lender side: the lessee is done; its unissued slots are freed. A lease not out here (returned already, or another node's) is ignored.</summary>
     [Alias("ReturnLease")]
-    Task ReturnLeaseAsync(long leaseId, [Immutable] ulong[] unusedSlots);
+    Task ReturnLeaseAsync(LeaseKey lease, [Immutable] ulong[] unusedSlots);
 
-    /// <summary>Lender side: the lessee died; the span is uncached and its unissued slots freed.</summary>
+    /// <summary>Lender side: the lessee dropped it unreturned; the span is uncached and its slots stay allocated. A lease not out here is ignored.</summary>
     [Alias("ReclaimLease")]
-    Task ReclaimLeaseAsync(long leaseId);
+    Task ReclaimLeaseAsync(LeaseKey lease);
 
     /// <summary>Lessee side: the lender died; drop these leases without handing out more of them.</summary>
     [Alias("RevokeLeases")]
     Task RevokeLeasesAsync([Immutable] LeaseKey[] leases);
+
+    /// <summary>
+    /// Node <paramref name="name"/> (slot <paramref name="slot"/>, generation <paramref name="generation"/>) died: reclaim
+    /// what this node lent to it and revoke what this node's mcaches hold from it (idempotent).
+    /// </summary>
+    [Alias("ForgetNode")]
+    Task ForgetNodeAsync(string name, int slot, ushort generation);
 
     /// <summary>Sets the node's growth limit to <paramref name="growthLimit"/> (a grant).</summary>
     [Alias("ApplyGrant")]

@@ -1,8 +1,23 @@
 namespace ClusterHeap.Grains;
 
-/// <summary>How a silo's node heap and the cluster tier are set up (bound by <see cref="ClusterHeapSiloBuilderExtensions.AddClusterHeap"/>).</summary>
+/// <summary>
+/// How a silo is set up as a ClusterHeap node: its name, how fast membership finds a dead node, its heap and the
+/// cluster tier. The one configuration the silo host (src/Silo), the embedded cluster (the client's --embedded)
+/// and the test clusters share, bound by <see cref="ClusterHeapSiloBuilderExtensions.AddClusterHeap"/>; only
+/// clustering and endpoints differ between them.
+/// </summary>
 public sealed class ClusterHeapOptions
 {
+    /// <summary>The node's name (the silo name; heap node and mcache grain keys use it). Null keeps the host's.</summary>
+    public string? NodeName { get; set; }
+
+    /// <summary>
+    /// Membership's probe timeout. With two missed probes a killed silo is declared dead in about twice this
+    /// (Orleans' defaults take 10–20 s; docs/DESIGN.md §9): the stress client's verdicts and the central heap's
+    /// reclamation wait on that declaration.
+    /// </summary>
+    public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Arena bytes reserved per node (docs/DESIGN.md §2); 512 GiB by default, tests use 64 MiB.</summary>
     public long ArenaSize { get; set; } = 512L << 30;
 

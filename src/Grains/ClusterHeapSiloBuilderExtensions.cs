@@ -4,6 +4,8 @@ using ClusterHeap.Grains.Metrics;
 using ClusterHeap.Grains.Node;
 using ClusterHeap.Grains.Placement;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Runtime;
 
@@ -13,7 +15,7 @@ namespace ClusterHeap.Grains;
 public static class ClusterHeapSiloBuilderExtensions
 {
     /// <summary>
-    /// Registers the node service (this silo's heap, created at start at the slot the central heap
+    /// Names the node and sets membership's death detection (<see cref="ClusterHeapOptions"/>), and registers the node service (this silo's heap, created at start at the slot the central heap
     /// assigns), the node placement director that pins mcache and heap node grains to their silo,
     /// the membership watcher that reports dead silos to the central heap, and the strongly
     /// consistent grain directory that keeps the central heap to one activation.
@@ -25,6 +27,13 @@ public static class ClusterHeapSiloBuilderExtensions
         {
             silo.Services.Configure(configure);
         }
+
+        silo.Services.AddOptions<SiloOptions>().PostConfigure<IOptions<ClusterHeapOptions>>((s, h) => s.SiloName = h.Value.NodeName ?? s.SiloName);
+        silo.Services.AddOptions<ClusterMembershipOptions>().PostConfigure<IOptions<ClusterHeapOptions>>((m, h) =>
+        {
+            m.ProbeTimeout = h.Value.ProbeTimeout;
+            m.NumMissedProbesLimit = 2;
+        });
 
         silo.Services.AddSingleton<HeapNodeService>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<HeapNodeService>());

@@ -74,6 +74,7 @@ public sealed unsafe partial class MCache
             if (v == 0)
             {
                 v = NextFree(spc);
+                if (v == 0) return 0;                        // out of memory under TryMalloc
                 s = _alloc[spc];
             }
             if (s->NeedZero != 0) Zero.Small(v, TinyBlock.Size);

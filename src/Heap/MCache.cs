@@ -70,6 +70,42 @@ public sealed unsafe partial class MCache
 
     internal bool Released { get; private set; }
 
+    // Out of memory, two ways: Malloc throws (a program that cannot go on), TryMalloc returns the reason (a caller with
+    // somewhere else to go: the cluster tier asks for a grant or a lease). Both run the one path below, where the
+    // place that finds no memory (Refill, MallocLarge) throws unless _oomReturns is set, and otherwise records why in
+    // _oomReason and hands back 0, which every step above passes up without touching the heap.
+    private bool _oomReturns;
+    private OutOfMemoryReason _oomReason;
+
+    /// <summary>
+    /// <see cref="Malloc"/> that says why not instead of throwing: false, with the limit that was hit in
+    /// <paramref name="reason"/> (the arena, or the growth limit the cluster's grant sets), when there is no memory.
+    /// Sizes no arena could hold still throw <see cref="InvalidSizeException"/>: that is a caller's bug, not an outcome.
+    /// </summary>
+    public bool TryMalloc(nuint size, bool noscan, out nuint address, out OutOfMemoryReason reason)
+    {
+        _oomReturns = true;
+        try
+        {
+            address = Malloc(size, noscan);
+        }
+        finally
+        {
+            _oomReturns = false;
+        }
+        reason = _oomReason;
+        return address != 0;
+    }
+
+    /// <summary>Where a size-class allocation found no memory: throws, or (under TryMalloc) records why and returns null.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private MSpan* OutOfMemory(OutOfMemoryReason reason, long requested)
+    {
+        if (!_oomReturns) _heap.ThrowOutOfMemory(reason, requested);
+        _oomReason = reason;
+        return null;
+    }
+
     /// <summary>
     /// A concurrent mark runs: every object this cache hands out is born marked (Go's allocate-black, gcmarknewobject),
     /// so the sweep that follows keeps it. Set with the world stopped (GcConcurrent.cs) or as the cache is created.
@@ -79,8 +115,8 @@ public sealed unsafe partial class MCache
     /// <summary>
     /// Allocates <paramref name="size"/> bytes (Go's mallocgc). <paramref name="noscan"/>: the object holds no
     /// pointers. <paramref name="needzero"/>: the memory must read as zero (false lets a reused slot keep old bytes).
-    /// Throws <see cref="HeapOutOfMemoryException"/> naming the limit hit, <see cref="InvalidSizeException"/>
-    /// for sizes no arena could hold.
+    /// Throws <see cref="HeapOutOfMemoryException"/> naming the limit hit (<see cref="TryMalloc"/> returns it instead),
+    /// <see cref="InvalidSizeException"/> for sizes no arena could hold.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public nuint Malloc(nuint size, bool noscan = true, bool needzero = true)
@@ -91,6 +127,7 @@ public sealed unsafe partial class MCache
             int sizeClass = SizeClasses.ClassOf(size);
             int spc = sizeClass << 1 | (noscan ? 1 : 0);
             nuint v = TakeSlot(spc, sizeClass, out nuint elem, out bool dirty);
+            if (v == 0) return 0;                            // out of memory under TryMalloc
             if (noscan) _bitmap.Set(v, HeapBitmap.Nibble(true, WordKind.Scalar));
             else _bitmap.MarkAllocated(v, elem, noscan: false, default);
             if (needzero && dirty) Zero.Small(v, elem);
@@ -122,6 +159,11 @@ public sealed unsafe partial class MCache
         if (v == 0)
         {
             v = NextFree(spc);
+            if (v == 0)
+            {
+                (elem, dirty) = (0, false);                  // out of memory under TryMalloc
+                return 0;
+            }
             s = _alloc[spc];
         }
         SlotAllocs[sizeClass]++;
@@ -183,6 +225,7 @@ public sealed unsafe partial class MCache
         if (index == s->NElems)
         {
             s = Refill(spc);
+            if (s == null) return 0;                         // out of memory under TryMalloc
             index = s->FreeIndex;
         }
         Debug.Assert(!s->IsAllocated(index));
@@ -202,7 +245,7 @@ public sealed unsafe partial class MCache
         _alloc[spc] = NodeHeap.EmptySpan;
         MSpan* s = _heap.MCentralOf(spc).Exchange(old == NodeHeap.EmptySpan ? null : old, SpanCache.MCache, out OutOfMemoryReason reason);
         if (s == null && _heap.CollectBeforeOutOfMemory()) s = _heap.MCentralOf(spc).Exchange(null, SpanCache.MCache, out reason);
-        if (s == null) _heap.ThrowOutOfMemory(reason, SizeClasses.SizeOf(spc >> 1));
+        if (s == null) return OutOfMemory(reason, SizeClasses.SizeOf(spc >> 1));   // _alloc[spc] stays EmptySpan
         _alloc[spc] = s;
         return s;
     }
@@ -218,7 +261,7 @@ public sealed unsafe partial class MCache
         _heap.HelpGc();                                      // shouldhelpgc: a large allocation
         MSpan* s = _heap.AllocLargeSpan(npages, noscan, out OutOfMemoryReason reason);
         if (s == null && _heap.CollectBeforeOutOfMemory()) s = _heap.AllocLargeSpan(npages, noscan, out reason);
-        if (s == null) _heap.ThrowOutOfMemory(reason, (long)size);
+        if (s == null) return (nuint)OutOfMemory(reason, (long)size);
         s->NElems = 1;
         s->AllocCount = 1;
         s->AllocBits[0] = 1;

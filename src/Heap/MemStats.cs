@@ -10,7 +10,8 @@ public readonly record struct SizeClassStats(int SizeClass, int Size, long Mallo
 /// The heap fields of Go's runtime.MemStats for one node, plus ClusterHeap's own counters.
 /// Objects are what callers allocated: each tiny object counts (in class 2, whose 16-byte blocks hold them);
 /// bytes are slot bytes: a small object counts its size class, a tiny block 16 bytes while anything in it is
-/// live, a large object its pages. Slots lent to remote mcaches count here, on the node whose arena holds them.
+/// live or its mcache may still bump into it (an open block with every object freed still counts: HeapAlloc 16 B
+/// per such mcache with HeapObjects 0), a large object its pages. Slots lent to remote mcaches count here, on the node whose arena holds them.
 /// </summary>
 public sealed record MemStats
 {

@@ -49,7 +49,16 @@ namespace ClusterHeap.Heap;
 /// runs idle longer than the delay to the OS with madvise(MADV_DONTNEED) and counts them in HeapReleased.</para>
 ///
 /// <para><b>Leases</b> (NodeHeap.Leases.cs): a span lent to a remote mcache is "cached" by the lease: its free
-/// slots are marked allocated for the lessee, who hands them out without calling back.</para>
+/// slots are marked allocated for the lessee, who hands them out without calling back. The heap's lease table
+/// (lease number → span, slots lent, lessee) is the cluster's only lender-side record: the heap node grain reports
+/// and reclaims from it and keeps no copy (src/Grains/README.md draws who owns what across the cluster).</para>
+///
+/// <para><b>Who owns what here.</b> The mcache owns its cached spans, its free stacks and its open tiny block (one
+/// owner, no lock); an mcentral owns its span class's span lists and the free counts of uncached spans (its lock);
+/// mheap owns pages, free runs, the growth limit and the scavenger (its lock); the bitmap owns liveness (one
+/// compare-and-swap decides a free); the lease table owns what was lent (its lock). A Malloc asks mcache →
+/// mcentral → mheap and, when mheap is at the growth limit, gets the reason back (MCache.TryMalloc) so the cluster
+/// tier can ask for a grant; a Free asks the bitmap, then the owner's stack or the mcentral.</para>
 ///
 /// <para><b>Concurrency model</b>: mcaches are single-owner; each mcentral has a lock; mheap has one lock;
 /// lock order mcentral → mheap. A world lock lets ReadMemStats and Verify see a still heap: mutators hold its

@@ -104,7 +104,6 @@ internal static class Program
                 o.ClusterId = settings.ClusterId;
                 o.ServiceId = settings.ServiceId;
             });
-            silo.Configure<SiloOptions>(o => o.SiloName = settings.Name);
             silo.Configure<EndpointOptions>(o =>
             {
                 o.AdvertisedIPAddress = settings.Advertise;
@@ -114,15 +113,10 @@ internal static class Program
                 o.GatewayListeningEndpoint = new IPEndPoint(settings.Listen, settings.GatewayPort);
             });
 
-            // Defaults take 10–20 s to declare a killed silo dead; these take about 2 s (docs/DESIGN.md §9).
-            silo.Configure<ClusterMembershipOptions>(o =>
-            {
-                o.ProbeTimeout = settings.ProbeTimeout;
-                o.NumMissedProbesLimit = 2;
-            });
-
             silo.AddClusterHeap(o =>
             {
+                o.NodeName = settings.Name;
+                o.ProbeTimeout = settings.ProbeTimeout;
                 o.ArenaSize = settings.ArenaSize;
                 o.ProcessorsPerNode = settings.Procs;
                 o.ScavengeDelay = settings.ScavengeDelay;

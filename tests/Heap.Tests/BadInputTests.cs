@@ -81,6 +81,39 @@ public unsafe class BadInputTests
         TestHeap.AssertVerifies(heap);
     }
 
+    [Theory]
+    [InlineData(512 << 10, true)]     // large objects
+    [InlineData(1024, true)]          // a small class: the refill finds no span
+    [InlineData(1024, false)]         // the same, scan
+    [InlineData(8, true)]             // tiny blocks
+    public void TryMallocSaysTheGrowthLimitWasHitWithoutThrowingAndChangesNothingElse(int size, bool noscan)
+    {
+        const long limit = 4 * MiB;
+        using NodeHeap heap = TestHeap.Create(arena: 64 * MiB, growthLimit: limit);
+        MCache c = heap.CreateCache();
+        long made = 0;
+        OutOfMemoryReason reason = default;
+        while (made < limit && c.TryMalloc((nuint)size, noscan, out nuint p, out reason))
+        {
+            Assert.NotEqual((nuint)0, p);
+            made++;
+        }
+        Assert.True(made < limit, "the limit was never hit");
+        Assert.Equal(OutOfMemoryReason.GrowthLimit, reason);
+        Assert.True((long)(heap.ArenaUsed - heap.ArenaStart) <= limit);
+        Assert.Equal(made, heap.ReadMemStats().HeapObjects);
+        TestHeap.AssertVerifies(heap);
+
+        heap.GrowthLimit = 8 * MiB;                                      // a grant: the same cache goes on
+        Assert.True(c.TryMalloc((nuint)size, noscan, out _, out _));
+        Assert.Equal(made + 1, heap.ReadMemStats().HeapObjects);
+        Assert.Throws<HeapOutOfMemoryException>(() =>                   // Malloc on the same path still throws
+        {
+            for (long i = 0; i < limit; i++) c.Malloc((nuint)size, noscan);
+        });
+        TestHeap.AssertVerifies(heap);
+    }
+
     [Fact]
     public void AGrowthLimitThatIsNotAPageMultipleStillNeverOvershoots()
     {

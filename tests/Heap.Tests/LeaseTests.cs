@@ -17,7 +17,7 @@ public unsafe class LeaseTests
         using NodeHeap heap = TestHeap.Create();
         int cls = SizeClasses.ClassOf(128);
         int spc = cls << 1 | 1;
-        SpanLease? lease = heap.LendSpan(spc);
+        SpanLease? lease = heap.LendSpan(spc, TestHeap.Lessee);
         Assert.NotNull(lease);
         Assert.Equal(spc, lease.SpanClass);
         Assert.Equal(128, lease.ElemSize);
@@ -54,7 +54,7 @@ public unsafe class LeaseTests
     {
         using NodeHeap heap = TestHeap.Create();
         int spc = SizeClasses.ClassOf(64) << 1;
-        SpanLease lease = heap.LendSpan(spc)!;
+        SpanLease lease = heap.LendSpan(spc, TestHeap.Lessee)!;
         nuint[] slots = Slots(lease).ToArray();
         // The lessee handed out the first 5, one of which was freed already; the rest come back unused.
         ulong[] unused = (ulong[])lease.FreeSlots.Clone();
@@ -81,7 +81,7 @@ public unsafe class LeaseTests
     {
         using NodeHeap heap = TestHeap.Create();
         int cls = SizeClasses.ClassOf(256);
-        SpanLease lease = heap.LendSpan(cls << 1 | 1)!;
+        SpanLease lease = heap.LendSpan(cls << 1 | 1, TestHeap.Lessee)!;
         nuint first = Slots(lease).First();
         heap.Free(first);
         heap.ReclaimLease(lease.LeaseId);
@@ -111,7 +111,7 @@ public unsafe class LeaseTests
         MCache c = heap.CreateCache();
         nuint a = c.Malloc(512), b = c.Malloc(512);
         heap.ReleaseCache(c);                                      // the span goes to mcentral's partial list
-        SpanLease lease = heap.LendSpan(SizeClasses.ClassOf(512) << 1 | 1)!;
+        SpanLease lease = heap.LendSpan(SizeClasses.ClassOf(512) << 1 | 1, TestHeap.Lessee)!;
         Assert.Equal(a & ~(nuint)HeapConstants.PageMask, lease.SpanBase & ~(nuint)HeapConstants.PageMask);
         Assert.DoesNotContain(a, Slots(lease));
         Assert.DoesNotContain(b, Slots(lease));
@@ -131,7 +131,7 @@ public unsafe class LeaseTests
         MCache c = heap.CreateCache();
         nuint a = c.Malloc(512), b = c.Malloc(512);
         heap.ReleaseCache(c);
-        SpanLease lease = heap.LendSpan(SizeClasses.ClassOf(512) << 1 | 1)!;
+        SpanLease lease = heap.LendSpan(SizeClasses.ClassOf(512) << 1 | 1, TestHeap.Lessee)!;
         heap.ReturnLease(lease.LeaseId, Enumerable.Repeat(ulong.MaxValue, lease.FreeSlots.Length).ToArray());
         Assert.Equal(2, heap.ReadMemStats().HeapObjects);
         Assert.Equal(PointerError.None, heap.TryFindObject(a, out _));
@@ -149,7 +149,7 @@ public unsafe class LeaseTests
         const int spc = 1 << 1 | 1;
         for (int round = 0; round < 1500; round++)
         {
-            SpanLease first = heap.LendSpan(spc)!;
+            SpanLease first = heap.LendSpan(spc, TestHeap.Lessee)!;
             ulong[] unused = new ulong[first.FreeSlots.Length];
             var handedOut = new List<nuint>();
             foreach (nuint slot in Slots(first))
@@ -164,7 +164,7 @@ public unsafe class LeaseTests
             var lender = new Thread(() =>
             {
                 start.SignalAndWait();
-                second = heap.LendSpan(spc);
+                second = heap.LendSpan(spc, TestHeap.Lessee);
             });
             lender.Start();
             start.SignalAndWait();
@@ -185,15 +185,33 @@ public unsafe class LeaseTests
         using NodeHeap heap = TestHeap.Create();
         Assert.Throws<ArgumentException>(() => heap.ReturnLease(12345, []));
         Assert.Throws<ArgumentException>(() => heap.ReclaimLease(12345));
-        SpanLease lease = heap.LendSpan(10)!;
+        SpanLease lease = heap.LendSpan(10, TestHeap.Lessee)!;
         heap.ReturnLease(lease.LeaseId, lease.FreeSlots);
         ArgumentException e = Assert.Throws<ArgumentException>(() => heap.ReturnLease(lease.LeaseId, lease.FreeSlots));
         Assert.Contains("not active", e.Message, StringComparison.Ordinal);
-        Assert.Throws<ArgumentOutOfRangeException>(() => heap.LendSpan(0));
-        Assert.Throws<ArgumentOutOfRangeException>(() => heap.LendSpan(1));
-        Assert.Throws<ArgumentOutOfRangeException>(() => heap.LendSpan(SizeClasses.NumSpanClasses));
+        Assert.Throws<ArgumentOutOfRangeException>(() => heap.LendSpan(0, TestHeap.Lessee));
+        Assert.Throws<ArgumentOutOfRangeException>(() => heap.LendSpan(1, TestHeap.Lessee));
+        Assert.Throws<ArgumentOutOfRangeException>(() => heap.LendSpan(SizeClasses.NumSpanClasses, TestHeap.Lessee));
         TestHeap.AssertVerifies(heap);
         Assert.Equal(0, heap.ReadMemStats().HeapObjects);
+    }
+
+    [Fact]
+    public void TheLentLeaseTableNamesEachLeaseItsClassAndItsLesseeUntilItComesBackOnce()
+    {
+        using NodeHeap heap = TestHeap.Create();
+        var other = new LesseeId("node-other", 9);
+        SpanLease a = heap.LendSpan(10, TestHeap.Lessee)!;
+        SpanLease b = heap.LendSpan(12, other)!;
+        Assert.NotEqual(a.LeaseId, b.LeaseId);
+        Assert.Equal([new LentLease(a.LeaseId, 10, TestHeap.Lessee), new LentLease(b.LeaseId, 12, other)],
+            heap.LentLeases.OrderBy(l => l.LeaseId));
+        Assert.True(heap.TryReturnLease(a.LeaseId, a.FreeSlots));
+        Assert.False(heap.TryReturnLease(a.LeaseId, a.FreeSlots));      // a repeated return changes nothing
+        Assert.True(heap.TryReclaimLease(b.LeaseId));
+        Assert.False(heap.TryReclaimLease(b.LeaseId));
+        Assert.Empty(heap.LentLeases);
+        TestHeap.AssertVerifies(heap);
     }
 
     [Fact]
@@ -202,7 +220,7 @@ public unsafe class LeaseTests
         using NodeHeap heap = TestHeap.Create(growthLimit: 1 << 20);
         MCache c = heap.CreateCache();
         c.Malloc((1 << 20) - 2 * HeapConstants.PageSize);    // leaves 2 free pages; class 32768 needs 4
-        Assert.Null(heap.LendSpan(SizeClasses.ClassOf(32768) << 1));
+        Assert.Null(heap.LendSpan(SizeClasses.ClassOf(32768) << 1, TestHeap.Lessee));
         TestHeap.AssertVerifies(heap);
     }
 }

@@ -7,6 +7,9 @@ internal static unsafe class TestHeap
 {
     public const long MiB = 1L << 20;
 
+    /// <summary>The node the heap tests lend spans to.</summary>
+    public static readonly LesseeId Lessee = new("node-lessee", 7);
+
     /// <summary>A heap with a small arena and no background scavenger (tests that want it turn it on).</summary>
     public static NodeHeap Create(long arena = 64 * MiB, int slot = 10, long growthLimit = long.MaxValue,
         bool background = false, TimeSpan? scavengeDelay = null, bool poison = false) =>

@@ -23,7 +23,7 @@ public unsafe class VerifierTests
         heap.Free(scan); TestHeap.AssertVerifies(heap);             // uncached free
         heap.Free(large); TestHeap.AssertVerifies(heap);
         heap.Scavenge(force: true); TestHeap.AssertVerifies(heap);
-        SpanLease? lease = heap.LendSpan(SizeClasses.ClassOf(96) << 1); TestHeap.AssertVerifies(heap);
+        SpanLease? lease = heap.LendSpan(SizeClasses.ClassOf(96) << 1, TestHeap.Lessee); TestHeap.AssertVerifies(heap);
         heap.ReturnLease(lease!.LeaseId, lease.FreeSlots); TestHeap.AssertVerifies(heap);
         heap.Free(typed); TestHeap.AssertVerifies(heap);
         VerifyReport r = heap.Verify();

@@ -162,14 +162,9 @@ public sealed class ClusterConnection : IAsyncDisposable
         builder.UseOrleans(silo =>
         {
             silo.UseLocalhostClustering(siloPort, gatewayPort, siloPort == primary.Port ? null : primary, o.ServiceId, clusterId);
-            silo.Configure<SiloOptions>(x => x.SiloName = name);
-            silo.Configure<ClusterMembershipOptions>(x =>
-            {
-                x.ProbeTimeout = TimeSpan.FromSeconds(2);
-                x.NumMissedProbesLimit = 2;
-            });
             silo.AddClusterHeap(h =>
             {
+                h.NodeName = name;
                 h.ArenaSize = o.ArenaSize;
                 h.ProcessorsPerNode = o.Procs;
                 h.GrantChunk = o.GrantChunk;
@@ -233,6 +228,24 @@ public sealed class ClusterConnection : IAsyncDisposable
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await _silos[index].StopAsync(timeout.Token);
+    }
+
+    /// <summary>
+    /// Kills embedded silo <paramref name="index"/> as SIGKILL would a process: a stop whose token is already
+    /// cancelled, so it neither leaves membership nor hands anything back; the survivors must find it dead.
+    /// </summary>
+    public async Task KillEmbeddedSiloAsync(int index)
+    {
+        using var now = new CancellationTokenSource();
+        await now.CancelAsync();
+        try
+        {
+            await _silos[index].StopAsync(now.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // The point: it did not stop in good order.
+        }
     }
 
     public async ValueTask DisposeAsync()

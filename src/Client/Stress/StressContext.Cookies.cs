@@ -26,7 +26,8 @@ public sealed partial class StressContext
             MallocBatchResult reply;
             try
             {
-                reply = await mcache.MallocStampedAsync(new StampedMallocRequest(sizes.AsSpan(from), ends, kind));
+                Task death = NextDeath;
+                reply = await BoundedAsync(mcache.MallocStampedAsync(new StampedMallocRequest(sizes.AsSpan(from), ends, kind)), death);
             }
             catch (Exception e) when (IsTransient(e))
             {
@@ -73,7 +74,8 @@ public sealed partial class StressContext
             var pointers = new HeapPointer[group.Count];
             long[] sizes = new long[group.Count];
             for (int i = 0; i < group.Count; i++) (pointers[i], sizes[i]) = (group[i].Pointer, group[i].Size);
-            EndsFreeResult reply = await owner.ReadEndsAndFreeAsync(new EndsFreeRequest(pointers, sizes));
+            Task death = NextDeath;
+            EndsFreeResult reply = await BoundedAsync(owner.ReadEndsAndFreeAsync(new EndsFreeRequest(pointers, sizes)), death);
             long freed = 0;
             for (int i = 0; i < group.Count; i++)
             {

@@ -50,7 +50,7 @@ public sealed partial class StressContext
         foreach (Obj o in objects)
         {
             (IHeapNodeGrain? node, HeapError? _) = await Connection.Router.TryResolveAsync(o.Pointer);
-            if (node is null)
+            if (node is null || _gone.ContainsKey(node.GetPrimaryKeyString()))   // the router may not know yet what the watcher does
             {
                 LoseObjects(1);
                 continue;

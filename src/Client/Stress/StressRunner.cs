@@ -20,6 +20,23 @@ public static class StressRunner
         var ctx = new StressContext(connection, options);
         using CancellationTokenRegistration stopOnInterrupt = interrupt.Register(ctx.Stop.Cancel);
         await ctx.StartAsync();
+        using var unwatch = new CancellationTokenSource();
+        Task watcher = ctx.WatchMembershipAsync(unwatch.Token);
+        try
+        {
+            return await RunStartedAsync(ctx, connection, options, output, terminal, started, interrupt);
+        }
+        finally
+        {
+            await unwatch.CancelAsync();
+            await watcher;
+        }
+    }
+
+    /// <summary>The run once the context knows the nodes and watches membership.</summary>
+    private static async Task<StressReport> RunStartedAsync(StressContext ctx, ClusterConnection connection, StressOptions options,
+        TextWriter output, bool terminal, Action<StressContext>? started, CancellationToken interrupt)
+    {
         int workers = options.Workers > 0 ? options.Workers : 2 * ctx.Nodes.Length;
         int nodes = ctx.Nodes.Length;
         var workload = Workload.Create(ctx);

@@ -125,7 +125,13 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
             return Task.FromResult(_one[0]);
         }
 
-        return MallocSlowAsync(size, noscan);
+        return MallocOneSlowAsync(size, noscan);
+    }
+
+    private async Task<HeapPointer> MallocOneSlowAsync(long size, bool noscan)
+    {
+        (HeapPointer pointer, HeapError? error) = await MallocSlowAsync(size, noscan);
+        return error is null ? pointer : throw error.ToException();
     }
 
     /// <inheritdoc/>
@@ -277,12 +283,13 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
 
             try
             {
-                result[done] = await MallocSlowAsync(sizes?[done] ?? size, noscan, mayWaitForGc: done == 0);
-                done++;
-            }
-            catch (ClusterHeapException e)
-            {
-                return new MallocBatchResult(result[..done], e.Error);
+                (HeapPointer pointer, HeapError? error) = await MallocSlowAsync(sizes?[done] ?? size, noscan, mayWaitForGc: done == 0);
+                if (error is not null)
+                {
+                    return new MallocBatchResult(result[..done], error);
+                }
+
+                result[done++] = pointer;
             }
             catch (Exception e) when (e is OrleansException or TimeoutException)
             {
@@ -304,27 +311,26 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
         int i = from;
         using (Heap.EnterMutator())
         {
-            try
+            for (; i < to; i++)
             {
-                for (; i < to; i++)
+                long n = sizes?[i] ?? size;
+                if (_leases.Count != 0 && TryTakeLeased(n, noscan, out dst[i]))
                 {
-                    long n = sizes?[i] ?? size;
-                    if (_leases.Count != 0 && TryTakeLeased(n, noscan, out dst[i]))
-                    {
-                        continue;
-                    }
-
-                    if (_leases.Count != 0 && SpanClassOf(n, noscan) is var sc && sc >= 0 && _leases.ContainsKey(sc))
-                    {
-                        break; // an exhausted or revoked lease for this class: the slow path returns it first
-                    }
-
-                    dst[i] = HeapPointer.Create(generation, cache.Malloc((nuint)n, noscan));
+                    continue;
                 }
-            }
-            catch (HeapOutOfMemoryException e)
-            {
-                reason = e.Reason;
+
+                if (_leases.Count != 0 && SpanClassOf(n, noscan) is var sc && sc >= 0 && _leases.ContainsKey(sc))
+                {
+                    break; // an exhausted or revoked lease for this class: the slow path returns it first
+                }
+
+                if (!cache.TryMalloc((nuint)n, noscan, out nuint address, out OutOfMemoryReason why))
+                {
+                    reason = why;
+                    break;
+                }
+
+                dst[i] = HeapPointer.Create(generation, address);
             }
         }
 
@@ -347,36 +353,40 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
         return false;
     }
 
-    /// <summary>The refill path beyond this node's mcentral: return a spent lease, grant, lease, large elsewhere.</summary>
-    private async Task<HeapPointer> MallocSlowAsync(long size, bool noscan, bool mayWaitForGc = true)
+    /// <summary>
+    /// The refill path beyond this node's mcentral (<see cref="MallocSlowOnceAsync"/>), and Go's mallocgc at the limit: a
+    /// cycle first (Gc/GcNode.cs), out of memory only if that did not help. Only while this call holds no object yet: its
+    /// objects are rooted when it returns, so a cycle run while it waits would sweep the ones it already allocated (a
+    /// batch past its first object fails at the limit without waiting).
+    /// </summary>
+    private async Task<(HeapPointer Pointer, HeapError? Error)> MallocSlowAsync(long size, bool noscan, bool mayWaitForGc = true)
     {
-        // Go's mallocgc at the limit: a cycle first (Gc/GcNode.cs); out of memory only if that did not help. Only while
-        // this call holds no object yet: its objects are rooted when it returns, so a cycle run while it waits would
-        // sweep the ones it already allocated (a batch past its first object fails at the limit without waiting).
-        try
+        (HeapPointer pointer, HeapError? error) = await MallocSlowOnceAsync(size, noscan);
+        if (error is not { Kind: HeapErrorKind.OutOfMemory } || !mayWaitForGc || !Gc.GcGate.InsideGatedCall)
         {
-            return await MallocSlowOnceAsync(size, noscan);
-        }
-        catch (ClusterOutOfMemoryException) when (mayWaitForGc && Gc.GcGate.InsideGatedCall)
-        {
-            if (!await ServiceProvider.GetRequiredService<Gc.GcNode>().CollectBeforeOutOfMemoryAsync())
-            {
-                throw;
-            }
+            return (pointer, error);
         }
 
-        try
+        Gc.GcNode gc = ServiceProvider.GetRequiredService<Gc.GcNode>();
+        if (!await gc.CollectBeforeOutOfMemoryAsync())
         {
-            return await MallocSlowOnceAsync(size, noscan);
+            return (pointer, error);
         }
-        catch (ClusterOutOfMemoryException)
+
+        (pointer, error) = await MallocSlowOnceAsync(size, noscan);
+        if (error is { Kind: HeapErrorKind.OutOfMemory })
         {
-            ServiceProvider.GetRequiredService<Gc.GcNode>().CycleDidNotHelp();
-            throw;
+            gc.CycleDidNotHelp();
         }
+
+        return (pointer, error);
     }
 
-    private async Task<HeapPointer> MallocSlowOnceAsync(long size, bool noscan)
+    /// <summary>
+    /// The refill path beyond this node's mcentral: return a spent lease, grant, lease, large elsewhere. Out of memory
+    /// comes back as the error (a reply, not an exception); only a failed call to the central heap throws.
+    /// </summary>
+    private async Task<(HeapPointer Pointer, HeapError? Error)> MallocSlowOnceAsync(long size, bool noscan)
     {
         int spanClass = SpanClassOf(size, noscan);
         if (spanClass >= 0 && _leases.Remove(spanClass, out HeldLease? spent))
@@ -387,7 +397,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
         var one = new HeapPointer[1];
         if (Fill(one, 0, 1, size, null, noscan, out OutOfMemoryReason? reason) == 1)
         {
-            return one[0];
+            return (one[0], null);
         }
 
         HeapError? error = null;
@@ -397,10 +407,10 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
             GrowthGrant grant = await CentralForOneCall().RequestGrowthAsync(_node.Name, _node.Generation, BytesToGrow(size));
             if (grant.Granted)
             {
-                _node.ApplyGrant(grant.GrowthLimit);
+                // The central heap has applied it on this node already (CentralHeapGrain.GrantAsync, the one route).
                 if (Fill(one, 0, 1, size, null, noscan, out _) == 1)
                 {
-                    return one[0];
+                    return (one[0], null);
                 }
             }
 
@@ -409,12 +419,14 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
 
         if (spanClass < 0)
         {
-            HeapPointer? remote = await CentralForOneCall().RequestLargeAsync(_node.Name, size, noscan ? ObjectKind.Noscan : ObjectKind.Pointer);
-            if (remote is { } pointer)
+            LargeReply reply = await CentralForOneCall().RequestLargeAsync(_node.Name, size, noscan ? ObjectKind.Noscan : ObjectKind.Pointer);
+            if (reply.Pointer is { } pointer)
             {
                 _mallocs++;
-                return pointer;
+                return (pointer, null);
             }
+
+            error = reply.Error ?? error;
         }
         else
         {
@@ -429,15 +441,15 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
                 if (TryTakeLeased(size, noscan, out HeapPointer pointer))
                 {
                     _mallocs++;
-                    return pointer;
+                    return (pointer, null);
                 }
             }
 
             error = reply.Error ?? error;
         }
 
-        throw (error ?? HeapError.OutOfMemory(reason?.ToString() ?? "Unknown", size, 0,
-            $"node {_node.Name} could not allocate {size} bytes and no node could supply them")).ToException();
+        return (default, error ?? HeapError.OutOfMemory(reason?.ToString() ?? "Unknown", size, 0,
+            $"node {_node.Name} could not allocate {size} bytes and no node could supply them"));
     }
 
     /// <inheritdoc/>

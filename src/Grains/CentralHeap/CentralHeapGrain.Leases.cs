@@ -7,12 +7,13 @@ namespace ClusterHeap.Grains.CentralHeap;
 
 // Cross-node refills (docs/DESIGN.md §5, "Leases"): when a node cannot refill a span class (its arena is
 // full, or the limit leaves it no grant), find another node that can, have it lend one span to the
-// asking mcache, and remember the lease until the lessee returns it or one side dies. A lender
-// that cannot grow gets a grant first when the limit allows. Large objects cannot be leased by the
+// asking mcache. The central heap brokers leases and keeps no record of them: the lender's heap holds the lease
+// (NodeHeap's lease table, lessee included), the lessee's node holds its side (LeaseBook), and whatever the
+// central heap needs to know about leases (the view, the count, who to tell when a node dies) it asks them.
+// A lender that cannot grow gets a grant first when the limit allows. Large objects cannot be leased by the
 // span; another node allocates them instead.
 public sealed partial class CentralHeapGrain
 {
-    private readonly Dictionary<LeaseKey, CentralLease> _leases = [];
 
     /// <inheritdoc/>
     public async Task<LeaseReply> RequestLeaseAsync(string lesseeNode, ushort lesseeGeneration, int spanClass)
@@ -31,16 +32,14 @@ public sealed partial class CentralHeapGrain
         long spanBytes = (long)SizeClasses.PagesOf(spanClass >> 1) * HeapConstants.PageSize;
         foreach (NodeRecord lender in Lenders(lessee))
         {
-            SpanLeaseInfo? info = await TryCallAsync(lender, g => g.LendSpanAsync(spanClass, lesseeNode));
-            if (info is null && TryGrant(lender, spanBytes) is null)
+            SpanLeaseInfo? info = await TryCallAsync(lender, g => g.LendSpanAsync(spanClass, lessee.Name, lessee.Generation));
+            if (info is null && await GrantAsync(lender, spanBytes) is null)
             {
-                await TryCallAsync(lender, async g => { await g.ApplyGrantAsync(lender.Granted); return "ok"; });
-                info = await TryCallAsync(lender, g => g.LendSpanAsync(spanClass, lesseeNode));
+                info = await TryCallAsync(lender, g => g.LendSpanAsync(spanClass, lessee.Name, lessee.Generation));
             }
 
             if (info is not null)
             {
-                _leases[info.Key] = new CentralLease(new LeaseRecord(info.Key, lender.Name, lessee.Name, spanClass), lender.Silo, lessee.Silo);
                 LogLeased(_logger, info.Key.ToString(), lender.Name, lessee.Name, spanClass);
                 return new LeaseReply(info, null);
             }
@@ -52,35 +51,33 @@ public sealed partial class CentralHeapGrain
     /// <inheritdoc/>
     public async Task ReturnLeaseAsync(LeaseKey lease, ulong[] unusedSlots)
     {
-        _leases.Remove(lease);
         NodeRecord? lender = FindBySlot(lease.LenderSlot, lease.LenderGeneration);
         if (lender is not null)
         {
-            await TryCallAsync(lender, async g => { await g.ReturnLeaseAsync(lease.LeaseId, unusedSlots); return "ok"; });
+            await TryCallAsync(lender, async g => { await g.ReturnLeaseAsync(lease, unusedSlots); return "ok"; });
         }
     }
 
     /// <inheritdoc/>
-    public async Task<HeapPointer?> RequestLargeAsync(string node, long size, ObjectKind kind)
+    public async Task<LargeReply> RequestLargeAsync(string node, long size, ObjectKind kind)
     {
         NodeRecord? asker = _nodes.Values.FirstOrDefault(n => n.Name == node);
         long bytes = (size + HeapConstants.PageMask) & ~(long)HeapConstants.PageMask;
         foreach (NodeRecord lender in Lenders(asker))
         {
             HeapPointer? pointer = await TryCallValueAsync(lender, g => g.MallocLargeAsync(size, kind));
-            if (pointer is null && TryGrant(lender, bytes) is null)
+            if (pointer is null && await GrantAsync(lender, bytes) is null)
             {
-                await TryCallAsync(lender, async g => { await g.ApplyGrantAsync(lender.Granted); return "ok"; });
                 pointer = await TryCallValueAsync(lender, g => g.MallocLargeAsync(size, kind));
             }
 
             if (pointer is not null)
             {
-                return pointer;
+                return new LargeReply(pointer, null);
             }
         }
 
-        throw NoLenderError(bytes, $"node {node} needs a {size}-byte large object").ToException();
+        return new LargeReply(null, NoLenderError(bytes, $"node {node} needs a {size}-byte large object"));
     }
 
     /// <summary>Every live node but the asker, the one with the most arena left ungranted first.</summary>
@@ -105,9 +102,6 @@ public sealed partial class CentralHeapGrain
             return null;
         }
     }
-
-    /// <summary>A lease and the silos on its two sides (names are reused by restarted silos; addresses are not).</summary>
-    private sealed record CentralLease(LeaseRecord Record, SiloAddress Lender, SiloAddress Lessee);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Lease}: node {Lender} lends span class {SpanClass} to node {Lessee}")]
     private static partial void LogLeased(ILogger logger, string lease, string lender, string lessee, int spanClass);

@@ -25,7 +25,6 @@ public sealed partial class CentralHeapGrain : IIncomingGrainCallFilter
         _nodes.Count,
         TotalGranted,
         _memoryLimit,
-        _leases.Count,
         _lastGeneration,
         [.. _nodes.Values.OrderBy(n => n.Slot).Select(n => new CentralNodeRow(n.Name, n.Slot, n.Granted))]));
 }

@@ -8,7 +8,7 @@ namespace ClusterHeap.Grains.CentralHeap;
 // Recovery: the state is rebuilt from the live nodes whenever the grain activates (so losing its
 // silo loses nothing), and a node that membership declares dead is reclaimed: its slot and grant
 // are freed, leases it held are reclaimed by their lenders, leases it lent are revoked at their
-// lessees.
+// lessees (each survivor settles its own side; the central heap keeps no lease table).
 public sealed partial class CentralHeapGrain
 {
     /// <inheritdoc/>
@@ -51,8 +51,8 @@ public sealed partial class CentralHeapGrain
         }
 
         _limitBelowGrants = TotalGranted > _memoryLimit;
-        await RebuildLeasesAsync(live);
-        LogRebuilt(_logger, _silo.SiloAddress, _nodes.Count, _leases.Count, _lastGeneration, _memoryLimit);
+        int leases = await ReconcileLeasesAsync(live);
+        LogRebuilt(_logger, _silo.SiloAddress, _nodes.Count, leases, _lastGeneration, _memoryLimit);
         PostView();
     }
 
@@ -67,26 +67,27 @@ public sealed partial class CentralHeapGrain
     }
 
     /// <summary>
-    /// A lease is live when its lessee holds it and its lender is live. One only the lender reports
-    /// (the lessee died or dropped it mid-return) is reclaimed; one whose lender is gone is revoked.
+    /// Settles the leases the live nodes report, with no table of its own: a lease is live when its lessee holds it
+    /// and its lender lent it. One only the lender reports (the lessee died, or dropped it mid-return while the
+    /// central heap moved) is reclaimed; one whose lender is gone or does not report it is revoked. Returns how many
+    /// are live.
     /// </summary>
-    private async Task RebuildLeasesAsync(NodeState[] live)
+    private async Task<int> ReconcileLeasesAsync(NodeState[] live)
     {
-        var lent = live.SelectMany(s => s.LeasesLent.Select(l => (Lease: l, s.Silo))).ToDictionary(x => x.Lease.Key, x => x.Silo);
+        var lent = live.SelectMany(s => s.LeasesLent).ToDictionary(l => l.Key);
         var revoke = new List<(NodeRecord Lessee, LeaseKey Key)>();
+        int settled = 0;
         foreach (NodeState lessee in live)
         {
-            NodeRecord lesseeRecord = _nodes[lessee.Silo];
             foreach (LeaseRecord held in lessee.LeasesHeld)
             {
-                NodeRecord? lender = FindBySlot(held.Key.LenderSlot, held.Key.LenderGeneration);
-                if (lender is not null && lent.Remove(held.Key))
+                if (lent.Remove(held.Key))
                 {
-                    _leases[held.Key] = new CentralLease(held with { LesseeNode = lesseeRecord.Name }, lender.Silo, lessee.Silo);
+                    settled++;
                 }
                 else
                 {
-                    revoke.Add((lesseeRecord, held.Key));
+                    revoke.Add((_nodes[lessee.Silo], held.Key));
                 }
             }
         }
@@ -97,13 +98,28 @@ public sealed partial class CentralHeapGrain
             await TryCallAsync(group.Key, async g => { await g.RevokeLeasesAsync(keys); return "ok"; });
         }
 
-        foreach ((LeaseKey key, SiloAddress? lenderSilo) in lent)
+        foreach (LeaseKey key in lent.Keys)
         {
-            if (_nodes.TryGetValue(lenderSilo, out NodeRecord? lender))
+            if (FindBySlot(key.LenderSlot, key.LenderGeneration) is { } lender)
             {
-                await TryCallAsync(lender, async g => { await g.ReclaimLeaseAsync(key.LeaseId); return "ok"; });
+                await TryCallAsync(lender, async g => { await g.ReclaimLeaseAsync(key); return "ok"; });
             }
         }
+
+        return settled;
+    }
+
+    /// <inheritdoc/>
+    public Task NodeLeftAsync(SiloAddress silo)
+    {
+        // The node returned what it held and revoked what it lent before it called (HeapNodeService.StopAsync):
+        // nobody else has anything to settle, and while a whole cluster stops nobody should be asked to.
+        if (_nodes.Remove(silo, out NodeRecord? left))
+        {
+            LogNodeDied(_logger, left.Name, left.Slot, left.Generation, left.Granted);
+        }
+
+        return Task.CompletedTask;
     }
 
     /// <inheritdoc/>
@@ -115,29 +131,11 @@ public sealed partial class CentralHeapGrain
         }
 
         LogNodeDied(_logger, dead.Name, dead.Slot, dead.Generation, dead.Granted);
-        CentralLease[] held = _leases.Values.Where(l => l.Lessee == silo).ToArray();
-        CentralLease[] lent = _leases.Values.Where(l => l.Lender == silo).ToArray();
-        foreach (CentralLease? lease in held.Concat(lent))
-        {
-            _leases.Remove(lease.Record.Key);
-        }
-
-        foreach (CentralLease? lease in held)
-        {
-            if (_nodes.TryGetValue(lease.Lender, out NodeRecord? lender))
-            {
-                await TryCallAsync(lender, async g => { await g.ReclaimLeaseAsync(lease.Record.Key.LeaseId); return "ok"; });
-            }
-        }
-
-        foreach (IGrouping<SiloAddress, CentralLease> group in lent.GroupBy(l => l.Lessee))
-        {
-            if (_nodes.TryGetValue(group.Key, out NodeRecord? lessee))
-            {
-                LeaseKey[] keys = [.. group.Select(l => l.Record.Key)];
-                await TryCallAsync(lessee, async g => { await g.RevokeLeasesAsync(keys); return "ok"; });
-            }
-        }
+        // Every survivor settles its own side: a lender reclaims what it lent to the dead node, a lessee revokes what
+        // it holds from it. The central heap has no list of those leases to consult; the survivors do. (A node that
+        // leaves in good order settles its own and says NodeLeft instead.)
+        await Task.WhenAll(_nodes.Values.Select(n =>
+            TryCallAsync(n, async g => { await g.ForgetNodeAsync(dead.Name, dead.Slot, dead.Generation); return "ok"; })));
     }
 
     /// <summary>A silo registering under a name whose old silo membership already declared dead: reclaim the old one now.</summary>

@@ -81,16 +81,33 @@ public sealed partial class CentralHeapGrain : Grain, ICentralHeapGrain
         Task.FromResult(_nodes.Values.OrderBy(n => n.Slot).Select(n => n.ToInfo()).ToArray());
 
     /// <inheritdoc/>
-    public Task<GrowthGrant> RequestGrowthAsync(string node, ushort generation, long bytes)
+    public async Task<GrowthGrant> RequestGrowthAsync(string node, ushort generation, long bytes)
     {
         NodeRecord? record = FindLive(node, generation);
         if (record is null)
         {
-            return Task.FromResult(new GrowthGrant(false, 0, HeapError.InvalidArgument($"node {node} generation {generation} is not a live node")));
+            return new GrowthGrant(false, 0, HeapError.InvalidArgument($"node {node} generation {generation} is not a live node"));
         }
 
+        HeapError? error = await GrantAsync(record, bytes);
+        return error is null ? new GrowthGrant(true, record.Granted, null) : new GrowthGrant(false, record.Granted, error);
+    }
+
+    /// <summary>
+    /// The one route a grant takes after registration: the central heap raises <paramref name="record"/>'s grant
+    /// (<see cref="TryGrant"/>) and applies it on the node (IHeapNodeGrain.ApplyGrantAsync) before anyone is told,
+    /// whether the node asked for it (growth) or is about to lend for another (a lease, a large object). The
+    /// first grant travels in the registration's NodeAssignment, since the heap is created with it.
+    /// </summary>
+    private async Task<HeapError?> GrantAsync(NodeRecord record, long bytes)
+    {
         HeapError? error = TryGrant(record, bytes);
-        return Task.FromResult(error is null ? new GrowthGrant(true, record.Granted, null) : new GrowthGrant(false, record.Granted, error));
+        if (error is null)
+        {
+            await TryCallAsync(record, async g => { await g.ApplyGrantAsync(record.Granted); return "ok"; });
+        }
+
+        return error;
     }
 
     /// <inheritdoc/>
@@ -117,17 +134,24 @@ public sealed partial class CentralHeapGrain : Grain, ICentralHeapGrain
         NodeStats?[] replies = await Task.WhenAll(nodes.Select(n => TryCallAsync<NodeStats>(n, async g => await g.GetStatsAsync())));
         NodeStats[] rows = replies.Where(r => r is not null).Select(r => r!).ToArray();
         string[] unreachable = nodes.Where((n, i) => replies[i] is null).Select(n => n.Name).ToArray();
-        return new ClusterStats(NodeStats.Sum(rows), rows, _memoryLimit, TotalGranted, _leases.Count, unreachable);
+        return new ClusterStats(NodeStats.Sum(rows), rows, _memoryLimit, TotalGranted, rows.Sum(r => r.ActiveLeasesLent), unreachable);
     }
 
     /// <inheritdoc/>
-    public Task<CentralView> GetViewAsync() => Task.FromResult(new CentralView(
+    public async Task<CentralView> GetViewAsync() => new CentralView(
         [.. _nodes.Values.OrderBy(n => n.Slot).Select(n => n.ToInfo())],
-        [.. _leases.Values.Select(l => l.Record).OrderBy(l => l.Key.LenderSlot).ThenBy(l => l.Key.LeaseId)],
+        [.. (await NodeStatesAsync()).SelectMany(s => s.LeasesLent).OrderBy(l => l.Key.LenderSlot).ThenBy(l => l.Key.LeaseId)],
         _memoryLimit,
         TotalGranted,
         _lastGeneration,
-        _silo.SiloAddress));
+        _silo.SiloAddress);
+
+    /// <summary>What every live node reports of itself (its leases among it); nodes that do not answer are left out.</summary>
+    private async Task<NodeState[]> NodeStatesAsync()
+    {
+        NodeState?[] states = await Task.WhenAll(_nodes.Values.Select(n => TryCallAsync<NodeState>(n, async g => await g.GetStateAsync())));
+        return [.. states.Where(s => s is not null).Select(s => s!)];
+    }
 
     /// <inheritdoc/>
     public async Task<VerifyResult[]> VerifyAsync()
@@ -145,16 +169,18 @@ public sealed partial class CentralHeapGrain : Grain, ICentralHeapGrain
 
         HashSet<SiloAddress> active = ActiveSilos();
         problems.AddRange(_nodes.Values.Where(n => !active.Contains(n.Silo)).Select(n => $"node {n.Name} ({n.Silo}) is not active but owns slot {n.Slot} and {n.Granted} granted bytes"));
-        foreach (CentralLease lease in _leases.Values)
+        NodeState[] states = await NodeStatesAsync();
+        LeaseRecord[] leases = [.. states.SelectMany(s => s.LeasesLent)];
+        foreach (LeaseRecord lease in leases.Concat(states.SelectMany(s => s.LeasesHeld)))
         {
-            if (!_nodes.ContainsKey(lease.Lender) || !_nodes.ContainsKey(lease.Lessee))
+            if (FindBySlot(lease.Key.LenderSlot, lease.Key.LenderGeneration) is null || FindLive(lease.LesseeNode, lease.LesseeGeneration) is null)
             {
-                problems.Add($"{lease.Record.Key} names a node that is not live (lender {lease.Record.LenderNode}, lessee {lease.Record.LesseeNode})");
+                problems.Add($"{lease.Key} names a node that is not live (lender {lease.LenderNode}, lessee {lease.LesseeNode})");
             }
         }
 
         var cluster = new VerifyResult("cluster", problems.Count == 0, problems.Count == 0 ? null : string.Join("; ", problems),
-            $"{_nodes.Count} nodes, {_leases.Count} leases, {TotalGranted} bytes granted, memory limit {(_memoryLimit == long.MaxValue ? "none" : _memoryLimit + " bytes")}");
+            $"{_nodes.Count} nodes, {leases.Length} leases, {TotalGranted} bytes granted, memory limit {(_memoryLimit == long.MaxValue ? "none" : _memoryLimit + " bytes")}");
         NodeRecord[] nodes = _nodes.Values.OrderBy(n => n.Slot).ToArray();
         VerifyResult?[] replies = await Task.WhenAll(nodes.Select(n => TryCallAsync<VerifyResult>(n, async g => await g.VerifyAsync())));
         return [cluster, .. replies.Select((r, i) => r ?? new VerifyResult(nodes[i].Name, false, $"node {nodes[i].Name} did not answer", ""))];

@@ -8,7 +8,6 @@ public sealed record CentralSnapshot(
     int Nodes,
     long TotalGranted,
     long MemoryLimit,
-    int ActiveLeases,
     ushort LastGeneration,
     IReadOnlyList<CentralNodeRow> PerNode);
 

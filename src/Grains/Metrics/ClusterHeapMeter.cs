@@ -129,8 +129,6 @@ public sealed class ClusterHeapMeter : ILifecycleParticipant<ISiloLifecycle>, ID
             "Bytes granted to all live nodes, as the central heap counts them.");
         _meter.CreateObservableUpDownCounter("clusterheap.central.nodes", () => Central(static c => c.Nodes), "{node}",
             "Live nodes (slots assigned) the central heap knows.");
-        _meter.CreateObservableUpDownCounter("clusterheap.central.leases.active", () => Central(static c => c.ActiveLeases), "{lease}",
-            "Cross-node leases the central heap brokered that are still out.");
         _meter.CreateObservableGauge("clusterheap.central.generation", () => Central(static c => c.LastGeneration), "{generation}",
             "The last slot generation the central heap handed out.");
         _meter.CreateObservableUpDownCounter("clusterheap.central.node.granted", CentralPerNode, "By",

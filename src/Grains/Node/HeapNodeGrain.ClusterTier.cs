@@ -20,18 +20,27 @@ public sealed partial class HeapNodeGrain
         _node.Generation,
         _node.Granted,
         _node.Note,
-        [.. _node.Leases.Lent],
-        [.. _node.Leases.Held.Where(l => !l.Revoked).Select(l => l.ToRecord(_node.Name))],
+        LeasesLent(),
+        [.. _node.Leases.Held.Where(l => !l.Revoked).Select(l => l.ToRecord(_node.Name, _node.Generation))],
         _node.Options.ArenaSize,
         _node.Options.ProcessorsPerNode));
 
+    /// <summary>The heap's lease table (the one lender-side record) as the cluster names its leases.</summary>
+    private LeaseRecord[] LeasesLent() =>
+        [.. Heap.LentLeases.Select(l => new LeaseRecord(Key(l.LeaseId), _node.Name, l.Lessee.Node, l.SpanClass, l.Lessee.Generation))];
+
+    private LeaseKey Key(long leaseId) => new(_node.Slot, _node.Generation, leaseId);
+
+    /// <summary>True when <paramref name="key"/> names a lease of this node's heap (this slot, this generation).</summary>
+    private bool IsMine(LeaseKey key) => key.LenderSlot == _node.Slot && key.LenderGeneration == _node.Generation;
+
     /// <inheritdoc/>
-    public Task<SpanLeaseInfo?> LendSpanAsync(int spanClass, string lesseeNode)
+    public Task<SpanLeaseInfo?> LendSpanAsync(int spanClass, string lesseeNode, ushort lesseeGeneration)
     {
         SpanLease? lease;
         using (Heap.EnterMutator())
         {
-            lease = Heap.LendSpan(spanClass);
+            lease = Heap.LendSpan(spanClass, new LesseeId(lesseeNode, lesseeGeneration));
         }
 
         if (lease is null)
@@ -39,21 +48,20 @@ public sealed partial class HeapNodeGrain
             return Task.FromResult<SpanLeaseInfo?>(null);
         }
 
-        var key = new LeaseKey(_node.Slot, _node.Generation, lease.LeaseId);
-        _node.Leases.AddLent(new LeaseRecord(key, _node.Name, lesseeNode, spanClass));
+        LeaseKey key = Key(lease.LeaseId);
         LogLent(_logger, _node.Name, key.ToString(), lesseeNode, spanClass);
         return Task.FromResult<SpanLeaseInfo?>(new SpanLeaseInfo(
             key, _node.Name, spanClass, (ulong)lease.SpanBase, lease.ElemSize, lease.Objects, lease.FreeSlots));
     }
 
     /// <inheritdoc/>
-    public Task ReturnLeaseAsync(long leaseId, ulong[] unusedSlots)
+    public Task ReturnLeaseAsync(LeaseKey lease, ulong[] unusedSlots)
     {
-        if (_node.Leases.RemoveLent(leaseId))
+        if (IsMine(lease))
         {
             using (Heap.EnterMutator())
             {
-                Heap.ReturnLease(leaseId, unusedSlots);
+                Heap.TryReturnLease(lease.LeaseId, unusedSlots);
             }
         }
 
@@ -61,19 +69,41 @@ public sealed partial class HeapNodeGrain
     }
 
     /// <inheritdoc/>
-    public Task ReclaimLeaseAsync(long leaseId)
+    public Task ReclaimLeaseAsync(LeaseKey lease)
     {
-        if (_node.Leases.RemoveLent(leaseId))
+        if (IsMine(lease))
         {
-            using (Heap.EnterMutator())
-            {
-                Heap.ReclaimLease(leaseId);
-            }
-
-            LogReclaimed(_logger, _node.Name, leaseId);
+            Reclaim(lease.LeaseId);
         }
 
         return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task ForgetNodeAsync(string name, int slot, ushort generation)
+    {
+        _node.Leases.RevokeFrom(slot, generation);
+        var dead = new LesseeId(name, generation);
+        foreach (LentLease lease in Heap.LentLeases.Where(l => l.Lessee == dead))
+        {
+            Reclaim(lease.LeaseId);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private void Reclaim(long leaseId)
+    {
+        bool reclaimed;
+        using (Heap.EnterMutator())
+        {
+            reclaimed = Heap.TryReclaimLease(leaseId);
+        }
+
+        if (reclaimed)
+        {
+            LogReclaimed(_logger, _node.Name, Key(leaseId).ToString());
+        }
     }
 
     /// <inheritdoc/>
@@ -112,15 +142,9 @@ public sealed partial class HeapNodeGrain
         using (Heap.EnterMutator())
         {
             _largeCache ??= Heap.CreateCache();
-            try
-            {
-                nuint address = _largeCache.Malloc((nuint)size, kind == ObjectKind.Noscan);
-                return Task.FromResult<HeapPointer?>(_node.PointerTo(address));
-            }
-            catch (HeapOutOfMemoryException)
-            {
-                return Task.FromResult<HeapPointer?>(null);
-            }
+            return Task.FromResult(_largeCache.TryMalloc((nuint)size, kind == ObjectKind.Noscan, out nuint address, out _)
+                ? _node.PointerTo(address)
+                : (HeapPointer?)null);
         }
     }
 
@@ -136,6 +160,6 @@ public sealed partial class HeapNodeGrain
     [LoggerMessage(Level = LogLevel.Debug, Message = "Node {Node} lent {Lease} to node {Lessee} (span class {SpanClass})")]
     private static partial void LogLent(ILogger logger, string node, string lease, string lessee, int spanClass);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Node {Node} reclaimed lease {LeaseId} from a dead lessee")]
-    private static partial void LogReclaimed(ILogger logger, string node, long leaseId);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Node {Node} reclaimed {Lease} from a lessee that dropped it")]
+    private static partial void LogReclaimed(ILogger logger, string node, string lease);
 }

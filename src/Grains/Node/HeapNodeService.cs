@@ -179,7 +179,7 @@ public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecyc
         }
 
         string[] held = Leases.Held.Select(l => l.Holder).Distinct().ToArray();
-        int lent = Leases.Lent.Count;
+        int lent = Heap.LentLeases.Count;
         try
         {
             foreach (string? holder in held)
@@ -187,7 +187,14 @@ public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecyc
                 await _grains.GetGrain<IMCacheGrain>(holder).ReturnLeasesAsync().WaitAsync(cancellation);
             }
 
-            await _grains.GetGrain<ICentralHeapGrain>(GrainKeys.CentralHeap).NodeDiedAsync(Silo).WaitAsync(cancellation);
+            // What this node lent dies with its arena: its lessees drop those leases now (they would see "node gone").
+            foreach (IGrouping<string, LentLease> lessee in Heap.LentLeases.GroupBy(l => l.Lessee.Node))
+            {
+                LeaseKey[] keys = [.. lessee.Select(l => new LeaseKey(Slot, Generation, l.LeaseId))];
+                await _grains.GetGrain<IHeapNodeGrain>(lessee.Key).RevokeLeasesAsync(keys).WaitAsync(cancellation);
+            }
+
+            await _grains.GetGrain<ICentralHeapGrain>(GrainKeys.CentralHeap).NodeLeftAsync(Silo).WaitAsync(cancellation);
             LogHandedBack(_logger, Name, Slot, held.Length, lent);
         }
         catch (Exception e)

@@ -4,44 +4,26 @@ using ClusterHeap.Contracts;
 namespace ClusterHeap.Grains.Node;
 
 /// <summary>
-/// Cross-node leases as one node sees them (docs/DESIGN.md §5, "Leases"): the spans it lent (lender
-/// side, with the lessee's name) and the spans its mcache grains hold (lessee side). The central
-/// heap rebuilds its lease table from these books; revocation (the lender died) flags a held lease
-/// so its mcache drops it instead of handing out more addresses from it.
+/// The lessee side of cross-node leases on one node (docs/DESIGN.md §5, "Leases"): the spans its mcache grains
+/// hold from other nodes. The lender side is the node heap's own lease table (NodeHeap.LentLeases), which this
+/// node reports from directly; nothing here copies it. Revocation (the lender died) flags a held lease so its
+/// mcache drops it instead of handing out more addresses from it.
 /// </summary>
-/// <remarks>Concurrency model: concurrent dictionaries; a <see cref="HeldLease"/>'s bits belong to its one mcache grain.</remarks>
+/// <remarks>Concurrency model: a concurrent dictionary; a <see cref="HeldLease"/>'s bits belong to its one mcache grain.</remarks>
 public sealed class LeaseBook
 {
-    private readonly ConcurrentDictionary<long, LeaseRecord> _lent = new();
     private readonly ConcurrentDictionary<LeaseKey, HeldLease> _held = new();
-    private long _lentTotal;
     private long _takenTotal;
     private long _leasedMallocs;
 
-    /// <summary>Leases lent and not yet returned.</summary>
-    public ICollection<LeaseRecord> Lent => _lent.Values;
-
     /// <summary>Leases held by this node's mcaches.</summary>
     public ICollection<HeldLease> Held => _held.Values;
-
-    /// <summary>Leases lent (cumulative).</summary>
-    public long LentTotal => Interlocked.Read(ref _lentTotal);
 
     /// <summary>Leases taken by this node's mcaches (cumulative).</summary>
     public long TakenTotal => Interlocked.Read(ref _takenTotal);
 
     /// <summary>Objects handed out from leased spans (cumulative).</summary>
     public long LeasedMallocs => Interlocked.Read(ref _leasedMallocs);
-
-    /// <summary>Lender side: a span went out.</summary>
-    public void AddLent(LeaseRecord lease)
-    {
-        _lent[lease.Key.LeaseId] = lease;
-        Interlocked.Increment(ref _lentTotal);
-    }
-
-    /// <summary>Lender side: a span came back (returned or reclaimed); false when it was not out.</summary>
-    public bool RemoveLent(long leaseId) => _lent.TryRemove(leaseId, out _);
 
     /// <summary>Lessee side: an mcache took a lease.</summary>
     public void AddHeld(HeldLease lease)
@@ -59,6 +41,18 @@ public sealed class LeaseBook
         if (_held.TryRemove(key, out HeldLease? lease))
         {
             lease.Revoked = true;
+        }
+    }
+
+    /// <summary>Lessee side: the lender of slot <paramref name="slot"/>, generation <paramref name="generation"/> died; every lease held from it is revoked.</summary>
+    public void RevokeFrom(int slot, ushort generation)
+    {
+        foreach (LeaseKey key in _held.Keys)
+        {
+            if (key.LenderSlot == slot && key.LenderGeneration == generation)
+            {
+                Revoke(key);
+            }
         }
     }
 
@@ -110,6 +104,6 @@ public sealed class HeldLease(SpanLeaseInfo info, string holder)
         return false;
     }
 
-    /// <summary>The lease as a central-heap record.</summary>
-    public LeaseRecord ToRecord(string lesseeNode) => new(Info.Key, Info.LenderNode, lesseeNode, Info.SpanClass);
+    /// <summary>The lease as the lessee reports it.</summary>
+    public LeaseRecord ToRecord(string lesseeNode, ushort lesseeGeneration) => new(Info.Key, Info.LenderNode, lesseeNode, Info.SpanClass, lesseeGeneration);
 }
