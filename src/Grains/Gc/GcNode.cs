@@ -105,10 +105,12 @@ public sealed partial class GcNode
 
         try
         {
-            await _grains.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap).CollectAsync();
+            // Bounded: a malloc must answer within its caller's timeout; a cycle that takes longer (it may be retrying
+            // after an abort) leaves this allocation to fail as it would have.
+            await _grains.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap).CollectAsync().WaitAsync(_node.Options.NodeCallTimeout);
             return true;
         }
-        catch (ClusterHeapException e)
+        catch (Exception e) when (e is ClusterHeapException or TimeoutException)
         {
             LogOomCycleFailed(_logger, e, _node.Name);
             return false;
