@@ -38,4 +38,13 @@ public sealed class ClusterHeapOptions
 
     /// <summary>How long the central heap waits for one node grain while rebuilding or reclaiming.</summary>
     public TimeSpan NodeCallTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>GOGC for the cluster collector (src/Grains/Gc): the heap goal is the bytes marked × (1 + GOGC/100); negative = off.</summary>
+    public int GcPercent { get; set; } = 100;
+
+    /// <summary>How cluster cycles run.</summary>
+    public Contracts.GcMode GcMode { get; set; } = Contracts.GcMode.StopTheWorld;
+
+    /// <summary>A client's lease on its roots: a client that does not renew within this loses them at the next cycle.</summary>
+    public TimeSpan ClientLease { get; set; } = TimeSpan.FromSeconds(30);
 }

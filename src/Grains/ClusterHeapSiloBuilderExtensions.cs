@@ -1,4 +1,5 @@
 using ClusterHeap.Grains.CentralHeap;
+using ClusterHeap.Grains.Gc;
 using ClusterHeap.Grains.Metrics;
 using ClusterHeap.Grains.Node;
 using ClusterHeap.Grains.Placement;
@@ -41,6 +42,9 @@ public static class ClusterHeapSiloBuilderExtensions
         silo.Services.AddSingleton<CentralHeapBoard>();
         silo.Services.AddSingleton<ClusterHeapMeter>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ClusterHeapMeter>());
+        // The cluster collector: its node side, and its hooks on the data path (Gc/GcGateFilter.cs).
+        silo.Services.AddSingleton<GcNode>();
+        silo.AddIncomingGrainCallFilter<GcGateFilter>();
         silo.Services.AddSingleton<MembershipWatcher>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<MembershipWatcher>());
         silo.AddPlacementDirector<NodePlacementStrategy, NodePlacementDirector>();

@@ -103,7 +103,7 @@ public sealed unsafe partial class NodeHeap : IDisposable
     {
         Options = options;
         Layout = layout;
-        _mheap = new MHeap(layout, options.ScavengeDelay, options.GrowthLimit) { TrackHeapLive = options.Collector };
+        _mheap = new MHeap(layout, options.ScavengeDelay, options.GrowthLimit) { TrackHeapLive = options.Collector || options.TrackHeapLive };
         _bitmap = _mheap.Bitmap;
         for (int spc = 0; spc < _centrals.Length; spc++)
         {
@@ -296,6 +296,12 @@ public sealed record HeapOptions
     /// Off (default): frees are explicit, and a cycle runs only when NodeHeap.Collect is called.
     /// </summary>
     public bool Collector { get; init; }
+
+    /// <summary>
+    /// Keep heap_live as allocation goes without starting cycles here: for a heap whose cycles are coordinated from
+    /// outside (the cluster's, src/Grains/Gc), whose pacer reads <see cref="NodeHeap.HeapLive"/>. Implied by <see cref="Collector"/>.
+    /// </summary>
+    public bool TrackHeapLive { get; init; }
 
     /// <summary>GOGC: the heap goal is this many percent above the bytes the last mark found live; negative = off.</summary>
     public int GcPercent { get; init; } = 100;

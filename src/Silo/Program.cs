@@ -121,6 +121,9 @@ internal static class Program
                 o.ProcessorsPerNode = settings.Procs;
                 o.ScavengeDelay = settings.ScavengeDelay;
                 o.ClusterMemoryLimit = settings.MemoryLimit;
+                o.GcPercent = settings.GcPercent;
+                o.ClientLease = settings.ClientLease;
+                o.GcMode = settings.GcMode;
             });
             Observability.ConfigureSilo(silo, settings);
         });

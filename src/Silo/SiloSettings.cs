@@ -31,6 +31,9 @@ public sealed class SiloSettings
         new("--procs", "CLUSTERHEAP_PROCS", "(processor count)", "P: mcache grains on this node"),
         new("--scavenge-delay", "CLUSTERHEAP_SCAVENGE_DELAY", "5m", "free runs idle this long go back to the OS (500ms, 30s, 5m, …)"),
         new("--memory-limit", "CLUSTERHEAP_MEMORY_LIMIT", "none", "cluster memory limit (GOMEMLIMIT) for all nodes' growth grants"),
+        new("--gogc", "CLUSTERHEAP_GOGC", "100", "GOGC for the cluster collector (the central heap's silo uses its own): heap goal = marked × (1 + GOGC/100); 'off' = cycles only when asked or at the memory limit"),
+        new("--gc-mode", "CLUSTERHEAP_GC_MODE", "stw", "how cluster cycles run: stw (stop the world for the whole mark) or concurrent (two short pauses)"),
+        new("--client-lease", "CLUSTERHEAP_CLIENT_LEASE", "30s", "a client that does not renew its lease this long loses its roots at the next cycle"),
         new("--probe-timeout", "CLUSTERHEAP_PROBE_TIMEOUT", "2s", "membership probe timeout; a killed silo is declared dead after 2 missed probes"),
         new("--ready-file", "CLUSTERHEAP_READY_FILE", "(none)", "written once the node heap is up (slot, ports, pid), removed on exit"),
         new("--log-level", "CLUSTERHEAP_LOG_LEVEL", "Information", "ClusterHeap log level; Orleans logs at Warning and above"),
@@ -53,6 +56,10 @@ public sealed class SiloSettings
     public TimeSpan ScavengeDelay { get; private init; }
     public long MemoryLimit { get; private init; }
     public TimeSpan ProbeTimeout { get; private init; }
+    /// <summary>GOGC (negative = off).</summary>
+    public int GcPercent { get; private init; } = 100;
+    public TimeSpan ClientLease { get; private init; }
+    public GcMode GcMode { get; private init; }
     public string? ReadyFile { get; private init; }
     public string LogLevel { get; private init; } = "";
     /// <summary>The Prometheus scrape endpoint's port, or null (off, the default: nothing listens to the meters).</summary>
@@ -131,6 +138,14 @@ public sealed class SiloSettings
                 ? ParseSize(From("--memory-limit"), limit)
                 : long.MaxValue,
             ProbeTimeout = ParseDuration(From("--probe-timeout"), Get("--probe-timeout") ?? "2s"),
+            GcPercent = ParseGogc(From("--gogc"), Get("--gogc") ?? "100"),
+            ClientLease = ParseDuration(From("--client-lease"), Get("--client-lease") ?? "30s"),
+            GcMode = (Get("--gc-mode") ?? "stw").ToLowerInvariant() switch
+            {
+                "stw" => GcMode.StopTheWorld,
+                "concurrent" => GcMode.Concurrent,
+                string other => throw new ArgumentException($"{From("--gc-mode")}: '{other}' is not a mode (stw or concurrent)"),
+            },
             ReadyFile = Get("--ready-file"),
             LogLevel = Get("--log-level") ?? "Information",
             MetricsPort = OptionalPort("--metrics-port", Get("--metrics-port")),
@@ -172,6 +187,11 @@ public sealed class SiloSettings
     /// <summary>null for absent or "off"; otherwise a port.</summary>
     private static int? OptionalPort(string option, string? text) =>
         text is null || text.Equals("off", StringComparison.OrdinalIgnoreCase) ? null : ParsePort(option, text);
+
+    private static int ParseGogc(string option, string text) =>
+        text.Equals("off", StringComparison.OrdinalIgnoreCase) ? -1
+        : int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int percent) ? percent
+        : throw new ArgumentException($"{option}: '{text}' is not a percentage (0, 50, 100, 400, …) or 'off'");
 
     private static int ParseCount(string option, string text) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n is > 0 and <= 1024

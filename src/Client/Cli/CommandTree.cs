@@ -32,6 +32,7 @@ public static class CommandTree
         InspectCommand.Verify,
         InspectCommand.Spans,
         InspectCommand.Map,
+        GcCommand.Create,
         Web.WebCommand.Create,
         BenchCommand.Create,
         InfoCommand.Create,

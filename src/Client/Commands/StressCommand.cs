@@ -14,7 +14,7 @@ public static class StressCommand
 {
     public static Command Create(CliContext cli)
     {
-        Argument<string> workload = new Argument<string>("WORKLOAD") { Description = "larson | xmalloc | mstress | ring | grow-shrink (bench/WORKLOADS.md)" }
+        Argument<string> workload = new Argument<string>("WORKLOAD") { Description = "larson | xmalloc | mstress | ring | grow-shrink | graph (bench/WORKLOADS.md)" }
             .AcceptOnlyFromAmong(StressOptions.Workloads);
         Option<TimeSpan> duration = Symbols.Duration("--duration", "length of the timed run", TimeSpan.FromSeconds(10));
         Option<long> ops = Symbols.Count("--ops", "stop after N operations (mallocs + frees) instead", 0, 1, long.MaxValue);

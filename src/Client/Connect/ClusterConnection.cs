@@ -33,7 +33,11 @@ public sealed class ClusterConnection : IAsyncDisposable
         Gateways = gateways;
         Client = clientHost.Services.GetRequiredService<IClusterClient>();
         Router = new HeapRouter(Client);
+        RootLease = clientHost.Services.GetRequiredService<ClientRootLease>();
     }
+
+    /// <summary>This client's id on its calls and its lease on its roots (ClientRootLease.cs).</summary>
+    public ClientRootLease RootLease { get; }
 
     public IClusterClient Client { get; }
 
@@ -102,6 +106,7 @@ public sealed class ClusterConnection : IAsyncDisposable
         string what = o.Redis is not null ? $"cluster '{clusterId}' through redis {o.Redis}" : $"gateways {string.Join(",", o.Gateways)}";
         var connection = new ClusterConnection(client, [], what, clusterId, o.Gateways);
         await connection.NodesAsync();
+        await connection.RootLease.StartAsync(connection.Client);
         return connection;
     }
 
@@ -129,6 +134,7 @@ public sealed class ClusterConnection : IAsyncDisposable
                 $"embedded cluster of {n} silo{(n == 1 ? "" : "s")} in this process (node0..node{n - 1}, arena {ByteSize.Format(o.ArenaSize)} each)",
                 clusterId, [.. gateways.Select(g => $"127.0.0.1:{g}")]);
             await connection.WaitForNodesAsync(n, cancellation);
+            await connection.RootLease.StartAsync(connection.Client);
             return connection;
         }
         catch
@@ -176,6 +182,9 @@ public sealed class ClusterConnection : IAsyncDisposable
         builder.UseOrleansClient(c =>
         {
             clustering(c);
+            var rootLease = new ClientRootLease();
+            c.Services.AddSingleton(rootLease);
+            c.AddOutgoingGrainCallFilter(rootLease);
             // Orleans retries a first connection forever by default: give a cluster that is still starting
             // --connect-timeout (10 s), then fail; the caller names what it tried in one sentence.
             Stopwatch? failing = null;
@@ -242,6 +251,8 @@ public sealed class ClusterConnection : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await RootLease.DisposeAsync();
+        await RootLease.EndAsync(Client);
         try
         {
             await _clientHost.StopAsync(timeout.Token);

@@ -13,7 +13,7 @@ namespace ClusterHeap.Client.Shell;
 /// <c>error: …</c> with the reason and the session goes on; the same executor serves the interactive
 /// shell, scripts on standard input and the one-shot <c>stats</c>, <c>nodes</c>, <c>map</c>, <c>verify</c>.
 /// </summary>
-public sealed class ShellSession(ClusterConnection connection, TextWriter output, bool color = false)
+public sealed partial class ShellSession(ClusterConnection connection, TextWriter output, bool color = false)
 {
     public const string Help = """
         commands (sizes take B/KiB/MiB/GiB, pointers are hex as printed by alloc):
@@ -27,6 +27,9 @@ public sealed class ShellSession(ClusterConnection connection, TextWriter output
           nodes                                  live nodes, slots and generations
           verify                                 run the heap verifier on every node and the cluster tier
           limit [SIZE|none]                      show or set the cluster memory limit
+          gc [log|percent N|off|mode M]          run a collection, print its gctrace line; recent lines; GOGC; stw|concurrent
+          root PTR / release PTR                 hold / let go of an object as one of this client's roots
+          link PTR WORD TARGET|nil               store TARGET in pointer word WORD (0-based) of the object at PTR
           history                                commands typed so far
           help                                   this text
           quit                                   leave (also exit, or end of input)
@@ -103,6 +106,10 @@ public sealed class ShellSession(ClusterConnection connection, TextWriter output
             case "nodes": NoMore(a, "nodes"); await NodesAsync(); break;
             case "verify": NoMore(a, "verify"); await VerifyAsync(); break;
             case "limit": await LimitAsync(a); break;
+            case "gc": await GcAsync(a); break;
+            case "root": await RootAsync(a, hold: true); break;
+            case "release": await RootAsync(a, hold: false); break;
+            case "link": await LinkAsync(a); break;
             case "history": for (int i = 0; i < History.Count; i++) _out.WriteLine($"{i + 1,4}  {History[i]}"); break;
             case "help" or "?": _out.Write(Help.TrimEnd() + Environment.NewLine); break;
             case "quit" or "exit": return false;

@@ -5,7 +5,7 @@ namespace ClusterHeap.Client.Stress;
 /// <summary>Options of `clusterheap stress WORKLOAD`; defaults follow bench/WORKLOADS.md where it gives them.</summary>
 public sealed record StressOptions
 {
-    public static readonly string[] Workloads = ["larson", "xmalloc", "mstress", "ring", "grow-shrink"];
+    public static readonly string[] Workloads = ["larson", "xmalloc", "mstress", "ring", "grow-shrink", "graph"];
 
     public string Workload { get; init; } = "larson";
     /// <summary>Timed phase length (ignored when <see cref="Ops"/> is set and reached first).</summary>

@@ -22,6 +22,7 @@ public abstract class Workload(StressContext context)
         "mstress" => new MstressWorkload(context),
         "ring" => new RingWorkload(context),
         "grow-shrink" => new GrowShrinkWorkload(context),
+        "graph" => new GraphWorkload(context),
         _ => throw new ArgumentException($"unknown workload {context.Options.Workload}"),
     };
 

@@ -2,6 +2,7 @@ using ClusterHeap.Contracts;
 using ClusterHeap.Grains.Node;
 using ClusterHeap.Grains.Placement;
 using ClusterHeap.Heap;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.Placement;
 
@@ -282,7 +283,7 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
 
             try
             {
-                (HeapPointer pointer, HeapError? error) = await MallocSlowAsync(sizes?[done] ?? size, noscan);
+                (HeapPointer pointer, HeapError? error) = await MallocSlowAsync(sizes?[done] ?? size, noscan, mayWaitForGc: done == 0);
                 if (error is not null)
                 {
                     return new MallocBatchResult(result[..done], error);
@@ -353,10 +354,39 @@ public sealed partial class MCacheGrain : Grain, IMCacheGrain
     }
 
     /// <summary>
+    /// The refill path beyond this node's mcentral (<see cref="MallocSlowOnceAsync"/>), and Go's mallocgc at the limit: a
+    /// cycle first (Gc/GcNode.cs), out of memory only if that did not help. Only while this call holds no object yet: its
+    /// objects are rooted when it returns, so a cycle run while it waits would sweep the ones it already allocated (a
+    /// batch past its first object fails at the limit without waiting).
+    /// </summary>
+    private async Task<(HeapPointer Pointer, HeapError? Error)> MallocSlowAsync(long size, bool noscan, bool mayWaitForGc = true)
+    {
+        (HeapPointer pointer, HeapError? error) = await MallocSlowOnceAsync(size, noscan);
+        if (error is not { Kind: HeapErrorKind.OutOfMemory } || !mayWaitForGc || !Gc.GcGate.InsideGatedCall)
+        {
+            return (pointer, error);
+        }
+
+        Gc.GcNode gc = ServiceProvider.GetRequiredService<Gc.GcNode>();
+        if (!await gc.CollectBeforeOutOfMemoryAsync())
+        {
+            return (pointer, error);
+        }
+
+        (pointer, error) = await MallocSlowOnceAsync(size, noscan);
+        if (error is { Kind: HeapErrorKind.OutOfMemory })
+        {
+            gc.CycleDidNotHelp();
+        }
+
+        return (pointer, error);
+    }
+
+    /// <summary>
     /// The refill path beyond this node's mcentral: return a spent lease, grant, lease, large elsewhere. Out of memory
     /// comes back as the error (a reply, not an exception); only a failed call to the central heap throws.
     /// </summary>
-    private async Task<(HeapPointer Pointer, HeapError? Error)> MallocSlowAsync(long size, bool noscan)
+    private async Task<(HeapPointer Pointer, HeapError? Error)> MallocSlowOnceAsync(long size, bool noscan)
     {
         int spanClass = SpanClassOf(size, noscan);
         if (spanClass >= 0 && _leases.Remove(spanClass, out HeldLease? spent))

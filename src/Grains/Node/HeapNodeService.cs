@@ -141,6 +141,7 @@ public sealed partial class HeapNodeService : ILifecycleParticipant<ISiloLifecyc
                 Slot = assignment.Slot,
                 ScavengeDelay = _options.ScavengeDelay,
                 GrowthLimit = assignment.Granted,
+                TrackHeapLive = true, // the cluster collector's pacer reads it (Gc/GcNode.cs)
                 BackgroundSweeper = _options.BackgroundSweeper,
             });
             if (heap.Layout.GotHint && HeapPointer.SlotOf(heap.ArenaStart) == assignment.Slot)

@@ -1,0 +1,78 @@
+using Orleans.Concurrency;
+using Orleans.Runtime;
+
+namespace ClusterHeap.Contracts;
+
+/// <summary>
+/// One node's part in the cluster collector (docs/DESIGN.md §12), keyed by the node name and pinned to it: the
+/// client roots this node's heap holds, and the steps of a cycle the central heap coordinates — stop the mutators,
+/// mark from the roots, take foreign marks from other nodes (one-way batches, node to node), report the mark counters,
+/// then finish (sweep) or abort (sweep nothing).
+/// </summary>
+[Alias("ClusterHeap.IGcNodeGrain")]
+public interface IGcNodeGrain : IGrainWithStringKey
+{
+    /// <summary>Roots <paramref name="pointers"/> (objects of this node) for <paramref name="client"/>.</summary>
+    [Alias("AddRoots")]
+    Task AddRootsAsync(string client, [Immutable] HeapPointer[] pointers);
+
+    /// <summary>Releases <paramref name="client"/>'s roots of <paramref name="pointers"/>; returns how many it held.</summary>
+    [Alias("ReleaseRoots")]
+    Task<int> ReleaseRootsAsync(string client, [Immutable] HeapPointer[] pointers);
+
+    /// <summary>
+    /// Stores <paramref name="target"/> (a client pointer, or <see cref="HeapPointer.Null"/> to clear) into the word at
+    /// <paramref name="word"/>, which must be 8-byte aligned, inside a live object of this node, and a pointer word per the
+    /// heap bitmap: a pointer stored in a scalar word would keep nothing alive, so that is refused.
+    /// </summary>
+    [Alias("Link")]
+    Task LinkAsync(HeapPointer word, HeapPointer target);
+
+    /// <summary>How many roots <paramref name="client"/> holds on this node.</summary>
+    [Alias("CountRoots")]
+    Task<int> CountRootsAsync(string client);
+
+    /// <summary>Finishes the last cycle's sweep here (Go's finishsweep_m) and returns the heap's live object count (HeapObjects).</summary>
+    [AlwaysInterleave, Alias("FinishSweep")]
+    Task<long> FinishSweepAsync();
+
+    // ---- a cycle, called by the coordinator (the central heap) ----
+    // Always interleaved: a client's root call waits at the node's gate inside this grain's turn while the world is
+    // stopped; the cycle's steps must run past it. Each step's work is synchronous; only the stop awaits (the drain).
+
+    /// <summary>Closes the gate to clients' mallocs, frees and writes and waits until none is in flight.</summary>
+    [AlwaysInterleave, Alias("StopWorld")]
+    Task StopWorldAsync(long cycle, SiloAddress coordinator);
+
+    /// <summary>Opens a mark session, drops expired clients' roots, marks from the roots and sends foreign marks on.</summary>
+    [AlwaysInterleave, Alias("BeginMark")]
+    Task<GcMarkCounters> BeginMarkAsync(GcMarkPlan plan);
+
+    /// <summary>Concurrent mode: every node began; open the gate so the mutators run while marking goes on.</summary>
+    [AlwaysInterleave, Alias("Resume")]
+    Task ResumeAsync(long cycle);
+
+    /// <summary>Concurrent mode: one slice of mark work beside the mutators; foreign marks sent on. Done = ran dry.</summary>
+    [AlwaysInterleave, Alias("MarkStep")]
+    Task<GcMarkCounters> MarkStepAsync(long cycle);
+
+    /// <summary>Concurrent mode, world stopped again: drain the barrier's queue and every grey object. Done = nothing left.</summary>
+    [AlwaysInterleave, Alias("Terminate")]
+    Task<GcMarkCounters> TerminateAsync(long cycle);
+
+    /// <summary>Foreign marks from another node: shaded here, and what they lead to elsewhere sent on.</summary>
+    [OneWay, AlwaysInterleave, Alias("Shade")]
+    Task ShadeAsync(long cycle, [Immutable] ulong[] words);
+
+    /// <summary>The mark counters (for termination).</summary>
+    [AlwaysInterleave, Alias("GetCounters")]
+    Task<GcMarkCounters> GetCountersAsync(long cycle);
+
+    /// <summary>The mark is over everywhere: sweep from this node's marks, take the next trigger, open the gate.</summary>
+    [AlwaysInterleave, Alias("Finish")]
+    Task<GcNodeCycle> FinishAsync(long cycle, long trigger);
+
+    /// <summary>The cycle cannot finish: drop every mark, sweep nothing, open the gate (idempotent).</summary>
+    [AlwaysInterleave, Alias("Abort")]
+    Task AbortAsync(long cycle, string reason);
+}

@@ -1,0 +1,242 @@
+using System.Diagnostics;
+using ClusterHeap.Contracts;
+using ClusterHeap.Grains.Gc;
+using ClusterHeap.Heap;
+using Microsoft.Extensions.Logging;
+using Orleans.Runtime;
+using GcMode = ClusterHeap.Contracts.GcMode;
+
+namespace ClusterHeap.Grains.CentralHeap;
+
+/// <summary>
+/// The central heap as the cluster collector's coordinator (docs/DESIGN.md §12): client leases, the pacer, and the
+/// cycles (Gc/ClusterCycleRunner.cs runs one). Every call here is <c>AlwaysInterleave</c>: a cycle waits for the nodes to
+/// stop, and a node stops only when its in-flight mallocs are done, which may need a grant or a lease from this grain.
+/// One cycle runs at a time (<c>_running</c>); callers that arrive meanwhile join it.
+/// <para>
+/// Pacer (GcPacer.cs's rules over the cluster): the heap goal is Σ marked × (1 + GOGC/100), at least 4 MiB × GOGC/100,
+/// at most the cluster memory limit (GOMEMLIMIT); each node gets its share of it as its trigger, in proportion to what
+/// it marked (equal shares when nothing was), and asks for a cycle when its heap_live reaches it (Go's shouldhelpgc).
+/// </para>
+/// <para>
+/// Leases: a client renews here, once per client whatever the nodes. The table is not stored: a new activation knows no
+/// client, so it drops no unknown client's roots until it has been up a whole lease term (every live client has renewed
+/// by then); clients whose lease it saw end are dropped at once.
+/// </para>
+/// </summary>
+public sealed partial class CentralHeapGrain : ICentralGcGrain
+{
+    private const int RecentCycles = 64;
+
+    private readonly Dictionary<string, DateTime> _clientLeases = [];
+    private readonly HashSet<string> _endedClients = [];
+    private readonly Queue<ClusterGcCycle> _recentCycles = new();
+    private readonly long _gcStartTicks = Stopwatch.GetTimestamp();
+    private readonly DateTime _gcActivated = DateTime.UtcNow;
+    private Task<ClusterGcCycle>? _running;
+    private TaskCompletionSource<ClusterGcCycle> _nextCycle = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int? _gcPercent;
+    private GcMode? _gcMode;
+    private long _gcMarked, _numGc, _gcAborted, _lastCycleId;
+    private double _gcPauseMs;   // Σ PauseMs: the time mutators were stopped
+    private string? _lastAbort;
+
+    private int GcPercent => _gcPercent ??= _options.GcPercent;
+
+    private GcMode GcMode => _gcMode ??= _options.GcMode;
+
+    private long GcGoal => GcPacer.GoalFor(_gcMarked, GcPercent, _memoryLimit);
+
+    /// <inheritdoc/>
+    public Task<ClusterGcCycle> CollectAsync() => _running ??= RunCyclesAsync(forced: true);
+
+    /// <inheritdoc/>
+    public Task RequestCycleAsync(string node)
+    {
+        if (_running is null && (GcPercent >= 0 || _memoryLimit != long.MaxValue))
+        {
+            _running = RunCyclesAsync(forced: false);
+            _running.Ignore();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public async Task<ClusterGcCycle> WaitForCycleAsync(long number)
+    {
+        while (true)
+        {
+            if (_numGc > number && _recentCycles.Count > 0)
+            {
+                return _recentCycles.Last();
+            }
+
+            await _nextCycle.Task;
+        }
+    }
+
+    /// <inheritdoc/>
+    public Task<ClusterGcStatus> GetGcStatusAsync()
+    {
+        ExpireClients();
+        return Task.FromResult(new ClusterGcStatus(GcMode, GcPercent, GcGoal, _gcMarked, _numGc, _gcAborted, _lastAbort,
+            _clientLeases.Count, [.. _recentCycles], _silo.SiloAddress.ToString()));
+    }
+
+    /// <inheritdoc/>
+    public Task SetGcPercentAsync(int percent)
+    {
+        _gcPercent = percent;
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task SetGcModeAsync(GcMode mode)
+    {
+        _gcMode = Enum.IsDefined(mode) ? mode : throw HeapError.InvalidArgument($"gc mode {(int)mode} is not one of {string.Join(", ", Enum.GetNames<GcMode>())}").ToException();
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task<ClientLease> RenewClientAsync(string client)
+    {
+        if (string.IsNullOrEmpty(client))
+        {
+            throw HeapError.InvalidArgument("a client id must not be empty (the empty id is the anonymous client, which has no lease)").ToException();
+        }
+
+        DateTime expires = DateTime.UtcNow + _options.ClientLease;
+        _clientLeases[client] = expires;
+        _endedClients.Remove(client);
+        return Task.FromResult(new ClientLease(client, expires, _options.ClientLease / 3));
+    }
+
+    /// <inheritdoc/>
+    public Task EndClientAsync(string client)
+    {
+        if (_clientLeases.Remove(client))
+        {
+            _endedClients.Add(client);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private void ExpireClients()
+    {
+        DateTime now = DateTime.UtcNow;
+        foreach (string c in _clientLeases.Where(kv => kv.Value < now).Select(kv => kv.Key).ToArray())
+        {
+            _clientLeases.Remove(c);
+            _endedClients.Add(c);
+            LogClientExpired(_logger, c);
+        }
+    }
+
+    /// <summary>Runs a cycle; an aborted one is followed by a new one over the nodes still live (three tries in all).</summary>
+    private async Task<ClusterGcCycle> RunCyclesAsync(bool forced)
+    {
+        try
+        {
+            for (int attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    return await RunCycleAsync(forced);
+                }
+                catch (GcAbortedException e) when (attempt < 3)
+                {
+                    LogRetry(_logger, attempt, e.Message);
+                }
+                catch (GcAbortedException e)
+                {
+                    throw HeapError.Unavailable("a garbage collection cycle", $"aborted {attempt} times; last: {e.Message}").ToException();
+                }
+            }
+        }
+        finally
+        {
+            _running = null;
+        }
+    }
+
+    private async Task<ClusterGcCycle> RunCycleAsync(bool forced)
+    {
+        ExpireClients();
+        ClusterMembershipSnapshot snapshot = _membership.CurrentSnapshot;
+        GcTarget[] nodes = [.. _nodes.Values
+            .Where(n => snapshot.GetSiloStatus(n.Silo) == SiloStatus.Active)
+            .OrderBy(n => n.Slot)
+            .Select(n => new GcTarget(n.Name, n.Silo, n.Slot, n.Generation))];
+        if (nodes.Length == 0)
+        {
+            throw new GcAbortedException("no live node");
+        }
+
+        long cycle = _lastCycleId = Math.Max(_lastCycleId + 1, DateTime.UtcNow.Ticks);
+        string[] live = [GcKeys.Anonymous, .. _clientLeases.Keys];
+        string[] dropped = [.. _endedClients];
+        bool dropUnknown = DateTime.UtcNow - _gcActivated >= _options.ClientLease;
+        int percent = GcPercent;
+        long limit = _memoryLimit;
+        long goal = 0;
+        var runner = new ClusterCycleRunner(GrainFactory, _membership, _options.NodeCallTimeout);
+        CycleOutcome outcome;
+        try
+        {
+            outcome = await runner.RunAsync(cycle, _silo.SiloAddress, nodes, GcMode, live, dropped, dropUnknown, marked =>
+            {
+                long sum = marked.Sum();
+                goal = GcPacer.GoalFor(sum, percent, limit);
+                return [.. marked.Select(m => goal == long.MaxValue ? long.MaxValue
+                    : sum == 0 ? goal / marked.Length : (long)(goal * ((double)m / sum)))];
+            });
+        }
+        catch (GcAbortedException e)
+        {
+            _gcAborted++;
+            _lastAbort = e.Message;
+            LogAborted(_logger, cycle, e.Message);
+            throw;
+        }
+
+        foreach (string c in dropped)
+        {
+            _endedClients.Remove(c);
+        }
+
+        GcNodeCycle[] perNode = outcome.PerNode;
+        _gcMarked = perNode.Sum(n => n.Marked);
+        _numGc++;
+        _gcPauseMs += GcMode == GcMode.Concurrent ? outcome.StopMs + outcome.RestartMs : outcome.StopMs + outcome.MarkMs + outcome.RestartMs;
+        double elapsedMs = Stopwatch.GetElapsedTime(_gcStartTicks).TotalMilliseconds;
+        var result = new ClusterGcCycle(_numGc, forced, elapsedMs / 1000, elapsedMs > 0 ? 100 * _gcPauseMs / elapsedMs : 0,
+            outcome.StopMs, outcome.MarkMs, outcome.RestartMs,
+            perNode.Sum(n => n.HeapLiveBefore), perNode.Sum(n => n.HeapLiveAfter), _gcMarked, goal,
+            outcome.Batches, outcome.Waves, GcMode, perNode);
+        _recentCycles.Enqueue(result);
+        while (_recentCycles.Count > RecentCycles)
+        {
+            _recentCycles.Dequeue();
+        }
+
+        LogGcTrace(_logger, result.Trace);
+        TaskCompletionSource<ClusterGcCycle> done = _nextCycle;
+        _nextCycle = new TaskCompletionSource<ClusterGcCycle>(TaskCreationOptions.RunContinuationsAsynchronously);
+        done.TrySetResult(result);
+        return result;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Trace}")]
+    private static partial void LogGcTrace(ILogger logger, string trace);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "gc cycle {Cycle} aborted: {Reason}; every node dropped its marks, nothing was swept")]
+    private static partial void LogAborted(ILogger logger, long cycle, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "gc: attempt {Attempt} aborted ({Reason}); a new cycle starts over the live nodes")]
+    private static partial void LogRetry(ILogger logger, int attempt, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "gc: client {Client}'s lease expired; its roots go at the next cycle")]
+    private static partial void LogClientExpired(ILogger logger, string client);
+}

@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using ClusterHeap.Contracts;
+using Orleans.Runtime;
+
+namespace ClusterHeap.Grains.Gc;
+
+/// <summary>A node taking part in a cycle.</summary>
+internal sealed record GcTarget(string Name, SiloAddress Silo, int Slot, ushort Generation);
+
+/// <summary>A cycle that could not finish; every node's part was aborted (nothing swept on its evidence).</summary>
+internal sealed class GcAbortedException(string reason) : Exception(reason);
+
+/// <summary>What a finished cycle measured.</summary>
+internal sealed record CycleOutcome(GcNodeCycle[] PerNode, double StopMs, double MarkMs, double RestartMs, long Batches, long Waves);
+
+/// <summary>
+/// One stop-the-world cycle over the heap node grains, driven by the central heap (docs/DESIGN.md §12):
+/// <code>
+///   stop     every node closes its gate and waits until no client call is in flight          (all nodes at once)
+///   mark     every node opens a mark session, drops dead clients' roots, marks from its roots;
+///            foreign marks go node → node in one-way batches, each shaded where it lands and
+///            what it finds elsewhere sent on
+///   detect   waves of counter reads until two waves agree and Σ sent = Σ received            (Mattern's four counters)
+///   restart  every node finishes its session (the sweep starts there) and opens its gate
+/// </code>
+/// Any failure before restart — a node's call failing or timing out, a node leaving membership, a node reporting a
+/// failed step, termination not reached in time — aborts every node's session: all marks are dropped and nothing is
+/// swept, so no object is ever freed on the evidence of an incomplete mark.
+/// <para>
+/// Termination: a node counts a batch as sent when it issues it and as received only at the end of the turn that shaded
+/// it, after every batch that turn led to was counted as sent. A wave reads every node's (sent, received). If wave k
+/// sees Σ received equal to wave k−1's Σ sent and Σ sent unchanged, every batch sent before wave k−1 ended was received
+/// and led to nothing new: no batch is in flight and no node has work, so the mark is complete (Mattern 1987, the
+/// four-counter method; counting needs no extra message per batch).
+/// </para>
+/// </summary>
+internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershipService membership, TimeSpan callTimeout)
+{
+    /// <summary>Runs cycle <paramref name="cycle"/>; <paramref name="pace"/> turns the nodes' marked bytes into their next triggers.</summary>
+    public async Task<CycleOutcome> RunAsync(long cycle, SiloAddress coordinator, GcTarget[] nodes, GcMode mode,
+        string[] liveClients, string[] droppedClients, bool dropUnknown, Func<long[], long[]> pace)
+    {
+        IGcNodeGrain[] g = [.. nodes.Select(n => grains.GetGrain<IGcNodeGrain>(n.Name))];
+        long t0 = Stopwatch.GetTimestamp();
+        try
+        {
+            await All(g.Select(n => n.StopWorldAsync(cycle, coordinator)), "stop");
+            var plan = new GcMarkPlan(cycle, [.. nodes.Select(n => n.Slot)], [.. nodes.Select(n => n.Generation)], [.. nodes.Select(n => n.Name)],
+                liveClients, droppedClients, dropUnknown, mode);
+            GcMarkCounters[] counters = await All(g.Select(n => n.BeginMarkAsync(plan)), "mark");
+            long waves = 0;
+            long t1, t2;
+            if (mode == GcMode.Concurrent)
+            {
+                // Pause 1 ends: every node's snapshot is taken and its barrier is on; the mutators run while nodes step.
+                await All(g.Select(n => n.ResumeAsync(cycle)), "resume");
+                t1 = Stopwatch.GetTimestamp();
+                waves += await UntilQuietAsync(nodes, counters, () => All(g.Select(n => n.MarkStepAsync(cycle)), "mark step"), t1);
+                t2 = Stopwatch.GetTimestamp();
+                // Pause 2: stop again, then termination steps until every node is done and nothing is in flight.
+                await All(g.Select(n => n.StopWorldAsync(cycle, coordinator)), "stop for termination");
+                counters = await All(g.Select(n => n.TerminateAsync(cycle)), "terminate");
+                waves += await UntilQuietAsync(nodes, counters, () => All(g.Select(n => n.TerminateAsync(cycle)), "terminate"), t2, last => counters = last);
+            }
+            else
+            {
+                t1 = Stopwatch.GetTimestamp();
+                waves += await UntilQuietAsync(nodes, counters, () => All(g.Select(n => n.GetCountersAsync(cycle)), "count"), t1, last => counters = last);
+                t2 = Stopwatch.GetTimestamp();
+            }
+
+            long tFinish = Stopwatch.GetTimestamp();
+            long[] triggers = pace([.. counters.Select(c => c.Marked)]);
+            GcNodeCycle[] perNode = await All(g.Select((n, i) => n.FinishAsync(cycle, triggers[i])), "restart");
+            long t3 = Stopwatch.GetTimestamp();
+            return mode == GcMode.Concurrent
+                ? new CycleOutcome(perNode, Ms(t0, t1), Ms(t1, t2), Ms(t2, t3), counters.Sum(c => c.Sent), waves)
+                : new CycleOutcome(perNode, Ms(t0, t1), Ms(t1, tFinish), Ms(tFinish, t3), counters.Sum(c => c.Sent), waves);
+        }
+        catch (Exception e)
+        {
+            string reason = e is GcAbortedException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+            await AbortAllAsync(g, cycle, reason);
+            throw new GcAbortedException(reason);
+        }
+    }
+
+    /// <summary>
+    /// Waves of <paramref name="wave"/> until the four-counter condition holds and every node reports Done: two waves
+    /// with the same (Σ sent, Σ received) and Σ sent = Σ received. Returns the waves run; the last counters go to
+    /// <paramref name="last"/>.
+    /// </summary>
+    private async Task<long> UntilQuietAsync(GcTarget[] nodes, GcMarkCounters[] counters, Func<Task<GcMarkCounters[]>> wave, long since,
+        Action<GcMarkCounters[]>? last = null)
+    {
+        long waves = 0;
+        (long Sent, long Received) previous = (-1, -1);
+        while (true)
+        {
+            ThrowIfFailed(counters);
+            (long Sent, long Received) now = (counters.Sum(c => c.Sent), counters.Sum(c => c.Received));
+            if (now.Sent == now.Received && now == previous && counters.All(c => c.Done))
+            {
+                last?.Invoke(counters);
+                return waves;
+            }
+
+            if (Stopwatch.GetElapsedTime(since) > callTimeout)
+            {
+                throw new GcAbortedException($"the mark did not terminate within {callTimeout} (sent {now.Sent}, received {now.Received})");
+            }
+
+            ThrowIfLeft(nodes);
+            previous = now;
+            waves++;
+            counters = await wave();
+        }
+    }
+
+    private static double Ms(long from, long to) => Stopwatch.GetElapsedTime(from, to).TotalMilliseconds;
+
+    private async Task<T[]> All<T>(IEnumerable<Task<T>> calls, string step)
+    {
+        try
+        {
+            return await Task.WhenAll(calls).WaitAsync(callTimeout);
+        }
+        catch (TimeoutException)
+        {
+            throw new GcAbortedException($"a node did not answer the {step} step within {callTimeout}");
+        }
+    }
+
+    private async Task All(IEnumerable<Task> calls, string step)
+    {
+        try
+        {
+            await Task.WhenAll(calls).WaitAsync(callTimeout);
+        }
+        catch (TimeoutException)
+        {
+            throw new GcAbortedException($"a node did not answer the {step} step within {callTimeout}");
+        }
+    }
+
+    private static void ThrowIfFailed(GcMarkCounters[] counters)
+    {
+        if (counters.FirstOrDefault(c => c.Failure is not null) is { Failure: { } failure })
+        {
+            throw new GcAbortedException(failure);
+        }
+    }
+
+    private void ThrowIfLeft(GcTarget[] nodes)
+    {
+        ClusterMembershipSnapshot snapshot = membership.CurrentSnapshot;
+        foreach (GcTarget n in nodes)
+        {
+            if (snapshot.GetSiloStatus(n.Silo) != SiloStatus.Active)
+            {
+                throw new GcAbortedException($"node {n.Name} left the cluster ({snapshot.GetSiloStatus(n.Silo)})");
+            }
+        }
+    }
+
+    private async Task AbortAllAsync(IGcNodeGrain[] nodes, long cycle, string reason)
+    {
+        try
+        {
+            await Task.WhenAll(nodes.Select(async n =>
+            {
+                try
+                {
+                    await n.AbortAsync(cycle, reason);
+                }
+                catch (Exception)
+                {
+                    // A dead node has no session left to abort; a live one that cannot be reached aborts itself (GcNode's watchdog).
+                }
+            })).WaitAsync(callTimeout);
+        }
+        catch (TimeoutException)
+        {
+            // Same: the unreachable node's watchdog bound aborts it.
+        }
+    }
+}

@@ -1,0 +1,353 @@
+using System.Diagnostics;
+using ClusterHeap.Contracts;
+using ClusterHeap.Grains.Node;
+using ClusterHeap.Grains.Placement;
+using ClusterHeap.Heap;
+using Microsoft.Extensions.Logging;
+using Orleans.Placement;
+using Orleans.Runtime;
+using GcMode = ClusterHeap.Contracts.GcMode;
+
+namespace ClusterHeap.Grains.Gc;
+
+/// <summary>
+/// One node's part of the cluster collector (docs/DESIGN.md §12), pinned to its silo: client roots and the link of a
+/// pointer into a pointer word, and the steps of a cycle. A cycle here is the node heap's <see cref="GcMarkSession"/>:
+/// begun with the world stopped (the gate closed, GcGate.cs), marked from this node's root sets and from foreign marks
+/// other nodes send; every word the marker finds pointing into another node's arena is sent to that node's gc grain,
+/// in one-way batches, node to node. The counters of batches sent and batches received (a batch counts as received
+/// only once everything it led to was sent) let the coordinator detect termination (Mattern's four counters).
+/// <para>
+/// Concurrency model: Orleans runs one call at a time here; the cycle's state below is this grain's. A step of a cycle
+/// that is not this node's current one (stale: an aborted cycle's late batch) changes nothing.
+/// </para>
+/// </summary>
+[NodePlacement, Immovable, KeepAlive]
+public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
+{
+    private const int BatchWords = 4096;           // foreign marks per one-way message
+    private const long StepObjects = 20_000;       // grey objects per concurrent mark step (a slice of a few ms)
+
+    private readonly GcNode _gc;
+    private readonly ILogger<GcNodeGrain> _logger;
+    private long _cycle;                            // the cycle that stopped this node, 0 when none
+    private GcMarkSession? _session;                // open from BeginMark to Finish/Abort
+    private Dictionary<int, (ushort Generation, string Node)> _routes = [];
+    private long _sent, _received, _lost, _markTicks;
+    private int _clientsDropped;
+    private string? _failure;
+    private List<ulong[]>? _early;                   // batches of this cycle that came before its BeginMark (another node began first)
+
+    /// <summary>Created by Orleans on the silo the key names.</summary>
+    public GcNodeGrain(GcNode gc, ILogger<GcNodeGrain> logger)
+    {
+        _gc = gc;
+        _logger = logger;
+    }
+
+    private HeapNodeService Node => _gc.Node;
+
+    /// <inheritdoc/>
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        string key = this.GetPrimaryKeyString();
+        return key != Node.Name
+            ? Task.FromException(HeapError.InvalidArgument($"gc node grain {key} activated on silo {Node.Name}").ToException())
+            : Node.Ready.WaitAsync(cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public Task AddRootsAsync(string client, HeapPointer[] pointers)
+    {
+        foreach (HeapPointer p in pointers)
+        {
+            if (HeapErrors.CheckRange(Node, p, 0) is { } error)
+            {
+                return Task.FromException(error.ToException());
+            }
+        }
+
+        foreach (HeapPointer p in pointers)
+        {
+            _gc.Roots.Add(client, p.Value);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task<int> ReleaseRootsAsync(string client, HeapPointer[] pointers)
+    {
+        int released = 0;
+        foreach (HeapPointer p in pointers)
+        {
+            released += _gc.Roots.Release(client, p.Value) ? 1 : 0;
+        }
+
+        return Task.FromResult(released);
+    }
+
+    /// <inheritdoc/>
+    public Task<int> CountRootsAsync(string client) => Task.FromResult(_gc.Roots.Count(client));
+
+    /// <inheritdoc/>
+    public Task LinkAsync(HeapPointer word, HeapPointer target)
+    {
+        if (HeapErrors.CheckOwner(word, Node.Slot, Node.Generation, Node.Name) is { } gone)
+        {
+            return Task.FromException(gone.ToException());
+        }
+
+        PointerError e = Node.Heap.TryGetWordKind((nuint)word.Address, out WordKind kind);
+        if (e == PointerError.BadLength)
+        {
+            return Task.FromException(HeapError.InvalidArgument($"word {word} is not 8-byte aligned: a pointer word starts at a multiple of 8").ToException());
+        }
+
+        if (e != PointerError.None)
+        {
+            return Task.FromException(HeapErrors.FromPointerError(e, word, sizeof(ulong), Node.Name).ToException());
+        }
+
+        if (kind != WordKind.Pointer)
+        {
+            return Task.FromException(HeapError.InvalidArgument(
+                $"word {word} is a scalar word (the heap bitmap says {kind}): a pointer stored there keeps nothing alive; allocate the object with kind Pointer").ToException());
+        }
+
+        Span<byte> bytes = stackalloc byte[sizeof(ulong)];
+        BitConverter.TryWriteBytes(bytes, target.Value);
+        PointerError w = Node.Heap.TryWrite((nuint)word.Address, bytes);
+        return w == PointerError.None ? Task.CompletedTask : Task.FromException(HeapErrors.FromPointerError(w, word, sizeof(ulong), Node.Name).ToException());
+    }
+
+    /// <inheritdoc/>
+    public Task<long> FinishSweepAsync()
+    {
+        NodeHeap heap = Node.Heap;
+        heap.FinishSweep();
+        return Task.FromResult(heap.ReadMemStats().HeapObjects);
+    }
+
+    /// <inheritdoc/>
+    public async Task StopWorldAsync(long cycle, SiloAddress coordinator)
+    {
+        if (_session is not null && _cycle != cycle)
+        {
+            // A cycle this node never heard finish: its coordinator moved. Nothing is swept on its evidence.
+            AbortCurrent($"cycle {cycle} started before cycle {_cycle} ended here");
+        }
+
+        _cycle = cycle;
+        _early = null;
+        _gc.Watch(cycle, coordinator, Node.Options.NodeCallTimeout * 3);
+        if (!await _gc.Gate.CloseAsync(Node.Options.NodeCallTimeout))
+        {
+            throw HeapError.Unavailable($"node {Node.Name}'s stop for cycle {cycle}", $"{_gc.Gate.InFlight} calls still in flight after {Node.Options.NodeCallTimeout}").ToException();
+        }
+    }
+
+    /// <inheritdoc/>
+    public async Task<GcMarkCounters> BeginMarkAsync(GcMarkPlan plan)
+    {
+        if (plan.Cycle != _cycle || !_gc.Gate.IsClosed)
+        {
+            throw HeapError.InvalidArgument($"node {Node.Name}: cycle {plan.Cycle} did not stop this node (its cycle is {_cycle})").ToException();
+        }
+
+        _routes = [];
+        for (int i = 0; i < plan.Slots.Length; i++)
+        {
+            _routes[plan.Slots[i]] = (plan.Generations[i], plan.Nodes[i]);
+        }
+
+        _sent = _lost = _markTicks = 0;
+        _received = 0;
+        _failure = null;
+        _clientsDropped = _gc.Roots.Drop(plan.LiveClients, plan.DroppedClients, plan.DropUnknownClients);
+        NodeHeap heap = Node.Heap;
+        heap.PointerGeneration = Node.Generation;
+        long t0 = Stopwatch.GetTimestamp();
+        _gc.SessionBegan(plan.Mode == GcMode.Concurrent);
+        _session = plan.Mode == GcMode.Concurrent ? heap.BeginConcurrentMarkSession() : heap.BeginMarkSession();
+        Send(_session.ShadeRoots());
+        foreach (ulong[] batch in _early ?? [])
+        {
+            Send(_session.Shade(batch));
+            _received++;
+        }
+
+        _early = null;
+        _markTicks += Stopwatch.GetTimestamp() - t0;
+        if (_gc.AfterRootsMarked is { } hook)
+        {
+            await hook(plan.Cycle);
+        }
+
+        return Counters();
+    }
+
+    /// <inheritdoc/>
+    public Task ShadeAsync(long cycle, ulong[] words)
+    {
+        if (cycle == _cycle && _session is null && _gc.Gate.IsClosed)
+        {
+            (_early ??= []).Add(words);             // stopped, not yet marking: shaded by BeginMark, counted there
+            return Task.CompletedTask;
+        }
+
+        if (cycle != _cycle || _session is not { IsOpen: true } session)
+        {
+            return Task.CompletedTask;              // a late batch of a cycle that ended here: changes nothing
+        }
+
+        try
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            Send(session.Shade(words));
+            _markTicks += Stopwatch.GetTimestamp() - t0;
+        }
+        catch (Exception e)
+        {
+            _failure = $"node {Node.Name}: {e.GetType().Name}: {e.Message}";
+        }
+
+        _received++;
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task<GcMarkCounters> GetCountersAsync(long cycle) =>
+        Task.FromResult(cycle == _cycle ? Counters() : new GcMarkCounters(cycle, 0, 0, $"node {Node.Name} is in cycle {_cycle}, not {cycle}", 0, false));
+
+    /// <inheritdoc/>
+    public Task<GcNodeCycle> FinishAsync(long cycle, long trigger)
+    {
+        if (cycle != _cycle || _session is not { IsOpen: true } session)
+        {
+            throw HeapError.InvalidArgument($"node {Node.Name}: cycle {cycle} has no open mark here (its cycle is {_cycle})").ToException();
+        }
+
+        GcCycle local = session.Finish();
+        _session = null;
+        _gc.Trigger = trigger;
+        _gc.CycleEnded(abortReason: null);
+        _gc.Gate.Open();
+        MarkCounts c = local.Counts;
+        return Task.FromResult(new GcNodeCycle(Node.Name, local.HeapLiveBefore, local.HeapLiveAfter, local.Marked, c.Objects,
+            c.Dangling + _lost, c.Interior, c.Foreign, local.Roots, _clientsDropped, Stopwatch.GetElapsedTime(0, _markTicks).TotalMilliseconds));
+    }
+
+    /// <inheritdoc/>
+    public Task AbortAsync(long cycle, string reason)
+    {
+        if (cycle == _cycle)
+        {
+            AbortCurrent(reason);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private void AbortCurrent(string reason)
+    {
+        if (_session is { } session)
+        {
+            session.Abort();
+            _session = null;
+        }
+
+        if (_gc.Gate.IsClosed || _cycle != 0)
+        {
+            LogAborted(_logger, Node.Name, _cycle, reason);
+        }
+
+        _cycle = 0;
+        _gc.CycleEnded(reason);
+        _gc.Gate.Open();
+    }
+
+    private GcMarkCounters Counters(bool done = true) => new(_cycle, _sent, _received, _failure, _session is { IsOpen: true } s ? s.Counts.Bytes : 0, done);
+
+    /// <inheritdoc/>
+    public Task ResumeAsync(long cycle)
+    {
+        if (cycle != _cycle || _session is not { IsConcurrent: true, IsOpen: true })
+        {
+            throw HeapError.InvalidArgument($"node {Node.Name}: cycle {cycle} has no concurrent mark here (its cycle is {_cycle})").ToException();
+        }
+
+        _gc.Gate.Open();
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task<GcMarkCounters> MarkStepAsync(long cycle)
+    {
+        if (cycle != _cycle || _session is not { IsConcurrent: true, IsOpen: true } session)
+        {
+            return Task.FromResult(new GcMarkCounters(cycle, 0, 0, $"node {Node.Name}: cycle {cycle} has no concurrent mark here", 0, false));
+        }
+
+        long t0 = Stopwatch.GetTimestamp();
+        GcMarkStep step = session.MarkStep(StepObjects);
+        Send(step.Outgoing);
+        _markTicks += Stopwatch.GetTimestamp() - t0;
+        return Task.FromResult(Counters(step.Drained && step.Outgoing.Length == 0));
+    }
+
+    /// <inheritdoc/>
+    public Task<GcMarkCounters> TerminateAsync(long cycle)
+    {
+        if (cycle != _cycle || _session is not { IsOpen: true } session || !_gc.Gate.IsClosed)
+        {
+            return Task.FromResult(new GcMarkCounters(cycle, 0, 0, $"node {Node.Name}: cycle {cycle} is not stopped for termination here", 0, false));
+        }
+
+        long t0 = Stopwatch.GetTimestamp();
+        GcMarkTermination t = session.MarkTermination();
+        Send(t.Outgoing);
+        _markTicks += Stopwatch.GetTimestamp() - t0;
+        return Task.FromResult(Counters(t.Done && t.Outgoing.Length == 0));
+    }
+
+    /// <summary>Sends foreign words to their owners, in batches; words of no live node are dangling.</summary>
+    private void Send(ulong[] words)
+    {
+        if (words.Length == 0)
+        {
+            return;
+        }
+
+        var byNode = new Dictionary<string, List<ulong>>();
+        foreach (ulong w in words)
+        {
+            int slot = HeapPointer.SlotOf(w & HeapPointer.AddressMask);
+            if (!_routes.TryGetValue(slot, out (ushort Generation, string Node) route) || route.Generation != (ushort)(w >> HeapPointer.AddressBits))
+            {
+                _lost++;
+                continue;
+            }
+
+            if (!byNode.TryGetValue(route.Node, out List<ulong>? list))
+            {
+                byNode[route.Node] = list = [];
+            }
+
+            list.Add(w);
+        }
+
+        foreach ((string node, List<ulong> list) in byNode)
+        {
+            IGcNodeGrain target = GrainFactory.GetGrain<IGcNodeGrain>(node);
+            for (int i = 0; i < list.Count; i += BatchWords)
+            {
+                _sent++;
+                target.ShadeAsync(_cycle, list.GetRange(i, Math.Min(BatchWords, list.Count - i)).ToArray()).Ignore();
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Node {Node}: cycle {Cycle} aborted ({Reason}); every mark dropped, nothing swept")]
+    private static partial void LogAborted(ILogger logger, string node, long cycle, string reason);
+}
