@@ -10,8 +10,9 @@ namespace ClusterHeap.Grains.Gc;
 /// This silo's part of the cluster collector outside any grain turn (docs/DESIGN.md §12): the <see cref="Gate"/> its
 /// mutators pass, the <see cref="Roots"/> its clients hold, the pacer's trigger (this node's share of the cluster's
 /// heap goal: reaching it is a shouldhelpgc point that asks the central heap for a cycle), and the watchdog that aborts
-/// this node's part of a cycle when its coordinator's silo dies (the world would otherwise stay stopped). The cycle's
-/// steps run in <see cref="GcNodeGrain"/>.
+/// this node's part of a cycle when a silo of the cycle leaves membership (the coordinator's or another node's: the
+/// cycle cannot finish, and the world would otherwise stay stopped until the coordinator's abort arrives, if it does)
+/// or its coordinator stays silent too long. The cycle's steps run in <see cref="GcNodeGrain"/>.
 /// <para>
 /// Concurrency model: <see cref="Gate"/> and <see cref="Roots"/> are thread-safe; the trigger and the request flag are
 /// single words read and written atomically; the watchdog's state is written by the gc node grain's turns only.
@@ -74,6 +75,9 @@ public sealed partial class GcNode
     /// <summary>Test seam: awaited after this node marked its roots, with the world stopped and the session open.</summary>
     internal Func<long, Task>? AfterRootsMarked { get; set; }
 
+    /// <summary>Test seam: called as a stop for the cycle begins here, before the gate closes (a test may enter the gate).</summary>
+    internal Action<long>? BeforeStop { get; set; }
+
     /// <summary>Completes with the reason when this node next aborts its part of a cycle (then a new task starts).</summary>
     public Task<string> NextAbort => Volatile.Read(ref _aborted).Task;
 
@@ -135,13 +139,19 @@ public sealed partial class GcNode
         }
     }
 
-    /// <summary>The world stopped for <paramref name="cycle"/>: watch the coordinator's silo until the cycle ends here.</summary>
+    /// <summary>
+    /// The world stopped for <paramref name="cycle"/>: until the cycle ends here, watch the silos that were active at the
+    /// stop (the coordinator's and every node's) and abort this node's part when one of them leaves, or when
+    /// <paramref name="bound"/> passes with no word from the coordinator.
+    /// </summary>
     internal void Watch(long cycle, SiloAddress coordinator, TimeSpan bound)
     {
         var cts = new CancellationTokenSource(bound);
         // Swap first: the old watchdog's cancellation may run inline, and it must see that it is no longer the current one.
         Interlocked.Exchange(ref _watch, cts)?.Cancel();
-        _ = WatchAsync(cycle, coordinator, cts);
+        SiloAddress[] cycleSilos = [coordinator, .. _membership.CurrentSnapshot.Members.Values
+            .Where(m => m.Status == SiloStatus.Active && !m.SiloAddress.Equals(coordinator)).Select(m => m.SiloAddress)];
+        _ = WatchAsync(cycle, coordinator, cycleSilos, cts);
     }
 
     /// <summary>This node's part of the cycle ended (finished or aborted).</summary>
@@ -165,19 +175,14 @@ public sealed partial class GcNode
         }
     }
 
-    private async Task WatchAsync(long cycle, SiloAddress coordinator, CancellationTokenSource cts)
+    private async Task WatchAsync(long cycle, SiloAddress coordinator, SiloAddress[] cycleSilos, CancellationTokenSource cts)
     {
         string? reason = null;
         try
         {
-            await foreach (ClusterMembershipSnapshot snapshot in _membership.MembershipUpdates.WithCancellation(cts.Token))
-            {
-                if (snapshot.GetSiloStatus(coordinator) is SiloStatus.Dead or SiloStatus.ShuttingDown or SiloStatus.Stopping)
-                {
-                    reason = $"the coordinator's silo {coordinator} is {snapshot.GetSiloStatus(coordinator)}";
-                    break;
-                }
-            }
+            (SiloAddress silo, SiloStatus status) = await SiloDeparture.FirstGoneAsync(_membership, cycleSilos, cts.Token);
+            // A node's silo gone: the cycle cannot finish (its marks are lost), whatever the coordinator hears and when.
+            reason = silo.Equals(coordinator) ? $"the coordinator's silo {coordinator} is {status}" : $"silo {silo} of the cycle is {status}";
         }
         catch (OperationCanceledException)
         {

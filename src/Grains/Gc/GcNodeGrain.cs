@@ -37,6 +37,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
     private int _clientsDropped;
     private string? _failure;
     private List<ulong[]>? _early;                   // batches of this cycle that came before its BeginMark (another node began first)
+    private long _abortedUpTo;                       // the newest cycle aborted here: a stop of it or an older one that arrives late must not close the gate
 
     /// <summary>Created by Orleans on the silo the key names.</summary>
     public GcNodeGrain(GcNode gc, ILogger<GcNodeGrain> logger)
@@ -132,6 +133,13 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
     /// <inheritdoc/>
     public async Task StopWorldAsync(long cycle, SiloAddress coordinator)
     {
+        if (cycle <= _abortedUpTo)
+        {
+            // Its abort came first (the coordinator gave up before this call ran): closing the gate now would stop the
+            // world for a cycle nobody will finish.
+            throw HeapError.Unavailable($"node {Node.Name}'s stop for cycle {cycle}", "the cycle was aborted already").ToException();
+        }
+
         if (_session is not null && _cycle != cycle)
         {
             // A cycle this node never heard finish: its coordinator moved. Nothing is swept on its evidence.
@@ -141,9 +149,14 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         _cycle = cycle;
         _early = null;
         _gc.Watch(cycle, coordinator, Node.Options.NodeCallTimeout * 3);
+        _gc.BeforeStop?.Invoke(cycle);
         if (!await _gc.Gate.CloseAsync(Node.Options.NodeCallTimeout))
         {
-            throw HeapError.Unavailable($"node {Node.Name}'s stop for cycle {cycle}", $"{_gc.Gate.InFlight} calls still in flight after {Node.Options.NodeCallTimeout}").ToException();
+            // Either the abort opened the gate while the calls in flight drained (it does not wait for them), or they did
+            // not drain in time (the coordinator aborts, which opens it).
+            throw HeapError.Unavailable($"node {Node.Name}'s stop for cycle {cycle}", _cycle != cycle || !_gc.Gate.IsClosed
+                ? "the cycle was aborted while calls in flight drained"
+                : $"{_gc.Gate.InFlight} calls still in flight after {Node.Options.NodeCallTimeout}").ToException();
         }
     }
 
@@ -241,7 +254,11 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
     /// <inheritdoc/>
     public Task AbortAsync(long cycle, string reason)
     {
-        if (cycle == _cycle)
+        // Any step may be waiting (the stop on its drain): this call interleaves with it and never waits itself. An abort
+        // of a newer cycle than this node's also ends this node's (the coordinator runs one cycle at a time, so the older
+        // one is over there); a node whose part already finished or aborted has nothing to drop.
+        _abortedUpTo = Math.Max(_abortedUpTo, cycle);
+        if (cycle >= _cycle && (_session is not null || _gc.Gate.IsClosed))
         {
             AbortCurrent(reason);
         }
@@ -257,12 +274,9 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
             _session = null;
         }
 
-        if (_gc.Gate.IsClosed || _cycle != 0)
-        {
-            LogAborted(_logger, Node.Name, _cycle, reason);
-        }
-
+        LogAborted(_logger, Node.Name, _cycle, reason);
         _cycle = 0;
+        _early = null;
         _gc.CycleEnded(reason);
         _gc.Gate.Open();
     }
