@@ -31,6 +31,7 @@ public sealed partial class GcNode
     private CancellationTokenSource? _watch;   // the watchdog of the cycle that stopped this node; gc node grain's turns
     private TaskCompletionSource<string> _aborted = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile TaskCompletionSource? _stwSession;   // open while a stop-the-world mark session is open here
+    private GcMarkSession? _openSession;                  // the mark session open on this heap, whichever activation of the gc node grain opened it; its turns
     private long _cyclesEnded;                            // this node's parts of cycles that finished
     private long _uselessAfter = -1;                      // _cyclesEnded when a malloc still failed after its cycle
 
@@ -139,6 +140,30 @@ public sealed partial class GcNode
         }
     }
 
+    /// <summary>The gc node grain opened <paramref name="session"/> on this heap (kept here: the silo outlives the activation).</summary>
+    internal void SessionOpened(GcMarkSession session) => _openSession = session;
+
+    /// <summary>
+    /// True when this node is in a cycle that <paramref name="owned"/> (the calling activation's session, or null) does not
+    /// account for: a mark session some other activation of the gc node grain opened, or a gate closed with no session
+    /// of the caller's. An activation that went away mid-cycle (its directory entry lived on a silo that died, and the
+    /// grain was activated afresh) leaves both behind, and nothing else would ever abort them.
+    /// </summary>
+    internal bool HasOrphan(GcMarkSession? owned) => _openSession is { IsOpen: true } s && !ReferenceEquals(s, owned);
+
+    /// <summary>Aborts a session another activation left open (see <see cref="HasOrphan"/>); true when there was one.</summary>
+    internal bool AbortOrphan(GcMarkSession? owned)
+    {
+        if (!HasOrphan(owned))
+        {
+            return false;
+        }
+
+        _openSession!.Abort();
+        _openSession = null;
+        return true;
+    }
+
     /// <summary>
     /// The world stopped for <paramref name="cycle"/>: until the cycle ends here, watch the silos that were active at the
     /// stop (the coordinator's and every node's) and abort this node's part when one of them leaves, or when
@@ -162,6 +187,7 @@ public sealed partial class GcNode
         TaskCompletionSource? session = _stwSession;
         _stwSession = null;
         session?.TrySetResult();
+        _openSession = null;
         if (abortReason is null)
         {
             Interlocked.Increment(ref _cyclesEnded);

@@ -52,9 +52,29 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         string key = this.GetPrimaryKeyString();
-        return key != Node.Name
-            ? Task.FromException(HeapError.InvalidArgument($"gc node grain {key} activated on silo {Node.Name}").ToException())
-            : Node.Ready.WaitAsync(cancellationToken);
+        if (key != Node.Name)
+        {
+            return Task.FromException(HeapError.InvalidArgument($"gc node grain {key} activated on silo {Node.Name}").ToException());
+        }
+
+        if (_gc.HasOrphan(null) || _gc.Gate.IsClosed)
+        {
+            // An earlier activation went away in the middle of a cycle: whatever it was in is lost.
+            AbortCurrent("the gc node grain was activated again in the middle of a cycle");
+        }
+
+        return Node.Ready.WaitAsync(cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_session is not null || _gc.Gate.IsClosed)
+        {
+            AbortCurrent($"the gc node grain deactivates ({reason})");
+        }
+
+        return Task.CompletedTask;
     }
 
     /// <inheritdoc/>
@@ -140,9 +160,10 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
             throw HeapError.Unavailable($"node {Node.Name}'s stop for cycle {cycle}", "the cycle was aborted already").ToException();
         }
 
-        if (_session is not null && _cycle != cycle)
+        if ((_session is not null && _cycle != cycle) || _gc.HasOrphan(_session))
         {
-            // A cycle this node never heard finish: its coordinator moved. Nothing is swept on its evidence.
+            // A cycle this node never heard finish: its coordinator moved, or an earlier activation of this grain left it
+            // open. Nothing is swept on its evidence.
             AbortCurrent($"cycle {cycle} started before cycle {_cycle} ended here");
         }
 
@@ -183,6 +204,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         long t0 = Stopwatch.GetTimestamp();
         _gc.SessionBegan(plan.Mode == GcMode.Concurrent);
         _session = plan.Mode == GcMode.Concurrent ? heap.BeginConcurrentMarkSession() : heap.BeginMarkSession();
+        _gc.SessionOpened(_session);
         Send(_session.ShadeRoots());
         foreach (ulong[] batch in _early ?? [])
         {
@@ -258,7 +280,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         // of a newer cycle than this node's also ends this node's (the coordinator runs one cycle at a time, so the older
         // one is over there); a node whose part already finished or aborted has nothing to drop.
         _abortedUpTo = Math.Max(_abortedUpTo, cycle);
-        if (cycle >= _cycle && (_session is not null || _gc.Gate.IsClosed))
+        if (cycle >= _cycle && (_session is not null || _gc.Gate.IsClosed || _gc.HasOrphan(_session)))
         {
             AbortCurrent(reason);
         }
@@ -273,6 +295,8 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
             session.Abort();
             _session = null;
         }
+
+        _gc.AbortOrphan(null);
 
         LogAborted(_logger, Node.Name, _cycle, reason);
         _cycle = 0;
