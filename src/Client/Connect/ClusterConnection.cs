@@ -182,7 +182,7 @@ public sealed class ClusterConnection : IAsyncDisposable
         builder.UseOrleansClient(c =>
         {
             clustering(c);
-            c.Services.AddSingleton<ClientRootLease>();
+            c.Services.AddSingleton(new ClientRootLease());   // an instance: the connection ends it, not the container
             // Orleans retries a first connection forever by default: give a cluster that is still starting
             // --connect-timeout (10 s), then fail; the caller names what it tried in one sentence.
             Stopwatch? failing = null;

@@ -67,11 +67,16 @@ internal sealed class GcGateFilter(GcNode gc, IGrainFactory grains) : IIncomingG
         }
 
         await gc.Gate.EnterAsync();
-        GcGate.InsideGatedCall = true;
+        bool malloc = hook is Hook.Malloc or Hook.MallocBatch;
+        if (malloc)
+        {
+            GcGate.InsideGatedCall = true;   // a malloc at the limit steps out of the gate to wait for a cycle (GcNode)
+        }
+
         try
         {
             await context.Invoke();
-            if (hook is Hook.Malloc or Hook.MallocBatch)
+            if (malloc)
             {
                 Task? remote = Root(client, context, hook, roots);
                 if (remote is not null)
