@@ -89,36 +89,36 @@ for v in $variants; do
   esac
 done
 
-UP=""
-cleanup() {
-  if [ -n "$UP" ]; then CLUSTERHEAP_RUN_DIR="$WORK/run" "$UP/scripts/cluster.sh" down >/dev/null 2>&1 || true; fi
+runs=0
+cleanup() { # every cluster this script started (one run folder each), then the work folder
+  local run
+  for run in "$WORK"/run-*; do
+    if [ -d "$run" ]; then CLUSTERHEAP_RUN_DIR="$run" scripts/cluster.sh down >/dev/null 2>&1 || true; fi
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 client_of() { echo "$1/src/Client/bin/Release/net10.0/linux-x64/clusterheap"; }
 
-up() { # VARIANT-DIR: a fresh cluster of 3 silos of that build; prints its connect options
-  UP=$1
-  rm -rf "$WORK/run"
-  CLUSTERHEAP_RUN_DIR="$WORK/run" "$1/scripts/cluster.sh" up 3 >"$WORK/up.log" 2>&1
-  CLUSTERHEAP_RUN_DIR="$WORK/run" "$1/scripts/cluster.sh" connect
+up() { # VARIANT-DIR: a fresh cluster of 3 silos of that build in a run folder of its own; sets RUN and CONNECT
+  runs=$((runs + 1))
+  RUN="$WORK/run-$runs"
+  CLUSTERHEAP_RUN_DIR="$RUN" "$1/scripts/cluster.sh" up 3 >"$WORK/up.log" 2>&1
+  CONNECT=$(CLUSTERHEAP_RUN_DIR="$RUN" "$1/scripts/cluster.sh" connect)
 }
 
-down() {
-  CLUSTERHEAP_RUN_DIR="$WORK/run" "$UP/scripts/cluster.sh" down >/dev/null 2>&1 || true
-  UP=""
-}
+down() { CLUSTERHEAP_RUN_DIR="$RUN" scripts/cluster.sh down >/dev/null 2>&1 || true; }
 
-measure() { # VARIANT
-  local dir=${DIR[$1]} conn client json="$WORK/larson.json"
+measure() { # VARIANT: one line of figures
+  local dir=${DIR[$1]} client json="$WORK/larson.json"
   client=$(client_of "$dir")
-  conn=$(up "$dir")
+  up "$dir"
   # shellcheck disable=SC2086
-  "$client" $conn stress larson --duration "$warmup" --workers 6 --batch 32 --no-progress >"$WORK/warmup.out" 2>&1 || true
+  "$client" $CONNECT stress larson --duration "$warmup" --workers 6 --batch 32 --no-progress >"$WORK/warmup.out" 2>&1 || true
   rm -f "$json"
   # shellcheck disable=SC2086
-  "$client" $conn stress larson --duration "$seconds" --workers 6 --batch 32 --no-progress --json "$json" >"$WORK/larson.out" 2>&1 || true
+  "$client" $CONNECT stress larson --duration "$seconds" --workers 6 --batch 32 --no-progress --json "$json" >"$WORK/larson.out" 2>&1 || true
   down
   if [ -s "$json" ]; then
     jq -r --arg v "$1" '"variant=\($v) ops_per_sec=\(.ops_per_sec|floor) p50us=\(.p50_us|floor) p99us=\(.p99_us|floor) cookie_failures=\(.cookie_failures) errors=\(.errors) verify_ok=\(.verify_ok)"' "$json"
@@ -140,7 +140,8 @@ for rep in $(seq "$repeat"); do
   steps=("${order[@]}")
   if ((rep % 2 == 0)); then mapfile -t steps < <(printf '%s\n' "${order[@]}" | tac); fi
   for v in "${steps[@]}"; do
-    echo "rep=$rep $(measure "$v") load=$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$RAW"
+    measure "$v" >"$WORK/line"
+    echo "rep=$rep $(cat "$WORK/line") load=$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$RAW"
   done
   flock -u 9
 done
@@ -166,15 +167,15 @@ if ((profile)); then
   flock 9
   dir=${DIR[hooks]:-$ROOT}
   client=$(client_of "$dir")
-  conn=$(DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 up "$dir")
+  DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 up "$dir"
   # shellcheck disable=SC2086
-  "$client" $conn stress larson --duration "$warmup" --workers 6 --batch 32 --no-progress >"$WORK/warmup.out" 2>&1 || true
+  "$client" $CONNECT stress larson --duration "$warmup" --workers 6 --batch 32 --no-progress >"$WORK/warmup.out" 2>&1 || true
   # shellcheck disable=SC2086
-  DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 "$client" $conn stress larson --duration $((seconds + 4)) --workers 6 --batch 32 \
+  DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 "$client" $CONNECT stress larson --duration $((seconds + 4)) --workers 6 --batch 32 \
     --json "$WORK/profile.json" >"$WORK/profile.out" 2>&1 &
   larson=$!
   until grep -q '^progress' "$WORK/profile.out" 2>/dev/null || ! kill -0 "$larson" 2>/dev/null; do sleep 0.2; done
-  node=$(cat "$WORK/run/node-1.pid")
+  node=$(cat "$RUN/node-1.pid")
   perf record -F 499 -g -p "$node" -o "$WORK/node.perf" -- sleep "$seconds" >"$WORK/perf-node.log" 2>&1 &
   perf record -F 499 -g -p "$larson" -o "$WORK/client.perf" -- sleep "$seconds" >"$WORK/perf-client.log" 2>&1
   wait "$larson" || true
