@@ -110,6 +110,15 @@ up() { # VARIANT-DIR: a fresh cluster of 3 silos of that build in a run folder o
 
 down() { CLUSTERHEAP_RUN_DIR="$RUN" scripts/cluster.sh down >/dev/null 2>&1 || true; }
 
+silo_ticks() { # CPU ticks (user + system) of the cluster's three silos so far
+  local k t=0 f
+  for k in 1 2 3; do
+    read -r -a f <"/proc/$(cat "$RUN/node-$k.pid")/stat"
+    t=$((t + f[13] + f[14]))
+  done
+  echo "$t"
+}
+
 measure() { # VARIANT: one line of figures
   local dir=${DIR[$1]} client json="$WORK/larson.json"
   client=$(client_of "$dir")
@@ -117,11 +126,17 @@ measure() { # VARIANT: one line of figures
   # shellcheck disable=SC2086
   "$client" $CONNECT stress larson --duration "$warmup" --workers 6 --batch 32 --no-progress >"$WORK/warmup.out" 2>&1 || true
   rm -f "$json"
+  local t0 t1
+  t0=$(silo_ticks)
   # shellcheck disable=SC2086
   "$client" $CONNECT stress larson --duration "$seconds" --workers 6 --batch 32 --no-progress --json "$json" >"$WORK/larson.out" 2>&1 || true
+  t1=$(silo_ticks)
   down
   if [ -s "$json" ]; then
-    jq -r --arg v "$1" '"variant=\($v) ops_per_sec=\(.ops_per_sec|floor) p50us=\(.p50_us|floor) p99us=\(.p99_us|floor) cookie_failures=\(.cookie_failures) errors=\(.errors) verify_ok=\(.verify_ok)"' "$json"
+    # Silo CPU per 1000 ops (the three silos, user + system, over the timed run): less at the mercy of a busy machine
+    # than the rate, since time spent waiting for a core is not counted.
+    jq -r --arg v "$1" --argjson ticks $((t1 - t0)) --argjson hz "$(getconf CLK_TCK)" \
+      '"variant=\($v) ops_per_sec=\(.ops_per_sec|floor) silo_cpu_us_per_kop=\(($ticks / $hz * 1e9 / .ops)|floor) p50us=\(.p50_us|floor) p99us=\(.p99_us|floor) cookie_failures=\(.cookie_failures) errors=\(.errors) verify_ok=\(.verify_ok)"' "$json"
   else
     echo "variant=$1 failed=1 $(tail -1 "$WORK/larson.out")"
   fi
@@ -148,19 +163,22 @@ done
 
 python3 - "$RAW" <<'PY' | tee -a "$RAW"
 import re, statistics, sys
-rows = {}
-for line in open(sys.argv[1]):
-    if line.startswith('#'): continue
-    kv = dict(re.findall(r'(\w+)=(\S+)', line))
-    if 'ops_per_sec' in kv: rows.setdefault(kv['variant'], []).append(float(kv['ops_per_sec']))
-med = {v: statistics.median(r) for v, r in rows.items()}
-print('# medians (range) of larson ops/s:')
-for v, r in rows.items():
-    rel = f", {med[v] / med['nohooks']:.3f}x nohooks" if 'nohooks' in med else ''
-    print(f'#   {v:8} {med[v]:>11,.0f} ({min(r):,.0f}-{max(r):,.0f}), n={len(r)}{rel}'.replace(',', ' '))
-if 'nohooks' in med:
-    for v in med:
-        if v != 'nohooks': print(f'# the hooks cost ({v}): {100 * (1 - med[v] / med["nohooks"]):.1f} % of larson by the medians')
+def table(key, title, cost):
+    rows = {}
+    for line in open(sys.argv[1]):
+        if line.startswith('#'): continue
+        kv = dict(re.findall(r'(\w+)=(\S+)', line))
+        if key in kv: rows.setdefault(kv['variant'], []).append(float(kv[key]))
+    med = {v: statistics.median(r) for v, r in rows.items()}
+    print(f'# {title}, median (range):')
+    for v, r in rows.items():
+        rel = f", {med[v] / med['nohooks']:.3f}x nohooks" if 'nohooks' in med else ''
+        print(f'#   {v:8} {med[v]:>11,.0f} ({min(r):,.0f}-{max(r):,.0f}), n={len(r)}{rel}'.replace(',', ' '))
+    if 'nohooks' in med:
+        for v in med:
+            if v != 'nohooks': print(f'# the hooks ({v}): {cost(med[v] / med["nohooks"]):+.1f} % {title}')
+table('ops_per_sec', 'larson ops/s', lambda r: 100 * (r - 1))
+table('silo_cpu_us_per_kop', 'silo CPU us per 1000 ops', lambda r: 100 * (r - 1))
 PY
 
 if ((profile)); then
@@ -183,6 +201,7 @@ if ((profile)); then
   down
   flock -u 9
   hooks='GcGateFilter|ClientRoots|RootIndex|RootSet|GcGate|GcCaller|System.Threading.Lock|RequestContext|ClientRootLease'
+  set +o pipefail   # head stops reading perf's report early
   {
     echo "# profile: perf record -F 499 -g, ${seconds} s of larson on this build's 3 silos after ${warmup} s of warm-up; larson $(jq -r '.ops_per_sec|floor' "$WORK/profile.json") ops/s"
     echo "# node-1, self time by symbol (top 20):"
@@ -193,6 +212,8 @@ if ((profile)); then
     perf report -i "$WORK/node.perf" --stdio -g none --children --sort sym 2>/dev/null | grep '%' | grep -E 'GcGateFilter|ClientRoots' | head -8 | cut -c1-200
     echo "# client, the old hooks' symbols (self; none expected):"
     perf report -i "$WORK/client.perf" --stdio -g none --no-children --sort sym 2>/dev/null | grep '%' | grep -E "$hooks" | cut -c1-200 || echo "    (none)"
+    echo "# client, self time by symbol (top 12):"
+    perf report -i "$WORK/client.perf" --stdio -g none --no-children --sort sym 2>/dev/null | grep '%' | head -12 | cut -c1-200
   } | tee -a "$RAW"
 fi
 echo "bench-gc-hooks: $RAW" >&2
