@@ -78,7 +78,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
     }
 
     /// <inheritdoc/>
-    public Task AddRootsAsync(string client, HeapPointer[] pointers)
+    public Task AddRootsAsync(GrainId client, HeapPointer[] pointers)
     {
         foreach (HeapPointer p in pointers)
         {
@@ -97,7 +97,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
     }
 
     /// <inheritdoc/>
-    public Task<int> ReleaseRootsAsync(string client, HeapPointer[] pointers)
+    public Task<int> ReleaseRootsAsync(GrainId client, HeapPointer[] pointers)
     {
         int released = 0;
         foreach (HeapPointer p in pointers)
@@ -109,7 +109,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
     }
 
     /// <inheritdoc/>
-    public Task<int> CountRootsAsync(string client) => Task.FromResult(_gc.Roots.Count(client));
+    public Task<int> CountRootsAsync(GrainId client) => Task.FromResult(_gc.Roots.Count(client));
 
     /// <inheritdoc/>
     public Task LinkAsync(HeapPointer word, HeapPointer target)
