@@ -86,7 +86,7 @@ one_run() { # build mode rep
   local connect
   read -r -a connect <<<"$("$root/scripts/cluster.sh" connect)"
   rm -f "$json"
-  "${lock[@]}" "$client" "${connect[@]}" stress graph --duration "$duration" --size "$size" --slots "$per_round" --workers 6 \
+  "${lock[@]}" "$client" "${connect[@]}" --connect-timeout 60s stress graph --duration "$duration" --size "$size" --slots "$per_round" --workers 6 \
     --live "$live" --json "$json" --no-progress >"$run_dir/graph-$build-$mode-$rep.log" 2>&1 \
     || { echo "bench-gc-cluster: stress graph failed ($build $mode rep $rep): see $run_dir/graph-$build-$mode-$rep.log" >&2; }
   "$root/scripts/cluster.sh" down >/dev/null 2>&1 || true

@@ -34,6 +34,8 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
     private GcNodeCycle[] _final = [];                   // the teardown's first cycle, per node: the run's live set
     private long[] _unreached = [];                     // per worker: objects its last check found unreachable (--live's feedback)
     private long _cycles, _reclaimed, _checked, _startCycle, _warmup;
+    private double _capScale = 1;                       // --live's feedback from the cycles' marked bytes; lock _pausesMs
+    private int _retired;                               // 1 when a worker retired objects this round (the cap binds)
     private string _exact = "not checked";
 
     private int NewPerRound => Options.Slots > 0 ? Options.Slots : 200;
@@ -71,6 +73,12 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
         lock (_pausesMs)
         {
             _final = cycle.PerNode;
+            if (Interlocked.Exchange(ref _retired, 0) == 1 && cycle.Marked > 0)
+            {
+                // The cap binds: steer it by what the cycle found reachable (retiring cuts more than the retired objects).
+                _capScale = Math.Clamp(_capScale * Options.Live / cycle.Marked, 0.5, 4);
+            }
+
             if (Options.Live > 0 && cycle.Marked < Options.Live * 9 / 10)
             {
                 _warmup++;                          // --live: the reachable set is still growing towards its size
@@ -83,7 +91,21 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
     }
 
     /// <summary>--live: this worker's share, in objects.</summary>
-    private long LiveCap(int workers) => Options.Live <= 0 ? long.MaxValue : Math.Max(NewPerRound, Options.Live / ObjectSize / workers);
+    private long LiveCap(int workers)
+    {
+        if (Options.Live <= 0)
+        {
+            return long.MaxValue;
+        }
+
+        double scale;
+        lock (_pausesMs)
+        {
+            scale = _capScale;
+        }
+
+        return Math.Max(NewPerRound, (long)(scale * Options.Live / ObjectSize / workers));
+    }
 
     /// <summary>
     /// Makes room for a round's new objects under --live: the oldest objects past the share leave the model — every link
@@ -97,6 +119,8 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
         {
             return;
         }
+
+        Interlocked.Exchange(ref _retired, 1);
 
         var retired = new HashSet<HeapPointer>(model.Values.OrderBy(n => n.Obj.Seq).Take((int)excess).Select(n => n.Obj.Pointer));
         var clears = new List<(Node From, int Word)>();
