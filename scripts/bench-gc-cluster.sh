@@ -120,7 +120,8 @@ summary() {
       n = split(vals[key], a, " "); if (n == 0 || vals[key] == "") return "-"
       for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
       if (n == 1) return a[1]
-      return sprintf("%s (%s-%s)", a[int((n + 1) / 2)], a[1], a[n])
+      m = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+      return sprintf("%s (%s-%s)", m, a[1], a[n])
     }
     {
       k = field("build") " " field("mode"); if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
