@@ -5,8 +5,9 @@
 # reachable (the workload retires its oldest objects past that), with a forced cycle per round. Both modes, --repeat
 # times each, interleaved; a fresh cluster per run. Cycles before the reachable set reached 90 % of --live are warm-up
 # and not counted. Prints per run and per mode (medians over the runs, with their min-max spread): pause p50/p99/max,
-# the live bytes each node marked in the run's last cycle, and where the pauses went — the coordinator's rounds of
-# calls (stop/begin/resume/terminate/finish, round trips included) and the slowest node's own parts (GcNodeParts).
+# the live bytes each node marked (its median over the counted cycles), and where the pauses went — the coordinator's
+# rounds of calls (stop/begin/resume/terminate/finish, round trips included) and the slowest node's own parts
+# (GcNodeParts).
 set -euo pipefail
 
 usage() {

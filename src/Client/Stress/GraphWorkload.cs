@@ -12,7 +12,7 @@ namespace ClusterHeap.Client.Stress;
 /// At the end a last cycle, every node's sweep finished, and each node's HeapObjects must equal the model's reachable
 /// count there exactly. Reports the cycles' pauses (p50/p99/max, from the coordinator's gctrace figures), where they
 /// went (GcCycleParts and the slowest node's GcNodeParts, medians over the cycles) and the live bytes each node marked
-/// in the last cycle of the run. With <c>--live BYTES</c> the reachable set stays near that size: past its share, a
+/// (its median over the counted cycles). With <c>--live BYTES</c> the reachable set stays near that size: past its share, a
 /// worker retires its oldest objects before a round (unroots them and clears every link to them), and the next cycle
 /// reclaims them.
 /// </summary>
@@ -354,15 +354,21 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
             GcCycleParts[] parts;
             GcNodeParts[] nodes;
             GcNodeCycle[] final;
+            GcNodeCycle[][] counted;
             lock (_pausesMs)
             {
                 p = [.. _pausesMs.Order()];
                 parts = [.. _seen.Select(c => c.Parts).OfType<GcCycleParts>()];
                 nodes = [.. _seen.Select(c => Slowest(c.PerNode)).OfType<GcNodeParts>()];
                 final = _final;
+                counted = [.. _seen.Select(c => c.PerNode).Where(n => n.Length == _final.Length)];
             }
 
-            long[] live = [.. final.Select(n => n.Marked)];
+            // Each node's live bytes: the median it marked over the counted cycles (the pauses' live set); the last
+            // cycle's when none was counted.
+            long[] live = counted.Length == 0
+                ? [.. final.Select(n => n.Marked)]
+                : [.. final.Select((_, i) => (long)Median(counted, c => c[i].Marked))];
 
             static double Ms(double v) => Math.Round(v, 3);
             double At(double q) => p.Length == 0 ? 0 : p[Math.Min(p.Length - 1, (int)Math.Ceiling(q * p.Length) - 1)];
