@@ -14,25 +14,9 @@ public sealed partial class GcShellTests(EmbeddedClusterFixture fixture) : IClas
 {
     private readonly ClusterConnection _c = fixture.Connection;
 
-    private async Task<(int Exit, string Output)> RunAsync(params string[] lines)
-    {
-        var output = new StringWriter();
-        int exit = await ShellCommand.ScriptAsync(_c, new StringReader(string.Join('\n', lines)), output);
-        return (exit, output.ToString());
-    }
+    private Task<(int Exit, string Output)> RunAsync(params string[] lines) => ShellScript.RunAsync(_c, lines);
 
-    private async Task<HeapPointer> AllocAsync(string command)
-    {
-        (int exit, string output) = await RunAsync(command);
-        Assert.Equal(0, exit);
-        Match m = PointerLine().Match(output);
-        Assert.True(m.Success, output);
-        Assert.True(HeapPointer.TryParse(m.Groups[1].Value, out HeapPointer p));
-        return p;
-    }
-
-    [GeneratedRegex(@"^(0x[0-9a-f]{16})  ", RegexOptions.Multiline)]
-    private static partial Regex PointerLine();
+    private Task<HeapPointer> AllocAsync(string command) => ShellScript.AllocAsync(_c, command);
 
     [GeneratedRegex(@"^gc \d+ @\d+\.\d{3}s \d+%: [\d.]+\+[\d.]+\+[\d.]+ ms clock, [\d.]+\+0/[\d.]+/0\+[\d.]+ ms cpu, \d+->\d+->\d+ MB, (\d+|-) MB goal, 3 nodes \(forced\)$", RegexOptions.Multiline)]
     private static partial Regex TraceLine();

@@ -1,6 +1,7 @@
 using ClusterHeap.Client.Commands;
 using ClusterHeap.Client.Connect;
 using ClusterHeap.Client.Stress;
+using static ClusterHeap.Client.Stress.StressFields;
 
 namespace ClusterHeap.Client.Tests;
 
@@ -20,10 +21,10 @@ public sealed class GraphStressTests
         StressReport r = await StressCommand.RunReportAsync(o, c, output);
 
         Assert.True(r.Passed, output.ToString());
-        Assert.StartsWith("yes", (string)r.Extra["gc_exact"]);
-        Assert.True((long)r.Extra["gc_cycles"] >= 2, output.ToString());
-        Assert.True((long)r.Extra["gc_reclaimed"] > 0, output.ToString());
-        Assert.True((long)r.Extra["gc_checked"] > 0, output.ToString());
-        Assert.True((double)r.Extra["gc_pause_max_ms"] > 0, output.ToString());
+        Assert.StartsWith("yes", (string)r.Get(Extra)["gc_exact"]);
+        Assert.True((long)r.Get(Extra)["gc_cycles"] >= 2, output.ToString());
+        Assert.True((long)r.Get(Extra)["gc_reclaimed"] > 0, output.ToString());
+        Assert.True((long)r.Get(Extra)["gc_checked"] > 0, output.ToString());
+        Assert.True((double)r.Get(Extra)["gc_pause_max_ms"] > 0, output.ToString());
     }
 }

@@ -11,8 +11,7 @@ namespace ClusterHeap.Client.Tests;
 [Collection(EmbeddedClusterCollection.Name)]
 public sealed class MapTests(EmbeddedClusterFixture fixture)
 {
-    private const ulong Start = 0x00c004100000;
-    private const int Page = 8192;
+    private const ulong Start = MadeMap.Start;
     private readonly ClusterConnection _c = fixture.Connection;
 
     private async Task<HeapMap[]> PopulatedMapsAsync()
@@ -23,17 +22,7 @@ public sealed class MapTests(EmbeddedClusterFixture fixture)
         return await Task.WhenAll(nodes.Select(n => _c.Node(n.Name).GetHeapMapAsync()));
     }
 
-    private static HeapMap Made(params HeapMapRow[] rows)
-    {
-        ulong used = Start;
-        var placed = new List<HeapMapRow>();
-        foreach (HeapMapRow r in rows)
-        {
-            placed.Add(r with { Start = used });
-            used += (ulong)(r.Pages * Page);
-        }
-        return new HeapMap("nodeT", 7, Start, used, Start + (1UL << 30), Page, [.. placed]);
-    }
+    private static HeapMap Made(params HeapMapRow[] rows) => MadeMap.Of("nodeT", 7, rows);
 
     [Fact]
     public async Task TheSvgIsValidXmlWithARectForEverySpanOfEveryNode()

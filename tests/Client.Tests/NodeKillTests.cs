@@ -1,5 +1,6 @@
 using ClusterHeap.Client.Connect;
 using ClusterHeap.Client.Stress;
+using static ClusterHeap.Client.Stress.StressFields;
 
 namespace ClusterHeap.Client.Tests;
 
@@ -62,10 +63,10 @@ public sealed class NodeKillTests
         r.WriteText(output);
         await progressed;
 
-        Assert.True(r.Ops >= opsAtKill + AfterKill, output.ToString());
-        Assert.Equal(0, r.CookieFailures);
-        Assert.Contains("node2", r.NodesGone);
-        Assert.True(r.Errors == 0, output.ToString());
+        Assert.True(r.Get(Ops) >= opsAtKill + AfterKill, output.ToString());
+        Assert.Equal(0, r.Get(CookieFailures));
+        Assert.Contains("node2", r.Get(NodesGone));
+        Assert.True(r.Get(Errors) == 0, output.ToString());
         Assert.True(r.Passed, output.ToString());
     }
 }

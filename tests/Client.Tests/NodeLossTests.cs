@@ -1,5 +1,6 @@
 using ClusterHeap.Client.Connect;
 using ClusterHeap.Client.Stress;
+using static ClusterHeap.Client.Stress.StressFields;
 
 namespace ClusterHeap.Client.Tests;
 
@@ -27,11 +28,11 @@ public sealed class NodeLossTests
         await stopped!;
         r.WriteText(output);
 
-        Assert.Equal(0, r.CookieFailures);
-        Assert.True(r.Errors == 0, output.ToString());
-        Assert.Contains("node2", r.NodesGone);
-        Assert.True(r.LostObjects > 0, output.ToString());
-        Assert.True(r.Ops >= options.Ops);
+        Assert.Equal(0, r.Get(CookieFailures));
+        Assert.True(r.Get(Errors) == 0, output.ToString());
+        Assert.Contains("node2", r.Get(NodesGone));
+        Assert.True(r.Get(LostObjects) > 0, output.ToString());
+        Assert.True(r.Get(Ops) >= options.Ops);
         Assert.True(r.Passed);
         Assert.Equal(2, (await c.NodesAsync()).Length);
     }

@@ -11,25 +11,9 @@ public sealed partial class ShellTests(EmbeddedClusterFixture fixture)
 {
     private readonly ClusterConnection _c = fixture.Connection;
 
-    private async Task<(int Exit, string Output)> RunAsync(params string[] lines)
-    {
-        var output = new StringWriter();
-        int exit = await ShellCommand.ScriptAsync(_c, new StringReader(string.Join('\n', lines)), output);
-        return (exit, output.ToString());
-    }
+    private Task<(int Exit, string Output)> RunAsync(params string[] lines) => ShellScript.RunAsync(_c, lines);
 
-    private async Task<HeapPointer> AllocAsync(string command = "alloc 64 on node0")
-    {
-        (int exit, string output) = await RunAsync(command);
-        Assert.Equal(0, exit);
-        Match m = PointerLine().Match(output);
-        Assert.True(m.Success, output);
-        Assert.True(HeapPointer.TryParse(m.Groups[1].Value, out HeapPointer p));
-        return p;
-    }
-
-    [GeneratedRegex(@"^(0x[0-9a-f]{16})  ", RegexOptions.Multiline)]
-    private static partial Regex PointerLine();
+    private Task<HeapPointer> AllocAsync(string command = "alloc 64 on node0") => ShellScript.AllocAsync(_c, command);
 
     [Fact]
     public async Task AllocPrintsAHexPointerOwnedByTheNamedNode()

@@ -3,6 +3,7 @@ using ClusterHeap.Client.Commands;
 using ClusterHeap.Client.Connect;
 using ClusterHeap.Client.Stress;
 using ClusterHeap.Contracts;
+using static ClusterHeap.Client.Stress.StressFields;
 
 namespace ClusterHeap.Client.Tests;
 
@@ -42,21 +43,21 @@ public sealed class StressTests(EmbeddedClusterFixture fixture)
         StressReport r = await StressCommand.RunReportAsync(o, _c, output);
 
         Assert.True(r.Passed, output.ToString());
-        Assert.Equal(0, r.CookieFailures);
-        Assert.Equal(0, r.Errors);
-        Assert.Equal(0, r.LostObjects);
-        Assert.True(r.Ops >= (o.Ops > 0 ? o.Ops : 1), $"ops {r.Ops}");
-        Assert.Equal(r.Mallocs + r.Frees, r.Ops);
+        Assert.Equal(0, r.Get(CookieFailures));
+        Assert.Equal(0, r.Get(Errors));
+        Assert.Equal(0, r.Get(LostObjects));
+        Assert.True(r.Get(Ops) >= (o.Ops > 0 ? o.Ops : 1), $"ops {r.Get(Ops)}");
+        Assert.Equal(r.Get(Mallocs) + r.Get(Frees), r.Get(Ops));
         // Every object freed in the run or at the end had its cookie checked.
-        Assert.True(r.CookieChecks >= r.Frees, $"{r.CookieChecks} checks, {r.Frees} frees");
-        Assert.StartsWith("ok", r.Verify);
-        Assert.True(r.P50Us > 0 && r.P50Us <= r.P99Us && r.P99Us <= r.P999Us, $"{r.P50Us} {r.P99Us} {r.P999Us}");
-        Assert.True(r.PeakCommittedBytes > 0);
+        Assert.True(r.Get(CookieChecks) >= r.Get(Frees), $"{r.Get(CookieChecks)} checks, {r.Get(Frees)} frees");
+        Assert.StartsWith("ok", r.Get(Verify));
+        Assert.True(r.Get(P50Us) > 0 && r.Get(P50Us) <= r.Get(P99Us) && r.Get(P99Us) <= r.Get(P999Us), $"{r.Get(P50Us)} {r.Get(P99Us)} {r.Get(P999Us)}");
+        Assert.True(r.Get(PeakCommittedBytes) > 0);
         Assert.Contains("result: PASS", output.ToString());
         if (workload == "grow-shrink")
         {
-            Assert.True(r.OutOfMemory > 0, "grow-shrink reached the limit");
-            Assert.True((long)r.Extra["returned_bytes"] > 0, "memory came back after free and scavenge");
+            Assert.True(r.Get(OutOfMemory) > 0, "grow-shrink reached the limit");
+            Assert.True((long)r.Get(Extra)["returned_bytes"] > 0, "memory came back after free and scavenge");
             Assert.Equal(long.MaxValue, await _c.CentralHeap.GetMemoryLimitAsync());
         }
     }
@@ -73,13 +74,13 @@ public sealed class StressTests(EmbeddedClusterFixture fixture)
             JsonElement root = json.RootElement;
             foreach (string key in RequiredKeys) Assert.True(root.TryGetProperty(key, out _), $"missing key {key}");
             Assert.Equal("larson", root.GetProperty("workload").GetString());
-            Assert.Equal(r.Ops, root.GetProperty("ops").GetInt64());
-            Assert.Equal(r.CookieFailures, root.GetProperty("cookie_failures").GetInt64());
-            Assert.Equal(r.LostObjects, root.GetProperty("lost_objects").GetInt64());
-            Assert.Equal(r.Errors, root.GetProperty("errors").GetInt64());
-            Assert.Equal(r.Refills, root.GetProperty("refills").GetInt64());
-            Assert.Equal(r.PeakCommittedBytes, root.GetProperty("peak_committed_bytes").GetInt64());
-            Assert.Equal(r.P99Us, root.GetProperty("p99_us").GetDouble());
+            Assert.Equal(r.Get(Ops), root.GetProperty("ops").GetInt64());
+            Assert.Equal(r.Get(CookieFailures), root.GetProperty("cookie_failures").GetInt64());
+            Assert.Equal(r.Get(LostObjects), root.GetProperty("lost_objects").GetInt64());
+            Assert.Equal(r.Get(Errors), root.GetProperty("errors").GetInt64());
+            Assert.Equal(r.Get(Refills), root.GetProperty("refills").GetInt64());
+            Assert.Equal(r.Get(PeakCommittedBytes), root.GetProperty("peak_committed_bytes").GetInt64());
+            Assert.Equal(r.Get(P99Us), root.GetProperty("p99_us").GetDouble());
             Assert.InRange(root.GetProperty("utilization").GetDouble(), 0.0, 1.0);
             Assert.True(root.GetProperty("ops_per_sec").GetDouble() > 0);
             Assert.True(root.GetProperty("passed").GetBoolean());
@@ -108,8 +109,43 @@ public sealed class StressTests(EmbeddedClusterFixture fixture)
         await ctx.FreeAsync(objs);
         Assert.Equal(2, ctx.CookieFailures);
         Assert.Equal(3, ctx.CookieChecks);
-        Assert.Equal(3, ctx.Frees);
+        Assert.Equal(3, ctx.Fill.Frees); // no timed phase began: the counts are the fill's
         Assert.Equal(0, ctx.Errors);
+    }
+
+    [Fact]
+    public async Task TheTimedPhaseEndsOnTimeAndARoundHeldPastItCountsInTheWindDownApart()
+    {
+        var ctx = new StressContext(_c, new StressOptions { Workload = "larson", Duration = TimeSpan.FromMilliseconds(300) });
+        ctx.BeginTimed();
+        ctx.CountOps(100);                                           // rounds done in the timed phase
+        await ctx.TimedEnded.WaitAsync(TimeSpan.FromSeconds(60));    // its timer ends it: no worker has to look
+        Assert.True(ctx.Stopping);
+        await Task.Delay(TimeSpan.FromSeconds(3));                   // a round the end cut through, held as a dying silo's calls hold it ...
+        ctx.CountOps(7);                                             // ... finishes in the wind-down
+        ctx.EndWindDown();
+
+        Assert.Equal(100, ctx.Timed.Ops);
+        Assert.Equal(7, ctx.WindDown.Ops);
+        Assert.InRange(ctx.TimedDuration, TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(2.5));
+        Assert.True(ctx.WindDownDuration >= TimeSpan.FromSeconds(3), $"wind-down {ctx.WindDownDuration}");
+    }
+
+    [Fact]
+    public void TheCountThatReachesTheOpTargetEndsTheTimedPhase()
+    {
+        var ctx = new StressContext(_c, new StressOptions { Workload = "larson", Ops = 50 });
+        ctx.BeginTimed();
+        ctx.CountOps(30);
+        Assert.False(ctx.Stopping);
+        ctx.CountOps(30);
+        Assert.True(ctx.Stopping);
+        Assert.True(ctx.TimedEnded.IsCompleted);
+        ctx.CountOps(5);
+        ctx.EndWindDown();
+        Assert.Equal(60, ctx.Timed.Ops);
+        Assert.Equal(5, ctx.WindDown.Ops);
+        Assert.Equal(0, ctx.Teardown.Ops);
     }
 
     [Fact]

@@ -7,20 +7,9 @@ namespace ClusterHeap.Client.Tests;
 /// <summary>The terminal and SVG maps draw a span the last collection left to sweep apart from a swept one, and say so in the legend.</summary>
 public sealed class UnsweptMapTests
 {
-    private const ulong Start = 0x00c004100000;
-    private const int Page = 8192;
+    private const ulong Start = MadeMap.Start;
 
-    private static HeapMap Made(params HeapMapRow[] rows)
-    {
-        ulong used = Start;
-        var placed = new List<HeapMapRow>();
-        foreach (HeapMapRow r in rows)
-        {
-            placed.Add(r with { Start = used });
-            used += (ulong)(r.Pages * Page);
-        }
-        return new HeapMap("nodeU", 3, Start, used, Start + (1UL << 30), Page, [.. placed]);
-    }
+    private static HeapMap Made(params HeapMapRow[] rows) => MadeMap.Of("nodeU", 3, rows);
 
     [Fact]
     public void TheTerminalMapDrawsUnsweptSpansAsCrossesAndNamesThemInTheLegend()

@@ -46,28 +46,21 @@ public class SizeClassTests
     }
 
     [Fact]
-    public void SizeToClass8MatchesGoReferenceEntryByEntry()
-    {
-        IReadOnlyList<int> expected = ReferenceData.SizeToClass8();
-        ReadOnlySpan<byte> actual = SizeClasses.SizeToClass8;
-        Assert.Equal(129, actual.Length);
-        Assert.Equal(expected.Count, actual.Length);
-        for (int k = 0; k < actual.Length; k++)
-        {
-            Assert.True(expected[k] == actual[k], $"size_to_class8[{k}]: expected {expected[k]}, generated {actual[k]}");
-        }
-    }
+    public void SizeToClass8MatchesGoReferenceEntryByEntry() =>
+        AssertEntryByEntry("size_to_class8", 129, ReferenceData.SizeToClass8(), SizeClasses.SizeToClass8);
 
     [Fact]
-    public void SizeToClass128MatchesGoReferenceEntryByEntry()
+    public void SizeToClass128MatchesGoReferenceEntryByEntry() =>
+        AssertEntryByEntry("size_to_class128", 249, ReferenceData.SizeToClass128(), SizeClasses.SizeToClass128);
+
+    /// <summary>The generated lookup <paramref name="table"/> has <paramref name="length"/> entries, each Go's.</summary>
+    private static void AssertEntryByEntry(string table, int length, IReadOnlyList<int> expected, ReadOnlySpan<byte> actual)
     {
-        IReadOnlyList<int> expected = ReferenceData.SizeToClass128();
-        ReadOnlySpan<byte> actual = SizeClasses.SizeToClass128;
-        Assert.Equal(249, actual.Length);
+        Assert.Equal(length, actual.Length);
         Assert.Equal(expected.Count, actual.Length);
         for (int k = 0; k < actual.Length; k++)
         {
-            Assert.True(expected[k] == actual[k], $"size_to_class128[{k}]: expected {expected[k]}, generated {actual[k]}");
+            Assert.True(expected[k] == actual[k], $"{table}[{k}]: expected {expected[k]}, generated {actual[k]}");
         }
     }
 

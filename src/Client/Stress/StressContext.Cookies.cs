@@ -35,8 +35,7 @@ public sealed partial class StressContext
                 break;
             }
             HeapPointer[] pointers = reply.Pointers;
-            Interlocked.Add(ref _mallocs, pointers.Length);
-            CountOps(pointers.Length);
+            CountMallocs(pointers.Length);
             for (int i = 0; i < pointers.Length; i++) result.Add(new Obj(pointers[i], (int)sizes[from + i], firstSeq + (ulong)i));
             from += pointers.Length;
             if (reply.Error is null) break;
@@ -94,8 +93,7 @@ public sealed partial class StressContext
                     if (_errorSamples.Count < MaxErrorSamples) _errorSamples.Enqueue($"cookie failure: object {o.Pointer} ({o.Size} B, seq {o.Seq})");
                 }
             }
-            Interlocked.Add(ref _frees, freed);
-            CountOps(freed);
+            CountFrees(freed);
         });
     }
 }

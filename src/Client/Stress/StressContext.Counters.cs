@@ -2,18 +2,14 @@ using System.Collections.Concurrent;
 
 namespace ClusterHeap.Client.Stress;
 
-// The counters of the report. Concurrency model: they move with Interlocked from every worker.
+// The counters of the report (the ops, mallocs and frees per phase: StressContext.Phases.cs). Concurrency model: they move with Interlocked from every worker.
 public sealed partial class StressContext
 {
     private const int MaxErrorSamples = 20;
 
     private readonly ConcurrentQueue<string> _errorSamples = new();
-    private long _ops, _mallocs, _frees, _cookieChecks, _cookieFailures, _lost, _errors, _ooms;
-    private long _opsBase, _unsettled;
+    private long _cookieChecks, _cookieFailures, _lost, _errors, _ooms, _unsettled;
 
-    public long Ops => Interlocked.Read(ref _ops);
-    public long Mallocs => Interlocked.Read(ref _mallocs);
-    public long Frees => Interlocked.Read(ref _frees);
     public long CookieChecks => Interlocked.Read(ref _cookieChecks);
     public long CookieFailures => Interlocked.Read(ref _cookieFailures);
     public long Lost => Interlocked.Read(ref _lost);
@@ -23,11 +19,12 @@ public sealed partial class StressContext
     public long Unsettled => Interlocked.Read(ref _unsettled);
     public IReadOnlyCollection<string> ErrorSamples => _errorSamples;
 
-    public void CountOps(long n)
-    {
-        long total = Interlocked.Add(ref _ops, n);
-        if (_watch is { } w && total - Interlocked.Read(ref _opsBase) >= w.Ops) w.Reached.TrySetResult();
-    }
+    /// <summary>Counts <paramref name="n"/> operations that are neither mallocs nor frees (graph's links and root releases).</summary>
+    public void CountOps(long n) => Count(n, 0, 0);
+
+    private void CountMallocs(long n) => Count(n, n, 0);
+
+    private void CountFrees(long n) => Count(n, 0, n);
 
     private (long Ops, TaskCompletionSource Reached)? _watch;
 

@@ -29,10 +29,12 @@ public sealed partial class StressContext
     {
         Connection = connection;
         Options = options;
+        _phase = Fill;
     }
 
     public ClusterConnection Connection { get; }
     public StressOptions Options { get; }
+    /// <summary>Runs from the start of the timed phase to the workers' return (the progress lines read it).</summary>
     public Stopwatch Clock { get; } = new();
     public CancellationTokenSource Stop { get; } = new();
 
@@ -40,23 +42,6 @@ public sealed partial class StressContext
     public int Procs { get; private set; } = 1;
 
     public NodeInfo[] Nodes => _nodes;
-
-    /// <summary>True once the run should wind down: time is up, the op count is reached, or a worker asked.</summary>
-    public bool Stopping =>
-        Stop.IsCancellationRequested || (Options.Ops > 0 ? TimedOps >= Options.Ops : Clock.Elapsed >= Options.Duration);
-
-    /// <summary>Operations since <see cref="BeginTimed"/> (the untimed fill does not count).</summary>
-    public long TimedOps => Ops - Interlocked.Read(ref _opsBase);
-
-    /// <summary>Progress 0..1 by time or by op count.</summary>
-    public double Fraction => Options.Ops > 0 ? Math.Min(1, (double)TimedOps / Options.Ops) : Math.Min(1, Clock.Elapsed / Options.Duration);
-
-    /// <summary>Starts the timed phase: the clock runs and operations count from here.</summary>
-    public void BeginTimed()
-    {
-        Interlocked.Exchange(ref _opsBase, Ops);
-        Clock.Restart();
-    }
 
     public async Task StartAsync()
     {

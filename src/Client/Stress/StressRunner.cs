@@ -4,9 +4,10 @@ using ClusterHeap.Contracts;
 namespace ClusterHeap.Client.Stress;
 
 /// <summary>
-/// Runs one workload: start (nodes, P), untimed fill, the timed phase with progress and a committed-bytes
-/// sampler, the end figures (refills and leases as deltas per node, live/committed), the final cookie
-/// check and free of everything still live, and the verifier. Ctrl+C (<c>interrupt</c>) only ends the fill
+/// Runs one workload: start (nodes, P), untimed fill, the timed phase with progress and the cluster's
+/// committed-bytes sampler, its wind-down (StressContext.Phases.cs), the cluster's end figures (ClusterFigures),
+/// the final cookie check and free of everything still live, and the verifier; then hands what each part
+/// measured to the report (StressOutcome), whose fields take their values from it. Ctrl+C (<c>interrupt</c>) only ends the fill
 /// or the timed phase early: the final check and free of every object still held, the figures and the
 /// verifier still run, and the report says the run was interrupted.
 /// </summary>
@@ -42,14 +43,12 @@ public static class StressRunner
         var workload = Workload.Create(ctx);
         await workload.SetupAsync(workers);
 
-        NodeStats[] before = (await StatsAsync(connection))?.Nodes ?? [];
+        ClusterFigures cluster = await ClusterFigures.BeginAsync(connection);
         Latency[] latencies = Enumerable.Range(0, workers).Select(_ => new Latency()).ToArray();
-        long mallocsBase = ctx.Mallocs, freesBase = ctx.Frees;
         using var done = new CancellationTokenSource();
-        long peak = 0;
         ctx.BeginTimed();
         started?.Invoke(ctx);
-        Task sampler = SampleAsync(connection, v => peak = Math.Max(peak, v), done.Token);
+        Task sampler = cluster.SampleAsync(done.Token);
         Task progress = options.Progress == false ? Task.CompletedTask : new Progress(ctx, output, terminal).RunAsync(done.Token);
         try
         {
@@ -57,99 +56,18 @@ public static class StressRunner
         }
         finally
         {
-            ctx.Clock.Stop();
+            ctx.EndWindDown();
             await done.CancelAsync();
             await Task.WhenAll(sampler, progress);
         }
-        long ops = ctx.TimedOps, mallocs = ctx.Mallocs - mallocsBase, frees = ctx.Frees - freesBase;
 
-        ClusterStats? after = await StatsAsync(connection);
-        NodeStats[] end = after?.Nodes ?? [];
-        long Delta(Func<NodeStats, long> f) => end.Sum(n =>
-            f(n) - (before.FirstOrDefault(b => b.Node == n.Node && b.Generation == n.Generation) is { } b0 ? f(b0) : 0));
-        long refills = Delta(n => n.Refills), leases = Delta(n => n.LeasesTaken), centralCalls = Delta(n => n.CentralCalls);
-        var endSum = NodeStats.Sum(end);
-        peak = Math.Max(peak, endSum.HeapSys - endSum.HeapReleased);
-
+        await cluster.EndAsync();
         await workload.TeardownAsync();
         string verify = await VerifyAsync(connection);
 
         var all = new Latency();
         foreach (Latency l in latencies) all.Merge(l);
-        return new StressReport
-        {
-            Workload = options.Workload,
-            Shape = workload.Shape,
-            Cluster = connection.Description,
-            Workers = workers,
-            Batch = options.Batch,
-            Nodes = nodes,
-            Seconds = ctx.Clock.Elapsed.TotalSeconds,
-            Ops = ops,
-            Mallocs = mallocs,
-            Frees = frees,
-            P50Us = all.Percentile(0.50),
-            P99Us = all.Percentile(0.99),
-            P999Us = all.Percentile(0.999),
-            LatencySamples = all.Count,
-            Refills = refills,
-            Leases = leases,
-            CentralCalls = centralCalls,
-            PeakCommittedBytes = peak,
-            Utilization = endSum.Utilization,
-            CookieChecks = ctx.CookieChecks,
-            CookieFailures = ctx.CookieFailures,
-            LostObjects = ctx.Lost,
-            NodesGone = [.. ctx.GoneNodes],
-            UnsettledObjects = ctx.Unsettled,
-            OutOfMemory = ctx.OutOfMemory,
-            Errors = ctx.Errors,
-            ErrorMessages = [.. ctx.ErrorSamples],
-            Verify = verify,
-            Extra = workload.Extra,
-            Interrupted = interrupt.IsCancellationRequested,
-        };
-    }
-
-    /// <summary>Cluster stats, or null while the central heap is unreachable (it may be moving after a node died).</summary>
-    private static async Task<ClusterStats?> StatsAsync(ClusterConnection connection)
-    {
-        for (int attempt = 0; attempt < 20; attempt++)
-        {
-            try
-            {
-                return await connection.CentralHeap.GetStatsAsync();
-            }
-            catch (Exception e) when (StressContext.IsTransient(e))
-            {
-                await Task.Delay(250);
-            }
-        }
-        return null;
-    }
-
-    private static async Task SampleAsync(ClusterConnection connection, Action<long> committed, CancellationToken stop)
-    {
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(250));
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stop))
-            {
-                try
-                {
-                    ClusterStats s = await connection.CentralHeap.GetStatsAsync();
-                    committed(s.Nodes.Sum(n => n.HeapSys - n.HeapReleased));
-                }
-                catch (Exception e) when (StressContext.IsTransient(e))
-                {
-                    // A node is dying: skip this sample.
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // The timed phase is over.
-        }
+        return StressReport.From(new StressOutcome(options, ctx, workload, workers, nodes, all, cluster, verify, interrupt.IsCancellationRequested));
     }
 
     private static async Task<string> VerifyAsync(ClusterConnection connection)

@@ -109,27 +109,12 @@ public unsafe class CheckmarkTests
     {
         using NodeHeap heap = Create(slot: worker ? 54 : 55, worker, collector: true);
         const int Threads = 3, Steps = 40_000, Keep = 600;
-        var errors = new List<string>();
-        Thread[] threads = [.. Enumerable.Range(0, Threads).Select(t => new Thread(() =>
-        {
-            try
-            {
-                Mutate(heap, t, Steps, Keep);
-            }
-            catch (Exception e)
-            {
-                lock (errors) errors.Add($"thread {t}: {e}");
-            }
-        }))];
-        foreach (Thread th in threads) th.Start();
         int forced = 0;
-        while (threads.Any(th => th.IsAlive) && forced < 5)
+        RacingMutators.Race(Threads, t => RacingMutators.Run(heap, t, Steps, Keep, Rewire, links: [0, 2], blobWord: 3), meanwhile: () =>
         {
             heap.Collect();                                      // a whole concurrent cycle from outside the mutators
-            forced++;
-        }
-        foreach (Thread th in threads) Assert.True(th.Join(TimeSpan.FromMinutes(5)), "a mutator did not finish");
-        Assert.True(errors.Count == 0, string.Join("\n", errors.Select(e => e.Length > 800 ? e[..800] : e)));
+            return ++forced < 5;
+        });
         MemStats s = heap.ReadMemStats();
         Assert.True(s.NumGC >= 3, $"only {s.NumGC} cycles ran");
         Assert.True(heap.LastCycle!.Concurrent);
@@ -140,85 +125,40 @@ public unsafe class CheckmarkTests
     }
 
     /// <summary>
-    /// A table of <paramref name="keep"/> rooted 32-byte nodes: word 0 chains to the node it replaced, word 1 the cookie,
-    /// word 2 a cross link set through the barrier (StorePointer) to another rooted node whose root is then often
-    /// dropped — the object survives only through that link — and word 3 a noscan blob. Every node reachable through
-    /// words 0 and 2 keeps its cookie.
+    /// One step over a table of rooted 32-byte nodes: word 0 chains to the node it replaced, word 1 the cookie, word 2 a
+    /// cross link set through the barrier (StorePointer) to another rooted node whose root is then often dropped — the
+    /// object survives only through that link — and word 3 a noscan blob. Every node reachable through words 0 and 2
+    /// keeps its cookie.
     /// </summary>
-    private static void Mutate(NodeHeap heap, int t, int steps, int keep)
+    private static void Rewire(RacingMutators.Mutator m)
     {
-        MCache cache = heap.CreateCache();
-        RootSet roots = heap.CreateRoots();
-        var rng = new Random(t);
-        using (heap.EnterMutator())
+        int slot = m.Rng.Next(m.Keep);
+        nuint old = (nuint)m.Roots[slot];
+        if (old != 0) RacingMutators.CheckCookie(old);
+        nuint n = m.Cache.MallocTyped(32, [0b1101]);
+        m.Heap.StorePointer(n, m.Rng.Next(10) == 0 ? 0 : old);           // sometimes a chain ends here
+        m.Roots[slot] = n;
+        ((ulong*)n)[1] = RacingMutators.Cookie(n);
+        if (m.Rng.Next(4) == 0) m.Heap.StorePointer(n + 24, m.Cache.Malloc((nuint)m.Rng.Next(1, 600), noscan: true));
+        int other = m.Rng.Next(m.Keep);
+        nuint target = (nuint)m.Roots[other];
+        if (target != 0 && other != slot)
         {
-            for (int i = 0; i < keep; i++) roots.Push(0);
+            m.Heap.StorePointer(n + 16, target);                   // hide target behind n ...
+            if (m.Rng.Next(2) == 0) m.Roots[other] = 0;              // ... and let go of its root
         }
-        for (int step = 0; step < steps; step += 100)
+        nuint donor = (nuint)m.Roots[m.Rng.Next(m.Keep)];
+        if (donor != 0 && donor != n && m.Rng.Next(3) == 0)
         {
-            using (heap.EnterMutator())
-            {
-                for (int k = step; k < step + 100; k++)
-                {
-                    int slot = rng.Next(keep);
-                    nuint old = (nuint)roots[slot];
-                    if (old != 0) CheckCookie(old);
-                    nuint n = cache.MallocTyped(32, [0b1101]);
-                    heap.StorePointer(n, rng.Next(10) == 0 ? 0 : old);           // sometimes a chain ends here
-                    roots[slot] = n;
-                    ((ulong*)n)[1] = Cookie(n);
-                    if (rng.Next(4) == 0) heap.StorePointer(n + 24, cache.Malloc((nuint)rng.Next(1, 600), noscan: true));
-                    int other = rng.Next(keep);
-                    nuint target = (nuint)roots[other];
-                    if (target != 0 && other != slot)
-                    {
-                        heap.StorePointer(n + 16, target);                   // hide target behind n ...
-                        if (rng.Next(2) == 0) roots[other] = 0;              // ... and let go of its root
-                    }
-                    nuint m = (nuint)roots[rng.Next(keep)];
-                    if (m != 0 && m != n && rng.Next(3) == 0)
-                    {
-                        nuint tail = (nuint)((ulong*)m)[0];
-                        heap.StorePointer(n + 16, tail);                     // move m's chain behind n (born marked) ...
-                        heap.StorePointer(m, 0);                             // ... and cut it from m: only the barrier tells
-                    }
-                    if (rng.Next(40) == 0) roots[rng.Next(keep)] = 0;        // drop a whole chain
-                    if (rng.Next(8) == 0)
-                    {
-                        nuint cut = (nuint)roots[rng.Next(keep)];
-                        if (cut != 0) heap.StorePointer(cut + 16, 0);        // cut a cross link: the old word is shaded
-                    }
-                }
-            }
+            nuint tail = (nuint)((ulong*)donor)[0];
+            m.Heap.StorePointer(n + 16, tail);                     // move donor's chain behind n (born marked) ...
+            m.Heap.StorePointer(donor, 0);                         // ... and cut it from donor: only the barrier tells
         }
-        using (heap.EnterMutator())
+        if (m.Rng.Next(40) == 0) m.Roots[m.Rng.Next(m.Keep)] = 0;        // drop a whole chain
+        if (m.Rng.Next(8) == 0)
         {
-            var seen = new HashSet<nuint>();
-            var work = new Stack<nuint>();
-            for (int i = 0; i < keep; i++)
-            {
-                if (roots[i] != 0) work.Push((nuint)roots[i]);
-            }
-            while (work.Count > 0)
-            {
-                nuint n = work.Pop();
-                if (n == 0 || !seen.Add(n)) continue;
-                CheckCookie(n);
-                ulong blob = ((ulong*)n)[3];
-                if (blob != 0 && heap.CheckRange((nuint)blob, 1, out _) != PointerError.None) throw new InvalidOperationException($"node {TestHeap.Hex(n)}'s blob was reclaimed");
-                work.Push((nuint)((ulong*)n)[0]);
-                work.Push((nuint)((ulong*)n)[2]);
-            }
-            roots.Clear();
+            nuint cut = (nuint)m.Roots[m.Rng.Next(m.Keep)];
+            if (cut != 0) m.Heap.StorePointer(cut + 16, 0);        // cut a cross link: the old word is shaded
         }
-        heap.ReleaseRoots(roots);
-        heap.ReleaseCache(cache);
     }
-
-    private static void CheckCookie(nuint n)
-    {
-        if (((ulong*)n)[1] != Cookie(n)) throw new InvalidOperationException($"node {TestHeap.Hex(n)} lost its cookie");
-    }
-
-    private static ulong Cookie(nuint n) => 0xC0DEUL << 48 ^ (ulong)n * 0x9E3779B97F4A7C15UL >> 16;
 }

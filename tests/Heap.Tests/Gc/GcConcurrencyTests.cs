@@ -19,21 +19,7 @@ public unsafe class GcConcurrencyTests
             GcPercent = 50,
         });
         const int Threads = 4, Steps = 60_000, Keep = 2000;
-        var errors = new List<string>();
-        Thread[] threads = Enumerable.Range(0, Threads).Select(t => new Thread(() =>
-        {
-            try
-            {
-                Mutate(heap, t, Steps, Keep);
-            }
-            catch (Exception e)
-            {
-                lock (errors) errors.Add($"thread {t}: {e}");
-            }
-        })).ToArray();
-        foreach (Thread th in threads) th.Start();
-        foreach (Thread th in threads) Assert.True(th.Join(TimeSpan.FromMinutes(5)), "a mutator did not finish");
-        Assert.True(errors.Count == 0, string.Join("\n", errors.Select(e => e.Length > 600 ? e[..600] : e)));
+        RacingMutators.Race(Threads, t => RacingMutators.Run(heap, t, Steps, Keep, ReplaceOne, links: [0], blobWord: 2));
         MemStats s = heap.ReadMemStats();
         Assert.True(s.NumGC > 0, "no cycle ran");
         heap.Collect();
@@ -43,53 +29,21 @@ public unsafe class GcConcurrencyTests
     }
 
     /// <summary>
-    /// A ring of <paramref name="keep"/> rooted objects, each a typed 32-byte node: word 0 points at the node it replaced
-    /// (so garbage chains hang off live nodes until overwritten), word 1 holds its cookie. Every step replaces one, and
-    /// checks the cookie of the one it drops.
+    /// One step over a ring of rooted typed 32-byte nodes: word 0 points at the node it replaced (so garbage chains hang
+    /// off live nodes until overwritten), word 1 holds its cookie, word 2 sometimes a noscan blob. The step replaces one
+    /// node, checking the cookie of the one it drops, and now and then drops a whole chain.
     /// </summary>
-    private static void Mutate(NodeHeap heap, int t, int steps, int keep)
+    private static void ReplaceOne(RacingMutators.Mutator m)
     {
-        MCache cache = heap.CreateCache();
-        RootSet roots = heap.CreateRoots();
-        var rng = new Random(t);
-        using (heap.EnterMutator())
-        {
-            for (int i = 0; i < keep; i++) roots.Push(0);
-        }
-        for (int step = 0; step < steps; step += 100)
-        {
-            using (heap.EnterMutator())
-            {
-                for (int k = step; k < step + 100; k++)
-                {
-                    int slot = rng.Next(keep);
-                    nuint old = (nuint)roots[slot];
-                    if (old != 0 && ((ulong*)old)[1] != Cookie(old)) throw new InvalidOperationException($"node {TestHeap.Hex(old)} lost its cookie");
-                    // A precise collector's contract: n is rooted (and holds old) before the next allocation, which may
-                    // run a cycle.
-                    nuint n = cache.MallocTyped(32, [0b0101]);        // words 0 and 2 are pointers
-                    ((ulong*)n)[0] = old;
-                    roots[slot] = n;
-                    ((ulong*)n)[1] = Cookie(n);
-                    ((ulong*)n)[2] = rng.Next(4) == 0 ? (ulong)cache.Malloc((nuint)rng.Next(1, 600), noscan: true) : 0;
-                    if (rng.Next(50) == 0) roots[rng.Next(keep)] = 0;    // drop a whole chain
-                }
-            }
-        }
-        using (heap.EnterMutator())
-        {
-            for (int i = 0; i < keep; i++)
-            {
-                for (nuint n = (nuint)roots[i]; n != 0; n = (nuint)((ulong*)n)[0])
-                {
-                    if (((ulong*)n)[1] != Cookie(n)) throw new InvalidOperationException($"node {TestHeap.Hex(n)} on a rooted chain lost its cookie");
-                }
-            }
-            roots.Clear();
-        }
-        heap.ReleaseRoots(roots);
-        heap.ReleaseCache(cache);
+        int slot = m.Rng.Next(m.Keep);
+        nuint old = (nuint)m.Roots[slot];
+        if (old != 0) RacingMutators.CheckCookie(old);
+        // A precise collector's contract: n is rooted (and holds old) before the next allocation, which may run a cycle.
+        nuint n = m.Cache.MallocTyped(32, [0b0101]);        // words 0 and 2 are pointers
+        ((ulong*)n)[0] = old;
+        m.Roots[slot] = n;
+        ((ulong*)n)[1] = RacingMutators.Cookie(n);
+        ((ulong*)n)[2] = m.Rng.Next(4) == 0 ? (ulong)m.Cache.Malloc((nuint)m.Rng.Next(1, 600), noscan: true) : 0;
+        if (m.Rng.Next(50) == 0) m.Roots[m.Rng.Next(m.Keep)] = 0;    // drop a whole chain
     }
-
-    private static ulong Cookie(nuint n) => 0xC0DEUL << 48 ^ (ulong)n * 0x9E3779B97F4A7C15UL >> 16;
 }
