@@ -50,14 +50,21 @@ public sealed partial class CentralHeapGrain : IIncomingGrainCallFilter
             _clientLeases.Values.Count(expires => expires >= now), _postedRecent);
     }
 
-    /// <summary>A cycle still running when a call ends (the pacer's, started by RequestCycleAsync) posts the view once it is over.</summary>
+    /// <summary>
+    /// A run of cycles still going when a call ends (the pacer's, started by RequestCycleAsync) posts the view once it is
+    /// over, and watches the run that may have started as it ended.
+    /// </summary>
     private void PostWhenCycleEnds()
     {
         if (_running is { IsCompleted: false } cycle && !ReferenceEquals(cycle, _watchedCycle))
         {
             _watchedCycle = cycle;
-            _ = cycle.ContinueWith(static (_, grain) => ((CentralHeapGrain)grain!).PostView(), this,
-                CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Current);   // the activation's scheduler: a grain turn
+            _ = cycle.ContinueWith(static (_, state) =>
+            {
+                var grain = (CentralHeapGrain)state!;
+                grain.PostView();
+                grain.PostWhenCycleEnds();
+            }, this, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Current);   // the activation's scheduler: a grain turn
         }
     }
 }
