@@ -39,8 +39,8 @@ public sealed class ClusterHeapOptions
     /// <summary>How long the central heap waits for one node grain while rebuilding or reclaiming.</summary>
     public TimeSpan NodeCallTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>GOGC for the cluster collector (src/Grains/Gc): the heap goal is the bytes marked × (1 + GOGC/100); negative = off, the default for now: a node killed during a paced cycle has wedged the cluster (README, Collection across nodes), so cycles run only when asked or at the memory limit.</summary>
-    public int GcPercent { get; set; } = -1;
+    /// <summary>GOGC for the cluster collector (src/Grains/Gc): the heap goal is the bytes marked × (1 + GOGC/100); negative = off.</summary>
+    public int GcPercent { get; set; } = 100;
 
     /// <summary>How cluster cycles run.</summary>
     public Contracts.GcMode GcMode { get; set; } = Contracts.GcMode.StopTheWorld;

@@ -31,7 +31,7 @@ public sealed class SiloSettings
         new("--procs", "CLUSTERHEAP_PROCS", "(processor count)", "P: mcache grains on this node"),
         new("--scavenge-delay", "CLUSTERHEAP_SCAVENGE_DELAY", "5m", "free runs idle this long go back to the OS (500ms, 30s, 5m, …)"),
         new("--memory-limit", "CLUSTERHEAP_MEMORY_LIMIT", "none", "cluster memory limit (GOMEMLIMIT) for all nodes' growth grants"),
-        new("--gogc", "CLUSTERHEAP_GOGC", "off", "GOGC for the cluster collector (the central heap's silo uses its own): heap goal = marked × (1 + GOGC/100); 'off' (the default for now: a node killed during a paced cycle has wedged the cluster) = cycles only when asked or at the memory limit"),
+        new("--gogc", "CLUSTERHEAP_GOGC", "100", "GOGC for the cluster collector (the central heap's silo uses its own): heap goal = marked × (1 + GOGC/100); 'off' = cycles only when asked or at the memory limit"),
         new("--gc-mode", "CLUSTERHEAP_GC_MODE", "stw", "how cluster cycles run: stw (stop the world for the whole mark) or concurrent (two short pauses)"),
         new("--client-lease", "CLUSTERHEAP_CLIENT_LEASE", "30s", "a client that does not renew its lease this long loses its roots at the next cycle"),
         new("--probe-timeout", "CLUSTERHEAP_PROBE_TIMEOUT", "2s", "membership probe timeout; a killed silo is declared dead after 2 missed probes"),
@@ -57,7 +57,7 @@ public sealed class SiloSettings
     public long MemoryLimit { get; private init; }
     public TimeSpan ProbeTimeout { get; private init; }
     /// <summary>GOGC (negative = off).</summary>
-    public int GcPercent { get; private init; } = -1;
+    public int GcPercent { get; private init; } = 100;
     public TimeSpan ClientLease { get; private init; }
     public GcMode GcMode { get; private init; }
     public string? ReadyFile { get; private init; }
@@ -138,7 +138,7 @@ public sealed class SiloSettings
                 ? ParseSize(From("--memory-limit"), limit)
                 : long.MaxValue,
             ProbeTimeout = ParseDuration(From("--probe-timeout"), Get("--probe-timeout") ?? "2s"),
-            GcPercent = ParseGogc(From("--gogc"), Get("--gogc") ?? "off"),
+            GcPercent = ParseGogc(From("--gogc"), Get("--gogc") ?? "100"),
             ClientLease = ParseDuration(From("--client-lease"), Get("--client-lease") ?? "30s"),
             GcMode = (Get("--gc-mode") ?? "stw").ToLowerInvariant() switch
             {

@@ -15,8 +15,8 @@ namespace ClusterHeap.Grains.CentralHeap;
 /// One cycle runs at a time (<c>_running</c>); callers that arrive meanwhile join it.
 /// <para>
 /// Pacer (GcPacer.cs's rules over the cluster): the heap goal is Σ marked × (1 + GOGC/100), at least 4 MiB × GOGC/100,
-/// at most the cluster memory limit (GOMEMLIMIT); each node gets its share of it as its trigger, in proportion to what
-/// it marked (equal shares when nothing was), and asks for a cycle when its heap_live reaches it (Go's shouldhelpgc).
+/// at most the cluster memory limit (GOMEMLIMIT); each node's trigger is what it marked plus an equal part of the room
+/// the goal leaves above Σ marked, and it asks for a cycle when its heap_live reaches it (Go's shouldhelpgc).
 /// </para>
 /// <para>
 /// Leases: a client renews here, once per client whatever the nodes. The table is not stored: a new activation knows no
@@ -27,6 +27,8 @@ namespace ClusterHeap.Grains.CentralHeap;
 public sealed partial class CentralHeapGrain : ICentralGcGrain
 {
     private const int RecentCycles = 64;
+    private const int Attempts = 3;                                              // cycles tried per run before it fails
+    private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(250);   // wait after the first abort; doubles
 
     private readonly Dictionary<string, DateTime> _clientLeases = [];
     private readonly HashSet<string> _endedClients = [];
@@ -40,6 +42,9 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
     private long _gcMarked, _numGc, _gcAborted, _lastCycleId;
     private double _gcPauseMs;   // Σ PauseMs: the time mutators were stopped
     private string? _lastAbort;
+    private bool _pacing;                 // the running cycle took the nodes' triggers: a node's request now is for the next one
+    private bool _pacedAgain;             // such a request came: run another cycle when this run ends
+    private DateTime _quietUntil;         // a run failed: paced runs start no cycle before this (forced ones do)
 
     private int GcPercent => _gcPercent ??= _options.GcPercent;
 
@@ -53,13 +58,31 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
     /// <inheritdoc/>
     public Task RequestCycleAsync(string node)
     {
-        if (_running is null && (GcPercent >= 0 || _memoryLimit != long.MaxValue))
+        if (!PacerOn)
         {
-            _running = RunCyclesAsync(forced: false);
-            _running.Ignore();
+            return Task.CompletedTask;
+        }
+
+        if (_running is null)
+        {
+            StartPacedRun();
+        }
+        else if (_pacing)
+        {
+            // The running cycle already set this node's trigger and it reached it again: the node asks once per cycle,
+            // so dropping this request would leave it without cycles for good.
+            _pacedAgain = true;
         }
 
         return Task.CompletedTask;
+    }
+
+    private bool PacerOn => GcPercent >= 0 || _memoryLimit != long.MaxValue;
+
+    private void StartPacedRun()
+    {
+        _running = RunCyclesAsync(forced: false);
+        _running.Ignore();
     }
 
     /// <inheritdoc/>
@@ -134,23 +157,38 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
         }
     }
 
-    /// <summary>Runs a cycle; an aborted one is followed by a new one over the nodes still live (three tries in all).</summary>
+    /// <summary>
+    /// Runs a cycle; an aborted one is followed by a new one over the nodes still live, up to <see cref="Attempts"/> in
+    /// all. Between attempts the run waits until membership has decided about the nodes the abort names (each answers a
+    /// ping, or its silo is declared gone: the next cycle's nodes are the live membership) and at least a backoff that
+    /// doubles from <see cref="FirstBackoff"/>. A paced run that follows a failed run waits out the failed run's backoff
+    /// first, so a node that keeps asking cannot stop the world over and over for cycles that cannot finish.
+    /// </summary>
     private async Task<ClusterGcCycle> RunCyclesAsync(bool forced)
     {
+        await Task.Yield();   // never completes before _running is set (its finally clears it)
         try
         {
+            if (!forced && DateTime.UtcNow < _quietUntil)
+            {
+                await Task.Delay(_quietUntil - DateTime.UtcNow);
+            }
+
             for (int attempt = 1; ; attempt++)
             {
                 try
                 {
                     return await RunCycleAsync(forced);
                 }
-                catch (GcAbortedException e) when (attempt < 3)
+                catch (GcAbortedException e) when (attempt < Attempts && (forced || PacerOn))
                 {
-                    LogRetry(_logger, attempt, e.Message);
+                    TimeSpan backoff = Backoff(attempt);
+                    LogRetry(_logger, attempt, e.Message, backoff.TotalMilliseconds, string.Join(", ", e.Suspects.Select(n => n.Name)));
+                    await UntilDecidedAsync(e.Suspects, backoff);
                 }
                 catch (GcAbortedException e)
                 {
+                    _quietUntil = DateTime.UtcNow + Backoff(attempt + 1);
                     throw HeapError.Unavailable("a garbage collection cycle", $"aborted {attempt} times; last: {e.Message}").ToException();
                 }
             }
@@ -158,6 +196,54 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
         finally
         {
             _running = null;
+            _pacing = false;
+            if (_pacedAgain)
+            {
+                _pacedAgain = false;
+                if (PacerOn)
+                {
+                    StartPacedRun();
+                }
+            }
+        }
+    }
+
+    private TimeSpan Backoff(int attempt) => TimeSpan.FromTicks(Math.Min(FirstBackoff.Ticks << Math.Min(attempt - 1, 16), _options.NodeCallTimeout.Ticks));
+
+    /// <summary>
+    /// Waits at least <paramref name="backoff"/>, and until each of <paramref name="suspects"/> answers a ping or its silo
+    /// is gone from membership (a killed silo is declared dead within a few probe timeouts), at most twice the node call
+    /// timeout: a cycle over a node that can neither answer nor be declared dead would only abort again.
+    /// </summary>
+    private async Task UntilDecidedAsync(IReadOnlyList<GcTarget> suspects, TimeSpan backoff)
+    {
+        var pause = Task.Delay(backoff);
+        using var bound = new CancellationTokenSource(_options.NodeCallTimeout * 2);
+        await Task.WhenAll(suspects.Select(n => DecidedAsync(n, bound.Token)));
+        await pause;
+    }
+
+    private async Task DecidedAsync(GcTarget node, CancellationToken bound)
+    {
+        Task gone = SiloDeparture.FirstGoneAsync(_membership, [node.Silo], bound);
+        try
+        {
+            while (!gone.IsCompleted)
+            {
+                Task ping = GrainFactory.GetGrain<IGcNodeGrain>(node.Name).GetCountersAsync(0);
+                if (await Task.WhenAny(gone, ping) == ping && ping.IsCompletedSuccessfully)
+                {
+                    return;
+                }
+
+                // The ping failed (a killed silo refuses connections before it is declared dead): try again shortly.
+                await Task.WhenAny(gone, Task.Delay(FirstBackoff, bound));
+                ping.Ignore();
+            }
+        }
+        finally
+        {
+            gone.Ignore();
         }
     }
 
@@ -187,10 +273,14 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
         {
             outcome = await runner.RunAsync(cycle, _silo.SiloAddress, nodes, GcMode, live, dropped, dropUnknown, marked =>
             {
+                _pacing = true;
                 long sum = marked.Sum();
                 goal = GcPacer.GoalFor(sum, percent, limit);
-                return [.. marked.Select(m => goal == long.MaxValue ? long.MaxValue
-                    : sum == 0 ? goal / marked.Length : (long)(goal * ((double)m / sum)))];
+                // Each node keeps what it marked and gets an equal part of the room the goal leaves: a share in proportion
+                // to marked bytes alone gave a node that marked almost nothing a trigger near 0, and it asked for a cycle
+                // after every malloc (cycles back to back once such requests were no longer dropped).
+                long room = Math.Max(0, goal - sum) / marked.Length;
+                return [.. marked.Select(m => goal == long.MaxValue ? long.MaxValue : m + room)];
             });
         }
         catch (GcAbortedException e)
@@ -234,8 +324,8 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
     [LoggerMessage(Level = LogLevel.Warning, Message = "gc cycle {Cycle} aborted: {Reason}; every node dropped its marks, nothing was swept")]
     private static partial void LogAborted(ILogger logger, long cycle, string reason);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "gc: attempt {Attempt} aborted ({Reason}); a new cycle starts over the live nodes")]
-    private static partial void LogRetry(ILogger logger, int attempt, string reason);
+    [LoggerMessage(Level = LogLevel.Information, Message = "gc: attempt {Attempt} aborted ({Reason}); a new cycle starts over the live nodes after {BackoffMs} ms, once membership has decided about [{Suspects}]")]
+    private static partial void LogRetry(ILogger logger, int attempt, string reason, double backoffMs, string suspects);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "gc: client {Client}'s lease expired; its roots go at the next cycle")]
     private static partial void LogClientExpired(ILogger logger, string client);

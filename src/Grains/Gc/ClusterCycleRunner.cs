@@ -7,8 +7,15 @@ namespace ClusterHeap.Grains.Gc;
 /// <summary>A node taking part in a cycle.</summary>
 internal sealed record GcTarget(string Name, SiloAddress Silo, int Slot, ushort Generation);
 
-/// <summary>A cycle that could not finish; every node's part was aborted (nothing swept on its evidence).</summary>
-internal sealed class GcAbortedException(string reason) : Exception(reason);
+/// <summary>
+/// A cycle that could not finish; every node's part was aborted (nothing swept on its evidence). <see cref="Suspects"/>
+/// are the nodes it failed on (a call failed or timed out, or the node's silo left): the next cycle waits until
+/// membership has decided about them.
+/// </summary>
+internal sealed class GcAbortedException(string reason, IReadOnlyList<GcTarget>? suspects = null) : Exception(reason)
+{
+    public IReadOnlyList<GcTarget> Suspects { get; } = suspects ?? [];
+}
 
 /// <summary>What a finished cycle measured.</summary>
 internal sealed record CycleOutcome(GcNodeCycle[] PerNode, double StopMs, double MarkMs, double RestartMs, long Batches, long Waves);
@@ -27,6 +34,14 @@ internal sealed record CycleOutcome(GcNodeCycle[] PerNode, double StopMs, double
 /// failed step, termination not reached in time — aborts every node's session: all marks are dropped and nothing is
 /// swept, so no object is ever freed on the evidence of an incomplete mark.
 /// <para>
+/// Abort without waiting on the dead: before the stop every node must answer a ping (a node that cannot is not stopped
+/// for; the world is never stopped by a cycle that cannot start); each step ends at its first failed call or the moment
+/// a node's silo leaves membership (SiloDeparture), not when the slowest survivor answers; the abort goes to the nodes
+/// still listed, interleaves with whatever step they are in (a stop waiting on its drain included: GcGate.CloseAsync)
+/// and never waits on a node that left. Each node also aborts its own part when a silo of the cycle leaves (GcNode's
+/// watchdog), so a survivor's part ends at membership's declaration even if the coordinator's abort never reaches it.
+/// </para>
+/// <para>
 /// Termination: a node counts a batch as sent when it issues it and as received only at the end of the turn that shaded
 /// it, after every batch that turn led to was counted as sent. A wave reads every node's (sent, received). If wave k
 /// sees Σ received equal to wave k−1's Σ sent and Σ sent unchanged, every batch sent before wave k−1 ended was received
@@ -36,11 +51,29 @@ internal sealed record CycleOutcome(GcNodeCycle[] PerNode, double StopMs, double
 /// </summary>
 internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershipService membership, TimeSpan callTimeout)
 {
+    private GcTarget[] _nodes = [];          // the cycle's nodes, in the order of every step's calls
+    private Task _departed = Task.CompletedTask;   // the current cycle's: completes when one of them leaves membership
+
     /// <summary>Runs cycle <paramref name="cycle"/>; <paramref name="pace"/> turns the nodes' marked bytes into their next triggers.</summary>
     public async Task<CycleOutcome> RunAsync(long cycle, SiloAddress coordinator, GcTarget[] nodes, GcMode mode,
         string[] liveClients, string[] droppedClients, bool dropUnknown, Func<long[], long[]> pace)
     {
         IGcNodeGrain[] g = [.. nodes.Select(n => grains.GetGrain<IGcNodeGrain>(n.Name))];
+        _nodes = nodes;
+        using var watch = new CancellationTokenSource();
+        _departed = WatchDepartures(nodes, watch.Token);
+        try
+        {
+            // Every node answers before any is stopped: a node that cannot (killed, not yet declared dead) fails the
+            // cycle here, with the world running.
+            await All(g.Select(n => n.GetCountersAsync(cycle)), "ping", PingTimeout);
+        }
+        catch (Exception e)
+        {
+            watch.Cancel();
+            throw e as GcAbortedException ?? new GcAbortedException($"{e.GetType().Name}: {e.Message}");
+        }
+
         long t0 = Stopwatch.GetTimestamp();
         try
         {
@@ -55,17 +88,17 @@ internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershi
                 // Pause 1 ends: every node's snapshot is taken and its barrier is on; the mutators run while nodes step.
                 await All(g.Select(n => n.ResumeAsync(cycle)), "resume");
                 t1 = Stopwatch.GetTimestamp();
-                waves += await UntilQuietAsync(nodes, counters, () => All(g.Select(n => n.MarkStepAsync(cycle)), "mark step"), t1);
+                waves += await UntilQuietAsync(counters, () => All(g.Select(n => n.MarkStepAsync(cycle)), "mark step"), t1);
                 t2 = Stopwatch.GetTimestamp();
                 // Pause 2: stop again, then termination steps until every node is done and nothing is in flight.
                 await All(g.Select(n => n.StopWorldAsync(cycle, coordinator)), "stop for termination");
                 counters = await All(g.Select(n => n.TerminateAsync(cycle)), "terminate");
-                waves += await UntilQuietAsync(nodes, counters, () => All(g.Select(n => n.TerminateAsync(cycle)), "terminate"), t2, last => counters = last);
+                waves += await UntilQuietAsync(counters, () => All(g.Select(n => n.TerminateAsync(cycle)), "terminate"), t2, last => counters = last);
             }
             else
             {
                 t1 = Stopwatch.GetTimestamp();
-                waves += await UntilQuietAsync(nodes, counters, () => All(g.Select(n => n.GetCountersAsync(cycle)), "count"), t1, last => counters = last);
+                waves += await UntilQuietAsync(counters, () => All(g.Select(n => n.GetCountersAsync(cycle)), "count"), t1, last => counters = last);
                 t2 = Stopwatch.GetTimestamp();
             }
 
@@ -79,9 +112,13 @@ internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershi
         }
         catch (Exception e)
         {
-            string reason = e is GcAbortedException ? e.Message : $"{e.GetType().Name}: {e.Message}";
-            await AbortAllAsync(g, cycle, reason);
-            throw new GcAbortedException(reason);
+            GcAbortedException aborted = e as GcAbortedException ?? new GcAbortedException($"{e.GetType().Name}: {e.Message}");
+            await AbortAllAsync(g, cycle, aborted.Message);
+            throw aborted;
+        }
+        finally
+        {
+            watch.Cancel();
         }
     }
 
@@ -90,7 +127,7 @@ internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershi
     /// with the same (Σ sent, Σ received) and Σ sent = Σ received. Returns the waves run; the last counters go to
     /// <paramref name="last"/>.
     /// </summary>
-    private async Task<long> UntilQuietAsync(GcTarget[] nodes, GcMarkCounters[] counters, Func<Task<GcMarkCounters[]>> wave, long since,
+    private async Task<long> UntilQuietAsync(GcMarkCounters[] counters, Func<Task<GcMarkCounters[]>> wave, long since,
         Action<GcMarkCounters[]>? last = null)
     {
         long waves = 0;
@@ -110,7 +147,7 @@ internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershi
                 throw new GcAbortedException($"the mark did not terminate within {callTimeout} (sent {now.Sent}, received {now.Received})");
             }
 
-            ThrowIfLeft(nodes);
+            ThrowIfLeft();
             previous = now;
             waves++;
             counters = await wave();
@@ -119,27 +156,76 @@ internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershi
 
     private static double Ms(long from, long to) => Stopwatch.GetElapsedTime(from, to).TotalMilliseconds;
 
-    private async Task<T[]> All<T>(IEnumerable<Task<T>> calls, string step)
+    /// <summary>How long a node may take to answer the ping before the stop: an answering node replies in milliseconds.</summary>
+    private TimeSpan PingTimeout => callTimeout / 5;
+
+    private Task<T[]> All<T>(IEnumerable<Task<T>> calls, string step, TimeSpan? timeout = null) => StepAsync(calls.ToArray(), step, timeout ?? callTimeout);
+
+    private Task All(IEnumerable<Task> calls, string step) =>
+        StepAsync(calls.Select(async c => { await c; return true; }).ToArray(), step, callTimeout);
+
+    /// <summary>
+    /// One step: every node's call, in order of <see cref="_nodes"/>. Ends at the first failed call, at the departure of
+    /// a node's silo, or after <paramref name="timeout"/> — never waiting for the other nodes' answers once the cycle
+    /// cannot finish (the abort that follows interleaves with them).
+    /// </summary>
+    private async Task<T[]> StepAsync<T>(Task<T>[] calls, string step, TimeSpan timeout)
     {
+        Task<T[]> all = Task.WhenAll(calls);
+        var failed = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        for (int i = 0; i < calls.Length; i++)
+        {
+            int node = i;
+            _ = calls[i].ContinueWith(t => failed.TrySetResult(node), CancellationToken.None,
+                TaskContinuationOptions.NotOnRanToCompletion,
+                TaskScheduler.Default);
+        }
+
+        Task first;
         try
         {
-            return await Task.WhenAll(calls).WaitAsync(callTimeout);
+            first = await Task.WhenAny(all, failed.Task, _departed).WaitAsync(timeout);
         }
         catch (TimeoutException)
         {
-            throw new GcAbortedException($"a node did not answer the {step} step within {callTimeout}");
+            GcTarget[] silent = [.. _nodes.Where((_, i) => !calls[i].IsCompleted)];
+            throw new GcAbortedException($"{string.Join(", ", silent.Select(n => n.Name))} did not answer the {step} step within {timeout}", silent);
         }
+
+        if (first == all)
+        {
+            return await all;
+        }
+
+        if (first == failed.Task)
+        {
+            int i = await failed.Task;
+            Exception e = calls[i].Exception?.GetBaseException() ?? new TaskCanceledException();
+            throw new GcAbortedException($"node {_nodes[i].Name}'s {step} step failed: {e.GetType().Name}: {e.Message}", [_nodes[i]]);
+        }
+
+        ThrowIfLeft();
+        throw new InvalidOperationException("a departure was reported without a departed node");
     }
 
-    private async Task All(IEnumerable<Task> calls, string step)
+    /// <summary>A task that completes when a node of the cycle leaves membership, and stays pending otherwise.</summary>
+    private Task WatchDepartures(GcTarget[] nodes, CancellationToken cancellation)
     {
-        try
+        var departed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _ = WatchAsync();
+        return departed.Task;
+
+        async Task WatchAsync()
         {
-            await Task.WhenAll(calls).WaitAsync(callTimeout);
-        }
-        catch (TimeoutException)
-        {
-            throw new GcAbortedException($"a node did not answer the {step} step within {callTimeout}");
+            try
+            {
+                await SiloDeparture.FirstGoneAsync(membership, [.. nodes.Select(n => n.Silo)], cancellation);
+                departed.TrySetResult();
+            }
+            catch (OperationCanceledException)
+            {
+                // The cycle ended.
+            }
         }
     }
 
@@ -151,23 +237,29 @@ internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershi
         }
     }
 
-    private void ThrowIfLeft(GcTarget[] nodes)
+    private void ThrowIfLeft()
     {
         ClusterMembershipSnapshot snapshot = membership.CurrentSnapshot;
-        foreach (GcTarget n in nodes)
+        foreach (GcTarget n in _nodes)
         {
             if (snapshot.GetSiloStatus(n.Silo) != SiloStatus.Active)
             {
-                throw new GcAbortedException($"node {n.Name} left the cluster ({snapshot.GetSiloStatus(n.Silo)})");
+                throw new GcAbortedException($"node {n.Name} left the cluster ({snapshot.GetSiloStatus(n.Silo)})", [n]);
             }
         }
     }
 
+    /// <summary>
+    /// Aborts every node's part that can still hear it: nodes whose silo left are skipped (their part died with them).
+    /// Each abort runs at once on its node, whatever step it is in, so the wait is short; a live node that still cannot
+    /// be reached aborts itself (GcNode's watchdog: a silo of the cycle gone, or the coordinator silent too long).
+    /// </summary>
     private async Task AbortAllAsync(IGcNodeGrain[] nodes, long cycle, string reason)
     {
+        ClusterMembershipSnapshot snapshot = membership.CurrentSnapshot;
         try
         {
-            await Task.WhenAll(nodes.Select(async n =>
+            await Task.WhenAll(nodes.Where((_, i) => !SiloDeparture.IsGone(snapshot.GetSiloStatus(_nodes[i].Silo))).Select(async n =>
             {
                 try
                 {
@@ -175,13 +267,13 @@ internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershi
                 }
                 catch (Exception)
                 {
-                    // A dead node has no session left to abort; a live one that cannot be reached aborts itself (GcNode's watchdog).
+                    // Unreachable: its watchdog aborts it.
                 }
             })).WaitAsync(callTimeout);
         }
         catch (TimeoutException)
         {
-            // Same: the unreachable node's watchdog bound aborts it.
+            // Same: the unreachable node's watchdog aborts it.
         }
     }
 }

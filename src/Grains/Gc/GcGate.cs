@@ -75,12 +75,14 @@ public sealed class GcGate
 
     /// <summary>
     /// Closes the gate and waits until no gated call is in flight; false when <paramref name="timeout"/> passed first
-    /// (the gate stays closed: the caller aborts the cycle, which opens it).
+    /// (the gate stays closed: the caller aborts the cycle, which opens it), or when the gate was opened meanwhile (the
+    /// cycle was aborted while this stop waited: a call in flight may be waiting on a dead node, and the abort must not
+    /// wait for it).
     /// </summary>
     public async Task<bool> CloseAsync(TimeSpan timeout)
     {
-        _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _closed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        TaskCompletionSource drained = _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        TaskCompletionSource closed = _closed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         if (Volatile.Read(ref _inFlight) == 0)
         {
             return true;
@@ -88,13 +90,14 @@ public sealed class GcGate
 
         try
         {
-            await _drained.Task.WaitAsync(timeout);
-            return true;
+            await Task.WhenAny(drained.Task, closed.Task).WaitAsync(timeout);
         }
         catch (TimeoutException)
         {
-            return Volatile.Read(ref _inFlight) == 0;
+            // Decided below.
         }
+
+        return !closed.Task.IsCompleted && Volatile.Read(ref _inFlight) == 0;
     }
 
     /// <summary>Opens the gate: waiting calls go on.</summary>

@@ -10,8 +10,9 @@ namespace ClusterHeap.Grains.Gc;
 /// This silo's part of the cluster collector outside any grain turn (docs/DESIGN.md §12): the <see cref="Gate"/> its
 /// mutators pass, the <see cref="Roots"/> its clients hold, the pacer's trigger (this node's share of the cluster's
 /// heap goal: reaching it is a shouldhelpgc point that asks the central heap for a cycle), and the watchdog that aborts
-/// this node's part of a cycle when its coordinator's silo dies (the world would otherwise stay stopped). The cycle's
-/// steps run in <see cref="GcNodeGrain"/>.
+/// this node's part of a cycle when a silo of the cycle leaves membership (the coordinator's or another node's: the
+/// cycle cannot finish, and the world would otherwise stay stopped until the coordinator's abort arrives, if it does)
+/// or its coordinator stays silent too long. The cycle's steps run in <see cref="GcNodeGrain"/>.
 /// <para>
 /// Concurrency model: <see cref="Gate"/> and <see cref="Roots"/> are thread-safe; the trigger and the request flag are
 /// single words read and written atomically; the watchdog's state is written by the gc node grain's turns only.
@@ -30,6 +31,7 @@ public sealed partial class GcNode
     private CancellationTokenSource? _watch;   // the watchdog of the cycle that stopped this node; gc node grain's turns
     private TaskCompletionSource<string> _aborted = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile TaskCompletionSource? _stwSession;   // open while a stop-the-world mark session is open here
+    private GcMarkSession? _openSession;                  // the mark session open on this heap, whichever activation of the gc node grain opened it; its turns
     private long _cyclesEnded;                            // this node's parts of cycles that finished
     private long _uselessAfter = -1;                      // _cyclesEnded when a malloc still failed after its cycle
 
@@ -73,6 +75,9 @@ public sealed partial class GcNode
 
     /// <summary>Test seam: awaited after this node marked its roots, with the world stopped and the session open.</summary>
     internal Func<long, Task>? AfterRootsMarked { get; set; }
+
+    /// <summary>Test seam: called as a stop for the cycle begins here, before the gate closes (a test may enter the gate).</summary>
+    internal Action<long>? BeforeStop { get; set; }
 
     /// <summary>Completes with the reason when this node next aborts its part of a cycle (then a new task starts).</summary>
     public Task<string> NextAbort => Volatile.Read(ref _aborted).Task;
@@ -135,13 +140,43 @@ public sealed partial class GcNode
         }
     }
 
-    /// <summary>The world stopped for <paramref name="cycle"/>: watch the coordinator's silo until the cycle ends here.</summary>
+    /// <summary>The gc node grain opened <paramref name="session"/> on this heap (kept here: the silo outlives the activation).</summary>
+    internal void SessionOpened(GcMarkSession session) => _openSession = session;
+
+    /// <summary>
+    /// True when this node is in a cycle that <paramref name="owned"/> (the calling activation's session, or null) does not
+    /// account for: a mark session some other activation of the gc node grain opened, or a gate closed with no session
+    /// of the caller's. An activation that went away mid-cycle (its directory entry lived on a silo that died, and the
+    /// grain was activated afresh) leaves both behind, and nothing else would ever abort them.
+    /// </summary>
+    internal bool HasOrphan(GcMarkSession? owned) => _openSession is { IsOpen: true } s && !ReferenceEquals(s, owned);
+
+    /// <summary>Aborts a session another activation left open (see <see cref="HasOrphan"/>); true when there was one.</summary>
+    internal bool AbortOrphan(GcMarkSession? owned)
+    {
+        if (!HasOrphan(owned))
+        {
+            return false;
+        }
+
+        _openSession!.Abort();
+        _openSession = null;
+        return true;
+    }
+
+    /// <summary>
+    /// The world stopped for <paramref name="cycle"/>: until the cycle ends here, watch the silos that were active at the
+    /// stop (the coordinator's and every node's) and abort this node's part when one of them leaves, or when
+    /// <paramref name="bound"/> passes with no word from the coordinator.
+    /// </summary>
     internal void Watch(long cycle, SiloAddress coordinator, TimeSpan bound)
     {
         var cts = new CancellationTokenSource(bound);
         // Swap first: the old watchdog's cancellation may run inline, and it must see that it is no longer the current one.
         Interlocked.Exchange(ref _watch, cts)?.Cancel();
-        _ = WatchAsync(cycle, coordinator, cts);
+        SiloAddress[] cycleSilos = [coordinator, .. _membership.CurrentSnapshot.Members.Values
+            .Where(m => m.Status == SiloStatus.Active && !m.SiloAddress.Equals(coordinator)).Select(m => m.SiloAddress)];
+        _ = WatchAsync(cycle, coordinator, cycleSilos, cts);
     }
 
     /// <summary>This node's part of the cycle ended (finished or aborted).</summary>
@@ -152,6 +187,7 @@ public sealed partial class GcNode
         TaskCompletionSource? session = _stwSession;
         _stwSession = null;
         session?.TrySetResult();
+        _openSession = null;
         if (abortReason is null)
         {
             Interlocked.Increment(ref _cyclesEnded);
@@ -165,19 +201,14 @@ public sealed partial class GcNode
         }
     }
 
-    private async Task WatchAsync(long cycle, SiloAddress coordinator, CancellationTokenSource cts)
+    private async Task WatchAsync(long cycle, SiloAddress coordinator, SiloAddress[] cycleSilos, CancellationTokenSource cts)
     {
         string? reason = null;
         try
         {
-            await foreach (ClusterMembershipSnapshot snapshot in _membership.MembershipUpdates.WithCancellation(cts.Token))
-            {
-                if (snapshot.GetSiloStatus(coordinator) is SiloStatus.Dead or SiloStatus.ShuttingDown or SiloStatus.Stopping)
-                {
-                    reason = $"the coordinator's silo {coordinator} is {snapshot.GetSiloStatus(coordinator)}";
-                    break;
-                }
-            }
+            (SiloAddress silo, SiloStatus status) = await SiloDeparture.FirstGoneAsync(_membership, cycleSilos, cts.Token);
+            // A node's silo gone: the cycle cannot finish (its marks are lost), whatever the coordinator hears and when.
+            reason = silo.Equals(coordinator) ? $"the coordinator's silo {coordinator} is {status}" : $"silo {silo} of the cycle is {status}";
         }
         catch (OperationCanceledException)
         {

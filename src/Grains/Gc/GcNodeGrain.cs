@@ -37,6 +37,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
     private int _clientsDropped;
     private string? _failure;
     private List<ulong[]>? _early;                   // batches of this cycle that came before its BeginMark (another node began first)
+    private long _abortedUpTo;                       // the newest cycle aborted here: a stop of it or an older one that arrives late must not close the gate
 
     /// <summary>Created by Orleans on the silo the key names.</summary>
     public GcNodeGrain(GcNode gc, ILogger<GcNodeGrain> logger)
@@ -51,9 +52,29 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         string key = this.GetPrimaryKeyString();
-        return key != Node.Name
-            ? Task.FromException(HeapError.InvalidArgument($"gc node grain {key} activated on silo {Node.Name}").ToException())
-            : Node.Ready.WaitAsync(cancellationToken);
+        if (key != Node.Name)
+        {
+            return Task.FromException(HeapError.InvalidArgument($"gc node grain {key} activated on silo {Node.Name}").ToException());
+        }
+
+        if (_gc.HasOrphan(null) || _gc.Gate.IsClosed)
+        {
+            // An earlier activation went away in the middle of a cycle: whatever it was in is lost.
+            AbortCurrent("the gc node grain was activated again in the middle of a cycle");
+        }
+
+        return Node.Ready.WaitAsync(cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_session is not null || _gc.Gate.IsClosed)
+        {
+            AbortCurrent($"the gc node grain deactivates ({reason})");
+        }
+
+        return Task.CompletedTask;
     }
 
     /// <inheritdoc/>
@@ -132,18 +153,31 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
     /// <inheritdoc/>
     public async Task StopWorldAsync(long cycle, SiloAddress coordinator)
     {
-        if (_session is not null && _cycle != cycle)
+        if (cycle <= _abortedUpTo)
         {
-            // A cycle this node never heard finish: its coordinator moved. Nothing is swept on its evidence.
+            // Its abort came first (the coordinator gave up before this call ran): closing the gate now would stop the
+            // world for a cycle nobody will finish.
+            throw HeapError.Unavailable($"node {Node.Name}'s stop for cycle {cycle}", "the cycle was aborted already").ToException();
+        }
+
+        if ((_session is not null && _cycle != cycle) || _gc.HasOrphan(_session))
+        {
+            // A cycle this node never heard finish: its coordinator moved, or an earlier activation of this grain left it
+            // open. Nothing is swept on its evidence.
             AbortCurrent($"cycle {cycle} started before cycle {_cycle} ended here");
         }
 
         _cycle = cycle;
         _early = null;
         _gc.Watch(cycle, coordinator, Node.Options.NodeCallTimeout * 3);
+        _gc.BeforeStop?.Invoke(cycle);
         if (!await _gc.Gate.CloseAsync(Node.Options.NodeCallTimeout))
         {
-            throw HeapError.Unavailable($"node {Node.Name}'s stop for cycle {cycle}", $"{_gc.Gate.InFlight} calls still in flight after {Node.Options.NodeCallTimeout}").ToException();
+            // Either the abort opened the gate while the calls in flight drained (it does not wait for them), or they did
+            // not drain in time (the coordinator aborts, which opens it).
+            throw HeapError.Unavailable($"node {Node.Name}'s stop for cycle {cycle}", _cycle != cycle || !_gc.Gate.IsClosed
+                ? "the cycle was aborted while calls in flight drained"
+                : $"{_gc.Gate.InFlight} calls still in flight after {Node.Options.NodeCallTimeout}").ToException();
         }
     }
 
@@ -170,6 +204,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         long t0 = Stopwatch.GetTimestamp();
         _gc.SessionBegan(plan.Mode == GcMode.Concurrent);
         _session = plan.Mode == GcMode.Concurrent ? heap.BeginConcurrentMarkSession() : heap.BeginMarkSession();
+        _gc.SessionOpened(_session);
         Send(_session.ShadeRoots());
         foreach (ulong[] batch in _early ?? [])
         {
@@ -241,7 +276,11 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
     /// <inheritdoc/>
     public Task AbortAsync(long cycle, string reason)
     {
-        if (cycle == _cycle)
+        // Any step may be waiting (the stop on its drain): this call interleaves with it and never waits itself. An abort
+        // of a newer cycle than this node's also ends this node's (the coordinator runs one cycle at a time, so the older
+        // one is over there); a node whose part already finished or aborted has nothing to drop.
+        _abortedUpTo = Math.Max(_abortedUpTo, cycle);
+        if (cycle >= _cycle && (_session is not null || _gc.Gate.IsClosed || _gc.HasOrphan(_session)))
         {
             AbortCurrent(reason);
         }
@@ -257,12 +296,11 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
             _session = null;
         }
 
-        if (_gc.Gate.IsClosed || _cycle != 0)
-        {
-            LogAborted(_logger, Node.Name, _cycle, reason);
-        }
+        _gc.AbortOrphan(null);
 
+        LogAborted(_logger, Node.Name, _cycle, reason);
         _cycle = 0;
+        _early = null;
         _gc.CycleEnded(reason);
         _gc.Gate.Open();
     }
