@@ -70,7 +70,8 @@ public sealed record GcNodeCycle(
     [property: Id(7)] long Foreign,
     [property: Id(8)] long Roots,
     [property: Id(9)] int ClientsDropped,
-    [property: Id(10)] double MarkMs);
+    [property: Id(10)] double MarkMs,
+    [property: Id(11)] GcNodeParts? Parts = null);
 
 /// <summary>
 /// One cluster cycle, as the central heap's silo logs it and the client prints it (<see cref="Trace"/>).
@@ -98,7 +99,8 @@ public sealed record ClusterGcCycle(
     [property: Id(11)] long Batches,
     [property: Id(12)] long Waves,
     [property: Id(13)] GcMode Mode,
-    [property: Id(14)] GcNodeCycle[] PerNode)
+    [property: Id(14)] GcNodeCycle[] PerNode,
+    [property: Id(15)] GcCycleParts? Parts = null)
 {
     /// <summary>
     /// The time mutators were stopped, in milliseconds: stop + mark + restart for a stop-the-world cycle; the two pauses

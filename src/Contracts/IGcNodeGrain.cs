@@ -40,6 +40,24 @@ public interface IGcNodeGrain : IGrainWithStringKey
     // Always interleaved: a client's root call waits at the node's gate inside this grain's turn while the world is
     // stopped; the cycle's steps must run past it. Each step's work is synchronous; only the stop awaits (the drain).
 
+    /// <summary>
+    /// Before the first stop of <paramref name="cycle"/>, the mutators running: finishes the last cycle's sweep (Go's
+    /// gcStart), so that the pause sweeps nothing. Returns the spans it swept.
+    /// </summary>
+    [AlwaysInterleave, Alias("SweepBeforeStop")]
+    Task<long> SweepBeforeStopAsync(long cycle);
+
+    /// <summary>
+    /// Concurrent mode, pause 1 in one call: <see cref="StopWorldAsync"/>, then <see cref="BeginMarkAsync"/> (roots
+    /// shaded as a snapshot, barrier on). Other nodes may begin before this one stops: their batches wait for its begin.
+    /// </summary>
+    [AlwaysInterleave, Alias("StopAndBegin")]
+    Task<GcMarkCounters> StopAndBeginAsync(GcMarkPlan plan, SiloAddress coordinator);
+
+    /// <summary>Concurrent mode, pause 2 in one call: <see cref="StopWorldAsync"/>, then a <see cref="TerminateAsync"/> step.</summary>
+    [AlwaysInterleave, Alias("StopAndTerminate")]
+    Task<GcMarkCounters> StopAndTerminateAsync(long cycle, SiloAddress coordinator);
+
     /// <summary>Closes the gate to clients' mallocs, frees and writes and waits until none is in flight.</summary>
     [AlwaysInterleave, Alias("StopWorld")]
     Task StopWorldAsync(long cycle, SiloAddress coordinator);

@@ -166,14 +166,16 @@ public sealed unsafe partial class NodeHeap
     /// (nearly) nothing: the same here, on the starting thread, under the world lock's shared side as the background
     /// sweeper holds it (a pause that starts meanwhile waits for the span being swept).
     /// </summary>
-    private void SweepBeforePause()
+    private long SweepBeforePause()
     {
-        if (_sweepDone) return;
+        if (_sweepDone) return 0;
         bool mutator = _world.IsReadLockHeld;
         if (!mutator) _world.EnterReadLock();
         try
         {
-            while (!_disposed && SweepOneSpan(out _)) { }
+            long spans = 0;
+            while (!_disposed && SweepOneSpan(out _)) spans++;
+            return spans;
         }
         finally
         {
@@ -337,6 +339,7 @@ public sealed unsafe partial class NodeHeap
             _cycleLiveBefore = _mheap.HeapLive;
             var session = new GcMarkSession(this, _cycleT0, 0, _cycleLiveBefore, concurrent: true);
             session.Roots = BeginConcurrentMarkStopped(session.Collect);
+            session.SweptInPause = _sweptInPause;
             _markSession = session;
             _cycleT1 = Stopwatch.GetTimestamp();
             return session;
@@ -355,6 +358,19 @@ public sealed unsafe partial class NodeHeap
             bool drained = _marker!.Drain(maxObjects) && !BarrierPending;
             Interlocked.Add(ref _workerTicks, Stopwatch.GetTimestamp() - t0);
             return new GcMarkStep(session.TakeOutbox(), drained, _marker.Counts);
+        }
+    }
+
+    /// <summary>
+    /// A concurrent session's counts so far: read under the mark lock, scanning nothing and leaving the outbox to the
+    /// next step (a read that drained would mark inside a pause and drop the words it found for other nodes).
+    /// </summary>
+    internal MarkCounts ConcurrentSessionCounts(GcMarkSession session)
+    {
+        using (_markLock.EnterScope())
+        {
+            if (_markSession != session) throw new InvalidOperationException("this mark session is not the heap's open one");
+            return _marker!.Counts;
         }
     }
 

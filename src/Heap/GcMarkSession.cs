@@ -58,7 +58,7 @@ public sealed class GcMarkSession
     public bool IsConcurrent { get; }
 
     /// <summary>What the mark found so far on this heap (foreign words included in <c>Foreign</c>; born-marked objects not).</summary>
-    public MarkCounts Counts => IsConcurrent ? _heap.RunConcurrentSessionStep(this, () => { }).Counts : _heap.RunSessionStep(this, () => { });
+    public MarkCounts Counts => IsConcurrent ? _heap.ConcurrentSessionCounts(this) : _heap.RunSessionStep(this, () => { });
 
     internal void Collect(ulong word) => _outbox.Add(word);
 
@@ -67,6 +67,12 @@ public sealed class GcMarkSession
         get => _roots;
         set => _roots = value;
     }
+
+    /// <summary>
+    /// Spans the session's begin swept inside its pause (sweep termination: what the last cycle left unswept). 0 when
+    /// <see cref="NodeHeap.SweepBeforeStop"/> ran after the last cycle ended, as a coordinator arranges.
+    /// </summary>
+    public long SweptInPause { get; internal set; }
 
     /// <summary>Words waiting in the outbox for the next step.</summary>
     internal int PendingOutgoing => _outbox.Count;
@@ -80,12 +86,13 @@ public sealed class GcMarkSession
 
     /// <summary>
     /// Marks from this heap's root sets; returns the words found pointing into other arenas. Concurrent: the roots were
-    /// shaded in Begin's pause; this drains and returns what they (and the barrier) found for other nodes.
+    /// shaded in Begin's pause (a snapshot: greyed, not scanned); this returns the root words that point into other
+    /// arenas and scans nothing — the mark itself runs in <see cref="MarkStep"/>, beside the mutators, as Go's does.
     /// </summary>
     public ulong[] ShadeRoots()
     {
         ThrowIfClosed();
-        if (IsConcurrent) return _heap.RunConcurrentSessionStep(this, () => { }).Outgoing;
+        if (IsConcurrent) return _heap.RunConcurrentSessionStep(this, () => { }, maxObjects: 0).Outgoing;
         return Step(() => _roots += _heap.ShadeRootsForSession());
     }
 

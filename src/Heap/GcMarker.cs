@@ -206,6 +206,7 @@ internal sealed unsafe class GcMarker : IDisposable
         MSpan** spans = _spans;
         HeapBitmap bitmap = _bitmap;
         bool atomic = Concurrent;
+        ulong generation = Generation;                        // a local client pointer's tag (Shade's rule: 0 or this)
         long objects = 0, bytes = 0, scanned = 0;
         int depth = _depth;                                   // the grey stack in locals: stores through pointers below
         nuint* grey = _grey;                                  // would otherwise make the JIT reload the fields
@@ -238,8 +239,10 @@ internal sealed unsafe class GcMarker : IDisposable
                     continue;
                 }
                 ulong word = *(ulong*)a;
-                // A raw address inside the mapped arena (0, tagged words and everything outside fail this one test).
-                if (word - arenaStart >= usedBytes)
+                // An address inside the mapped arena, raw or tagged with this node's generation (a client pointer: the
+                // common case in a cluster); 0, other tags and everything outside fail this one test and go to Shade.
+                ulong address = word >> 48 == generation ? word & AddressMask : word;
+                if (address - arenaStart >= usedBytes)
                 {
                     if (word != 0)
                     {
@@ -248,7 +251,7 @@ internal sealed unsafe class GcMarker : IDisposable
                     }
                     continue;
                 }
-                nuint p = (nuint)word;
+                nuint p = (nuint)address;
                 MSpan* s = MHeap.SpanOf(spans, arenaStart, p);
                 if (s == null || s->State != SpanState.InUse || s->SpanClass < 2 || s->TinyMasks != null || p < s->StartAddr)
                 {

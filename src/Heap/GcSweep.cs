@@ -53,15 +53,33 @@ public sealed unsafe partial class NodeHeap
     }
 
     /// <summary>Sweeps everything that waits (the next collection, before it marks; tests).</summary>
-    public void FinishSweep()
+    public void FinishSweep() => FinishSweepCounted();
+
+    /// <summary><see cref="FinishSweep"/>; returns the spans it swept (a pause's sweep termination reports them).</summary>
+    private long FinishSweepCounted()
     {
         // Every class from the first, whatever the cursor says: this is what makes the next cycle's start exact.
-        while (_mheap.SweepLargeOne(_poisonOnFree) >= 0) { }
+        long spans = 0;
+        while (_mheap.SweepLargeOne(_poisonOnFree) >= 0) spans++;
         foreach (MCentral c in _centrals)
         {
-            while (c.SweepOne(_poisonOnFree) >= 0) { }
+            while (c.SweepOne(_poisonOnFree) >= 0) spans++;
         }
         _sweepDone = true;
+        return spans;
+    }
+
+    /// <summary>
+    /// Go's gcStart: before a cycle stops the world, the starting thread sweeps what the last cycle left (the
+    /// background sweeper's remainder), with the mutators running, so that the pause's sweep termination finds nothing
+    /// — unless a cycle ended in between. A coordinator calls it on every node before it stops any
+    /// (GcNodeGrain.SweepAsync). Takes the world lock's shared side as the background sweeper does; returns the spans
+    /// it swept.
+    /// </summary>
+    public long SweepBeforeStop()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return SweepBeforePause();
     }
 
     /// <summary>

@@ -172,7 +172,7 @@ public sealed unsafe partial class NodeHeap
     /// </summary>
     private void BeginMarkStopped()
     {
-        FinishSweep();
+        _sweptInPause = FinishSweepCounted();
         foreach (MCache c in CachesSnapshot()) c.FlushForGc();
         _marker ??= new GcMarker(this, _mheap);
         _marker.Reset();
@@ -252,6 +252,7 @@ public sealed unsafe partial class NodeHeap
     }
 
     private GcMarkSession? _markSession;            // the coordinated cycle marking this heap; world lock
+    private long _sweptInPause;                     // spans the last pause's sweep termination swept; world lock
 
     /// <summary>
     /// Starts this heap's part in a coordinated cycle (GcMarkSession.cs): the last sweep finishes and the mcaches are
@@ -268,7 +269,7 @@ public sealed unsafe partial class NodeHeap
             long t0 = Stopwatch.GetTimestamp();
             long liveBefore = _mheap.HeapLive;
             BeginMarkStopped();
-            var session = new GcMarkSession(this, t0, Stopwatch.GetTimestamp(), liveBefore, concurrent: false);
+            var session = new GcMarkSession(this, t0, Stopwatch.GetTimestamp(), liveBefore, concurrent: false) { SweptInPause = _sweptInPause };
             _marker!.ForeignSink = session.Collect;
             _markSession = session;
             return session;

@@ -27,6 +27,7 @@ public static class StressCommand
         Option<long> slots = Symbols.Count("--slots", "live slots per worker (larson 5000, ring 1000, mstress 5000)", 0, 1, 10_000_000);
         Option<long> handoff = Symbols.Count("--handoff", "larson: steps before a worker moves to another node's mcache", 500_000, 1, long.MaxValue);
         Option<long> limit = Symbols.Size("--limit", "grow-shrink: cluster memory limit for the run (restored after)", 0);
+        Option<long> live = Symbols.Size("--live", "graph: keep about this many bytes reachable, all workers together (0 = grow)", 0);
         Option<long> rounds = Symbols.Count("--rounds", "grow-shrink: rounds to run (default: as the duration allows, at least 1)", 0, 1, 1_000_000);
         Option<long> seed = Symbols.Count("--seed", "xorshift64 seed", 1, 1, long.MaxValue);
         Option<string?> json = new("--json")
@@ -43,7 +44,7 @@ public static class StressCommand
             "interrupted (exit 130); a second Ctrl+C exits at once.",
             "clusterheap stress larson --duration 20s --json larson.json $(scripts/cluster.sh connect)",
             "clusterheap stress ring --size 64 --batch 1 --ops 100000")
-            .With(workload, duration, ops, workers, batch, inFlight, size, min, max, slots, handoff, limit, rounds, seed, json, noProgress);
+            .With(workload, duration, ops, workers, batch, inFlight, size, min, max, slots, handoff, limit, live, rounds, seed, json, noProgress);
         command.SetAction((r, _) =>
         {
             StressOptions o = new StressOptions
@@ -60,6 +61,7 @@ public static class StressCommand
                 Slots = (int)r.Get(slots),
                 Handoff = r.Get(handoff),
                 Limit = r.Get(limit),
+                Live = r.Get(live),
                 Rounds = (int)r.Get(rounds),
                 Seed = (ulong)r.Get(seed),
                 Json = r.Get(json),

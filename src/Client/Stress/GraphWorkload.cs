@@ -10,7 +10,11 @@ namespace ClusterHeap.Client.Stress;
 /// releases the rest — no explicit free. Then one forced cluster cycle, and every worker reads each object its model
 /// says is reachable and checks its cookie; the objects it says are not are forgotten (the cycle reclaimed them).
 /// At the end a last cycle, every node's sweep finished, and each node's HeapObjects must equal the model's reachable
-/// count there exactly. Reports the cycles' pauses (p50/p99/max, from the coordinator's gctrace figures).
+/// count there exactly. Reports the cycles' pauses (p50/p99/max, from the coordinator's gctrace figures), where they
+/// went (GcCycleParts and the slowest node's GcNodeParts, medians over the cycles) and the live bytes each node marked
+/// (its median over the counted cycles). With <c>--live BYTES</c> the reachable set stays near that size: past its share, a
+/// worker retires its oldest objects before a round (unroots them and clears every link to them), and the next cycle
+/// reclaims them.
 /// </summary>
 public sealed class GraphWorkload(StressContext context) : Workload(context)
 {
@@ -26,7 +30,12 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
     private Dictionary<HeapPointer, Node>[] _models = [];
     private XorShift[] _rng = [];
     private readonly List<double> _pausesMs = [];
-    private long _cycles, _reclaimed, _checked, _startCycle;
+    private readonly List<ClusterGcCycle> _seen = [];   // the forced cycles of the timed phase, for their parts; lock _pausesMs
+    private GcNodeCycle[] _final = [];                   // the teardown's first cycle, per node: the run's live set
+    private long[] _unreached = [];                     // per worker: objects its last check found unreachable (--live's feedback)
+    private long _cycles, _reclaimed, _checked, _startCycle, _warmup;
+    private double _capScale = 1;                       // --live's feedback from the cycles' marked bytes; lock _pausesMs
+    private int _retired;                               // 1 when a worker retired objects this round (the cap binds)
     private string _exact = "not checked";
 
     private int NewPerRound => Options.Slots > 0 ? Options.Slots : 200;
@@ -42,6 +51,7 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
     {
         _rng = [.. Enumerable.Range(0, workers).Select(w => XorShift.ForWorker(Options.Seed, w))];
         _models = [.. Enumerable.Range(0, workers).Select(_ => new Dictionary<HeapPointer, Node>())];
+        _unreached = new long[workers];
         _startCycle = (await Gc.GetGcStatusAsync()).NumGC;
     }
 
@@ -62,7 +72,90 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
         ClusterGcCycle cycle = await Gc.CollectAsync();
         lock (_pausesMs)
         {
+            _final = cycle.PerNode;
+            if (Interlocked.Exchange(ref _retired, 0) == 1 && cycle.Marked > 0)
+            {
+                // The cap binds: steer it by what the cycle found reachable (retiring cuts more than the retired objects).
+                _capScale = Math.Clamp(_capScale * Options.Live / cycle.Marked, 0.5, 4);
+            }
+
+            if (Options.Live > 0 && cycle.Marked < Options.Live * 9 / 10)
+            {
+                _warmup++;                          // --live: the reachable set is still growing towards its size
+                return;
+            }
+
             _pausesMs.Add(cycle.PauseMs);
+            _seen.Add(cycle);
+        }
+    }
+
+    /// <summary>--live: this worker's share, in objects.</summary>
+    private long LiveCap(int workers)
+    {
+        if (Options.Live <= 0)
+        {
+            return long.MaxValue;
+        }
+
+        double scale;
+        lock (_pausesMs)
+        {
+            scale = _capScale;
+        }
+
+        return Math.Max(NewPerRound, (long)(scale * Options.Live / ObjectSize / workers));
+    }
+
+    /// <summary>
+    /// Makes room for a round's new objects under --live: the oldest objects past the share leave the model — every link
+    /// to them from the objects that stay is cleared and their roots released — so they are garbage for the next cycle.
+    /// </summary>
+    private async Task RetireAsync(int w, Dictionary<HeapPointer, Node> model)
+    {
+        // What stays reachable after the round: the model, the new objects, less what the last round left unreachable.
+        long excess = model.Count + NewPerRound - _unreached[w] - LiveCap(_models.Length);
+        if (excess <= 0)
+        {
+            return;
+        }
+
+        Interlocked.Exchange(ref _retired, 1);
+
+        var retired = new HashSet<HeapPointer>(model.Values.OrderBy(n => n.Obj.Seq).Take((int)excess).Select(n => n.Obj.Pointer));
+        var clears = new List<(Node From, int Word)>();
+        foreach (Node n in model.Values)
+        {
+            if (retired.Contains(n.Obj.Pointer))
+            {
+                continue;
+            }
+
+            for (int i = 0; i < Links; i++)
+            {
+                if (!n.Links[i].IsNull && retired.Contains(n.Links[i]))
+                {
+                    clears.Add((n, i));
+                }
+            }
+        }
+
+        foreach ((Node from, int word) in clears)
+        {
+            await LinkAsync(from, word, HeapPointer.Null);
+        }
+
+        foreach (IGrouping<int, Node> owner in retired.Select(p => model[p]).Where(n => n.Rooted).GroupBy(n => n.Obj.Pointer.Slot))
+        {
+            HeapPointer[] pointers = [.. owner.Select(n => n.Obj.Pointer)];
+            await GcNodeOf(owner.Key).ReleaseRootsAsync(Ctx.Connection.RootLease.Id, pointers);
+            Ctx.CountOps(pointers.Length);
+        }
+
+        foreach (HeapPointer p in retired)
+        {
+            model.Remove(p);
+            Interlocked.Increment(ref _reclaimed);
         }
     }
 
@@ -71,6 +164,7 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
         Dictionary<HeapPointer, Node> model = _models[w];
         XorShift rng = _rng[w];
         long start = Stopwatch.GetTimestamp();
+        await RetireAsync(w, model);
         long[] sizes = [.. Enumerable.Repeat(ObjectSize, NewPerRound)];
         (List<Obj> fresh, bool _) = await Ctx.MallocAsync(w, round, sizes, ObjectKind.Pointer);
         List<Node> old = [.. model.Values];
@@ -155,11 +249,14 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
     {
         Dictionary<HeapPointer, Node> model = _models[w];
         HashSet<HeapPointer> reachable = Reachable(model);
-        foreach (HeapPointer gone in model.Keys.Where(p => !reachable.Contains(p)).ToArray())
+        HeapPointer[] unreached = [.. model.Keys.Where(p => !reachable.Contains(p))];
+        foreach (HeapPointer gone in unreached)
         {
             model.Remove(gone);
             Interlocked.Increment(ref _reclaimed);
         }
+
+        _unreached[w] = unreached.Length;
 
         foreach (IGrouping<int, Node> owner in model.Values.GroupBy(n => n.Obj.Pointer.Slot))
         {
@@ -184,7 +281,7 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
     /// <summary>A last cycle; then every node's HeapObjects must be exactly the model's reachable count there.</summary>
     public override async Task TeardownAsync()
     {
-        await CollectAsync();
+        await CollectAsync();                        // its per-node marked bytes are the run's live set (gc_live_mb_per_node)
         for (int w = 0; w < _models.Length; w++)
         {
             await CheckAsync(w);
@@ -230,24 +327,74 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
         await Gc.CollectAsync();
     }
 
+    /// <summary>Per part, the slowest node's figure in one cycle (a pause lasts as long as its slowest node).</summary>
+    private static GcNodeParts? Slowest(GcNodeCycle[] perNode)
+    {
+        GcNodeParts[] p = [.. perNode.Select(n => n.Parts).OfType<GcNodeParts>()];
+        return p.Length == 0 ? null : new GcNodeParts(p.Max(x => x.SweepMs), p.Max(x => x.SweptBeforeStop), p.Max(x => x.GateMs), p.Max(x => x.BeginMs),
+            p.Max(x => x.SweptInPause), p.Max(x => x.TerminateMs), p.Max(x => x.FinishMs), p.Max(x => x.PausedMs));
+    }
+
+    private static double Median<T>(T[] items, Func<T, double> f)
+    {
+        if (items.Length == 0)
+        {
+            return 0;
+        }
+
+        double[] v = [.. items.Select(f).Order()];
+        return Math.Round(v[(v.Length - 1) / 2], 3);
+    }
+
     public override IReadOnlyDictionary<string, object> Extra
     {
         get
         {
             double[] p;
+            GcCycleParts[] parts;
+            GcNodeParts[] nodes;
+            GcNodeCycle[] final;
+            GcNodeCycle[][] counted;
             lock (_pausesMs)
             {
                 p = [.. _pausesMs.Order()];
+                parts = [.. _seen.Select(c => c.Parts).OfType<GcCycleParts>()];
+                nodes = [.. _seen.Select(c => Slowest(c.PerNode)).OfType<GcNodeParts>()];
+                final = _final;
+                counted = [.. _seen.Select(c => c.PerNode).Where(n => n.Length == _final.Length)];
             }
+
+            // Each node's live bytes: the median it marked over the counted cycles (the pauses' live set); the last
+            // cycle's when none was counted.
+            long[] live = counted.Length == 0
+                ? [.. final.Select(n => n.Marked)]
+                : [.. final.Select((_, i) => (long)Median(counted, c => c[i].Marked))];
 
             static double Ms(double v) => Math.Round(v, 3);
             double At(double q) => p.Length == 0 ? 0 : p[Math.Min(p.Length - 1, (int)Math.Ceiling(q * p.Length) - 1)];
             return new Dictionary<string, object>
             {
                 ["gc_cycles"] = _cycles,
+                ["gc_warmup_cycles"] = _warmup,
                 ["gc_pause_p50_ms"] = Ms(At(0.50)),
                 ["gc_pause_p99_ms"] = Ms(At(0.99)),
                 ["gc_pause_max_ms"] = Ms(p.Length == 0 ? 0 : p[^1]),
+                ["gc_live_mb"] = Math.Round(live.Sum() / 1048576.0, 1),
+                ["gc_live_mb_per_node"] = string.Join(", ", final.Select((n, i) => $"{n.Node} {live[i] / 1048576.0:0.0}")),
+                ["gc_sweep_ms"] = Median(parts, c => c.SweepMs),
+                ["gc_stop_ms"] = Median(parts, c => c.StopMs),
+                ["gc_begin_ms"] = Median(parts, c => c.BeginMs),
+                ["gc_resume_ms"] = Median(parts, c => c.ResumeMs),
+                ["gc_terminate_ms"] = Median(parts, c => c.TerminateMs),
+                ["gc_finish_ms"] = Median(parts, c => c.FinishMs),
+                ["gc_rounds"] = Median(parts, c => c.Rounds),
+                ["gc_node_sweep_ms"] = Median(nodes, n => n.SweepMs),
+                ["gc_node_gate_ms"] = Median(nodes, n => n.GateMs),
+                ["gc_node_begin_ms"] = Median(nodes, n => n.BeginMs),
+                ["gc_node_terminate_ms"] = Median(nodes, n => n.TerminateMs),
+                ["gc_node_finish_ms"] = Median(nodes, n => n.FinishMs),
+                ["gc_node_paused_ms"] = Median(nodes, n => n.PausedMs),
+                ["gc_node_swept_in_pause_max"] = nodes.Length == 0 ? 0 : nodes.Max(n => n.SweptInPause),
                 ["gc_reclaimed"] = Interlocked.Read(ref _reclaimed),
                 ["gc_checked"] = Interlocked.Read(ref _checked),
                 ["gc_exact"] = _exact,

@@ -27,6 +27,8 @@ public sealed record StressOptions
     public long Handoff { get; init; } = 500_000;
     /// <summary>grow-shrink: the cluster memory limit for the run (0 = current grants + 256 MiB, or the limit already set).</summary>
     public long Limit { get; init; }
+    /// <summary>graph: the reachable bytes all workers keep (each retires its oldest objects past its share); 0 = grow.</summary>
+    public long Live { get; init; }
     /// <summary>grow-shrink: rounds (0 = as many as the duration allows, at least one).</summary>
     public int Rounds { get; init; }
     public ulong Seed { get; init; } = 1;

@@ -304,7 +304,7 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
         var result = new ClusterGcCycle(_numGc, forced, elapsedMs / 1000, elapsedMs > 0 ? 100 * _gcPauseMs / elapsedMs : 0,
             outcome.StopMs, outcome.MarkMs, outcome.RestartMs,
             perNode.Sum(n => n.HeapLiveBefore), perNode.Sum(n => n.HeapLiveAfter), _gcMarked, goal,
-            outcome.Batches, outcome.Waves, GcMode, perNode);
+            outcome.Batches, outcome.Waves, GcMode, perNode, outcome.Parts);
         _recentCycles.Enqueue(result);
         while (_recentCycles.Count > RecentCycles)
         {

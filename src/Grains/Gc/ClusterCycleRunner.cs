@@ -18,11 +18,12 @@ internal sealed class GcAbortedException(string reason, IReadOnlyList<GcTarget>?
 }
 
 /// <summary>What a finished cycle measured.</summary>
-internal sealed record CycleOutcome(GcNodeCycle[] PerNode, double StopMs, double MarkMs, double RestartMs, long Batches, long Waves);
+internal sealed record CycleOutcome(GcNodeCycle[] PerNode, double StopMs, double MarkMs, double RestartMs, long Batches, long Waves, GcCycleParts? Parts = null);
 
 /// <summary>
 /// One stop-the-world cycle over the heap node grains, driven by the central heap (docs/DESIGN.md §12):
 /// <code>
+///   sweep    every node finishes the last cycle's sweep, mutators running (Go's gcStart)     (before the pause)
 ///   stop     every node closes its gate and waits until no client call is in flight          (all nodes at once)
 ///   mark     every node opens a mark session, drops dead clients' roots, marks from its roots;
 ///            foreign marks go node → node in one-way batches, each shaded where it lands and
@@ -74,41 +75,56 @@ internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershi
             throw e as GcAbortedException ?? new GcAbortedException($"{e.GetType().Name}: {e.Message}");
         }
 
+        var laps = new CycleLaps();
         long t0 = Stopwatch.GetTimestamp();
         try
         {
-            await All(g.Select(n => n.StopWorldAsync(cycle, coordinator)), "stop");
+            await All(g.Select(n => n.SweepBeforeStopAsync(cycle)), "sweep");
+            t0 = laps.Lap(CycleLaps.Step.Sweep);
             var plan = new GcMarkPlan(cycle, [.. nodes.Select(n => n.Slot)], [.. nodes.Select(n => n.Generation)], [.. nodes.Select(n => n.Name)],
                 liveClients, droppedClients, dropUnknown, mode);
-            GcMarkCounters[] counters = await All(g.Select(n => n.BeginMarkAsync(plan)), "mark");
+            GcMarkCounters[] counters;
             long waves = 0;
             long t1, t2;
             if (mode == GcMode.Concurrent)
             {
-                // Pause 1 ends: every node's snapshot is taken and its barrier is on; the mutators run while nodes step.
+                // Pause 1: each node stops and begins in one call (a node's snapshot is its state from its stop until the
+                // resume; foreign root words reaching a node not yet begun wait for its begin), then, every node begun,
+                // the resume: the mutators run while nodes step.
+                counters = await All(g.Select(n => n.StopAndBeginAsync(plan, coordinator)), "stop and mark");
+                laps.Lap(CycleLaps.Step.Begin);
                 await All(g.Select(n => n.ResumeAsync(cycle)), "resume");
-                t1 = Stopwatch.GetTimestamp();
-                waves += await UntilQuietAsync(counters, () => All(g.Select(n => n.MarkStepAsync(cycle)), "mark step"), t1);
-                t2 = Stopwatch.GetTimestamp();
-                // Pause 2: stop again, then termination steps until every node is done and nothing is in flight.
-                await All(g.Select(n => n.StopWorldAsync(cycle, coordinator)), "stop for termination");
-                counters = await All(g.Select(n => n.TerminateAsync(cycle)), "terminate");
-                waves += await UntilQuietAsync(counters, () => All(g.Select(n => n.TerminateAsync(cycle)), "terminate"), t2, last => counters = last);
+                t1 = laps.Lap(CycleLaps.Step.Resume);
+                GcMarkCounters[] marked = counters;
+                waves += await UntilQuietAsync(counters, () => All(g.Select(n => n.MarkStepAsync(cycle)), "mark step"), t1, last => marked = last);
+                t2 = laps.Lap(CycleLaps.Step.Mark);
+                // Pause 2: stop again with a termination step in the same call; the last mark wave is the four-counter
+                // rule's first wave (mutators only queue work, they never send), so a quiet stop ends it in one round.
+                counters = await All(g.Select(n => n.StopAndTerminateAsync(cycle, coordinator)), "stop for termination");
+                laps.Lap(CycleLaps.Step.Stop);
+                waves += laps.Rounds(await UntilQuietAsync(counters, () => All(g.Select(n => n.TerminateAsync(cycle)), "terminate"), t2, last => counters = last,
+                    (marked.Sum(c => c.Sent), marked.Sum(c => c.Received))));
+                laps.Lap(CycleLaps.Step.Terminate);
             }
             else
             {
+                await All(g.Select(n => n.StopWorldAsync(cycle, coordinator)), "stop");
+                laps.Lap(CycleLaps.Step.Stop);
+                counters = await All(g.Select(n => n.BeginMarkAsync(plan)), "mark");
+                laps.Lap(CycleLaps.Step.Begin);
                 t1 = Stopwatch.GetTimestamp();
-                waves += await UntilQuietAsync(counters, () => All(g.Select(n => n.GetCountersAsync(cycle)), "count"), t1, last => counters = last);
-                t2 = Stopwatch.GetTimestamp();
+                waves += laps.Rounds(await UntilQuietAsync(counters, () => All(g.Select(n => n.GetCountersAsync(cycle)), "count"), t1, last => counters = last));
+                t2 = laps.Lap(CycleLaps.Step.Terminate);
             }
 
             long tFinish = Stopwatch.GetTimestamp();
             long[] triggers = pace([.. counters.Select(c => c.Marked)]);
             GcNodeCycle[] perNode = await All(g.Select((n, i) => n.FinishAsync(cycle, triggers[i])), "restart");
-            long t3 = Stopwatch.GetTimestamp();
+            long t3 = laps.Lap(CycleLaps.Step.Finish);
+            GcCycleParts parts = laps.Parts();
             return mode == GcMode.Concurrent
-                ? new CycleOutcome(perNode, Ms(t0, t1), Ms(t1, t2), Ms(t2, t3), counters.Sum(c => c.Sent), waves)
-                : new CycleOutcome(perNode, Ms(t0, t1), Ms(t1, tFinish), Ms(tFinish, t3), counters.Sum(c => c.Sent), waves);
+                ? new CycleOutcome(perNode, Ms(t0, t1), Ms(t1, t2), Ms(t2, t3), counters.Sum(c => c.Sent), waves, parts)
+                : new CycleOutcome(perNode, Ms(t0, t1), Ms(t1, tFinish), Ms(tFinish, t3), counters.Sum(c => c.Sent), waves, parts);
         }
         catch (Exception e)
         {
@@ -125,13 +141,14 @@ internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershi
     /// <summary>
     /// Waves of <paramref name="wave"/> until the four-counter condition holds and every node reports Done: two waves
     /// with the same (Σ sent, Σ received) and Σ sent = Σ received. Returns the waves run; the last counters go to
-    /// <paramref name="last"/>.
+    /// <paramref name="last"/>; <paramref name="before"/> is the sums of a wave that ended before
+    /// <paramref name="counters"/> were asked for (the rule's first wave), if any.
     /// </summary>
     private async Task<long> UntilQuietAsync(GcMarkCounters[] counters, Func<Task<GcMarkCounters[]>> wave, long since,
-        Action<GcMarkCounters[]>? last = null)
+        Action<GcMarkCounters[]>? last = null, (long Sent, long Received)? before = null)
     {
         long waves = 0;
-        (long Sent, long Received) previous = (-1, -1);
+        (long Sent, long Received) previous = before ?? (-1, -1);
         while (true)
         {
             ThrowIfFailed(counters);

@@ -36,7 +36,8 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
     private long _sent, _received, _lost, _markTicks;
     private int _clientsDropped;
     private string? _failure;
-    private List<ulong[]>? _early;                   // batches of this cycle that came before its BeginMark (another node began first)
+    private List<(long Cycle, ulong[] Words)>? _early;   // batches of a cycle not begun here yet (another node began first); a stop keeps its cycle's
+    private StepClock _clock;                        // where this node's part of _cycle spent its time (GcNodeParts)
     private long _abortedUpTo;                       // the newest cycle aborted here: a stop of it or an older one that arrives late must not close the gate
 
     /// <summary>Created by Orleans on the silo the key names.</summary>
@@ -151,6 +152,31 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
     }
 
     /// <inheritdoc/>
+    public Task<long> SweepBeforeStopAsync(long cycle)
+    {
+        // Mutators run: this is the sweep Go's gcStart does before it stops the world, so that pause 1's sweep
+        // termination finds nothing left (GcMarkSession.SweptInPause, reported in GcNodeParts).
+        long t0 = Stopwatch.GetTimestamp();
+        long spans = Node.Heap.SweepBeforeStop();
+        _clock.SweptBefore(cycle, spans, Stopwatch.GetTimestamp() - t0);
+        return Task.FromResult(spans);
+    }
+
+    /// <inheritdoc/>
+    public async Task<GcMarkCounters> StopAndBeginAsync(GcMarkPlan plan, SiloAddress coordinator)
+    {
+        await StopWorldAsync(plan.Cycle, coordinator);
+        return await BeginMarkAsync(plan);
+    }
+
+    /// <inheritdoc/>
+    public async Task<GcMarkCounters> StopAndTerminateAsync(long cycle, SiloAddress coordinator)
+    {
+        await StopWorldAsync(cycle, coordinator);
+        return await TerminateAsync(cycle);
+    }
+
+    /// <inheritdoc/>
     public async Task StopWorldAsync(long cycle, SiloAddress coordinator)
     {
         if (cycle <= _abortedUpTo)
@@ -167,10 +193,12 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
             AbortCurrent($"cycle {cycle} started before cycle {_cycle} ended here");
         }
 
+        _clock.Begin(cycle);
         _cycle = cycle;
-        _early = null;
+        _early?.RemoveAll(e => e.Cycle != cycle);
         _gc.Watch(cycle, coordinator, Node.Options.NodeCallTimeout * 3);
         _gc.BeforeStop?.Invoke(cycle);
+        long t0 = Stopwatch.GetTimestamp();
         if (!await _gc.Gate.CloseAsync(Node.Options.NodeCallTimeout))
         {
             // Either the abort opened the gate while the calls in flight drained (it does not wait for them), or they did
@@ -179,6 +207,8 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
                 ? "the cycle was aborted while calls in flight drained"
                 : $"{_gc.Gate.InFlight} calls still in flight after {Node.Options.NodeCallTimeout}").ToException();
         }
+
+        _clock.Closed(t0);
     }
 
     /// <inheritdoc/>
@@ -206,10 +236,14 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         _session = plan.Mode == GcMode.Concurrent ? heap.BeginConcurrentMarkSession() : heap.BeginMarkSession();
         _gc.SessionOpened(_session);
         Send(_session.ShadeRoots());
-        foreach (ulong[] batch in _early ?? [])
+        _clock.Begun(t0, _session.SweptInPause);
+        foreach ((long c, ulong[] batch) in _early ?? [])
         {
-            Send(_session.Shade(batch));
-            _received++;
+            if (c == plan.Cycle)
+            {
+                Send(_session.Shade(batch));
+                _received++;
+            }
         }
 
         _early = null;
@@ -225,15 +259,18 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
     /// <inheritdoc/>
     public Task ShadeAsync(long cycle, ulong[] words)
     {
-        if (cycle == _cycle && _session is null && _gc.Gate.IsClosed)
+        if (cycle == _cycle && _session is null && !_gc.Gate.IsClosed)
         {
-            (_early ??= []).Add(words);             // stopped, not yet marking: shaded by BeginMark, counted there
-            return Task.CompletedTask;
+            return Task.CompletedTask;              // a late batch of a cycle that finished here: changes nothing
         }
 
         if (cycle != _cycle || _session is not { IsOpen: true } session)
         {
-            return Task.CompletedTask;              // a late batch of a cycle that ended here: changes nothing
+            // A cycle not begun here: its other nodes stop and begin in one call each, so a batch can arrive before this
+            // node's stop. Kept for its begin (shaded and counted there); a stop for any other cycle drops it, so a late
+            // batch of an aborted cycle changes nothing.
+            (_early ??= []).Add((cycle, words));
+            return Task.CompletedTask;
         }
 
         try
@@ -263,14 +300,18 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
             throw HeapError.InvalidArgument($"node {Node.Name}: cycle {cycle} has no open mark here (its cycle is {_cycle})").ToException();
         }
 
+        long t0 = Stopwatch.GetTimestamp();
         GcCycle local = session.Finish();
         _session = null;
         _gc.Trigger = trigger;
         _gc.CycleEnded(abortReason: null);
+        _clock.Finished(t0);
         _gc.Gate.Open();
+        _clock.Opened();
         MarkCounts c = local.Counts;
         return Task.FromResult(new GcNodeCycle(Node.Name, local.HeapLiveBefore, local.HeapLiveAfter, local.Marked, c.Objects,
-            c.Dangling + _lost, c.Interior, c.Foreign, local.Roots, _clientsDropped, Stopwatch.GetElapsedTime(0, _markTicks).TotalMilliseconds));
+            c.Dangling + _lost, c.Interior, c.Foreign, local.Roots, _clientsDropped, Stopwatch.GetElapsedTime(0, _markTicks).TotalMilliseconds,
+            _clock.Parts()));
     }
 
     /// <inheritdoc/>
@@ -316,6 +357,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         }
 
         _gc.Gate.Open();
+        _clock.Opened();
         return Task.CompletedTask;
     }
 
@@ -346,6 +388,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         GcMarkTermination t = session.MarkTermination();
         Send(t.Outgoing);
         _markTicks += Stopwatch.GetTimestamp() - t0;
+        _clock.Terminated(t0);
         return Task.FromResult(Counters(t.Done && t.Outgoing.Length == 0));
     }
 

@@ -59,7 +59,16 @@ public unsafe class GcSweepTests
     [Fact]
     public void An_owner_free_on_an_unswept_span_goes_to_mcentral_not_to_the_free_stack()
     {
-        using NodeHeap heap = TestHeap.Create();
+        // No background sweeper: it could sweep a's span between the cycle and the free, and the free would then be
+        // a swept span's (stacked), which is not what this test looks at.
+        using var heap = NodeHeap.Create(new HeapOptions
+        {
+            ArenaSize = 64 * TestHeap.MiB,
+            Slot = 10,
+            BackgroundScavenger = false,
+            ScavengeDelay = TimeSpan.FromHours(1),
+            BackgroundSweeper = false,
+        });
         MCache c = heap.CreateCache();
         RootSet roots = heap.CreateRoots();
         nuint a = c.Malloc(48, noscan: true);

@@ -1,0 +1,47 @@
+namespace ClusterHeap.Contracts;
+
+/// <summary>
+/// One node's clock parts of a cluster cycle, in milliseconds, measured on the node (docs/DESIGN.md §12, "Where a
+/// pause goes"). <see cref="SweepMs"/> runs before the first stop, the mutators running; the rest is inside the pauses.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("ClusterHeap.GcNodeParts")]
+public sealed record GcNodeParts(
+    [property: Id(0)] double SweepMs,
+    [property: Id(1)] long SweptBeforeStop,
+    [property: Id(2)] double GateMs,
+    [property: Id(3)] double BeginMs,
+    [property: Id(4)] long SweptInPause,
+    [property: Id(5)] double TerminateMs,
+    [property: Id(6)] double FinishMs,
+    [property: Id(7)] double PausedMs)
+{
+    // SweepMs: the last cycle's sweep finished before the stop (Go's gcStart), in SweptBeforeStop spans.
+    // GateMs: closing the gate, for both stops: waiting for client calls in flight.
+    // BeginMs: the heap's pause-1 part — sweep termination (SweptInPause spans: 0 when the sweep finished before the
+    //   stop), mcache flush, the roots (concurrent: shaded as a snapshot, barrier on; stop the world: the whole local mark).
+    // TerminateMs: mark termination's steps (concurrent), or the foreign batches shaded (stop the world).
+    // FinishMs: barrier off, mcaches flushed, the sweep started.
+    // PausedMs: this node's gate closed, in total: the longest a mutator's call on this node could wait.
+}
+
+/// <summary>
+/// The coordinator's clock parts of a cluster cycle, in milliseconds: each is one step's round of calls to every node
+/// at once (so it includes the call round trips), in the order they run. <see cref="SweepMs"/> runs before the first
+/// stop; <see cref="MarkMs"/> (concurrent) is the mark beside the mutators; the rest are inside the pauses.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("ClusterHeap.GcCycleParts")]
+public sealed record GcCycleParts(
+    [property: Id(0)] double SweepMs,
+    [property: Id(1)] double StopMs,
+    [property: Id(2)] double BeginMs,
+    [property: Id(3)] double ResumeMs,
+    [property: Id(4)] double MarkMs,
+    [property: Id(5)] double TerminateMs,
+    [property: Id(6)] double FinishMs,
+    [property: Id(7)] long Rounds)
+{
+    // StopMs: the stop round (both stops, concurrent mode; stop + terminate are one round there for pause 2).
+    // BeginMs: the begin-mark round. ResumeMs: the resume round (concurrent).
+    // TerminateMs: the termination waves (stop the world: the counter waves; concurrent: pause 2's waves after the first).
+    // FinishMs: the finish round. Rounds: the rounds of calls inside the pauses.
+}

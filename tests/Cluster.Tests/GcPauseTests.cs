@@ -1,0 +1,55 @@
+using ClusterHeap.Contracts;
+using Orleans.Runtime;
+
+namespace ClusterHeap.Cluster.Tests;
+
+/// <summary>
+/// What the cluster cycle does inside its pauses (docs/DESIGN.md §12, "Where a pause goes"), on three real silos: the
+/// last cycle's sweep runs before the stop, so no node sweeps inside a pause; a concurrent cycle's pauses are one round
+/// of calls each, plus the resume and the finish, when nothing changed while it marked; every node reports its parts.
+/// </summary>
+public sealed class GcPauseTests
+{
+    [Theory]
+    [InlineData(GcMode.StopTheWorld)]
+    [InlineData(GcMode.Concurrent)]
+    public async Task ACycleSweepsWhatTheLastOneLeftBeforeItStopsAndNothingInsideItsPauses(GcMode mode)
+    {
+        // No background sweeper: the first cycle's garbage stays in unswept spans until the second cycle starts.
+        await using HeapCluster heap = await HeapCluster.StartAsync(3, (_, o) =>
+        {
+            o.GcPercent = -1;
+            o.GcMode = mode;
+            o.BackgroundSweeper = false;
+        });
+        ICentralGcGrain gc = heap.Client.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap);
+        string client = "gc-pause-" + Guid.NewGuid().ToString("n")[..8];
+        await gc.RenewClientAsync(client);
+        NodeInfo[] nodes = await heap.NodesAsync();
+        foreach (NodeInfo n in nodes)
+        {
+            RequestContext.Set(GcKeys.Client, client);
+            MallocBatchResult garbage = await heap.MCache(n.Name).MallocBatchAsync(3000, 64, ObjectKind.Pointer);
+            Assert.Null(garbage.Error);
+            foreach (IGrouping<int, HeapPointer> owner in garbage.Pointers.GroupBy(p => p.Slot))
+            {
+                string name = nodes.Single(x => x.Slot == owner.Key).Name;
+                Assert.Equal(owner.Count(), await heap.Client.GetGrain<IGcNodeGrain>(name).ReleaseRootsAsync(client, [.. owner]));
+            }
+        }
+
+        ClusterGcCycle first = await gc.CollectAsync();
+        ClusterGcCycle second = await gc.CollectAsync();
+
+        Assert.All(first.PerNode, n => Assert.Equal(0, n.Parts!.SweptBeforeStop));    // nothing was unswept yet
+        Assert.All(second.PerNode, n => Assert.True(n.Parts!.SweptBeforeStop > 0, $"{n.Node}: the first cycle's garbage waited to be swept"));
+        Assert.All(second.PerNode, n => Assert.Equal(0, n.Parts!.SweptInPause));
+        Assert.All(second.PerNode, n => Assert.True(n.Parts!.PausedMs > 0 && n.Parts.PausedMs <= second.PauseMs + second.MarkMs,
+            $"{n.Node}: the gate was closed {n.Parts.PausedMs} ms, in a cycle of {second.PauseMs + second.MarkMs} ms"));
+        GcCycleParts parts = second.Parts!;
+        Assert.True(parts.SweepMs > 0);
+        // Concurrent: stop+begin, resume, stop+terminate and finish; nothing ran between the mark's last wave and the
+        // stop, so the stop's termination step ends the mark. Stop the world: stop, begin, the counter waves, finish.
+        Assert.True(mode == GcMode.Concurrent ? parts.Rounds == 4 : parts.Rounds >= 4, $"{parts.Rounds} rounds of calls inside the pauses");
+    }
+}
