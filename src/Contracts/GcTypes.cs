@@ -1,4 +1,5 @@
 using System.Globalization;
+using Orleans.Runtime;
 
 namespace ClusterHeap.Contracts;
 
@@ -17,21 +18,11 @@ public enum GcMode
     Concurrent = 1,
 }
 
-/// <summary>The keys of the client's identity in Orleans' RequestContext (what roots a malloc for which client).</summary>
-public static class GcKeys
-{
-    /// <summary>The client id a call carries; a malloc it makes is rooted for that client.</summary>
-    public const string Client = "clusterheap.client";
-
-    /// <summary>The client id of calls that carry none: its roots have no lease and are never dropped.</summary>
-    public const string Anonymous = "";
-}
-
 /// <summary>
 /// One cluster cycle's orders to a node: the live nodes (where foreign marks go, by slot, with the generation a
 /// pointer must carry), the clients whose leases are live, those whose leases ended (their roots go), and whether a
-/// client the coordinator does not know may be dropped too (only once the coordinator has been up for a whole lease
-/// term: a new activation knows no client until they renew).
+/// client that held a lease and is not live now may be dropped too (only once the coordinator has been up for a whole
+/// lease term: a new activation knows no client until they renew). A client is its connection's grain id.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("ClusterHeap.GcMarkPlan")]
 public sealed record GcMarkPlan(
@@ -39,8 +30,8 @@ public sealed record GcMarkPlan(
     [property: Id(1)] int[] Slots,
     [property: Id(2)] ushort[] Generations,
     [property: Id(3)] string[] Nodes,
-    [property: Id(4)] string[] LiveClients,
-    [property: Id(5)] string[] DroppedClients,
+    [property: Id(4)] GrainId[] LiveClients,
+    [property: Id(5)] GrainId[] DroppedClients,
     [property: Id(6)] bool DropUnknownClients,
     [property: Id(7)] GcMode Mode);
 
@@ -141,9 +132,13 @@ public sealed record ClusterGcStatus(
     [property: Id(8)] ClusterGcCycle[] Recent,
     [property: Id(9)] string Coordinator);
 
-/// <summary>A client's lease on its roots: renew before <see cref="Expires"/>, every <see cref="RenewEvery"/>.</summary>
+/// <summary>
+/// A client's lease on its roots: renew before <see cref="Expires"/>, every <see cref="RenewEvery"/>. <see cref="Client"/>
+/// is the client as the cluster knows it: its connection's grain id, the source of every call it makes, under which
+/// each malloc it makes is rooted.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("ClusterHeap.ClientLease")]
 public sealed record ClientLease(
-    [property: Id(0)] string Client,
+    [property: Id(0)] GrainId Client,
     [property: Id(1)] DateTime Expires,
     [property: Id(2)] TimeSpan RenewEvery);

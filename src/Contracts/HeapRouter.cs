@@ -52,6 +52,19 @@ public sealed class HeapRouter(IGrainFactory grains)
         return (entry.Grain, null);
     }
 
+    /// <summary>The live node that owns <paramref name="pointer"/> (its slot at its generation), or null when none does.</summary>
+    public async ValueTask<NodeInfo?> OwnerAsync(HeapPointer pointer)
+    {
+        int slot = pointer.Slot;
+        if (!Matches(_bySlot, pointer, slot))
+        {
+            await RefreshAsync();
+        }
+
+        Dictionary<int, (NodeInfo Info, IHeapNodeGrain Grain)> table = _bySlot;
+        return Matches(table, pointer, slot) ? table[slot].Info : null;
+    }
+
     /// <summary>The owner of <paramref name="pointer"/>; throws <see cref="NodeGoneException"/>.</summary>
     public async ValueTask<IHeapNodeGrain> ResolveAsync(HeapPointer pointer)
     {

@@ -34,11 +34,14 @@ public interface ICentralGcGrain : IGrainWithIntegerKey
     [AlwaysInterleave, Alias("SetGcMode")]
     Task SetGcModeAsync(GcMode mode);
 
-    /// <summary>A client's connection renews its lease on its roots (one call per client, whatever the nodes).</summary>
+    /// <summary>
+    /// The calling client's connection renews its lease on its roots (one call per client, whatever the nodes). The
+    /// client is the call's source (its connection's grain id), returned in the lease; only a client may call it.
+    /// </summary>
     [AlwaysInterleave, Alias("RenewClient")]
-    Task<ClientLease> RenewClientAsync(string client);
+    Task<ClientLease> RenewClientAsync();
 
-    /// <summary>A client closes: its roots go at the next cycle.</summary>
+    /// <summary>The calling client closes: its roots go at the next cycle.</summary>
     [AlwaysInterleave, Alias("EndClient")]
-    Task EndClientAsync(string client);
+    Task EndClientAsync();
 }

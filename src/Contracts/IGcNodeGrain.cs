@@ -12,13 +12,13 @@ namespace ClusterHeap.Contracts;
 [Alias("ClusterHeap.IGcNodeGrain")]
 public interface IGcNodeGrain : IGrainWithStringKey
 {
-    /// <summary>Roots <paramref name="pointers"/> (objects of this node) for <paramref name="client"/>.</summary>
+    /// <summary>Roots <paramref name="pointers"/> (objects of this node) for <paramref name="client"/> (a connection's grain id, ClientLease.Client).</summary>
     [Alias("AddRoots")]
-    Task AddRootsAsync(string client, [Immutable] HeapPointer[] pointers);
+    Task AddRootsAsync(GrainId client, [Immutable] HeapPointer[] pointers);
 
     /// <summary>Releases <paramref name="client"/>'s roots of <paramref name="pointers"/>; returns how many it held.</summary>
     [Alias("ReleaseRoots")]
-    Task<int> ReleaseRootsAsync(string client, [Immutable] HeapPointer[] pointers);
+    Task<int> ReleaseRootsAsync(GrainId client, [Immutable] HeapPointer[] pointers);
 
     /// <summary>
     /// Stores <paramref name="target"/> (a client pointer, or <see cref="HeapPointer.Null"/> to clear) into the word at
@@ -30,7 +30,7 @@ public interface IGcNodeGrain : IGrainWithStringKey
 
     /// <summary>How many roots <paramref name="client"/> holds on this node.</summary>
     [Alias("CountRoots")]
-    Task<int> CountRootsAsync(string client);
+    Task<int> CountRootsAsync(GrainId client);
 
     /// <summary>Finishes the last cycle's sweep here (Go's finishsweep_m) and returns the heap's live object count (HeapObjects).</summary>
     [AlwaysInterleave, Alias("FinishSweep")]

@@ -50,7 +50,7 @@ public sealed class GcAbortTests(ITestOutputHelper output)
         private readonly Dictionary<string, long> _ops = [];                                            // guarded by _lock
         private readonly List<(string Node, long Target, TaskCompletionSource Done)> _waiters = [];   // guarded by _lock
 
-        public Workload(HeapCluster heap, string client, IEnumerable<string> nodes, string victim)
+        public Workload(HeapCluster heap, GrainId client, IEnumerable<string> nodes, string victim)
         {
             foreach (string node in nodes)
             {
@@ -80,9 +80,8 @@ public sealed class GcAbortTests(ITestOutputHelper output)
             await Task.WhenAll(_loops);
         }
 
-        private async Task LoopAsync(HeapCluster heap, string client, string node, bool tolerateDeath)
+        private async Task LoopAsync(HeapCluster heap, GrainId client, string node, bool tolerateDeath)
         {
-            RequestContext.Set(GcKeys.Client, client);
             IMCacheGrain mcache = heap.MCache(node);
             Dictionary<int, string> nodeOfSlot = [];
             while (!_stop.IsCancellationRequested)
@@ -161,9 +160,7 @@ public sealed class GcAbortTests(ITestOutputHelper output)
     private async Task RunKillScenarioAsync(HeapCluster heap, InProcessSiloHandle victim, InProcessSiloHandle holder,
         InProcessSiloHandle other, Step step)
     {
-        string client = "gc-abort-" + Guid.NewGuid().ToString("n")[..8];
-        await Gc(heap).RenewClientAsync(client);
-        RequestContext.Set(GcKeys.Client, client);
+        GrainId client = (await Gc(heap).RenewClientAsync()).Client;   // the test client's connection, as the cluster knows it
 
         // What must survive: a rooted object on each survivor, the second reachable only through the first, and a
         // pointer from the first to an object on the victim (dangling once it dies).
@@ -245,7 +242,7 @@ public sealed class GcAbortTests(ITestOutputHelper output)
         if (victimCoordinates)
         {
             // A new coordinator knows no client until it renews (a live client renews every period: ClientRootLease).
-            await Gc(heap).RenewClientAsync(client);
+            await Gc(heap).RenewClientAsync();
         }
 
         await heap.Router.RefreshAsync();

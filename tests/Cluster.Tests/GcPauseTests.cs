@@ -23,12 +23,10 @@ public sealed class GcPauseTests
             o.BackgroundSweeper = false;
         });
         ICentralGcGrain gc = heap.Client.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap);
-        string client = "gc-pause-" + Guid.NewGuid().ToString("n")[..8];
-        await gc.RenewClientAsync(client);
+        GrainId client = (await gc.RenewClientAsync()).Client;   // the test client's connection, as the cluster knows it
         NodeInfo[] nodes = await heap.NodesAsync();
         foreach (NodeInfo n in nodes)
         {
-            RequestContext.Set(GcKeys.Client, client);
             MallocBatchResult garbage = await heap.MCache(n.Name).MallocBatchAsync(3000, 64, ObjectKind.Pointer);
             Assert.Null(garbage.Error);
             foreach (IGrouping<int, HeapPointer> owner in garbage.Pointers.GroupBy(p => p.Slot))

@@ -16,19 +16,34 @@ public sealed class GcTests
     private const int ObjectSize = 64;                // 8 words: word 0 the cookie, words 1..7 pointer words
     private const ulong CookieTag = 0xC0DEUL << 48;   // never an arena address (slot -1), so the marker never follows it
 
-    /// <summary>One client's picture of its objects: where each lives, its links, and which it roots.</summary>
-    private sealed class Model(HeapCluster heap, string client)
+    /// <summary>
+    /// One client's picture of its objects: where each lives, its links, and which it roots. The client is a real
+    /// connection (<paramref name="connection"/>: the test cluster's client, or a silo's hosted client); the cluster knows
+    /// it by the grain id every call it makes carries, which its lease names (<see cref="StartLeaseAsync"/>).
+    /// </summary>
+    private sealed class Model(HeapCluster heap, IClusterClient connection)
     {
         public List<HeapPointer> Objects { get; } = [];
         public Dictionary<HeapPointer, HeapPointer[]> Links { get; } = [];
         public HashSet<HeapPointer> Roots { get; } = [];
         public Dictionary<int, string> NodeOfSlot { get; } = [];
-        public string Client { get; } = client;
+        public GrainId Client { get; private set; }
+
+        public ICentralGcGrain Gc => connection.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap);
+
+        public IMCacheGrain MCache(string node) => connection.GetGrain<IMCacheGrain>(GrainKeys.MCache(node, 0));
+
+        /// <summary>Renews this client's lease (as ClientRootLease does every period) and learns its id from it.</summary>
+        public async Task<ClientLease> StartLeaseAsync()
+        {
+            ClientLease lease = await Gc.RenewClientAsync();
+            Client = lease.Client;
+            return lease;
+        }
 
         public async Task<HeapPointer> NewAsync(string node)
         {
-            RequestContext.Set(GcKeys.Client, Client);
-            HeapPointer p = await heap.MCache(node).MallocAsync(ObjectSize, ObjectKind.Pointer);
+            HeapPointer p = await MCache(node).MallocAsync(ObjectSize, ObjectKind.Pointer);
             await heap.Router.WriteAsync(p, BitConverter.GetBytes(CookieTag | (uint)Objects.Count));
             Objects.Add(p);
             Links[p] = new HeapPointer[7];
@@ -46,7 +61,6 @@ public sealed class GcTests
 
         public async Task ReleaseAsync(HeapPointer p)
         {
-            RequestContext.Set(GcKeys.Client, Client);
             Assert.Equal(1, await GcOf(p).ReleaseRootsAsync(Client, [p]));
             Roots.Remove(p);
         }
@@ -96,14 +110,14 @@ public sealed class GcTests
             o.GcMode = mode;
             configure?.Invoke(o);
         });
-        var model = new Model(heap, "gc-test-" + Guid.NewGuid().ToString("n")[..8]);
+        var model = new Model(heap, heap.Client);
         NodeInfo[] nodes = await heap.NodesAsync();
         foreach (NodeInfo n in nodes)
         {
             model.NodeOfSlot[n.Slot] = n.Name;
         }
 
-        await heap.Client.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap).RenewClientAsync(model.Client);
+        await model.StartLeaseAsync();
         return (heap, model, [.. nodes.Select(n => n.Name)]);
     }
 
@@ -206,7 +220,6 @@ public sealed class GcTests
     {
         (HeapCluster heap, Model m, string[] nodes) = await StartAsync();
         await using HeapCluster _ = heap;
-        RequestContext.Set(GcKeys.Client, m.Client);
         HeapPointer scalar = await heap.MCache(nodes[0]).MallocAsync(ObjectSize, ObjectKind.Noscan);
         HeapPointer target = await m.NewAsync(nodes[1]);
         IGcNodeGrain gc = m.GcOf(scalar);
@@ -226,13 +239,16 @@ public sealed class GcTests
     {
         (HeapCluster heap, Model keeper, string[] nodes) = await StartAsync(o => o.ClientLease = TimeSpan.FromSeconds(2));
         await using HeapCluster _ = heap;
-        var quitter = new Model(heap, "quitter");
+        // The quitter is another client: a silo's hosted client (its calls carry that silo's client id).
+        IClusterClient hosted = heap.Cluster.GetSiloServiceProvider(heap.Cluster.Silos[0].SiloAddress).GetRequiredService<IClusterClient>();
+        var quitter = new Model(heap, hosted);
         foreach ((int slot, string node) in keeper.NodeOfSlot)
         {
             quitter.NodeOfSlot[slot] = node;
         }
 
-        ClientLease lease = await Gc(heap).RenewClientAsync(quitter.Client);
+        ClientLease lease = await quitter.StartLeaseAsync();
+        Assert.NotEqual(keeper.Client, quitter.Client);
         for (int i = 0; i < 6; i++)
         {
             await keeper.NewAsync(nodes[i % 3]);
@@ -242,15 +258,47 @@ public sealed class GcTests
         // The quitter stops renewing; the keeper renews at its period until the quitter's lease has run out.
         while (DateTime.UtcNow <= lease.Expires)
         {
-            await Gc(heap).RenewClientAsync(keeper.Client);
+            await keeper.StartLeaseAsync();
             await Task.WhenAny(Task.Delay(lease.RenewEvery), Task.Delay(lease.Expires - DateTime.UtcNow + TimeSpan.FromMilliseconds(50)));
         }
 
-        await Gc(heap).RenewClientAsync(keeper.Client);
+        await keeper.StartLeaseAsync();
         await Gc(heap).CollectAsync();
 
         Assert.Equal(0, await quitter.GcOf(quitter.Objects[0]).CountRootsAsync(quitter.Client));
         await keeper.AssertHeapMatchesAsync();   // exactly the keeper's six: the quitter's are gone
+    }
+
+    [Fact]
+    public async Task AClientThatNeverTookALeaseKeepsItsObjectsThroughACycleOnceTheCoordinatorDropsUnknownClients()
+    {
+        (HeapCluster heap, Model keeper, string[] nodes) = await StartAsync(o => o.ClientLease = TimeSpan.FromSeconds(2));
+        await using HeapCluster _ = heap;
+        // A connection without ClientRootLease (a silo's hosted client here): its mallocs are rooted under its id, which
+        // no lease names. Once the coordinator has been up a whole lease term it drops the roots of clients it does not
+        // know that held a lease; this one never held one, so it keeps them (it can only release or free them).
+        IClusterClient hosted = heap.Cluster.GetSiloServiceProvider(heap.Cluster.Silos[1].SiloAddress).GetRequiredService<IClusterClient>();
+        var unleased = new Model(heap, hosted);
+        foreach ((int slot, string node) in keeper.NodeOfSlot)
+        {
+            unleased.NodeOfSlot[slot] = node;
+        }
+
+        for (int i = 0; i < 6; i++)
+        {
+            await unleased.NewAsync(nodes[i % 3]);
+        }
+
+        ClientLease lease = await keeper.StartLeaseAsync();   // the coordinator is older than this lease
+        while (DateTime.UtcNow <= lease.Expires)
+        {
+            await Task.WhenAny(Task.Delay(lease.RenewEvery), Task.Delay(lease.Expires - DateTime.UtcNow + TimeSpan.FromMilliseconds(50)));
+            await keeper.StartLeaseAsync();
+        }
+
+        await Gc(heap).CollectAsync();
+
+        await unleased.AssertHeapMatchesAsync();   // all six, each with its cookie
     }
 
     [Fact]
@@ -333,7 +381,7 @@ public sealed class GcTests
         Assert.True(reason.Contains("coordinator") || reason.Contains($"node {central.Name} left"), reason);
         await Assert.ThrowsAnyAsync<Exception>(() => interrupted);   // its coordinator died with the silo
         // The new coordinator knows no client until it renews; a live client renews every period (ClientRootLease).
-        await Gc(heap).RenewClientAsync(m.Client);
+        await m.StartLeaseAsync();
         ClusterGcCycle next = await Gc(heap).CollectAsync();
         Assert.Equal(2, next.PerNode.Length);
         foreach (int slot in m.NodeOfSlot.Keys.ToArray())
@@ -410,7 +458,6 @@ public sealed class GcTests
         (HeapCluster heap, Model m, string[] nodes) = await StartAsync(o => o.GcPercent = 100);
         await using HeapCluster _ = heap;
         Task<ClusterGcCycle> first = Gc(heap).WaitForCycleAsync(0);
-        RequestContext.Set(GcKeys.Client, m.Client);
         long allocated = 0;
         while (!first.IsCompleted && allocated < (64L << 20))
         {
@@ -437,7 +484,6 @@ public sealed class GcTests
             o.GrantChunk = 4L << 20;
         });
         await using HeapCluster _ = heap;
-        RequestContext.Set(GcKeys.Client, m.Client);
         // Garbage well past the limit: every time the limit is hit, a cycle frees the garbage and the malloc goes on.
         for (int i = 0; i < 48; i++)
         {

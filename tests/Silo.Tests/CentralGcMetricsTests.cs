@@ -22,11 +22,12 @@ public sealed class CentralGcMetricsTests
     public async Task AfterAForcedClusterCycleTheScrapeReportsItAsGcJsonDid(string mode)
     {
         await using MetricsSilo silo = await MetricsSilo.StartAsync(Node, "--gogc", "100", "--gc-mode", mode);
-        // Objects the cycle finds live: a malloc made inside the silo is rooted for the anonymous client, whose roots stay.
+        // Objects the cycle finds live: a malloc made inside the silo is rooted for the silo's hosted client, a client of its own.
         MallocBatchResult batch = await silo.Grains.GetGrain<IMCacheGrain>(GrainKeys.MCache(Node, 0)).MallocBatchAsync(300, 256);
         Assert.Null(batch.Error);
-        // One client with a live root lease besides the command lines below (whose own leases end when they exit).
-        await silo.Grains.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap).RenewClientAsync("metrics-test-client");
+        // One client with a live root lease besides the command lines below (whose own leases end when they exit): the
+        // hosted client, whose roots the lease keeps.
+        await silo.Grains.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap).RenewClientAsync();
 
         PrometheusScrape before = await silo.FreshScrapeAsync();
         Assert.Equal(0, before.Value("clusterheap_central_gc_cycles_total", Tag));

@@ -4,35 +4,29 @@ using Orleans.Runtime;
 namespace ClusterHeap.Client.Connect;
 
 /// <summary>
-/// This connection's identity as a holder of roots (docs/DESIGN.md §12): every call it makes carries its client id in
-/// Orleans' RequestContext (an outgoing call filter), so each pointer a malloc returns is rooted for it on the object's
-/// node; and it renews its lease on those roots at the central heap — one call per period for the whole cluster, not
-/// one per node. Closing the connection ends the lease; a client that dies stops renewing, and its roots go at the
-/// first cycle after the lease runs out.
+/// This connection's lease on its roots (docs/DESIGN.md §12). The cluster knows the client by its Orleans connection's
+/// grain id, which every call it makes carries as its source: each pointer a malloc returns is rooted for it on the
+/// object's node with nothing added to the call. The lease is renewed at the central heap — one call per period for
+/// the whole cluster, not one per node — and the first renewal tells the client its id (<see cref="Id"/>, what the
+/// shell's root and release name). Closing the connection ends the lease; a client that dies stops renewing, and its
+/// roots go at the first cycle after the lease runs out.
 /// </summary>
-public sealed class ClientRootLease : IOutgoingGrainCallFilter, IAsyncDisposable
+public sealed class ClientRootLease : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private Task? _renewing;
 
-    /// <summary>The client id: machine, process and a fresh suffix, so two connections of one process are two clients.</summary>
-    public string Id { get; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("n")[..8]}";
+    /// <summary>The client id: this connection's grain id, as the cluster sees it (default before <see cref="StartAsync"/>).</summary>
+    public GrainId Id => Lease?.Client ?? default;
 
     /// <summary>The last lease the central heap granted (null before the first renewal).</summary>
     public ClientLease? Lease { get; private set; }
-
-    /// <inheritdoc/>
-    public Task Invoke(IOutgoingGrainCallContext context)
-    {
-        RequestContext.Set(GcKeys.Client, Id);
-        return context.Invoke();
-    }
 
     /// <summary>Takes the first lease (before any malloc can root anything) and keeps renewing it in the background.</summary>
     public async Task StartAsync(IGrainFactory grains)
     {
         ICentralGcGrain central = grains.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap);
-        Lease = await central.RenewClientAsync(Id);
+        Lease = await central.RenewClientAsync();
         _renewing = RenewAsync(central);
     }
 
@@ -43,7 +37,7 @@ public sealed class ClientRootLease : IOutgoingGrainCallFilter, IAsyncDisposable
             try
             {
                 await Task.Delay(Lease?.RenewEvery ?? TimeSpan.FromSeconds(10), _stop.Token);
-                Lease = await central.RenewClientAsync(Id);
+                Lease = await central.RenewClientAsync();
             }
             catch (OperationCanceledException)
             {
@@ -56,7 +50,7 @@ public sealed class ClientRootLease : IOutgoingGrainCallFilter, IAsyncDisposable
         }
     }
 
-    /// <summary>Ends the lease (best effort): the roots go at the next cycle.</summary>
+    /// <summary>Stops renewing (the lease itself runs on until <see cref="EndAsync"/> or its term).</summary>
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync();
@@ -73,7 +67,7 @@ public sealed class ClientRootLease : IOutgoingGrainCallFilter, IAsyncDisposable
     {
         try
         {
-            await grains.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap).EndClientAsync(Id).WaitAsync(TimeSpan.FromSeconds(5));
+            await grains.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap).EndClientAsync().WaitAsync(TimeSpan.FromSeconds(5));
         }
         catch (Exception)
         {

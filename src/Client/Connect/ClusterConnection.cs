@@ -36,7 +36,7 @@ public sealed class ClusterConnection : IAsyncDisposable
         RootLease = clientHost.Services.GetRequiredService<ClientRootLease>();
     }
 
-    /// <summary>This client's id on its calls and its lease on its roots (ClientRootLease.cs).</summary>
+    /// <summary>This client's lease on its roots, and its id as the cluster knows it (ClientRootLease.cs).</summary>
     public ClientRootLease RootLease { get; }
 
     public IClusterClient Client { get; }
@@ -182,9 +182,7 @@ public sealed class ClusterConnection : IAsyncDisposable
         builder.UseOrleansClient(c =>
         {
             clustering(c);
-            var rootLease = new ClientRootLease();
-            c.Services.AddSingleton(rootLease);
-            c.AddOutgoingGrainCallFilter(rootLease);
+            c.Services.AddSingleton(new ClientRootLease());   // an instance: the connection ends it, not the container
             // Orleans retries a first connection forever by default: give a cluster that is still starting
             // --connect-timeout (10 s), then fail; the caller names what it tried in one sentence.
             Stopwatch? failing = null;

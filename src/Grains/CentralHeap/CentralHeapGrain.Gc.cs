@@ -30,8 +30,8 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
     private const int Attempts = 3;                                              // cycles tried per run before it fails
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(250);   // wait after the first abort; doubles
 
-    private readonly Dictionary<string, DateTime> _clientLeases = [];
-    private readonly HashSet<string> _endedClients = [];
+    private readonly Dictionary<GrainId, DateTime> _clientLeases = [];   // a client is its connection's grain id
+    private readonly HashSet<GrainId> _endedClients = [];
     private readonly Queue<ClusterGcCycle> _recentCycles = new();
     private readonly long _gcStartTicks = Stopwatch.GetTimestamp();
     private readonly DateTime _gcActivated = DateTime.UtcNow;
@@ -122,13 +122,9 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
     }
 
     /// <inheritdoc/>
-    public Task<ClientLease> RenewClientAsync(string client)
+    public Task<ClientLease> RenewClientAsync()
     {
-        if (string.IsNullOrEmpty(client))
-        {
-            throw HeapError.InvalidArgument("a client id must not be empty (the empty id is the anonymous client, which has no lease)").ToException();
-        }
-
+        GrainId client = CallingClient("renew a lease");
         DateTime expires = DateTime.UtcNow + _options.ClientLease;
         _clientLeases[client] = expires;
         _endedClients.Remove(client);
@@ -136,8 +132,9 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
     }
 
     /// <inheritdoc/>
-    public Task EndClientAsync(string client)
+    public Task EndClientAsync()
     {
+        GrainId client = CallingClient("end a lease");
         if (_clientLeases.Remove(client))
         {
             _endedClients.Add(client);
@@ -146,10 +143,14 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
         return Task.CompletedTask;
     }
 
+    /// <summary>The client this call came from (Gc/GcCaller.cs: the gate filter read the call's source).</summary>
+    private static GrainId CallingClient(string what) => GcCaller.Client
+        ?? throw HeapError.InvalidArgument($"only a client connection can {what}: a lease covers the roots of the client that holds it").ToException();
+
     private void ExpireClients()
     {
         DateTime now = DateTime.UtcNow;
-        foreach (string c in _clientLeases.Where(kv => kv.Value < now).Select(kv => kv.Key).ToArray())
+        foreach (GrainId c in _clientLeases.Where(kv => kv.Value < now).Select(kv => kv.Key).ToArray())
         {
             _clientLeases.Remove(c);
             _endedClients.Add(c);
@@ -261,8 +262,8 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
         }
 
         long cycle = _lastCycleId = Math.Max(_lastCycleId + 1, DateTime.UtcNow.Ticks);
-        string[] live = [GcKeys.Anonymous, .. _clientLeases.Keys];
-        string[] dropped = [.. _endedClients];
+        GrainId[] live = [.. _clientLeases.Keys];
+        GrainId[] dropped = [.. _endedClients];
         bool dropUnknown = DateTime.UtcNow - _gcActivated >= _options.ClientLease;
         int percent = GcPercent;
         long limit = _memoryLimit;
@@ -291,7 +292,7 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
             throw;
         }
 
-        foreach (string c in dropped)
+        foreach (GrainId c in dropped)
         {
             _endedClients.Remove(c);
         }
@@ -328,5 +329,5 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
     private static partial void LogRetry(ILogger logger, int attempt, string reason, double backoffMs, string suspects);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "gc: client {Client}'s lease expired; its roots go at the next cycle")]
-    private static partial void LogClientExpired(ILogger logger, string client);
+    private static partial void LogClientExpired(ILogger logger, GrainId client);
 }

@@ -57,7 +57,7 @@ internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershi
 
     /// <summary>Runs cycle <paramref name="cycle"/>; <paramref name="pace"/> turns the nodes' marked bytes into their next triggers.</summary>
     public async Task<CycleOutcome> RunAsync(long cycle, SiloAddress coordinator, GcTarget[] nodes, GcMode mode,
-        string[] liveClients, string[] droppedClients, bool dropUnknown, Func<long[], long[]> pace)
+        GrainId[] liveClients, GrainId[] droppedClients, bool dropUnknown, Func<long[], long[]> pace)
     {
         IGcNodeGrain[] g = [.. nodes.Select(n => grains.GetGrain<IGcNodeGrain>(n.Name))];
         _nodes = nodes;

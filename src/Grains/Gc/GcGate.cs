@@ -14,7 +14,7 @@ namespace ClusterHeap.Grains.Gc;
 /// </summary>
 public sealed class GcGate
 {
-    private static readonly AsyncLocal<bool> Inside = new();   // true inside a gated call (see Park)
+    private static readonly AsyncLocal<bool> Inside = new();   // true inside a gated malloc (see Park)
     private volatile TaskCompletionSource? _closed;               // set while the world is stopped
     private volatile TaskCompletionSource? _drained;              // completed when _inFlight drops to 0 while closed
     private int _inFlight;
@@ -25,7 +25,10 @@ public sealed class GcGate
     /// <summary>True while the world is stopped (or stopping).</summary>
     public bool IsClosed => _closed is not null;
 
-    /// <summary>True when the current async flow is inside a gated call (set by the filter, flows into the call).</summary>
+    /// <summary>
+    /// True when the current async flow is inside a gated malloc (set by the filter for mallocs only, the calls that may
+    /// park; it flows into the call).
+    /// </summary>
     public static bool InsideGatedCall
     {
         get => Inside.Value;

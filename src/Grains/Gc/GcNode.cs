@@ -59,6 +59,11 @@ public sealed partial class GcNode
     {
         get
         {
+            if (Volatile.Read(ref _roots) is { } roots)
+            {
+                return roots;   // every gated call reads it: no lock once it exists
+            }
+
             using (_rootsLock.EnterScope())
             {
                 return _roots ??= new ClientRoots(_node.Heap);

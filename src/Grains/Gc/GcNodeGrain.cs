@@ -79,7 +79,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
     }
 
     /// <inheritdoc/>
-    public Task AddRootsAsync(string client, HeapPointer[] pointers)
+    public Task AddRootsAsync(GrainId client, HeapPointer[] pointers)
     {
         foreach (HeapPointer p in pointers)
         {
@@ -98,7 +98,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
     }
 
     /// <inheritdoc/>
-    public Task<int> ReleaseRootsAsync(string client, HeapPointer[] pointers)
+    public Task<int> ReleaseRootsAsync(GrainId client, HeapPointer[] pointers)
     {
         int released = 0;
         foreach (HeapPointer p in pointers)
@@ -110,7 +110,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
     }
 
     /// <inheritdoc/>
-    public Task<int> CountRootsAsync(string client) => Task.FromResult(_gc.Roots.Count(client));
+    public Task<int> CountRootsAsync(GrainId client) => Task.FromResult(_gc.Roots.Count(client));
 
     /// <inheritdoc/>
     public Task LinkAsync(HeapPointer word, HeapPointer target)
