@@ -160,7 +160,7 @@ public sealed class GcAbortTests(ITestOutputHelper output)
     private async Task RunKillScenarioAsync(HeapCluster heap, InProcessSiloHandle victim, InProcessSiloHandle holder,
         InProcessSiloHandle other, Step step)
     {
-        GrainId client = (await Gc(heap).RenewClientAsync()).Client;   // the test cluster's connection, the source of every call below
+        GrainId client = (await Gc(heap).RenewClientAsync()).Client;   // the test client's connection, as the cluster knows it
 
         // What must survive: a rooted object on each survivor, the second reachable only through the first, and a
         // pointer from the first to an object on the victim (dangling once it dies).

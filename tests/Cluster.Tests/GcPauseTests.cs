@@ -23,7 +23,7 @@ public sealed class GcPauseTests
             o.BackgroundSweeper = false;
         });
         ICentralGcGrain gc = heap.Client.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap);
-        GrainId client = (await gc.RenewClientAsync()).Client;   // the test cluster's connection, the source of every call below
+        GrainId client = (await gc.RenewClientAsync()).Client;   // the test client's connection, as the cluster knows it
         NodeInfo[] nodes = await heap.NodesAsync();
         foreach (NodeInfo n in nodes)
         {

@@ -1,11 +1,7 @@
-using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using ClusterHeap.Contracts;
 using ClusterHeap.Grains.Node;
 using ClusterHeap.Heap;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Orleans;
 
 namespace ClusterHeap.Silo.Tests;
@@ -15,39 +11,21 @@ namespace ClusterHeap.Silo.Tests;
 /// it, scraped over HTTP while its node allocates: the ClusterHeap instruments carry the node's
 /// MemStats (the figures GetStats returns), and Orleans' own meter is exported beside them.
 /// </summary>
+[Collection(MetricsSilo.Collection)]
 public sealed class MetricsEndpointTests : IAsyncLifetime
 {
     private const string Node = "metrics-node";
     private static readonly (string, string) Tag = ("node", Node);
-    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(30) };
-    private IHost _host = null!;
-    private int _metricsPort;
+    private MetricsSilo _silo = null!;
 
-    public async Task InitializeAsync()
-    {
-        int[] ports = FreePorts(3);
-        _metricsPort = ports[2];
-        var settings = SiloSettings.Parse(
-            ["--name", Node, "--silo-port", Str(ports[0]), "--gateway-port", Str(ports[1]), "--metrics-port", Str(_metricsPort), "--metrics-meters", "ClusterHeap,Microsoft.Orleans",
-             "--arena-size", "256MiB", "--procs", "2", "--listen", "127.0.0.1", "--cluster-id", $"metrics-{Guid.NewGuid():N}"],
-            _ => null);
-        _host = Program.Build(settings);
-        await _host.StartAsync();
-        await _host.Services.GetRequiredService<HeapNodeService>().Ready.WaitAsync(TimeSpan.FromSeconds(60));
-    }
+    public async Task InitializeAsync() => _silo = await MetricsSilo.StartAsync(Node, "--metrics-meters", "ClusterHeap,Microsoft.Orleans");
 
-    public async Task DisposeAsync()
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await _host.StopAsync(timeout.Token);
-        _host.Dispose();
-        _http.Dispose();
-    }
+    public async Task DisposeAsync() => await _silo.DisposeAsync();
 
     [Fact]
     public async Task ScrapesDuringAllocationAgreeWithTheNodesMemStats()
     {
-        IGrainFactory grains = _host.Services.GetRequiredService<IGrainFactory>();
+        IGrainFactory grains = _silo.Host.Services.GetRequiredService<IGrainFactory>();
         IHeapNodeGrain node = grains.GetGrain<IHeapNodeGrain>(Node);
         using var stop = new CancellationTokenSource();
         Task<long> allocator = AllocateUntilAsync(grains, stop.Token);
@@ -56,7 +34,7 @@ public sealed class MetricsEndpointTests : IAsyncLifetime
         for (int round = 0; round < 5; round++)
         {
             NodeStats before = await node.GetStatsAsync();
-            PrometheusScrape scrape = await FreshScrapeAsync();
+            PrometheusScrape scrape = await _silo.FreshScrapeAsync();
             NodeStats after = await node.GetStatsAsync();
             Between(before.Mallocs, scrape.Value("clusterheap_gc_heap_allocs_objects_total", Tag), after.Mallocs, "mallocs");
             Between(before.Frees, scrape.Value("clusterheap_gc_heap_frees_objects_total", Tag), after.Frees, "frees");
@@ -70,7 +48,7 @@ public sealed class MetricsEndpointTests : IAsyncLifetime
 
         // Quiet: a scrape that reads the heap after the last allocation equals MemStats in every figure.
         NodeStats stats = await node.GetStatsAsync();
-        PrometheusScrape quiet = await FreshScrapeAsync();
+        PrometheusScrape quiet = await _silo.FreshScrapeAsync();
         Assert.True(stats.Mallocs >= allocated, $"{stats.Mallocs} mallocs for {allocated} allocated");
         (string Metric, long Expected)[] pairs =
         [
@@ -104,7 +82,7 @@ public sealed class MetricsEndpointTests : IAsyncLifetime
         Assert.True(stats.HeapObjects > 0 && stats.Frees > 0 && stats.Refills > 0 && stats.LargeObjects > 0, "the run left live, freed, refilled and large objects");
         foreach (SizeClassStats c in stats.BySize)
         {
-            (string, string) cls = ("size_class", Str(c.SizeClass));
+            (string, string) cls = ("size_class", MetricsSilo.Str(c.SizeClass));
             Assert.Equal(c.Mallocs, quiet.Value("clusterheap_gc_heap_allocs_by_size_objects_total", Tag, cls));
             Assert.Equal(c.Frees, quiet.Value("clusterheap_gc_heap_frees_by_size_objects_total", Tag, cls));
         }
@@ -113,7 +91,7 @@ public sealed class MetricsEndpointTests : IAsyncLifetime
 
         // The central heap lives on this one silo: its view is exported here too.
         Assert.Equal(1, quiet.Value("clusterheap_central_nodes", Tag));
-        Assert.Equal(stats.Granted, quiet.Value("clusterheap_central_node_granted_bytes", Tag, ("slot", Str(stats.Slot))));
+        Assert.Equal(stats.Granted, quiet.Value("clusterheap_central_node_granted_bytes", Tag, ("slot", MetricsSilo.Str(stats.Slot))));
         Assert.Equal(stats.Granted, quiet.Value("clusterheap_central_granted_bytes", Tag));
 
         // Orleans' meter is on the same endpoint.
@@ -123,9 +101,9 @@ public sealed class MetricsEndpointTests : IAsyncLifetime
     [Fact]
     public async Task AfterCyclesTheCollectorsInstrumentsAgreeWithTheNodesMemStats()
     {
-        IGrainFactory grains = _host.Services.GetRequiredService<IGrainFactory>();
+        IGrainFactory grains = _silo.Host.Services.GetRequiredService<IGrainFactory>();
         IHeapNodeGrain node = grains.GetGrain<IHeapNodeGrain>(Node);
-        PrometheusScrape before = await FreshScrapeAsync();
+        PrometheusScrape before = await _silo.FreshScrapeAsync();
         Assert.Equal(0, before.Value("clusterheap_gc_cycles_total", Tag));
         Assert.DoesNotContain("clusterheap_gc_pauses_seconds_count", before.Names);   // no pause recorded yet
         MallocBatchResult batch = await grains.GetGrain<IMCacheGrain>(GrainKeys.MCache(Node, 0)).MallocBatchAsync(500, 64);
@@ -133,14 +111,14 @@ public sealed class MetricsEndpointTests : IAsyncLifetime
         await grains.GetGrain<IMCacheGrain>(GrainKeys.MCache(Node, 1)).MallocAsync(100_000);
 
         // The node's collector, twice: nothing roots the objects, so the first cycle's sweep frees them all.
-        ClusterHeap.Heap.NodeHeap heap = _host.Services.GetRequiredService<HeapNodeService>().Heap;
+        ClusterHeap.Heap.NodeHeap heap = _silo.Host.Services.GetRequiredService<HeapNodeService>().Heap;
         heap.Collect();
         heap.FinishSweep();
         heap.Collect();
         heap.FinishSweep();
 
         NodeStats stats = await node.GetStatsAsync();
-        PrometheusScrape quiet = await FreshScrapeAsync();
+        PrometheusScrape quiet = await _silo.FreshScrapeAsync();
         NodeGcStats gc = stats.Gc;
         Assert.Equal(2, gc.NumGC);
         Assert.Equal(501, gc.GcFrees);
@@ -195,42 +173,4 @@ public sealed class MetricsEndpointTests : IAsyncLifetime
 
     private static void Between(long low, long value, long high, string what) =>
         Assert.True(low <= value && value <= high, $"{what}: scraped {value}, GetStats said {low} before and {high} after");
-
-    private async Task<PrometheusScrape> ScrapeAsync()
-    {
-        using HttpResponseMessage response = await _http.GetAsync(new Uri($"http://127.0.0.1:{_metricsPort}/metrics"));
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        return new PrometheusScrape(await response.Content.ReadAsStringAsync());
-    }
-
-    /// <summary>
-    /// A scrape whose heap read is newer than everything before this call. The meter answers one
-    /// collection's instruments from one heap read and reuses it for up to
-    /// <see cref="Grains.Metrics.ClusterHeapMeter.SampleAge"/>: that is the freshness it promises, so
-    /// the scrape comes that long after the call.
-    /// </summary>
-    private async Task<PrometheusScrape> FreshScrapeAsync()
-    {
-        await Task.Delay(Grains.Metrics.ClusterHeapMeter.SampleAge + TimeSpan.FromMilliseconds(5));
-        return await ScrapeAsync();
-    }
-
-    private static string Str(int value) => value.ToString(CultureInfo.InvariantCulture);
-
-    private static int[] FreePorts(int count)
-    {
-        TcpListener[] listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
-        foreach (TcpListener? l in listeners)
-        {
-            l.Start();
-        }
-
-        int[] ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
-        foreach (TcpListener? l in listeners)
-        {
-            l.Stop();
-        }
-
-        return ports;
-    }
 }

@@ -45,6 +45,9 @@ public sealed class PrometheusScrape
     /// <summary>Every metric name present.</summary>
     public IEnumerable<string> Names => _samples.Select(s => s.Name).Distinct();
 
+    /// <summary>How many samples of <paramref name="name"/> there are (one per label set).</summary>
+    public int Count(string name) => _samples.Count(s => s.Name == name);
+
     /// <summary>The one sample of <paramref name="name"/> whose labels include <paramref name="labels"/>; fails when there is not exactly one.</summary>
     public long Value(string name, params (string Key, string Value)[] labels) => checked((long)Number(name, labels));
 

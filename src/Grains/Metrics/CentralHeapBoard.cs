@@ -2,14 +2,16 @@ namespace ClusterHeap.Grains.Metrics;
 
 /// <summary>
 /// The central heap's view as its metrics show it, posted by the activation after each call it
-/// handles. Immutable: observers on other threads read whole snapshots, never the grain's fields.
+/// handles (and when a cycle it started on its own ends). Immutable: observers on other threads read whole snapshots,
+/// never the grain's fields.
 /// </summary>
 public sealed record CentralSnapshot(
     int Nodes,
     long TotalGranted,
     long MemoryLimit,
     ushort LastGeneration,
-    IReadOnlyList<CentralNodeRow> PerNode);
+    IReadOnlyList<CentralNodeRow> PerNode,
+    CentralGcView Gc);
 
 /// <summary>One live node as the central heap knows it.</summary>
 public readonly record struct CentralNodeRow(string Node, int Slot, long Granted);

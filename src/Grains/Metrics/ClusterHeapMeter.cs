@@ -9,9 +9,9 @@ namespace ClusterHeap.Grains.Metrics;
 
 /// <summary>
 /// The <c>ClusterHeap</c> meter of one silo: its node heap's MemStats, BySize, refills, leases,
-/// grants and scavenger as observable instruments, tagged <c>node</c> and <c>slot</c>, and the central
-/// heap's view (nodes, grants, the cluster limit) on the silo that hosts the central heap, and the node heap's
-/// collector (cycles, pauses, goal).
+/// grants and scavenger as observable instruments, tagged <c>node</c> and <c>slot</c>, and the node heap's
+/// collector (cycles, pauses, goal); ClusterHeapMeter.Central.cs adds the central heap's view (nodes, grants, the
+/// cluster limit, the cluster collector's cycles) on the silo that hosts the central heap.
 /// </summary>
 /// <remarks>
 /// Names follow Go's <c>runtime/metrics</c> where Go has the figure, in OpenTelemetry style: the path
@@ -22,16 +22,16 @@ namespace ClusterHeap.Grains.Metrics;
 /// Figures Go has no name for (refills, leases, grants, the arena) are <c>clusterheap.mcache.*</c>,
 /// <c>clusterheap.leases.*</c>, <c>clusterheap.heap.*</c>, <c>clusterheap.central.*</c>.
 /// <para>
-/// Every instrument but one is observable: nothing is recorded on the allocation path, and with no listener
-/// (no <c>--metrics-port</c>, no dotnet-counters) nothing runs at all. The one, the pause histogram
-/// <c>clusterheap.gc.pauses</c> (a histogram cannot be observed), is fed from those same reads: each read records
-/// the pauses of the cycles it is the first to see. A collection reads the node's
+/// Every instrument but two is observable: nothing is recorded on the allocation path, and with no listener
+/// (no <c>--metrics-port</c>, no dotnet-counters) nothing runs at all. The two, the pause histograms
+/// <c>clusterheap.gc.pauses</c> and <c>clusterheap.central.gc.pauses</c> (a histogram cannot be observed), are fed
+/// from those same reads: each read records the pauses of the cycles it is the first to see. A collection reads the node's
 /// stats once (<see cref="HeapNodeService.ReadStats"/>, the same read GetStats answers with, world
 /// stopped for the read) and every instrument of that collection reports from that one read: a read
 /// younger than <see cref="SampleAge"/> is reused.
 /// </para>
 /// </remarks>
-public sealed class ClusterHeapMeter : ILifecycleParticipant<ISiloLifecycle>, IDisposable
+public sealed partial class ClusterHeapMeter : ILifecycleParticipant<ISiloLifecycle>, IDisposable
 {
     /// <summary>The meter's name (OpenTelemetry <c>AddMeter</c>, <c>dotnet-counters --counters</c>).</summary>
     public const string Name = "ClusterHeap";
@@ -121,20 +121,6 @@ public sealed class ClusterHeapMeter : ILifecycleParticipant<ISiloLifecycle>, ID
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = PauseBuckets });
     }
 
-    private void CentralInstruments()
-    {
-        _meter.CreateObservableGauge("clusterheap.gc.gomemlimit", () => Central(static c => c.MemoryLimit), "By",
-            "The cluster memory limit all growth grants stay under (Go /gc/gomemlimit:bytes; 9223372036854775807 = none). Reported by the silo hosting the central heap.");
-        _meter.CreateObservableUpDownCounter("clusterheap.central.granted", () => Central(static c => c.TotalGranted), "By",
-            "Bytes granted to all live nodes, as the central heap counts them.");
-        _meter.CreateObservableUpDownCounter("clusterheap.central.nodes", () => Central(static c => c.Nodes), "{node}",
-            "Live nodes (slots assigned) the central heap knows.");
-        _meter.CreateObservableGauge("clusterheap.central.generation", () => Central(static c => c.LastGeneration), "{generation}",
-            "The last slot generation the central heap handed out.");
-        _meter.CreateObservableUpDownCounter("clusterheap.central.node.granted", CentralPerNode, "By",
-            "Bytes granted to each live node as the central heap counts them, tagged node and slot of the granted node.");
-    }
-
     private void Counter(string name, string unit, string description, Func<NodeStats, long> value) =>
         _meter.CreateObservableCounter(name, () => Node(value), unit, description);
 
@@ -169,16 +155,6 @@ public sealed class ClusterHeapMeter : ILifecycleParticipant<ISiloLifecycle>, ID
         Sample() is { } s
             ? [new Measurement<long>(s.ActiveLeasesLent, [.. NodeTags(s), new("direction", "lent")]),
                new Measurement<long>(s.ActiveLeasesHeld, [.. NodeTags(s), new("direction", "held")])]
-            : [];
-
-    private IEnumerable<Measurement<long>> Central(Func<CentralSnapshot, long> value) =>
-        _central.Current is { } c && _node.Assigned
-            ? [new Measurement<long>(value(c), new KeyValuePair<string, object?>("node", _node.Name))]
-            : [];
-
-    private IEnumerable<Measurement<long>> CentralPerNode() =>
-        _central.Current is { } c
-            ? c.PerNode.Select(n => new Measurement<long>(n.Granted, new("node", n.Node), new("slot", n.Slot))).ToArray()
             : [];
 
     private static KeyValuePair<string, object?>[] NodeTags(NodeStats s) => [new("node", s.Node), new("slot", s.Slot)];
