@@ -35,7 +35,11 @@ internal sealed unsafe class HeapVerifier(MHeap mheap, MCentral[] centrals, MemS
     private readonly Dictionary<nint, bool> _large = [];        // a span on mheap's large lists → on the unswept one
     private readonly uint _sweepGen = mheap.SweepGen;
 
-    /// <summary>A concurrent mark is between its pauses: swept spans carry its marks (born-marked objects, the marker's).</summary>
+    /// <summary>
+    /// A mark is open — a concurrent mark between its pauses, or a coordinated session (GcMarkSession.cs) between its
+    /// steps, which the verifier may run between since the session holds the world lock per step only: swept spans
+    /// carry its marks (born-marked objects, the marker's).
+    /// </summary>
     public bool Marking { get; init; }
     private long _spans, _freeRuns, _objects, _bytes, _pagesInUse, _pagesFree, _pagesReleased;
 

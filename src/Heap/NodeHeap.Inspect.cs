@@ -16,7 +16,7 @@ public sealed unsafe partial class NodeHeap
             try
             {
                 VerifyReport report = null!;
-                _mheap.WithLock(() => report = new HeapVerifier(_mheap, _centrals, stats, caches, [.. leases]) { Marking = _marking }.Run());
+                _mheap.WithLock(() => report = new HeapVerifier(_mheap, _centrals, stats, caches, [.. leases]) { Marking = _marking || _markSession != null }.Run());
                 return report;
             }
             finally

@@ -57,6 +57,18 @@ public sealed unsafe class RootIndex : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// Gives (key, client)'s entry the stamp <paramref name="stamp"/>; false (and nothing changes) when that client does
+    /// not root key.
+    /// </summary>
+    public bool TryRestamp(ulong key, int client, long stamp)
+    {
+        int i = Find(key, client);
+        if (i < 0) return false;
+        _buckets[i].Stamp = stamp;
+        return true;
+    }
+
     /// <summary>True when <paramref name="client"/> roots <paramref name="key"/>.</summary>
     public bool Contains(ulong key, int client) => Find(key, client) >= 0;
 

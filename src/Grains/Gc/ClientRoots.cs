@@ -64,7 +64,7 @@ public sealed class ClientRoots
     /// </summary>
     public long Stamp => Volatile.Read(ref _added);
 
-    /// <summary>Roots <paramref name="pointer"/> for <paramref name="client"/> (once: rooting it again changes nothing).</summary>
+    /// <summary>Roots <paramref name="pointer"/> for <paramref name="client"/> (once: rooting it again only renews the root's stamp).</summary>
     public void Add(GrainId client, ulong pointer)
     {
         using (_lock.EnterScope())
@@ -197,11 +197,17 @@ public sealed class ClientRoots
 
     private void AddLocked(Client c, ulong pointer)
     {
-        if (_index.Contains(pointer, c.Number)) return;
-        int handle = _set.Add(pointer);
-        _index.TryAdd(pointer, c.Number, handle, _added);
+        // Rooted by this client already: the root of an older object at this address whose free has not dropped its roots
+        // yet (FreeRacingMallocRootTests). The root is now the new object's, so it takes this add's stamp: that free, which
+        // read its stamp before it freed, must not drop it.
+        if (!_index.TryRestamp(pointer, c.Number, _added))
+        {
+            int handle = _set.Add(pointer);
+            _index.TryAdd(pointer, c.Number, handle, _added);
+            c.Count++;
+        }
+
         Volatile.Write(ref _added, _added + 1);
-        c.Count++;
     }
 
     private void FreedLocked(ulong pointer, long stamp)
