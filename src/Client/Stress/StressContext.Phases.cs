@@ -58,9 +58,25 @@ public sealed partial class StressContext
         {
             _phase = Timed;
             Clock.Restart();
-            if (Options.Ops <= 0) _timeUp = new Timer(_ => EndTimed(), null, Options.Duration, Timeout.InfiniteTimeSpan);
+            if (Options.Ops <= 0) _timeUp = new Timer(_ => TimeUp(), null, Options.Duration, Timeout.InfiniteTimeSpan);
         }
         _onStop = Stop.Token.Register(EndTimed); // runs at once when Stop was already asked for
+    }
+
+    /// <summary>
+    /// The timer's callback: a timer may fire a little before its due time (a few ms was seen in CI), so the phase ends
+    /// only once its clock has run the whole duration; before that, the timer is re-armed for what is left.
+    /// </summary>
+    private void TimeUp()
+    {
+        TimeSpan left = Options.Duration - Clock.Elapsed;
+        if (left > TimeSpan.Zero)
+        {
+            _timeUp?.Change(TimeSpan.FromMilliseconds(Math.Ceiling(left.TotalMilliseconds)), Timeout.InfiniteTimeSpan);
+            return;
+        }
+
+        EndTimed();
     }
 
     /// <summary>Ends the timed phase now (once; later calls do nothing): its duration is taken and counts go to <see cref="WindDown"/>.</summary>
