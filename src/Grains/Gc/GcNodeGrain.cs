@@ -193,7 +193,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
             AbortCurrent($"cycle {cycle} started before cycle {_cycle} ended here");
         }
 
-        _clock.Begin(cycle);
+        _clock.Stopping(cycle, _gc.Gate.Held);
         _cycle = cycle;
         _early?.RemoveAll(e => e.Cycle != cycle);
         _gc.Watch(cycle, coordinator, Node.Options.NodeCallTimeout * 3);
@@ -208,7 +208,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
                 : $"{_gc.Gate.InFlight} calls still in flight after {Node.Options.NodeCallTimeout}").ToException();
         }
 
-        _clock.Closed(t0);
+        _clock.Closed(t0, _gc.Gate.DrainedAtLastClose);
     }
 
     /// <inheritdoc/>
@@ -300,6 +300,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
             throw HeapError.InvalidArgument($"node {Node.Name}: cycle {cycle} has no open mark here (its cycle is {_cycle})").ToException();
         }
 
+        _clock.Finishing();
         long t0 = Stopwatch.GetTimestamp();
         GcCycle local = session.Finish();
         _session = null;
@@ -307,7 +308,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         _gc.CycleEnded(abortReason: null);
         _clock.Finished(t0);
         _gc.Gate.Open();
-        _clock.Opened();
+        _clock.Opened(finish: true, _gc.Gate.Held);
         MarkCounts c = local.Counts;
         return Task.FromResult(new GcNodeCycle(Node.Name, local.HeapLiveBefore, local.HeapLiveAfter, local.Marked, c.Objects,
             c.Dangling + _lost, c.Interior, c.Foreign, local.Roots, _clientsDropped, Stopwatch.GetElapsedTime(0, _markTicks).TotalMilliseconds,
@@ -357,7 +358,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         }
 
         _gc.Gate.Open();
-        _clock.Opened();
+        _clock.Opened(finish: false, _gc.Gate.Held);
         return Task.CompletedTask;
     }
 
