@@ -4,7 +4,7 @@ namespace ClusterHeap.Contracts;
 /// One node's clock parts of a cluster cycle, in milliseconds, measured on the node (docs/DESIGN.md §12, "Where a
 /// pause goes"). <see cref="SweepMs"/> runs before the first stop, the mutators running; the rest is inside the pauses.
 /// The fields from <see cref="ManagedGcMs"/> on say what else could have made a pause slow, measured in this node's
-/// pause windows (each from a stop's arrival to the gate's opening).
+/// pause windows (each up to the gate's opening).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("ClusterHeap.GcNodeParts")]
 public sealed record GcNodeParts(
@@ -31,7 +31,8 @@ public sealed record GcNodeParts(
     // FinishMs: barrier off, mcaches flushed, the sweep started.
     // PausedMs: this node's gate closed, in total: the longest a mutator's call on this node could wait.
     // ManagedGcMs, ManagedGcs: the .NET collector's pause time and collections in this node's process inside its pause
-    //   windows (GC.GetTotalPauseDuration and GC.CollectionCount(0) deltas).
+    //   windows (GC.GetTotalPauseDuration and GC.CollectionCount(0) deltas), each from this node's reply to the step
+    //   before the stop (the stop's way in included) to the gate's opening (the finish's way in included).
     // QueuedAtStop: thread-pool work items waiting when a stop arrived (the larger of the two stops).
     // Drained: gated client calls in flight when the gate closed (the stop waited for them), both stops.
     // Held: gated client calls that arrived while the gate was closed and waited at it.

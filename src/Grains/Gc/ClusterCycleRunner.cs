@@ -29,7 +29,8 @@ internal sealed record CycleOutcome(GcNodeCycle[] PerNode, double StopMs, double
 ///            foreign marks go node → node in one-way batches, each shaded where it lands and
 ///            what it finds elsewhere sent on
 ///   detect   waves of counter reads until two waves agree and Σ sent = Σ received            (Mattern's four counters)
-///   restart  every node finishes its session (the sweep starts there) and opens its gate
+///   restart  every node finishes its session (the sweep starts there) and opens its gate; once every node has,
+///            each queues its background sweeper (one-way)
 /// </code>
 /// Any failure before restart — a node's call failing or timing out, a node leaving membership, a node reporting a
 /// failed step, termination not reached in time — aborts every node's session: all marks are dropped and nothing is
@@ -126,6 +127,12 @@ internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershi
             GcNodeCycle[] perNode = await All(g.Select((n, i) => n.FinishAsync(cycle, triggers[i])), "restart");
             long t3 = laps.Lap(CycleLaps.Step.Finish);
             laps.PauseEnds(t3, finish: true);
+            foreach (IGcNodeGrain n in g)
+            {
+                // Only now: a sweeper queued at a node's own finish took a core from the nodes still waiting for theirs.
+                n.SweepInBackgroundAsync(cycle).Ignore();
+            }
+
             GcCycleParts parts = laps.Parts();
             return mode == GcMode.Concurrent
                 ? new CycleOutcome(perNode, Ms(t0, t1), Ms(t1, t2), Ms(t2, t3), counters.Sum(c => c.Sent), waves, parts)

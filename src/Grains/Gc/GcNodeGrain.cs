@@ -159,6 +159,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         long t0 = Stopwatch.GetTimestamp();
         long spans = Node.Heap.SweepBeforeStop();
         _clock.SweptBefore(cycle, spans, Stopwatch.GetTimestamp() - t0);
+        _clock.Replied();
         return Task.FromResult(spans);
     }
 
@@ -302,7 +303,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
 
         _clock.Finishing();
         long t0 = Stopwatch.GetTimestamp();
-        GcCycle local = session.Finish();
+        GcCycle local = session.Finish(sweepInBackground: false);   // queued once every node finished: SweepInBackgroundAsync
         _session = null;
         _gc.Trigger = trigger;
         _gc.CycleEnded(abortReason: null);
@@ -313,6 +314,13 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         return Task.FromResult(new GcNodeCycle(Node.Name, local.HeapLiveBefore, local.HeapLiveAfter, local.Marked, c.Objects,
             c.Dangling + _lost, c.Interior, c.Foreign, local.Roots, _clientsDropped, Stopwatch.GetElapsedTime(0, _markTicks).TotalMilliseconds,
             _clock.Parts()));
+    }
+
+    /// <inheritdoc/>
+    public Task SweepInBackgroundAsync(long cycle)
+    {
+        Node.Heap.StartBackgroundSweep();
+        return Task.CompletedTask;
     }
 
     /// <inheritdoc/>
@@ -374,6 +382,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         GcMarkStep step = session.MarkStep(StepObjects);
         Send(step.Outgoing);
         _markTicks += Stopwatch.GetTimestamp() - t0;
+        _clock.Replied();
         return Task.FromResult(Counters(step.Drained && step.Outgoing.Length == 0));
     }
 

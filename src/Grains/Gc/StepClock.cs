@@ -21,6 +21,8 @@ internal struct StepClock
     private long _closedAt;                  // when the gate last closed; 0 while it is open
     private long _windowGc, _windowGcs, _windowHeld;   // at the open window's stop: GC pause ticks, collections, gate's held count
     private bool _inWindow;                  // a stop arrived and its gate has not opened yet
+    private long _repliedGc, _repliedGcs;    // at the last reply before a stop (sweep, mark step), if _replied: a window starts there
+    private bool _replied;
     private long _managedGc, _managedGcs;    // in the closed windows: GC pause ticks (TimeSpan's), collections
     private long _queued, _drained, _held;   // thread-pool queue at a stop (max); calls drained, held
     private long _stopAt, _resumedAt, _stop2At, _finishAt, _openedAt;   // host clock, µs
@@ -39,7 +41,11 @@ internal struct StepClock
         long now = HostClock.NowUs();
         if (cycle != _cycle)
         {
-            this = new StepClock { _sweepCycle = _sweepCycle, _sweep = _sweep, _sweptBefore = _sweptBefore, _cycle = cycle, _stopAt = now };
+            this = new StepClock
+            {
+                _sweepCycle = _sweepCycle, _sweep = _sweep, _sweptBefore = _sweptBefore, _cycle = cycle, _stopAt = now,
+                _repliedGc = _repliedGc, _repliedGcs = _repliedGcs, _replied = _replied,
+            };
         }
         else
         {
@@ -47,8 +53,10 @@ internal struct StepClock
         }
 
         _queued = Math.Max(_queued, ThreadPool.PendingWorkItemCount);
-        _windowGc = GC.GetTotalPauseDuration().Ticks;
-        _windowGcs = GC.CollectionCount(0);
+        // The window opens at the reply before this stop when there was one, so the stop's way in is in it too.
+        _windowGc = _replied ? _repliedGc : GC.GetTotalPauseDuration().Ticks;
+        _windowGcs = _replied ? _repliedGcs : GC.CollectionCount(0);
+        _replied = false;
         _windowHeld = held;
         _inWindow = true;
     }
@@ -85,6 +93,14 @@ internal struct StepClock
         if (_closedAt == 0) return;
         _paused += now - _closedAt;
         _closedAt = 0;
+    }
+
+    /// <summary>A step that a stop may follow (the sweep before the stop, a mark step) replies now.</summary>
+    public void Replied()
+    {
+        _repliedGc = GC.GetTotalPauseDuration().Ticks;
+        _repliedGcs = GC.CollectionCount(0);
+        _replied = true;
     }
 
     /// <summary>The finish arrived.</summary>
