@@ -29,9 +29,14 @@ internal static class GraphPauses
         yield return Field("gc_pause_p50_ms", At(pauses, 0.50));
         yield return Field("gc_pause_p99_ms", At(pauses, 0.99));
         yield return Field("gc_pause_max_ms", pauses.Length == 0 ? 0 : pauses[^1]);
-        yield return Field("gc_pause_gates_p50_ms", At(gates, 0.50));
-        yield return Field("gc_pause_gates_p99_ms", At(gates, 0.99));
-        yield return Field("gc_pause_gates_max_ms", gates.Length == 0 ? 0 : gates[^1]);
+        if (gates.Length > 0)
+        {
+            // Only where the nodes share the coordinator's clock (one host), and the silos report their times.
+            yield return Field("gc_pause_gates_p50_ms", At(gates, 0.50));
+            yield return Field("gc_pause_gates_p99_ms", At(gates, 0.99));
+            yield return Field("gc_pause_gates_max_ms", gates[^1]);
+        }
+
         yield return Field("gc_sweep_ms", Median(parts, c => c.SweepMs));
         yield return Field("gc_stop_ms", Median(parts, c => c.StopMs));
         yield return Field("gc_begin_ms", Median(parts, c => c.BeginMs));
@@ -56,18 +61,25 @@ internal static class GraphPauses
 
         // Each round's way out and back (the shared clock's), medians over the counted cycles.
         Way[] ways = [.. counted.Select(Ways).OfType<Way>()];
-        yield return Field("gc_stop_out_ms", Median(ways, w => w.StopOut));
-        yield return Field("gc_resume_out_ms", Median(ways, w => w.ResumeOut));
-        yield return Field("gc_resume_back_ms", Median(ways, w => w.ResumeBack));
-        yield return Field("gc_stop2_out_ms", Median(ways, w => w.Stop2Out));
-        yield return Field("gc_finish_out_ms", Median(ways, w => w.FinishOut));
-        yield return Field("gc_finish_back_ms", Median(ways, w => w.FinishBack));
+        if (ways.Length > 0)
+        {
+            yield return Field("gc_stop_out_ms", Median(ways, w => w.StopOut));
+            yield return Field("gc_resume_out_ms", Median(ways, w => w.ResumeOut));
+            yield return Field("gc_resume_back_ms", Median(ways, w => w.ResumeBack));
+            yield return Field("gc_stop2_out_ms", Median(ways, w => w.Stop2Out));
+            yield return Field("gc_finish_out_ms", Median(ways, w => w.FinishOut));
+            yield return Field("gc_finish_back_ms", Median(ways, w => w.FinishBack));
+        }
 
         ClusterGcCycle slow = counted.Concat(paced).MaxBy(c => c.PauseMs)!;
         GcCycleParts p = slow.Parts ?? new GcCycleParts(0, 0, 0, 0, 0, 0, 0, 0);
         GcNodeParts n = Slowest(slow.PerNode) ?? new GcNodeParts(0, 0, 0, 0, 0, 0, 0, 0);
         yield return Field("gc_slowest_pause_ms", slow.PauseMs);
-        yield return Field("gc_slowest_gates_ms", GcPauseTimeline.ToLastGateMs(slow) ?? -1);
+        if (GcPauseTimeline.ToLastGateMs(slow) is { } slowGates)
+        {
+            yield return Field("gc_slowest_gates_ms", slowGates);
+        }
+
         yield return Field("gc_slowest_stop_ms", p.StopMs);
         yield return Field("gc_slowest_begin_ms", p.BeginMs);
         yield return Field("gc_slowest_resume_ms", p.ResumeMs);

@@ -43,8 +43,14 @@ internal struct StepClock
         {
             this = new StepClock
             {
-                _sweepCycle = _sweepCycle, _sweep = _sweep, _sweptBefore = _sweptBefore, _cycle = cycle, _stopAt = now,
-                _repliedGc = _repliedGc, _repliedGcs = _repliedGcs, _replied = _replied,
+                _sweepCycle = _sweepCycle,
+                _sweep = _sweep,
+                _sweptBefore = _sweptBefore,
+                _cycle = cycle,
+                _stopAt = now,
+                _repliedGc = _repliedGc,
+                _repliedGcs = _repliedGcs,
+                _replied = _replied,
             };
         }
         else
