@@ -402,7 +402,12 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         return Task.FromResult(Counters(t.Done && t.Outgoing.Length == 0));
     }
 
-    /// <summary>Sends foreign words to their owners, in batches; words of no live node are dangling.</summary>
+    /// <summary>
+    /// Sends foreign words to their owners, in batches; words of no live node are dangling, and so are words of this
+    /// node's own slot: its heap found them outside its arena (the zero-size base, the metadata before the arena, the
+    /// window past it), where no object lives. Sent, such a word came back here as foreign again, for ever: one batch
+    /// always in flight, so the mark never terminated.
+    /// </summary>
     private void Send(ulong[] words)
     {
         if (words.Length == 0)
@@ -414,7 +419,8 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         foreach (ulong w in words)
         {
             int slot = HeapPointer.SlotOf(w & HeapPointer.AddressMask);
-            if (!_routes.TryGetValue(slot, out (ushort Generation, string Node) route) || route.Generation != (ushort)(w >> HeapPointer.AddressBits))
+            if (slot == Node.Slot || !_routes.TryGetValue(slot, out (ushort Generation, string Node) route)
+                || route.Generation != (ushort)(w >> HeapPointer.AddressBits))
             {
                 _lost++;
                 continue;
