@@ -238,8 +238,11 @@ public sealed unsafe partial class NodeHeap
         return cycle;
     }
 
-    private bool _sweepToQueue;                         // a mark ended in this pause; world lock
-    internal volatile bool HoldBackgroundSweep;              // a session's Finish(sweepInBackground: false): queued later, by StartBackgroundSweep
+    private bool _sweepToQueue;                         // a mark ended and its sweeper is not queued yet; set under the world lock, cleared by AfterPause
+    // True from a session's Finish(sweepInBackground: false) until StartBackgroundSweep (the coordinator's one-way call
+    // once every node finished, or the node's abort). Meanwhile AfterPause queues no sweeper, and the spans are swept as
+    // ever by refills, reclaims and the next cycle's sweep termination; it holds back nothing else.
+    internal volatile bool HoldBackgroundSweep;
 
     /// <summary>
     /// After a pause that may have ended a mark, the world lock released: queue the background sweeper then, not inside

@@ -319,7 +319,12 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
     /// <inheritdoc/>
     public Task SweepInBackgroundAsync(long cycle)
     {
-        Node.Heap.StartBackgroundSweep();
+        // A late call for an older cycle would start the sweeper a newer cycle's finish holds: that one's call starts it.
+        if (cycle >= _cycle)
+        {
+            Node.Heap.StartBackgroundSweep();
+        }
+
         return Task.CompletedTask;
     }
 
@@ -330,6 +335,9 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         // of a newer cycle than this node's also ends this node's (the coordinator runs one cycle at a time, so the older
         // one is over there); a node whose part already finished or aborted has nothing to drop.
         _abortedUpTo = Math.Max(_abortedUpTo, cycle);
+        // A node whose finish held its sweeper gets no SweepInBackgroundAsync from an aborted cycle (another node's finish
+        // failed): the abort starts it instead.
+        Node.Heap.StartBackgroundSweep();
         if (cycle >= _cycle && (_session is not null || _gc.Gate.IsClosed || _gc.HasOrphan(_session)))
         {
             AbortCurrent(reason);
