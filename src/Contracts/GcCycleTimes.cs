@@ -50,17 +50,12 @@ public static class GcPauseTimeline
     /// </summary>
     public static double? ToLastGateMs(ClusterGcCycle cycle)
     {
-        if (cycle.Parts?.Times is not { } c || cycle.PerNode.Length == 0)
+        if (OnOneClock(cycle) is not { } nodes || nodes.Any(n => n.OpenedAtUs == 0))
         {
             return null;
         }
 
-        GcNodeTimes[] nodes = [.. cycle.PerNode.Select(n => n.Parts?.Times).OfType<GcNodeTimes>()];
-        if (nodes.Length != cycle.PerNode.Length || nodes.Any(n => n.Clock != c.Clock || n.OpenedAtUs == 0))
-        {
-            return null;
-        }
-
+        GcCycleTimes c = cycle.Parts!.Times!;
         long opened = nodes.Max(n => n.OpenedAtUs);
         if (cycle.Mode != GcMode.Concurrent)
         {
@@ -69,5 +64,20 @@ public static class GcPauseTimeline
 
         long resumed = nodes.Max(n => n.ResumedAtUs);
         return resumed == 0 ? null : ((resumed - c.StopAtUs) + (opened - c.Stop2AtUs)) / 1000.0;
+    }
+
+    /// <summary>
+    /// Every node's times, in <paramref name="cycle"/>'s PerNode order, when the coordinator and every node reported
+    /// times on one clock (they compare with the coordinator's <see cref="GcCycleTimes"/>); null otherwise.
+    /// </summary>
+    public static GcNodeTimes[]? OnOneClock(ClusterGcCycle cycle)
+    {
+        if (cycle.Parts?.Times is not { } c || cycle.PerNode.Length == 0)
+        {
+            return null;
+        }
+
+        GcNodeTimes[] nodes = [.. cycle.PerNode.Select(n => n.Parts?.Times).OfType<GcNodeTimes>()];
+        return nodes.Length == cycle.PerNode.Length && nodes.All(n => n.Clock == c.Clock) ? nodes : null;
     }
 }

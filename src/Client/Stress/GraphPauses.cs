@@ -25,6 +25,7 @@ internal static class GraphPauses
         double[] gates = [.. counted.Concat(paced).Select(GcPauseTimeline.ToLastGateMs).OfType<double>().Order()];
         GcCycleParts[] parts = [.. counted.Select(c => c.Parts).OfType<GcCycleParts>()];
         GcNodeParts[] nodes = [.. counted.Select(c => Slowest(c.PerNode)).OfType<GcNodeParts>()];
+        bool attributed = counted.Count > 0 && counted.All(Attributed);
 
         yield return Field("gc_pause_p50_ms", At(pauses, 0.50));
         yield return Field("gc_pause_p99_ms", At(pauses, 0.99));
@@ -44,14 +45,22 @@ internal static class GraphPauses
         yield return Field("gc_terminate_ms", Median(parts, c => c.TerminateMs));
         yield return Field("gc_finish_ms", Median(parts, c => c.FinishMs));
         yield return Field("gc_rounds", Median(parts, c => c.Rounds));
-        yield return Field("gc_managed_gc_ms", Median(parts, c => c.ManagedGcMs));
+        if (attributed)
+        {
+            yield return Field("gc_managed_gc_ms", Median(parts, c => c.ManagedGcMs));
+        }
+
         yield return Field("gc_node_sweep_ms", Median(nodes, n => n.SweepMs));
         yield return Field("gc_node_gate_ms", Median(nodes, n => n.GateMs));
         yield return Field("gc_node_begin_ms", Median(nodes, n => n.BeginMs));
         yield return Field("gc_node_terminate_ms", Median(nodes, n => n.TerminateMs));
         yield return Field("gc_node_finish_ms", Median(nodes, n => n.FinishMs));
         yield return Field("gc_node_paused_ms", Median(nodes, n => n.PausedMs));
-        yield return Field("gc_node_managed_gc_ms", Median(nodes, n => n.ManagedGcMs));
+        if (attributed)
+        {
+            yield return Field("gc_node_managed_gc_ms", Median(nodes, n => n.ManagedGcMs));
+        }
+
         yield return Field("gc_node_swept_in_pause_max", nodes.Length == 0 ? 0L : nodes.Max(n => n.SweptInPause));
 
         if (counted.Count == 0)
@@ -86,18 +95,21 @@ internal static class GraphPauses
         yield return Field("gc_slowest_terminate_ms", p.TerminateMs);
         yield return Field("gc_slowest_finish_ms", p.FinishMs);
         yield return Field("gc_slowest_rounds", p.Rounds);
-        yield return Field("gc_slowest_managed_gc_ms", p.ManagedGcMs);
-        yield return Field("gc_slowest_managed_gcs", p.ManagedGcs);
         yield return Field("gc_slowest_node_gate_ms", n.GateMs);
         yield return Field("gc_slowest_node_begin_ms", n.BeginMs);
         yield return Field("gc_slowest_node_terminate_ms", n.TerminateMs);
         yield return Field("gc_slowest_node_finish_ms", n.FinishMs);
         yield return Field("gc_slowest_node_paused_ms", n.PausedMs);
-        yield return Field("gc_slowest_node_managed_gc_ms", n.ManagedGcMs);
-        yield return Field("gc_slowest_node_managed_gcs", n.ManagedGcs);
-        yield return Field("gc_slowest_node_queued_at_stop", n.QueuedAtStop);
-        yield return Field("gc_slowest_node_drained", n.Drained);
-        yield return Field("gc_slowest_node_held", n.Held);
+        if (Attributed(slow))
+        {
+            yield return Field("gc_slowest_managed_gc_ms", p.ManagedGcMs);
+            yield return Field("gc_slowest_managed_gcs", p.ManagedGcs);
+            yield return Field("gc_slowest_node_managed_gc_ms", n.ManagedGcMs);
+            yield return Field("gc_slowest_node_managed_gcs", n.ManagedGcs);
+            yield return Field("gc_slowest_node_queued_at_stop", n.QueuedAtStop);
+            yield return Field("gc_slowest_node_drained", n.Drained);
+            yield return Field("gc_slowest_node_held", n.Held);
+        }
         if (Ways(slow) is { } w)
         {
             yield return Field("gc_slowest_stop_out_ms", w.StopOut);
@@ -117,16 +129,12 @@ internal static class GraphPauses
     /// </summary>
     private static Way? Ways(ClusterGcCycle cycle)
     {
-        if (cycle.Parts?.Times is not { } c)
+        if (GcPauseTimeline.OnOneClock(cycle) is not { } t)
         {
             return null;
         }
 
-        GcNodeTimes[] t = [.. cycle.PerNode.Select(n => n.Parts?.Times).OfType<GcNodeTimes>()];
-        if (t.Length == 0 || t.Length != cycle.PerNode.Length || t.Any(x => x.Clock != c.Clock))
-        {
-            return null;
-        }
+        GcCycleTimes c = cycle.Parts!.Times!;
 
         static double Ms(long fromUs, long toUs) => fromUs == 0 || toUs == 0 ? 0 : Math.Round((toUs - fromUs) / 1000.0, 3);
         return new Way(Ms(c.StopAtUs, t.Max(x => x.StopAtUs)), Ms(c.ResumeAtUs, t.Max(x => x.ResumedAtUs)), Ms(t.Max(x => x.ResumedAtUs), c.ResumedAtUs),
@@ -150,11 +158,24 @@ internal static class GraphPauses
             outs = $", out: stop {Ms(c.StopAtUs, t.StopAtUs)} resume {Ms(c.ResumeAtUs, t.ResumedAtUs)} stop 2 {Ms(c.Stop2AtUs, t.Stop2AtUs)} finish {Ms(c.FinishAtUs, t.FinishAtUs)} ms";
         }
 
-        return string.Create(CultureInfo.InvariantCulture,
-            $"{n.Node} gate closed {p.PausedMs:0.###} ms, .NET gc {p.ManagedGcMs:0.###} ms in {p.ManagedGcs}, queued {p.QueuedAtStop}, drained {p.Drained}, held {p.Held}{outs}");
+        return p.Times is null
+            ? string.Create(CultureInfo.InvariantCulture, $"{n.Node} gate closed {p.PausedMs:0.###} ms")
+            : string.Create(CultureInfo.InvariantCulture,
+                $"{n.Node} gate closed {p.PausedMs:0.###} ms, .NET gc {p.ManagedGcMs:0.###} ms in {p.ManagedGcs}, queued {p.QueuedAtStop}, drained {p.Drained}, held {p.Held}{outs}");
     }
 
-    /// <summary>Per part, the slowest node's figure in one cycle (a pause lasts as long as its slowest node).</summary>
+    /// <summary>
+    /// True when the coordinator and every node of <paramref name="cycle"/> reported what else ran in their pause windows
+    /// (the .NET collector, the queue, the gates' calls): silos that predate those fields send none, and their zeros
+    /// were never measured.
+    /// </summary>
+    private static bool Attributed(ClusterGcCycle cycle) =>
+        cycle.Parts?.Times is not null && cycle.PerNode.Length > 0 && cycle.PerNode.All(n => n.Parts?.Times is not null);
+
+    /// <summary>
+    /// Per part, the slowest node's figure in one cycle (a pause lasts as long as its slowest node); the calls its gates
+    /// drained and held, summed over the nodes.
+    /// </summary>
     private static GcNodeParts? Slowest(GcNodeCycle[] perNode)
     {
         GcNodeParts[] p = [.. perNode.Select(n => n.Parts).OfType<GcNodeParts>()];
