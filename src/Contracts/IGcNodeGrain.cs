@@ -86,7 +86,10 @@ public interface IGcNodeGrain : IGrainWithStringKey
     [AlwaysInterleave, Alias("GetCounters")]
     Task<GcMarkCounters> GetCountersAsync(long cycle);
 
-    /// <summary>The mark is over everywhere: sweep from this node's marks, take the next trigger, open the gate.</summary>
+    /// <summary>
+    /// The mark is over everywhere: sweep from this node's marks, take the next trigger, open the gate. The background
+    /// sweeper waits for <see cref="SweepInBackgroundAsync"/> (or an abort); refills and reclaims sweep meanwhile.
+    /// </summary>
     [AlwaysInterleave, Alias("Finish")]
     Task<GcNodeCycle> FinishAsync(long cycle, long trigger);
 
@@ -97,7 +100,10 @@ public interface IGcNodeGrain : IGrainWithStringKey
     [OneWay, AlwaysInterleave, Alias("SweepInBackground")]
     Task SweepInBackgroundAsync(long cycle);
 
-    /// <summary>The cycle cannot finish: drop every mark, sweep nothing, open the gate (idempotent).</summary>
+    /// <summary>
+    /// The cycle cannot finish: drop every mark, sweep nothing, open the gate (idempotent). On a node whose finish already
+    /// ran (another node's failed), start the background sweeper that finish held.
+    /// </summary>
     [AlwaysInterleave, Alias("Abort")]
     Task AbortAsync(long cycle, string reason);
 }
