@@ -15,8 +15,7 @@ internal sealed class CycleLaps
     private readonly long[] _ticks = new long[(int)Step.Finish + 1];
     private long _last = Stopwatch.GetTimestamp();
     private long _rounds;
-    private long _windowGc, _windowGcs;             // at the open pause's start: GC pause ticks (TimeSpan's), collections
-    private long _managedGc, _managedGcs;           // in the pauses so far
+    private ManagedGcWindows _managed;              // the .NET collector in the pauses so far
     private int _pauses;                            // pauses started
     private long _stopAt, _resumeAt, _resumedAt, _stop2At, _finishAt, _endAt;   // host clock, µs
 
@@ -59,8 +58,7 @@ internal sealed class CycleLaps
             _stop2At = HostClock.ToUs(at);
         }
 
-        _windowGc = GC.GetTotalPauseDuration().Ticks;
-        _windowGcs = GC.CollectionCount(0);
+        _managed.Open(ManagedGcWindows.Reading.Now());
     }
 
     /// <summary>The round that opens the gates (resume, or the finish when <paramref name="finish"/>) is sent at <paramref name="at"/>.</summary>
@@ -88,13 +86,12 @@ internal sealed class CycleLaps
             _resumedAt = HostClock.ToUs(at);
         }
 
-        _managedGc += GC.GetTotalPauseDuration().Ticks - _windowGc;
-        _managedGcs += GC.CollectionCount(0) - _windowGcs;
+        _managed.Close();
     }
 
     /// <summary>The parts so far.</summary>
     public GcCycleParts Parts() => new(Ms(Step.Sweep), Ms(Step.Stop), Ms(Step.Begin), Ms(Step.Resume), Ms(Step.Mark),
-        Ms(Step.Terminate), Ms(Step.Finish), _rounds, TimeSpan.FromTicks(_managedGc).TotalMilliseconds, _managedGcs,
+        Ms(Step.Terminate), Ms(Step.Finish), _rounds, _managed.Ms, _managed.Collections,
         new GcCycleTimes(HostClock.Id, _stopAt, _resumeAt, _resumedAt, _stop2At, _finishAt, _endAt));
 
     private double Ms(Step step) => Stopwatch.GetElapsedTime(0, _ticks[(int)step]).TotalMilliseconds;

@@ -19,11 +19,10 @@ internal struct StepClock
     private long _gate, _begin, _terminate, _finish, _paused;   // ticks
     private long _sweptInPause;              // spans pause 1's sweep termination swept
     private long _closedAt;                  // when the gate last closed; 0 while it is open
-    private long _windowGc, _windowGcs, _windowHeld;   // at the open window's stop: GC pause ticks, collections, gate's held count
+    private long _windowHeld;                // at the open window's stop: the gate's held count
     private bool _inWindow;                  // a stop arrived and its gate has not opened yet
-    private long _repliedGc, _repliedGcs;    // at the last reply before a stop (sweep, mark step), if _replied: a window starts there
-    private bool _replied;
-    private long _managedGc, _managedGcs;    // in the closed windows: GC pause ticks (TimeSpan's), collections
+    private ManagedGcWindows.Reading? _replied;   // at the last reply before a stop (sweep, mark step): a window starts there
+    private ManagedGcWindows _managed;       // the .NET collector in the closed windows
     private long _queued, _drained, _held;   // thread-pool queue at a stop (max); calls drained, held
     private long _stopAt, _resumedAt, _stop2At, _finishAt, _openedAt;   // host clock, µs
 
@@ -48,8 +47,6 @@ internal struct StepClock
                 _sweptBefore = _sweptBefore,
                 _cycle = cycle,
                 _stopAt = now,
-                _repliedGc = _repliedGc,
-                _repliedGcs = _repliedGcs,
                 _replied = _replied,
             };
         }
@@ -60,9 +57,8 @@ internal struct StepClock
 
         _queued = Math.Max(_queued, ThreadPool.PendingWorkItemCount);
         // The window opens at the reply before this stop when there was one, so the stop's way in is in it too.
-        _windowGc = _replied ? _repliedGc : GC.GetTotalPauseDuration().Ticks;
-        _windowGcs = _replied ? _repliedGcs : GC.CollectionCount(0);
-        _replied = false;
+        _managed.Open(_replied ?? ManagedGcWindows.Reading.Now());
+        _replied = null;
         _windowHeld = held;
         _inWindow = true;
     }
@@ -90,8 +86,7 @@ internal struct StepClock
 
         if (_inWindow)
         {
-            _managedGc += GC.GetTotalPauseDuration().Ticks - _windowGc;
-            _managedGcs += GC.CollectionCount(0) - _windowGcs;
+            _managed.Close();
             _held += held - _windowHeld;
             _inWindow = false;
         }
@@ -104,9 +99,7 @@ internal struct StepClock
     /// <summary>A step that a stop may follow (the sweep before the stop, a mark step) replies now.</summary>
     public void Replied()
     {
-        _repliedGc = GC.GetTotalPauseDuration().Ticks;
-        _repliedGcs = GC.CollectionCount(0);
-        _replied = true;
+        _replied = ManagedGcWindows.Reading.Now();
     }
 
     /// <summary>The finish arrived.</summary>
@@ -125,7 +118,7 @@ internal struct StepClock
     public readonly GcNodeParts Parts() => new(
         _sweepCycle == _cycle ? Ms(_sweep) : 0, _sweepCycle == _cycle ? _sweptBefore : 0,
         Ms(_gate), Ms(_begin), _sweptInPause, Ms(_terminate), Ms(_finish), Ms(_paused),
-        TimeSpan.FromTicks(_managedGc).TotalMilliseconds, _managedGcs, _queued, _drained, _held,
+        _managed.Ms, _managed.Collections, _queued, _drained, _held,
         new GcNodeTimes(HostClock.Id, _stopAt, _resumedAt, _stop2At, _finishAt, _openedAt));
 
     private static double Ms(long ticks) => Stopwatch.GetElapsedTime(0, ticks).TotalMilliseconds;
