@@ -1,4 +1,7 @@
+using System.Diagnostics;
 using ClusterHeap.Contracts;
+using ClusterHeap.Grains.Gc;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;
 
 namespace ClusterHeap.Cluster.Tests;
@@ -60,5 +63,34 @@ public sealed class GcCoordinatorTests
         ClusterGcCycle next = await Gc(heap).CollectAsync().WaitAsync(Generous);
         Assert.Equal(last.Number + 1, next.Number);
         Assert.StartsWith($"gc {last.Number + 1} @", next.Trace);
+    }
+
+    [Fact]
+    public async Task AForcedCycleThatCannotCompleteAnswersWithItsReasonBeforeTheClientsResponseTimeout()
+    {
+        await using HeapCluster heap = await StartAsync();
+        InProcessSiloHandle stuck = heap.Cluster.Silos[1];
+        GcNode stuckGc = heap.Cluster.GetSiloServiceProvider(stuck.SiloAddress).GetRequiredService<GcNode>();
+        var release = new TaskCompletionSource();
+        stuckGc.AfterRootsMarked = _ => release.Task;   // every mark on this node hangs: no cycle can complete
+        try
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            Exception e = await Assert.ThrowsAnyAsync<Exception>(() => Gc(heap).CollectAsync().WaitAsync(Generous));
+            TimeSpan took = Stopwatch.GetElapsedTime(t0);
+
+            Assert.True(took < ClientResponseTimeout, $"the forced cycle answered after {took.TotalSeconds:0.0} s: {e}");
+            Assert.Contains("aborted 1 times", e.Message);
+            Assert.Contains($"{stuck.Name} did not answer the mark step", e.Message);
+        }
+        finally
+        {
+            stuckGc.AfterRootsMarked = null;
+            release.TrySetResult();
+        }
+
+        // Nothing stays stuck: the next forced cycle completes over all three nodes.
+        ClusterGcCycle next = await Gc(heap).CollectAsync().WaitAsync(Generous);
+        Assert.Equal(3, next.PerNode.Length);
     }
 }
