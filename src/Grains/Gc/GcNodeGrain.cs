@@ -159,6 +159,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         long t0 = Stopwatch.GetTimestamp();
         long spans = Node.Heap.SweepBeforeStop();
         _clock.SweptBefore(cycle, spans, Stopwatch.GetTimestamp() - t0);
+        _clock.Replied();
         return Task.FromResult(spans);
     }
 
@@ -193,7 +194,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
             AbortCurrent($"cycle {cycle} started before cycle {_cycle} ended here");
         }
 
-        _clock.Begin(cycle);
+        _clock.Stopping(cycle, _gc.Gate.Held);
         _cycle = cycle;
         Node.SawGcCycle(cycle);
         _early?.RemoveAll(e => e.Cycle != cycle);
@@ -209,7 +210,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
                 : $"{_gc.Gate.InFlight} calls still in flight after {Node.Options.NodeCallTimeout}").ToException();
         }
 
-        _clock.Closed(t0);
+        _clock.Closed(t0, _gc.Gate.DrainedAtLastClose);
     }
 
     /// <inheritdoc/>
@@ -301,18 +302,26 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
             throw HeapError.InvalidArgument($"node {Node.Name}: cycle {cycle} has no open mark here (its cycle is {_cycle})").ToException();
         }
 
+        _clock.Finishing();
         long t0 = Stopwatch.GetTimestamp();
-        GcCycle local = session.Finish();
+        GcCycle local = session.Finish(sweepInBackground: false);   // queued once every node finished: SweepInBackgroundAsync
         _session = null;
         _gc.Trigger = trigger;
         _gc.CycleEnded(abortReason: null);
         _clock.Finished(t0);
         _gc.Gate.Open();
-        _clock.Opened();
+        _clock.Opened(finish: true, _gc.Gate.Held);
         MarkCounts c = local.Counts;
         return Task.FromResult(new GcNodeCycle(Node.Name, local.HeapLiveBefore, local.HeapLiveAfter, local.Marked, c.Objects,
             c.Dangling + _lost, c.Interior, c.Foreign, local.Roots, _clientsDropped, Stopwatch.GetElapsedTime(0, _markTicks).TotalMilliseconds,
             _clock.Parts()));
+    }
+
+    /// <inheritdoc/>
+    public Task SweepInBackgroundAsync(long cycle)
+    {
+        Node.Heap.StartBackgroundSweep();
+        return Task.CompletedTask;
     }
 
     /// <inheritdoc/>
@@ -359,7 +368,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         }
 
         _gc.Gate.Open();
-        _clock.Opened();
+        _clock.Opened(finish: false, _gc.Gate.Held);
         return Task.CompletedTask;
     }
 
@@ -375,6 +384,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         GcMarkStep step = session.MarkStep(StepObjects);
         Send(step.Outgoing);
         _markTicks += Stopwatch.GetTimestamp() - t0;
+        _clock.Replied();
         return Task.FromResult(Counters(step.Drained && step.Outgoing.Length == 0));
     }
 
