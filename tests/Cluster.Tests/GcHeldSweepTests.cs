@@ -12,7 +12,7 @@ namespace ClusterHeap.Cluster.Tests;
 /// </summary>
 public sealed class GcHeldSweepTests
 {
-    private const long Cycle = 1_000_000;                       // past any cycle this cluster's coordinator could number
+    private const long Cycle = 1_000_000;                       // the only cycle: GcPercent -1, and none forced
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(30);
 
     [Fact]

@@ -196,6 +196,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
 
         _clock.Stopping(cycle, _gc.Gate.Held);
         _cycle = cycle;
+        Node.SawGcCycle(cycle);
         _early?.RemoveAll(e => e.Cycle != cycle);
         _gc.Watch(cycle, coordinator, Node.Options.NodeCallTimeout * 3);
         _gc.BeforeStop?.Invoke(cycle);
@@ -335,6 +336,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         // of a newer cycle than this node's also ends this node's (the coordinator runs one cycle at a time, so the older
         // one is over there); a node whose part already finished or aborted has nothing to drop.
         _abortedUpTo = Math.Max(_abortedUpTo, cycle);
+        Node.SawGcCycle(cycle);
         // A node whose finish held its sweeper gets no SweepInBackgroundAsync from an aborted cycle (another node's finish
         // failed): the abort starts it instead.
         Node.Heap.StartBackgroundSweep();
