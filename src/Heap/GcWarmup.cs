@@ -13,8 +13,10 @@ namespace ClusterHeap.Heap;
 /// rooted and drop the rest, and run real cycles — local ones, twice so that a pause sweeps what the last left, and
 /// coordinated sessions of both kinds. It runs before the first stop, with the mutators running: the caller (the
 /// thread about to start a cycle, or a coordinator's sweep before it stops the nodes) pays the compilation as
-/// mutator time, as Go's gcStart does its sweeping before it stops the world. Paths the scratch cycles do not take
-/// (checkmark, a grey stack that outgrows its first buffer, the debug breaks) still compile where they first run.
+/// mutator time, as Go's gcStart does its sweeping before it stops the world. Creating a heap that collects (or whose
+/// cycles a coordinator drives) queues the warm-up on the thread pool at once, so it is usually done — on another
+/// core — before the first cycle asks. Paths the scratch cycles do not take (checkmark, a grey stack that outgrows its
+/// first buffer, the debug breaks) still compile where they first run.
 /// </para>
 /// Concurrency model: once per process, under <see cref="WarmupLock"/>; a thread that arrives while another warms
 /// waits for it outside any pause (no heap lock is held across the wait: the callers hold at most their own heap's
@@ -27,6 +29,14 @@ public sealed unsafe partial class NodeHeap
     private static readonly Lock WarmupLock = new();
     private static volatile bool s_collectorWarm;      // the warm-up ran (or could not reserve its scratch heap)
     private static bool s_warming;                     // guarded by WarmupLock: the lock's owner is warming up
+    private static int s_warmupQueued;                 // 1 once a heap's creation queued the warm-up
+
+    /// <summary>Queues the warm-up on the thread pool, once per process (a heap that collects was created).</summary>
+    private static void StartCollectorWarmup()
+    {
+        if (s_collectorWarm || Interlocked.Exchange(ref s_warmupQueued, 1) != 0) return;
+        ThreadPool.UnsafeQueueUserWorkItem(static _ => WarmCollector(), null);
+    }
 
     /// <summary>Runs the collector's paths once per process before a first pause; returns at once after that.</summary>
     private static void EnsureCollectorWarm()

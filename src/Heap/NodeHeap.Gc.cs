@@ -63,7 +63,8 @@ public sealed record GcCycle(
 /// <see cref="HeapOptions.Collector"/> on, the pacer starts cycles at Go's shouldhelpgc points (an mcache refill, a large
 /// allocation), and an allocation that would fail at the growth limit first runs a cycle and fails only if that did not
 /// help; off (the default: a heap of explicit frees only), cycles run only when <see cref="Collect"/> is called.
-/// Explicit free stays valid throughout.
+/// Explicit free stays valid throughout. Before a process's first pause the collector's paths run once on scratch
+/// heaps (GcWarmup.cs), so that no pause compiles code.
 /// <para>
 /// Concurrency model: cycles are serialized by the world lock; the mark runs on the collecting thread. Roots and
 /// mcaches are read and flushed only while their owners are stopped. Statistics are guarded by the world lock.

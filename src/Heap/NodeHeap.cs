@@ -129,7 +129,9 @@ public sealed unsafe partial class NodeHeap : IDisposable
         if (options.GrowthLimit < 0) throw new HeapInitException($"growth limit must not be negative, got {options.GrowthLimit}");
         if (options.MemoryLimit < 0) throw new HeapInitException($"memory limit must not be negative, got {options.MemoryLimit}");
         var layout = HeapLayout.Reserve(options.ArenaSize, options.Slot);
-        return new NodeHeap(options, layout);
+        var heap = new NodeHeap(options, layout);
+        if (options.Collector || options.TrackHeapLive) StartCollectorWarmup();     // GcWarmup.cs
+        return heap;
     }
 
     public HeapOptions Options { get; }
