@@ -144,7 +144,7 @@ public sealed unsafe partial class NodeHeap
     /// <summary>Starts a local concurrent cycle (pause 1) unless one runs or a session marks. True when this call started it.</summary>
     private bool StartConcurrentCycle(bool forced)
     {
-        EnsureCollectorWarm();                                     // GcWarmup.cs: nothing compiles inside the pause
+        EnsureCollectorWarm(WarmKind.Concurrent);                  // GcWarmup.cs: nothing compiles inside the pause
         if (Options.MarkWorker) CreateMarkWorker();                // Go's gcBgMarkStartWorkers: before the world stops
         SweepBeforePause();
         bool started = StopTheWorld(() =>
@@ -335,7 +335,7 @@ public sealed unsafe partial class NodeHeap
     public GcMarkSession BeginConcurrentMarkSession()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        EnsureCollectorWarm();
+        EnsureCollectorWarm(WarmKind.Sessions);
         return StopTheWorld(() =>
         {
             if (_markSession != null) throw new InvalidOperationException("a mark session is open on this heap already");

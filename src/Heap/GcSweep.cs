@@ -79,7 +79,7 @@ public sealed unsafe partial class NodeHeap
     public long SweepBeforeStop()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        EnsureCollectorWarm();                       // GcWarmup.cs: before a coordinator stops this node
+        EnsureCollectorWarm(WarmKind.Sessions);      // GcWarmup.cs: before a coordinator stops this node
         return SweepBeforePause();
     }
 

@@ -8,53 +8,64 @@ namespace ClusterHeap.Heap;
 /// maximum: its first cycle's two pauses, 1.9 + 1.3 ms, 96 % of it JIT time on the pausing thread, every later pause
 /// compiling nothing (README, "binary-trees"). Go's runtime is compiled ahead of time and never pays this.
 /// <para>
-/// The same paths run here once per process, on a scratch heap of their own: a stop-the-world and a concurrent heap
-/// each build a few objects of every shape (scan, noscan, tiny, large, a pointer to another node's arena), keep some
-/// rooted and drop the rest, and run real cycles — local ones, twice so that a pause sweeps what the last left, and
-/// coordinated sessions of both kinds. It runs before the first stop, with the mutators running: the caller (the
-/// thread about to start a cycle, or a coordinator's sweep before it stops the nodes) pays the compilation as
-/// mutator time, as Go's gcStart does its sweeping before it stops the world. Creating a heap that collects (or whose
-/// cycles a coordinator drives) queues the warm-up on the thread pool at once, so it is usually done — on another
-/// core — before the first cycle asks. Paths the scratch cycles do not take (checkmark, a grey stack that outgrows its
-/// first buffer, the debug breaks) still compile where they first run.
+/// The same paths run here once per process and kind of pause, on a scratch heap of their own, which builds a few
+/// objects of every shape (scan, noscan, tiny, large, a pointer to another node's arena), keeps some rooted, drops the
+/// rest and runs real cycles, twice so that a pause sweeps what the last left: local cycles of the heap's mode (its
+/// own Collect, the pacer's), or coordinated sessions of both kinds (a cluster node's). Creating a heap that collects
+/// (or whose cycles a coordinator drives) queues its kind's warm-up on the thread pool, so it is usually done, on
+/// another core, before the first cycle asks; a cycle start, a coordinator's sweep before it stops the nodes or a
+/// session's begin that comes first runs it, or waits for it, before it stops anything: with the mutators running, as
+/// Go's gcStart sweeps before it stops the world. Paths the scratch cycles do not take (checkmark, a grey stack that
+/// outgrows its first buffer, the debug breaks) still compile where they first run.
 /// </para>
-/// Concurrency model: once per process, under <see cref="WarmupLock"/>; a thread that arrives while another warms
-/// waits for it outside any pause (no heap lock is held across the wait: the callers hold at most their own heap's
-/// shared world side, which no scratch heap touches). The scratch heaps' own cycles find the warm-up in progress on
-/// their thread and go on. The scratch heaps reserve at the last slot's hint (0x7f, far from the slots a cluster
+/// Concurrency model: once per process and kind, under <see cref="WarmupLock"/>; a thread that arrives while another
+/// warms waits for it outside any pause (no heap lock is held across the wait: the callers hold at most their own
+/// heap's shared world side, which no scratch heap touches). The scratch heaps' own cycles find the warm-up in
+/// progress on their thread and go on. The scratch heaps reserve at the last slot's hint (0x7f, far from the slots a cluster
 /// hands out first) and are gone before it returns.
 /// </summary>
 public sealed unsafe partial class NodeHeap
 {
+    /// <summary>Which pauses a warm-up covers: a heap's local cycles in its mode, or a coordinator's sessions.</summary>
+    [Flags]
+    private enum WarmKind
+    {
+        StopTheWorld = 1,       // Collect and the pacer's cycles, GcMode.StopTheWorld
+        Concurrent = 2,         // the same, GcMode.Concurrent (both pauses)
+        Sessions = 4,           // BeginMarkSession and BeginConcurrentMarkSession, each to its Finish
+    }
+
     private static readonly Lock WarmupLock = new();
-    private static volatile bool s_collectorWarm;      // the warm-up ran (or could not reserve its scratch heap)
+    private static int s_warmKinds;                    // WarmKind bits warmed (or given up on: no scratch reservation)
+    private static int s_queuedKinds;                  // WarmKind bits a heap's creation queued
     private static bool s_warming;                     // guarded by WarmupLock: the lock's owner is warming up
-    private static int s_warmupQueued;                 // 1 once a heap's creation queued the warm-up
 
-    /// <summary>Queues the warm-up on the thread pool, once per process (a heap that collects was created).</summary>
-    private static void StartCollectorWarmup()
+    private WarmKind LocalWarmKind => ConcurrentMode ? WarmKind.Concurrent : WarmKind.StopTheWorld;
+
+    /// <summary>Queues the warm-up of <paramref name="kind"/> on the thread pool, once per process (a heap that needs it was created).</summary>
+    private static void StartCollectorWarmup(WarmKind kind)
     {
-        if (s_collectorWarm || Interlocked.Exchange(ref s_warmupQueued, 1) != 0) return;
-        ThreadPool.UnsafeQueueUserWorkItem(static _ => WarmCollector(), null);
+        if ((Volatile.Read(ref s_warmKinds) & (int)kind) != 0 || (Interlocked.Or(ref s_queuedKinds, (int)kind) & (int)kind) != 0) return;
+        ThreadPool.UnsafeQueueUserWorkItem(static k => WarmCollector((WarmKind)k!), kind);
     }
 
-    /// <summary>Runs the collector's paths once per process before a first pause; returns at once after that.</summary>
-    private static void EnsureCollectorWarm()
+    /// <summary>Runs the paths of <paramref name="kind"/> once per process before a first pause; returns at once after that.</summary>
+    private static void EnsureCollectorWarm(WarmKind kind)
     {
-        if (s_collectorWarm) return;
-        WarmCollector();
+        if ((Volatile.Read(ref s_warmKinds) & (int)kind) != 0) return;
+        WarmCollector(kind);
     }
 
-    private static void WarmCollector()
+    private static void WarmCollector(WarmKind kind)
     {
         using (WarmupLock.EnterScope())
         {
-            if (s_collectorWarm || s_warming) return;         // s_warming: a scratch heap's own cycle, on the warming thread
+            // s_warming: a scratch heap's own cycle, on the warming thread (the lock is reentrant).
+            if ((s_warmKinds & (int)kind) != 0 || s_warming) return;
             s_warming = true;
             try
             {
-                WarmOn(GcMode.StopTheWorld);
-                WarmOn(GcMode.Concurrent);
+                Warm(kind);
             }
             catch (HeapInitException)
             {
@@ -63,12 +74,12 @@ public sealed unsafe partial class NodeHeap
             finally
             {
                 s_warming = false;
-                s_collectorWarm = true;
+                Interlocked.Or(ref s_warmKinds, (int)kind);
             }
         }
     }
 
-    private static void WarmOn(GcMode mode)
+    private static void Warm(WarmKind kind)
     {
         using NodeHeap heap = Create(new HeapOptions
         {
@@ -76,7 +87,7 @@ public sealed unsafe partial class NodeHeap
             Slot = HeapLayout.MaxSlot,
             BackgroundScavenger = false,
             BackgroundSweeper = false,                          // the next cycle's pause sweeps what this one left
-            GcMode = mode,
+            GcMode = kind == WarmKind.Concurrent ? GcMode.Concurrent : GcMode.StopTheWorld,
             MarkWorker = false,
         });
         MCache cache = heap.CreateCache();
@@ -85,28 +96,33 @@ public sealed unsafe partial class NodeHeap
         for (int round = 0; round < 2; round++)
         {
             WarmObjects(heap, cache, roots, foreign);
-            if (mode == GcMode.Concurrent)
+            switch (kind)
             {
-                heap.StartConcurrentCycle(forced: true);
-                WarmObjects(heap, cache, roots, foreign);      // born marked, and the write barrier shading old and new words
-                heap.Assist(long.MaxValue);
-                heap.TerminateConcurrentCycle();
-            }
-            else
-            {
-                heap.Collect();
+                case WarmKind.Concurrent:
+                    heap.StartConcurrentCycle(forced: true);
+                    WarmObjects(heap, cache, roots, foreign);  // born marked, and the write barrier shading old and new words
+                    heap.Assist(long.MaxValue);
+                    heap.TerminateConcurrentCycle();
+                    break;
+                case WarmKind.StopTheWorld:
+                    heap.Collect();
+                    break;
+                default:
+                    GcMarkSession stopped = heap.BeginMarkSession();
+                    stopped.ShadeRoots();
+                    stopped.Shade([foreign]);
+                    stopped.Finish();
+                    WarmObjects(heap, cache, roots, foreign);
+                    GcMarkSession concurrent = heap.BeginConcurrentMarkSession();
+                    WarmObjects(heap, cache, roots, foreign);
+                    concurrent.ShadeRoots();
+                    concurrent.Shade([foreign]);
+                    concurrent.MarkStep();
+                    concurrent.MarkTermination();
+                    concurrent.Finish();
+                    break;
             }
         }
-        WarmObjects(heap, cache, roots, foreign);
-        GcMarkSession session = mode == GcMode.Concurrent ? heap.BeginConcurrentMarkSession() : heap.BeginMarkSession();
-        session.ShadeRoots();
-        session.Shade([foreign]);
-        if (session.IsConcurrent)
-        {
-            session.MarkStep();
-            session.MarkTermination();
-        }
-        session.Finish();
         heap.ReleaseRoots(roots);
         heap.ReleaseCache(cache);
     }

@@ -137,7 +137,7 @@ public sealed unsafe partial class NodeHeap
     private GcCycle? CollectFromAnyThread(bool forced)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        EnsureCollectorWarm();                          // GcWarmup.cs: nothing compiles inside the pause
+        EnsureCollectorWarm(WarmKind.StopTheWorld);     // GcWarmup.cs: nothing compiles inside the pause
         if (_markSession != null)
         {
             // A coordinated cycle is marking this heap (GcMarkSession.cs): it decides; a local cycle would wipe its marks.
@@ -271,7 +271,7 @@ public sealed unsafe partial class NodeHeap
     public GcMarkSession BeginMarkSession()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        EnsureCollectorWarm();
+        EnsureCollectorWarm(WarmKind.Sessions);
         _world.EnterWriteLock();
         try
         {

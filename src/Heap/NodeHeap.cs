@@ -130,7 +130,8 @@ public sealed unsafe partial class NodeHeap : IDisposable
         if (options.MemoryLimit < 0) throw new HeapInitException($"memory limit must not be negative, got {options.MemoryLimit}");
         var layout = HeapLayout.Reserve(options.ArenaSize, options.Slot);
         var heap = new NodeHeap(options, layout);
-        if (options.Collector || options.TrackHeapLive) StartCollectorWarmup();     // GcWarmup.cs
+        if (options.Collector) StartCollectorWarmup(heap.LocalWarmKind);              // GcWarmup.cs
+        if (options.TrackHeapLive) StartCollectorWarmup(WarmKind.Sessions);
         return heap;
     }
 

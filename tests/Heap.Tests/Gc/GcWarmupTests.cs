@@ -38,4 +38,25 @@ public class GcWarmupTests
         heap.ReleaseCache(c);
         TestHeap.AssertVerifies(heap);
     }
+
+    [Fact]
+    public void A_coordinated_concurrent_cycle_compiles_nothing_inside_its_pauses()
+    {
+        using var heap = NodeHeap.Create(new HeapOptions { ArenaSize = 64 * TestHeap.MiB, Slot = 11, BackgroundScavenger = false, TrackHeapLive = true });
+        MCache c = heap.CreateCache();
+        RootSet roots = heap.CreateRoots();
+        roots.Push(c.Malloc(64, noscan: true));
+        c.Malloc(64, noscan: true);                                         // garbage
+        heap.SweepBeforeStop();                                             // what a coordinator calls first: warms up if nothing did
+        GcMarkSession session = heap.BeginConcurrentMarkSession();
+        Assert.Empty(session.ShadeRoots());
+        Assert.True(session.MarkStep().Drained);
+        Assert.True(session.MarkTermination().Done);
+        GcCycle cycle = session.Finish();
+        Assert.Equal(64, cycle.Marked);
+        Assert.Equal(0, cycle.PauseJitMethods);                             // pause 1 (Begin) and pause 2 (Finish)
+        heap.ReleaseRoots(roots);
+        heap.ReleaseCache(c);
+        TestHeap.AssertVerifies(heap);
+    }
 }
