@@ -36,23 +36,23 @@ public sealed unsafe partial class NodeHeap
     }
 
     private static readonly Lock WarmupLock = new();
-    private static int s_warmKinds;                    // WarmKind bits warmed (or given up on: no scratch reservation)
-    private static int s_queuedKinds;                  // WarmKind bits a heap's creation queued
-    private static bool s_warming;                     // guarded by WarmupLock: the lock's owner is warming up
+    private static int _warmKinds;                    // WarmKind bits warmed (or given up on: no scratch reservation)
+    private static int _queuedKinds;                  // WarmKind bits a heap's creation queued
+    private static bool _warming;                     // guarded by WarmupLock: the lock's owner is warming up
 
     private WarmKind LocalWarmKind => ConcurrentMode ? WarmKind.Concurrent : WarmKind.StopTheWorld;
 
     /// <summary>Queues the warm-up of <paramref name="kind"/> on the thread pool, once per process (a heap that needs it was created).</summary>
     private static void StartCollectorWarmup(WarmKind kind)
     {
-        if ((Volatile.Read(ref s_warmKinds) & (int)kind) != 0 || (Interlocked.Or(ref s_queuedKinds, (int)kind) & (int)kind) != 0) return;
+        if ((Volatile.Read(ref _warmKinds) & (int)kind) != 0 || (Interlocked.Or(ref _queuedKinds, (int)kind) & (int)kind) != 0) return;
         ThreadPool.UnsafeQueueUserWorkItem(static k => WarmCollector((WarmKind)k!), kind);
     }
 
     /// <summary>Runs the paths of <paramref name="kind"/> once per process before a first pause; returns at once after that.</summary>
     private static void EnsureCollectorWarm(WarmKind kind)
     {
-        if ((Volatile.Read(ref s_warmKinds) & (int)kind) != 0) return;
+        if ((Volatile.Read(ref _warmKinds) & (int)kind) != 0) return;
         WarmCollector(kind);
     }
 
@@ -60,9 +60,9 @@ public sealed unsafe partial class NodeHeap
     {
         using (WarmupLock.EnterScope())
         {
-            // s_warming: a scratch heap's own cycle, on the warming thread (the lock is reentrant).
-            if ((s_warmKinds & (int)kind) != 0 || s_warming) return;
-            s_warming = true;
+            // _warming: a scratch heap's own cycle, on the warming thread (the lock is reentrant).
+            if ((_warmKinds & (int)kind) != 0 || _warming) return;
+            _warming = true;
             try
             {
                 Warm(kind);
@@ -73,8 +73,8 @@ public sealed unsafe partial class NodeHeap
             }
             finally
             {
-                s_warming = false;
-                Interlocked.Or(ref s_warmKinds, (int)kind);
+                _warming = false;
+                Interlocked.Or(ref _warmKinds, (int)kind);
             }
         }
     }
