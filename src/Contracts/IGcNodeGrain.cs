@@ -90,6 +90,13 @@ public interface IGcNodeGrain : IGrainWithStringKey
     [AlwaysInterleave, Alias("Finish")]
     Task<GcNodeCycle> FinishAsync(long cycle, long trigger);
 
+    /// <summary>
+    /// Every node of <paramref name="cycle"/> has finished: queue the background sweeper that this node's finish held back,
+    /// so that no node's sweeper took a core while other nodes still waited for their finish (or its reply).
+    /// </summary>
+    [OneWay, AlwaysInterleave, Alias("SweepInBackground")]
+    Task SweepInBackgroundAsync(long cycle);
+
     /// <summary>The cycle cannot finish: drop every mark, sweep nothing, open the gate (idempotent).</summary>
     [AlwaysInterleave, Alias("Abort")]
     Task AbortAsync(long cycle, string reason);

@@ -136,10 +136,16 @@ public sealed class GcMarkSession
         return TakeOutbox();
     }
 
-    /// <summary>Marking is done everywhere: the sweep starts from this heap's marks, as a local cycle's would.</summary>
-    public GcCycle Finish()
+    /// <summary>
+    /// Marking is done everywhere: the sweep starts from this heap's marks, as a local cycle's would. With
+    /// <paramref name="sweepInBackground"/> false the background sweeper is not queued yet (a coordinator whose other
+    /// nodes still wait for their finish queues it with <see cref="NodeHeap.StartBackgroundSweep"/>, so that it takes
+    /// no core while they do); the spans are swept meanwhile as ever, by refills, reclaims and the next cycle's start.
+    /// </summary>
+    public GcCycle Finish(bool sweepInBackground = true)
     {
         ThrowIfClosed();
+        _heap.HoldBackgroundSweep = !sweepInBackground;
         GcCycle cycle = IsConcurrent
             ? _heap.FinishConcurrentSession(this)
             : _heap.FinishSession(this, _t0, _t1, Stopwatch.GetTimestamp(), _liveBefore, _roots);

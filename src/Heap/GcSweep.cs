@@ -31,6 +31,9 @@ public sealed unsafe partial class NodeHeap
     /// <summary>True when spans wait to be swept.</summary>
     public bool SweepPending => !_sweepDone;
 
+    /// <summary>True while a background sweep work item is queued or running (tests).</summary>
+    internal bool BackgroundSweepQueued => Volatile.Read(ref _bgSweepRunning) != 0;
+
     /// <summary>Sweeps one span (large ones first); false when none waits.</summary>
     private bool SweepOneSpan(out long pages)
     {
@@ -111,7 +114,7 @@ public sealed unsafe partial class NodeHeap
     }
 
     /// <summary>Queues the background sweeper unless one is queued or running already.</summary>
-    private void StartBackgroundSweep()
+    private void QueueBackgroundSweep()
     {
         if (!Options.BackgroundSweeper) return;
         if (Interlocked.Exchange(ref _bgSweepRunning, 1) != 0) return;

@@ -249,16 +249,27 @@ public sealed unsafe partial class NodeHeap
     }
 
     private bool _sweepToQueue;                         // a mark ended in this pause; world lock
+    internal volatile bool HoldBackgroundSweep;              // a session's Finish(sweepInBackground: false): queued later, by StartBackgroundSweep
 
     /// <summary>
     /// After a pause that may have ended a mark, the world lock released: queue the background sweeper then, not inside
-    /// the pause (waking a pool thread costs tens of microseconds on a busy machine).
+    /// the pause (waking a pool thread costs tens of microseconds on a busy machine) — unless a session's finish held it.
     /// </summary>
     private void AfterPause()
     {
-        if (!_sweepToQueue) return;
+        if (!_sweepToQueue || HoldBackgroundSweep) return;
         _sweepToQueue = false;
-        StartBackgroundSweep();
+        QueueBackgroundSweep();
+    }
+
+    /// <summary>
+    /// Queues the background sweeper that a session's <see cref="GcMarkSession.Finish"/> held back (if it is still
+    /// needed: nothing when no mark ended since, or the sweeper is off).
+    /// </summary>
+    public void StartBackgroundSweep()
+    {
+        HoldBackgroundSweep = false;
+        AfterPause();
     }
 
     private GcMarkSession? _markSession;            // the coordinated cycle marking this heap; world lock

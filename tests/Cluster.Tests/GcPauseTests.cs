@@ -50,4 +50,51 @@ public sealed class GcPauseTests
         // stop, so the stop's termination step ends the mark. Stop the world: stop, begin, the counter waves, finish.
         Assert.True(mode == GcMode.Concurrent ? parts.Rounds == 4 : parts.Rounds >= 4, $"{parts.Rounds} rounds of calls inside the pauses");
     }
+
+    [Theory]
+    [InlineData(GcMode.StopTheWorld)]
+    [InlineData(GcMode.Concurrent)]
+    public async Task EveryNodesStepsLieInsideTheCoordinatorsPausesAndThePauseToTheLastGateCoversEveryClosedGate(GcMode mode)
+    {
+        await using HeapCluster heap = await HeapCluster.StartAsync(3, (_, o) =>
+        {
+            o.GcPercent = -1;
+            o.GcMode = mode;
+        });
+        ICentralGcGrain gc = heap.Client.GetGrain<ICentralGcGrain>(GrainKeys.CentralHeap);
+        foreach (NodeInfo n in await heap.NodesAsync())
+        {
+            Assert.Null((await heap.MCache(n.Name).MallocBatchAsync(2000, 64, ObjectKind.Pointer)).Error);
+        }
+
+        await gc.CollectAsync();
+        ClusterGcCycle cycle = await gc.CollectAsync();
+
+        // One process, one clock: every node's times are on the coordinator's timeline, in causal order.
+        GcCycleTimes c = cycle.Parts!.Times!;
+        foreach (GcNodeCycle node in cycle.PerNode)
+        {
+            GcNodeTimes t = node.Parts!.Times!;
+            Assert.Equal(c.Clock, t.Clock);
+            string at = $"{node.Node}: coordinator {c}, node {t}";
+            Assert.True(c.StopAtUs <= t.StopAtUs, at);
+            Assert.True(t.FinishAtUs >= c.FinishAtUs && t.OpenedAtUs >= t.FinishAtUs && t.OpenedAtUs <= c.EndAtUs, at);
+            if (mode == GcMode.Concurrent)
+            {
+                Assert.True(t.StopAtUs <= c.ResumeAtUs && c.ResumeAtUs <= t.ResumedAtUs && t.ResumedAtUs <= c.ResumedAtUs, at);
+                Assert.True(c.ResumedAtUs <= c.Stop2AtUs && c.Stop2AtUs <= t.Stop2AtUs && t.Stop2AtUs <= c.FinishAtUs, at);
+            }
+            else
+            {
+                Assert.True(t.ResumedAtUs == 0 && t.Stop2AtUs == 0 && t.StopAtUs <= c.FinishAtUs, at);
+            }
+        }
+
+        // The pause ended at the last gate's opening: never shorter than any node's gate stayed closed, never longer
+        // than the coordinator's figure (which waits for the replies as well).
+        double toLastGate = GcPauseTimeline.ToLastGateMs(cycle) ?? throw new InvalidOperationException("no shared clock in one process");
+        Assert.True(toLastGate <= cycle.PauseMs, $"to the last gate {toLastGate} ms, the coordinator's pause {cycle.PauseMs} ms");
+        Assert.All(cycle.PerNode, n => Assert.True(n.Parts!.PausedMs <= toLastGate,
+            $"{n.Node}: its gate was closed {n.Parts.PausedMs} ms, longer than the pause to the last gate, {toLastGate} ms"));
+    }
 }

@@ -10,9 +10,8 @@ namespace ClusterHeap.Client.Stress;
 /// releases the rest — no explicit free. Then one forced cluster cycle, and every worker reads each object its model
 /// says is reachable and checks its cookie; the objects it says are not are forgotten (the cycle reclaimed them).
 /// At the end a last cycle, every node's sweep finished, and each node's HeapObjects must equal the model's reachable
-/// count there exactly. Reports the cycles' pauses (p50/p99/max, from the coordinator's gctrace figures), where they
-/// went (GcCycleParts and the slowest node's GcNodeParts, medians over the cycles) and the live bytes each node marked
-/// (its median over the counted cycles). With <c>--live BYTES</c> the reachable set stays near that size: past its share, a
+/// count there exactly. Reports the live bytes each node marked (its median over the counted cycles) and the cycles'
+/// pauses and where they went, medians and the slowest cycle's parts (GraphPauses.cs). With <c>--live BYTES</c> the reachable set stays near that size: past its share, a
 /// worker retires its oldest objects before a round (unroots them and clears every link to them), and the next cycle
 /// reclaims them.
 /// </summary>
@@ -29,12 +28,12 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
 
     private Dictionary<HeapPointer, Node>[] _models = [];
     private XorShift[] _rng = [];
-    private readonly List<double> _pausesMs = [];
-    private readonly List<ClusterGcCycle> _seen = [];   // the forced cycles of the timed phase, for their parts; lock _pausesMs
+    private readonly List<ClusterGcCycle> _seen = [];   // the forced cycles of the timed phase past warm-up, for their parts; lock it
+    private readonly List<ClusterGcCycle> _paced = [];  // cycles the pacer started meanwhile (their pauses count too); lock _seen
     private GcNodeCycle[] _final = [];                   // the teardown's first cycle, per node: the run's live set
     private long[] _unreached = [];                     // per worker: objects its last check found unreachable (--live's feedback)
     private long _cycles, _reclaimed, _checked, _startCycle, _warmup;
-    private double _capScale = 1;                       // --live's feedback from the cycles' marked bytes; lock _pausesMs
+    private double _capScale = 1;                       // --live's feedback from the cycles' marked bytes; lock _seen
     private int _retired;                               // 1 when a worker retired objects this round (the cap binds)
     private string _exact = "not checked";
 
@@ -70,7 +69,7 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
     private async Task CollectAsync()
     {
         ClusterGcCycle cycle = await Gc.CollectAsync();
-        lock (_pausesMs)
+        lock (_seen)
         {
             _final = cycle.PerNode;
             if (Interlocked.Exchange(ref _retired, 0) == 1 && cycle.Marked > 0)
@@ -79,16 +78,18 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
                 _capScale = Math.Clamp(_capScale * Options.Live / cycle.Marked, 0.5, 4);
             }
 
-            if (Options.Live > 0 && cycle.Marked < Options.Live * 9 / 10)
+            if (WarmUp(cycle))
             {
                 _warmup++;                          // --live: the reachable set is still growing towards its size
                 return;
             }
 
-            _pausesMs.Add(cycle.PauseMs);
             _seen.Add(cycle);
         }
     }
+
+    /// <summary>--live: a cycle that marked less than 90 % of the size is warm-up (the reachable set still grows), not counted.</summary>
+    private bool WarmUp(ClusterGcCycle cycle) => Options.Live > 0 && cycle.Marked < Options.Live * 9 / 10;
 
     /// <summary>--live: this worker's share, in objects.</summary>
     private long LiveCap(int workers)
@@ -99,7 +100,7 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
         }
 
         double scale;
-        lock (_pausesMs)
+        lock (_seen)
         {
             scale = _capScale;
         }
@@ -306,13 +307,12 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
 
         ClusterGcStatus status = await Gc.GetGcStatusAsync();
         _cycles = status.NumGC - _startCycle;
-        lock (_pausesMs)
+        lock (_seen)
         {
-            // Cycles the pacer started between the forced ones are in the coordinator's recent list.
-            foreach (ClusterGcCycle c in status.Recent.Where(c => c.Number > _startCycle && !c.Forced))
-            {
-                _pausesMs.Add(c.PauseMs);
-            }
+            // Cycles the pacer started between the forced ones are in the coordinator's recent list; warm-up as above.
+            List<ClusterGcCycle> paced = [.. status.Recent.Where(c => c.Number > _startCycle && !c.Forced)];
+            _warmup += paced.RemoveAll(WarmUp);
+            _paced.AddRange(paced);
         }
 
         // Release what is left, so the next run starts from an empty heap (the next cycle reclaims it).
@@ -327,78 +327,42 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
         await Gc.CollectAsync();
     }
 
-    /// <summary>Per part, the slowest node's figure in one cycle (a pause lasts as long as its slowest node).</summary>
-    private static GcNodeParts? Slowest(GcNodeCycle[] perNode)
-    {
-        GcNodeParts[] p = [.. perNode.Select(n => n.Parts).OfType<GcNodeParts>()];
-        return p.Length == 0 ? null : new GcNodeParts(p.Max(x => x.SweepMs), p.Max(x => x.SweptBeforeStop), p.Max(x => x.GateMs), p.Max(x => x.BeginMs),
-            p.Max(x => x.SweptInPause), p.Max(x => x.TerminateMs), p.Max(x => x.FinishMs), p.Max(x => x.PausedMs));
-    }
-
-    private static double Median<T>(T[] items, Func<T, double> f)
-    {
-        if (items.Length == 0)
-        {
-            return 0;
-        }
-
-        double[] v = [.. items.Select(f).Order()];
-        return Math.Round(v[(v.Length - 1) / 2], 3);
-    }
-
     public override IReadOnlyDictionary<string, object> Extra
     {
         get
         {
-            double[] p;
-            GcCycleParts[] parts;
-            GcNodeParts[] nodes;
+            ClusterGcCycle[] seen, paced;
             GcNodeCycle[] final;
-            GcNodeCycle[][] counted;
-            lock (_pausesMs)
+            lock (_seen)
             {
-                p = [.. _pausesMs.Order()];
-                parts = [.. _seen.Select(c => c.Parts).OfType<GcCycleParts>()];
-                nodes = [.. _seen.Select(c => Slowest(c.PerNode)).OfType<GcNodeParts>()];
+                seen = [.. _seen];
+                paced = [.. _paced];
                 final = _final;
-                counted = [.. _seen.Select(c => c.PerNode).Where(n => n.Length == _final.Length)];
             }
 
             // Each node's live bytes: the median it marked over the counted cycles (the pauses' live set); the last
             // cycle's when none was counted.
+            GcNodeCycle[][] counted = [.. seen.Select(c => c.PerNode).Where(n => n.Length == final.Length)];
             long[] live = counted.Length == 0
                 ? [.. final.Select(n => n.Marked)]
-                : [.. final.Select((_, i) => (long)Median(counted, c => c[i].Marked))];
+                : [.. final.Select((_, i) => (long)GraphPauses.Median(counted, c => c[i].Marked))];
 
-            static double Ms(double v) => Math.Round(v, 3);
-            double At(double q) => p.Length == 0 ? 0 : p[Math.Min(p.Length - 1, (int)Math.Ceiling(q * p.Length) - 1)];
-            return new Dictionary<string, object>
+            var extra = new Dictionary<string, object>
             {
                 ["gc_cycles"] = _cycles,
                 ["gc_warmup_cycles"] = _warmup,
-                ["gc_pause_p50_ms"] = Ms(At(0.50)),
-                ["gc_pause_p99_ms"] = Ms(At(0.99)),
-                ["gc_pause_max_ms"] = Ms(p.Length == 0 ? 0 : p[^1]),
                 ["gc_live_mb"] = Math.Round(live.Sum() / 1048576.0, 1),
                 ["gc_live_mb_per_node"] = string.Join(", ", final.Select((n, i) => $"{n.Node} {live[i] / 1048576.0:0.0}")),
-                ["gc_sweep_ms"] = Median(parts, c => c.SweepMs),
-                ["gc_stop_ms"] = Median(parts, c => c.StopMs),
-                ["gc_begin_ms"] = Median(parts, c => c.BeginMs),
-                ["gc_resume_ms"] = Median(parts, c => c.ResumeMs),
-                ["gc_terminate_ms"] = Median(parts, c => c.TerminateMs),
-                ["gc_finish_ms"] = Median(parts, c => c.FinishMs),
-                ["gc_rounds"] = Median(parts, c => c.Rounds),
-                ["gc_node_sweep_ms"] = Median(nodes, n => n.SweepMs),
-                ["gc_node_gate_ms"] = Median(nodes, n => n.GateMs),
-                ["gc_node_begin_ms"] = Median(nodes, n => n.BeginMs),
-                ["gc_node_terminate_ms"] = Median(nodes, n => n.TerminateMs),
-                ["gc_node_finish_ms"] = Median(nodes, n => n.FinishMs),
-                ["gc_node_paused_ms"] = Median(nodes, n => n.PausedMs),
-                ["gc_node_swept_in_pause_max"] = nodes.Length == 0 ? 0 : nodes.Max(n => n.SweptInPause),
-                ["gc_reclaimed"] = Interlocked.Read(ref _reclaimed),
-                ["gc_checked"] = Interlocked.Read(ref _checked),
-                ["gc_exact"] = _exact,
             };
+            foreach ((string key, object value) in GraphPauses.Fields(seen, paced))
+            {
+                extra[key] = value;
+            }
+
+            extra["gc_reclaimed"] = Interlocked.Read(ref _reclaimed);
+            extra["gc_checked"] = Interlocked.Read(ref _checked);
+            extra["gc_exact"] = _exact;
+            return extra;
         }
     }
 }

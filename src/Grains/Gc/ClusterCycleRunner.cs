@@ -29,7 +29,8 @@ internal sealed record CycleOutcome(GcNodeCycle[] PerNode, double StopMs, double
 ///            foreign marks go node → node in one-way batches, each shaded where it lands and
 ///            what it finds elsewhere sent on
 ///   detect   waves of counter reads until two waves agree and Σ sent = Σ received            (Mattern's four counters)
-///   restart  every node finishes its session (the sweep starts there) and opens its gate
+///   restart  every node finishes its session (the sweep starts there) and opens its gate; once every node has,
+///            each queues its background sweeper (one-way)
 /// </code>
 /// Any failure before restart — a node's call failing or timing out, a node leaving membership, a node reporting a
 /// failed step, termination not reached in time — aborts every node's session: all marks are dropped and nothing is
@@ -81,6 +82,7 @@ internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershi
         {
             await All(g.Select(n => n.SweepBeforeStopAsync(cycle)), "sweep");
             t0 = laps.Lap(CycleLaps.Step.Sweep);
+            laps.PauseStarts(t0);
             var plan = new GcMarkPlan(cycle, [.. nodes.Select(n => n.Slot)], [.. nodes.Select(n => n.Generation)], [.. nodes.Select(n => n.Name)],
                 liveClients, droppedClients, dropUnknown, mode);
             GcMarkCounters[] counters;
@@ -92,12 +94,14 @@ internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershi
                 // resume; foreign root words reaching a node not yet begun wait for its begin), then, every node begun,
                 // the resume: the mutators run while nodes step.
                 counters = await All(g.Select(n => n.StopAndBeginAsync(plan, coordinator)), "stop and mark");
-                laps.Lap(CycleLaps.Step.Begin);
+                laps.Opening(laps.Lap(CycleLaps.Step.Begin), finish: false);
                 await All(g.Select(n => n.ResumeAsync(cycle)), "resume");
                 t1 = laps.Lap(CycleLaps.Step.Resume);
+                laps.PauseEnds(t1, finish: false);
                 GcMarkCounters[] marked = counters;
                 waves += await UntilQuietAsync(counters, () => All(g.Select(n => n.MarkStepAsync(cycle)), "mark step"), t1, last => marked = last);
                 t2 = laps.Lap(CycleLaps.Step.Mark);
+                laps.PauseStarts(t2);
                 // Pause 2: stop again with a termination step in the same call; the last mark wave is the four-counter
                 // rule's first wave (mutators only queue work, they never send), so a quiet stop ends it in one round.
                 counters = await All(g.Select(n => n.StopAndTerminateAsync(cycle, coordinator)), "stop for termination");
@@ -119,8 +123,16 @@ internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershi
 
             long tFinish = Stopwatch.GetTimestamp();
             long[] triggers = pace([.. counters.Select(c => c.Marked)]);
+            laps.Opening(Stopwatch.GetTimestamp(), finish: true);
             GcNodeCycle[] perNode = await All(g.Select((n, i) => n.FinishAsync(cycle, triggers[i])), "restart");
             long t3 = laps.Lap(CycleLaps.Step.Finish);
+            laps.PauseEnds(t3, finish: true);
+            foreach (IGcNodeGrain n in g)
+            {
+                // Only now: a sweeper queued at a node's own finish took a core from the nodes still waiting for theirs.
+                n.SweepInBackgroundAsync(cycle).Ignore();
+            }
+
             GcCycleParts parts = laps.Parts();
             return mode == GcMode.Concurrent
                 ? new CycleOutcome(perNode, Ms(t0, t1), Ms(t1, t2), Ms(t2, t3), counters.Sum(c => c.Sent), waves, parts)

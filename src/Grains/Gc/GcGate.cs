@@ -18,9 +18,16 @@ public sealed class GcGate
     private volatile TaskCompletionSource? _closed;               // set while the world is stopped
     private volatile TaskCompletionSource? _drained;              // completed when _inFlight drops to 0 while closed
     private int _inFlight;
+    private long _held;                                           // calls that found the gate closed and waited (slow path only)
 
     /// <summary>Gated calls running now.</summary>
     public int InFlight => Volatile.Read(ref _inFlight);
+
+    /// <summary>Gated calls that have found the gate closed and waited at it, since the gate was made.</summary>
+    public long Held => Interlocked.Read(ref _held);
+
+    /// <summary>Gated calls that were in flight when the gate last closed (the stop waited for them).</summary>
+    public int DrainedAtLastClose { get; private set; }
 
     /// <summary>True while the world is stopped (or stopping).</summary>
     public bool IsClosed => _closed is not null;
@@ -45,6 +52,7 @@ public sealed class GcGate
         }
 
         Exit();
+        Interlocked.Increment(ref _held);
         return new ValueTask(EnterSlowAsync());
     }
 
@@ -86,7 +94,8 @@ public sealed class GcGate
     {
         TaskCompletionSource drained = _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         TaskCompletionSource closed = _closed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (Volatile.Read(ref _inFlight) == 0)
+        int inFlight = DrainedAtLastClose = Volatile.Read(ref _inFlight);
+        if (inFlight == 0)
         {
             return true;
         }

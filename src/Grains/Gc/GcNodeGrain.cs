@@ -159,6 +159,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         long t0 = Stopwatch.GetTimestamp();
         long spans = Node.Heap.SweepBeforeStop();
         _clock.SweptBefore(cycle, spans, Stopwatch.GetTimestamp() - t0);
+        _clock.Replied();
         return Task.FromResult(spans);
     }
 
@@ -193,7 +194,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
             AbortCurrent($"cycle {cycle} started before cycle {_cycle} ended here");
         }
 
-        _clock.Begin(cycle);
+        _clock.Stopping(cycle, _gc.Gate.Held);
         _cycle = cycle;
         _early?.RemoveAll(e => e.Cycle != cycle);
         _gc.Watch(cycle, coordinator, Node.Options.NodeCallTimeout * 3);
@@ -208,7 +209,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
                 : $"{_gc.Gate.InFlight} calls still in flight after {Node.Options.NodeCallTimeout}").ToException();
         }
 
-        _clock.Closed(t0);
+        _clock.Closed(t0, _gc.Gate.DrainedAtLastClose);
     }
 
     /// <inheritdoc/>
@@ -300,18 +301,26 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
             throw HeapError.InvalidArgument($"node {Node.Name}: cycle {cycle} has no open mark here (its cycle is {_cycle})").ToException();
         }
 
+        _clock.Finishing();
         long t0 = Stopwatch.GetTimestamp();
-        GcCycle local = session.Finish();
+        GcCycle local = session.Finish(sweepInBackground: false);   // queued once every node finished: SweepInBackgroundAsync
         _session = null;
         _gc.Trigger = trigger;
         _gc.CycleEnded(abortReason: null);
         _clock.Finished(t0);
         _gc.Gate.Open();
-        _clock.Opened();
+        _clock.Opened(finish: true, _gc.Gate.Held);
         MarkCounts c = local.Counts;
         return Task.FromResult(new GcNodeCycle(Node.Name, local.HeapLiveBefore, local.HeapLiveAfter, local.Marked, c.Objects,
             c.Dangling + _lost, c.Interior, c.Foreign, local.Roots, _clientsDropped, Stopwatch.GetElapsedTime(0, _markTicks).TotalMilliseconds,
             _clock.Parts()));
+    }
+
+    /// <inheritdoc/>
+    public Task SweepInBackgroundAsync(long cycle)
+    {
+        Node.Heap.StartBackgroundSweep();
+        return Task.CompletedTask;
     }
 
     /// <inheritdoc/>
@@ -357,7 +366,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         }
 
         _gc.Gate.Open();
-        _clock.Opened();
+        _clock.Opened(finish: false, _gc.Gate.Held);
         return Task.CompletedTask;
     }
 
@@ -373,6 +382,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         GcMarkStep step = session.MarkStep(StepObjects);
         Send(step.Outgoing);
         _markTicks += Stopwatch.GetTimestamp() - t0;
+        _clock.Replied();
         return Task.FromResult(Counters(step.Drained && step.Outgoing.Length == 0));
     }
 
@@ -392,7 +402,12 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         return Task.FromResult(Counters(t.Done && t.Outgoing.Length == 0));
     }
 
-    /// <summary>Sends foreign words to their owners, in batches; words of no live node are dangling.</summary>
+    /// <summary>
+    /// Sends foreign words to their owners, in batches; words of no live node are dangling, and so are words of this
+    /// node's own slot: its heap found them outside its arena (the zero-size base, the metadata before the arena, the
+    /// window past it), where no object lives. Sent, such a word came back here as foreign again, for ever: one batch
+    /// always in flight, so the mark never terminated.
+    /// </summary>
     private void Send(ulong[] words)
     {
         if (words.Length == 0)
@@ -404,7 +419,8 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         foreach (ulong w in words)
         {
             int slot = HeapPointer.SlotOf(w & HeapPointer.AddressMask);
-            if (!_routes.TryGetValue(slot, out (ushort Generation, string Node) route) || route.Generation != (ushort)(w >> HeapPointer.AddressBits))
+            if (slot == Node.Slot || !_routes.TryGetValue(slot, out (ushort Generation, string Node) route)
+                || route.Generation != (ushort)(w >> HeapPointer.AddressBits))
             {
                 _lost++;
                 continue;

@@ -6,8 +6,11 @@ namespace ClusterHeap.Grains.Gc;
 /// <summary>
 /// Where one node's part of a cluster cycle spends its time (GcNodeParts): Stopwatch ticks per step, kept by
 /// GcNodeGrain's steps. The sweep before the stop is reported with the cycle it preceded; everything else starts over
-/// at the cycle's first stop. Written by the gc node grain's turns only (its steps interleave, but each step's work
-/// between awaits is one synchronous run on the grain's scheduler).
+/// at the cycle's first stop. Beside the steps, what else could make a pause slow, taken once at each stop's arrival
+/// and at each gate opening (a pause window) and never on a mutator's path: the .NET collector's pause time and
+/// collections in this process, the thread pool's queue at the stop, the client calls the gate drained and held; and
+/// when the steps happened on the host's clock (GcNodeTimes). Written by the gc node grain's turns only (its steps
+/// interleave, but each step's work between awaits is one synchronous run on the grain's scheduler).
 /// </summary>
 internal struct StepClock
 {
@@ -16,6 +19,13 @@ internal struct StepClock
     private long _gate, _begin, _terminate, _finish, _paused;   // ticks
     private long _sweptInPause;              // spans pause 1's sweep termination swept
     private long _closedAt;                  // when the gate last closed; 0 while it is open
+    private long _windowGc, _windowGcs, _windowHeld;   // at the open window's stop: GC pause ticks, collections, gate's held count
+    private bool _inWindow;                  // a stop arrived and its gate has not opened yet
+    private long _repliedGc, _repliedGcs;    // at the last reply before a stop (sweep, mark step), if _replied: a window starts there
+    private bool _replied;
+    private long _managedGc, _managedGcs;    // in the closed windows: GC pause ticks (TimeSpan's), collections
+    private long _queued, _drained, _held;   // thread-pool queue at a stop (max); calls drained, held
+    private long _stopAt, _resumedAt, _stop2At, _finishAt, _openedAt;   // host clock, µs
 
     /// <summary>The sweep before the stop of <paramref name="cycle"/> took <paramref name="ticks"/> for <paramref name="spans"/>.</summary>
     public void SweptBefore(long cycle, long spans, long ticks)
@@ -25,28 +35,82 @@ internal struct StepClock
         _sweep = ticks;
     }
 
-    /// <summary>A stop of <paramref name="cycle"/>: the first one starts the clock over.</summary>
-    public void Begin(long cycle)
+    /// <summary>A stop of <paramref name="cycle"/> arrived: the first one starts the clock over; a pause window opens.</summary>
+    public void Stopping(long cycle, long held)
     {
-        if (cycle == _cycle) return;
-        _cycle = cycle;
-        _gate = _begin = _terminate = _finish = _paused = _sweptInPause = _closedAt = 0;
+        long now = HostClock.NowUs();
+        if (cycle != _cycle)
+        {
+            this = new StepClock
+            {
+                _sweepCycle = _sweepCycle,
+                _sweep = _sweep,
+                _sweptBefore = _sweptBefore,
+                _cycle = cycle,
+                _stopAt = now,
+                _repliedGc = _repliedGc,
+                _repliedGcs = _repliedGcs,
+                _replied = _replied,
+            };
+        }
+        else
+        {
+            _stop2At = now;
+        }
+
+        _queued = Math.Max(_queued, ThreadPool.PendingWorkItemCount);
+        // The window opens at the reply before this stop when there was one, so the stop's way in is in it too.
+        _windowGc = _replied ? _repliedGc : GC.GetTotalPauseDuration().Ticks;
+        _windowGcs = _replied ? _repliedGcs : GC.CollectionCount(0);
+        _replied = false;
+        _windowHeld = held;
+        _inWindow = true;
     }
 
-    /// <summary>The gate closed; it began closing at <paramref name="t0"/>.</summary>
-    public void Closed(long t0)
+    /// <summary>The gate closed after <paramref name="drained"/> calls in flight ended; it began closing at <paramref name="t0"/>.</summary>
+    public void Closed(long t0, int drained)
     {
         _closedAt = Stopwatch.GetTimestamp();
         _gate += _closedAt - t0;
+        _drained += drained;
     }
 
-    /// <summary>The gate opened (resume or finish): the pause since it closed counts.</summary>
-    public void Opened()
+    /// <summary>The gate opened (resume, or <paramref name="finish"/>): the pause since it closed counts, and the window ends.</summary>
+    public void Opened(bool finish, long held)
     {
+        long now = Stopwatch.GetTimestamp();
+        if (finish)
+        {
+            _openedAt = HostClock.ToUs(now);
+        }
+        else
+        {
+            _resumedAt = HostClock.ToUs(now);
+        }
+
+        if (_inWindow)
+        {
+            _managedGc += GC.GetTotalPauseDuration().Ticks - _windowGc;
+            _managedGcs += GC.CollectionCount(0) - _windowGcs;
+            _held += held - _windowHeld;
+            _inWindow = false;
+        }
+
         if (_closedAt == 0) return;
-        _paused += Stopwatch.GetTimestamp() - _closedAt;
+        _paused += now - _closedAt;
         _closedAt = 0;
     }
+
+    /// <summary>A step that a stop may follow (the sweep before the stop, a mark step) replies now.</summary>
+    public void Replied()
+    {
+        _repliedGc = GC.GetTotalPauseDuration().Ticks;
+        _repliedGcs = GC.CollectionCount(0);
+        _replied = true;
+    }
+
+    /// <summary>The finish arrived.</summary>
+    public void Finishing() => _finishAt = HostClock.NowUs();
 
     public void Begun(long t0, long sweptInPause)
     {
@@ -60,7 +124,9 @@ internal struct StepClock
 
     public readonly GcNodeParts Parts() => new(
         _sweepCycle == _cycle ? Ms(_sweep) : 0, _sweepCycle == _cycle ? _sweptBefore : 0,
-        Ms(_gate), Ms(_begin), _sweptInPause, Ms(_terminate), Ms(_finish), Ms(_paused));
+        Ms(_gate), Ms(_begin), _sweptInPause, Ms(_terminate), Ms(_finish), Ms(_paused),
+        TimeSpan.FromTicks(_managedGc).TotalMilliseconds, _managedGcs, _queued, _drained, _held,
+        new GcNodeTimes(HostClock.Id, _stopAt, _resumedAt, _stop2At, _finishAt, _openedAt));
 
     private static double Ms(long ticks) => Stopwatch.GetElapsedTime(0, ticks).TotalMilliseconds;
 }
