@@ -42,14 +42,15 @@ public sealed unsafe partial class NodeHeap
 
     private WarmKind LocalWarmKind => ConcurrentMode ? WarmKind.Concurrent : WarmKind.StopTheWorld;
 
-    /// <summary>Queues the warm-up of <paramref name="kind"/> on the thread pool, once per process (a heap that needs it was created).</summary>
+    /// <summary>Queues the warm-up of <paramref name="kind"/> on the thread pool, once per process (a heap needing it was made).</summary>
     private static void StartCollectorWarmup(WarmKind kind)
     {
-        if ((Volatile.Read(ref _warmKinds) & (int)kind) != 0 || (Interlocked.Or(ref _queuedKinds, (int)kind) & (int)kind) != 0) return;
+        if ((Volatile.Read(ref _warmKinds) & (int)kind) != 0) return;
+        if ((Interlocked.Or(ref _queuedKinds, (int)kind) & (int)kind) != 0) return;
         ThreadPool.UnsafeQueueUserWorkItem(static k => WarmCollector((WarmKind)k!), kind);
     }
 
-    /// <summary>Runs the paths of <paramref name="kind"/> once per process before a first pause; returns at once after that.</summary>
+    /// <summary>Runs the paths of <paramref name="kind"/> once per process, before a first pause; at once after that.</summary>
     private static void EnsureCollectorWarm(WarmKind kind)
     {
         if ((Volatile.Read(ref _warmKinds) & (int)kind) != 0) return;
