@@ -21,8 +21,8 @@ namespace ClusterHeap.Heap;
 /// Concurrency model: once per process and kind, under <see cref="WarmupLock"/>; a thread that arrives while another
 /// warms waits for it outside any pause (no heap lock is held across the wait: the callers hold at most their own
 /// heap's shared world side, which no scratch heap touches). The scratch heaps' own cycles find the warm-up in
-/// progress on their thread and go on. The scratch heaps reserve at the last slot's hint (0x7f, far from the slots a cluster
-/// hands out first) and are gone before it returns.
+/// progress on their thread and go on. A scratch heap reserves at the highest free slot's own hint below the last (far
+/// from the slots a cluster hands out first; never along the slot loop) and is gone before the warm-up returns.
 /// </summary>
 public sealed unsafe partial class NodeHeap
 {
@@ -80,17 +80,42 @@ public sealed unsafe partial class NodeHeap
         }
     }
 
+    /// <summary>The slot of the last scratch heap (tests: it must be free again), or -1.</summary>
+    internal static int LastWarmupSlot { get; private set; } = -1;
+
+    /// <summary>
+    /// A scratch heap at the highest slot below the last whose own window is free: never along the slot loop, which
+    /// would take the low slots a cluster hands out (the topmost window is where the runtime's own mappings land).
+    /// </summary>
+    private static NodeHeap CreateScratchHeap(GcMode mode)
+    {
+        for (int slot = HeapLayout.MaxSlot - 1; ; slot--)
+        {
+            try
+            {
+                NodeHeap heap = Create(new HeapOptions
+                {
+                    ArenaSize = 64L << 20,
+                    Slot = slot,
+                    SlotHintOnly = true,
+                    BackgroundScavenger = false,
+                    BackgroundSweeper = false,                  // the next cycle's pause sweeps what this one left
+                    GcMode = mode,
+                    MarkWorker = false,
+                });
+                LastWarmupSlot = slot;
+                return heap;
+            }
+            catch (HeapInitException) when (slot > HeapLayout.MaxSlot / 2)
+            {
+                // Taken: the next one down (the upper half only; below it, give up: WarmCollector's catch).
+            }
+        }
+    }
+
     private static void Warm(WarmKind kind)
     {
-        using NodeHeap heap = Create(new HeapOptions
-        {
-            ArenaSize = 64L << 20,
-            Slot = HeapLayout.MaxSlot,
-            BackgroundScavenger = false,
-            BackgroundSweeper = false,                          // the next cycle's pause sweeps what this one left
-            GcMode = kind == WarmKind.Concurrent ? GcMode.Concurrent : GcMode.StopTheWorld,
-            MarkWorker = false,
-        });
+        using NodeHeap heap = CreateScratchHeap(kind == WarmKind.Concurrent ? GcMode.Concurrent : GcMode.StopTheWorld);
         MCache cache = heap.CreateCache();
         RootSet roots = heap.CreateRoots();
         ulong foreign = (ulong)HeapLayout.HintFor(0) + HeapConstants.PageSize;   // another arena's address: a foreign word
