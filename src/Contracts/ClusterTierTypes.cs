@@ -73,7 +73,12 @@ public sealed record LeaseRecord(
     [property: Id(3)] int SpanClass,
     [property: Id(4)] ushort LesseeGeneration);
 
-/// <summary>What a heap node grain reports so a fresh central heap activation can rebuild its view.</summary>
+/// <summary>
+/// What a heap node grain reports so a fresh central heap activation can rebuild its view. <see cref="NumGC"/> is the
+/// cluster cycles this node's heap finished (its MemStats.NumGC); <see cref="LastGcCycle"/> the newest cycle id its gc
+/// grain stopped for or aborted (a new coordinator's ids start past every node's: a node refuses a stop of a cycle at or
+/// below one it aborted).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("ClusterHeap.NodeState")]
 public sealed record NodeState(
     [property: Id(0)] string Name,
@@ -86,7 +91,9 @@ public sealed record NodeState(
     [property: Id(7)] LeaseRecord[] LeasesLent,
     [property: Id(8)] LeaseRecord[] LeasesHeld,
     [property: Id(9)] long ArenaSize,
-    [property: Id(10)] int Procs);
+    [property: Id(10)] int Procs,
+    [property: Id(11)] long NumGC,
+    [property: Id(12)] long LastGcCycle);
 
 /// <summary>A growth request's answer: the node's new growth limit (already applied on the node by the central heap), or the reason there is none.</summary>
 [GenerateSerializer, Immutable, Alias("ClusterHeap.GrowthGrant")]

@@ -42,6 +42,13 @@ public sealed class ClusterHeapOptions
     /// <summary>GOGC for the cluster collector (src/Grains/Gc): the heap goal is the bytes marked × (1 + GOGC/100); negative = off.</summary>
     public int GcPercent { get; set; } = 100;
 
+    /// <summary>
+    /// How long a forced cycle (CollectAsync: the shell's gc) may take before it answers with why it could not complete:
+    /// below the CLI's 10 s response timeout, so the caller reads the central heap's reason, not a bare timeout. A node
+    /// lost mid-way restarts it (the next attempt, over the survivors, gets the whole deadline).
+    /// </summary>
+    public TimeSpan ForcedGcDeadline { get; set; } = TimeSpan.FromSeconds(8);
+
     /// <summary>How cluster cycles run.</summary>
     public Contracts.GcMode GcMode { get; set; } = Contracts.GcMode.StopTheWorld;
 

@@ -78,6 +78,18 @@ public sealed partial class GcShellTests(EmbeddedClusterFixture fixture)
     }
 
     [Fact]
+    public async Task ReleasingTheZeroSizeBaseSaysNoGcReclaimsItWhileReleasingAnObjectSaysTheNextGcDoes()
+    {
+        HeapPointer zero = await AllocAsync("alloc 0 on node2");
+        HeapPointer some = await AllocAsync("alloc 64 scan on node2");
+        (int exit, string output) = await RunAsync($"root {zero}", $"release {zero}", $"release {some}");
+        Assert.True(exit == 0, output);
+        Assert.Contains($"released {zero}: the zero-size base, which every size-0 allocation returns; it is no object, so no gc reclaims it", output);
+        Assert.Contains($"released {some}: the next gc reclaims it unless a root reaches it", output);
+        Assert.DoesNotContain($"released {zero}: the next gc", output);
+    }
+
+    [Fact]
     public async Task GcCommandPrintsATraceLineAndItsLogAndJson()
     {
         (int exit, string output, string error) = await fixture.RunCliAsync("gc");

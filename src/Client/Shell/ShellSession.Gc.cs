@@ -63,7 +63,9 @@ public sealed partial class ShellSession
         }
 
         int released = await owner.ReleaseRootsAsync(_c.RootLease.Id, [p]);
-        _out.WriteLine(released == 1 ? $"released {p}: the next gc reclaims it unless a root reaches it" : $"{p} was not one of this client's roots");
+        _out.WriteLine(released != 1 ? $"{p} was not one of this client's roots"
+            : p.Address == HeapPointer.HintOf(p.Slot) ? $"released {p}: the zero-size base, which every size-0 allocation returns; it is no object, so no gc reclaims it"
+            : $"released {p}: the next gc reclaims it unless a root reaches it");
     }
 
     private async Task LinkAsync(List<string> a)

@@ -36,6 +36,7 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
     private readonly long _gcStartTicks = Stopwatch.GetTimestamp();
     private readonly DateTime _gcActivated = DateTime.UtcNow;
     private Task<ClusterGcCycle>? _running;
+    private bool _runningForced;          // _running is a forced run (ForcedDeadline bounds it), not a paced one
     private TaskCompletionSource<ClusterGcCycle> _nextCycle = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int? _gcPercent;
     private GcMode? _gcMode;
@@ -53,7 +54,16 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
     private long GcGoal => GcPacer.GoalFor(_gcMarked, GcPercent, _memoryLimit);
 
     /// <inheritdoc/>
-    public Task<ClusterGcCycle> CollectAsync() => _running ??= RunCyclesAsync(forced: true);
+    public Task<ClusterGcCycle> CollectAsync()
+    {
+        if (_running is null)
+        {
+            _runningForced = true;
+            return _running = RunCyclesAsync(forced: true);
+        }
+
+        return _runningForced ? _running : JoinPacedAsync(_running);
+    }
 
     /// <inheritdoc/>
     public Task RequestCycleAsync(string node)
@@ -81,6 +91,7 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
 
     private void StartPacedRun()
     {
+        _runningForced = false;
         _running = RunCyclesAsync(forced: false);
         _running.Ignore();
     }
@@ -164,6 +175,14 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
     /// ping, or its silo is declared gone: the next cycle's nodes are the live membership) and at least a backoff that
     /// doubles from <see cref="FirstBackoff"/>. A paced run that follows a failed run waits out the failed run's backoff
     /// first, so a node that keeps asking cannot stop the world over and over for cycles that cannot finish.
+    /// <para>
+    /// A forced run answers within its deadline (ForcedGcDeadline, below the caller's response timeout) with the reason
+    /// it could not complete: its attempts' steps and mark are bounded by the time left, and it gives up when too little
+    /// is left for another attempt. A node lost mid-way (its silo declared gone by the time the retry starts) restarts the
+    /// deadline: the cycle over the survivors is expected to complete, and does not pay for the wait for membership. So
+    /// the one wait a deadline does not cut short is for a node that neither answers a ping nor is declared dead yet
+    /// (killed, not yet declared): the run is waiting for the declaration that lets the next attempt complete.
+    /// </para>
     /// </summary>
     private async Task<ClusterGcCycle> RunCyclesAsync(bool forced)
     {
@@ -175,22 +194,32 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
                 await Task.Delay(_quietUntil - DateTime.UtcNow);
             }
 
+            var deadline = new ForcedDeadline(forced ? _options.ForcedGcDeadline : null);
             for (int attempt = 1; ; attempt++)
             {
                 try
                 {
-                    return await RunCycleAsync(forced);
-                }
-                catch (GcAbortedException e) when (attempt < Attempts && (forced || PacerOn))
-                {
-                    TimeSpan backoff = Backoff(attempt);
-                    LogRetry(_logger, attempt, e.Message, backoff.TotalMilliseconds, string.Join(", ", e.Suspects.Select(n => n.Name)));
-                    await UntilDecidedAsync(e.Suspects, backoff);
+                    return await RunCycleAsync(forced, deadline.Bound(_options.NodeCallTimeout));
                 }
                 catch (GcAbortedException e)
                 {
-                    _quietUntil = DateTime.UtcNow + Backoff(attempt + 1);
-                    throw HeapError.Unavailable("a garbage collection cycle", $"aborted {attempt} times; last: {e.Message}").ToException();
+                    if (attempt >= Attempts || !(forced || PacerOn) || (e.Suspects.Count == 0 && deadline.TooLateForAnother))
+                    {
+                        throw GiveUp(attempt, e, deadline);
+                    }
+
+                    TimeSpan backoff = Backoff(attempt);
+                    LogRetry(_logger, attempt, e.Message, backoff.TotalMilliseconds, string.Join(", ", e.Suspects.Select(n => n.Name)));
+                    await UntilDecidedAsync(e.Suspects, backoff);
+                    ClusterMembershipSnapshot snapshot = _membership.CurrentSnapshot;
+                    if (e.Suspects.Any(n => SiloDeparture.IsGone(snapshot.GetSiloStatus(n.Silo))))
+                    {
+                        deadline.Restart();
+                    }
+                    else if (deadline.TooLateForAnother)
+                    {
+                        throw GiveUp(attempt, e, deadline);
+                    }
                 }
             }
         }
@@ -206,6 +235,33 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
                     StartPacedRun();
                 }
             }
+        }
+    }
+
+    /// <summary>The run failed: paced runs keep quiet for a backoff; the caller reads why.</summary>
+    private Exception GiveUp(int attempt, GcAbortedException last, ForcedDeadline deadline)
+    {
+        _quietUntil = DateTime.UtcNow + Backoff(attempt + 1);
+        string within = deadline.Left != TimeSpan.MaxValue && deadline.TooLateForAnother
+            ? $" in {deadline.Elapsed.TotalSeconds:0.0} s (a forced cycle answers within {_options.ForcedGcDeadline.TotalSeconds:0.#} s)"
+            : "";
+        return HeapError.Unavailable("a garbage collection cycle", $"aborted {attempt} times{within}; last: {last.Message}").ToException();
+    }
+
+    /// <summary>
+    /// A forced call that found a paced run going: it waits for that run up to the forced deadline, then answers with
+    /// what is known (the run goes on).
+    /// </summary>
+    private async Task<ClusterGcCycle> JoinPacedAsync(Task<ClusterGcCycle> paced)
+    {
+        try
+        {
+            return await paced.WaitAsync(_options.ForcedGcDeadline);
+        }
+        catch (TimeoutException)
+        {
+            throw HeapError.Unavailable("a garbage collection cycle",
+                $"the paced cycle running did not complete within the forced cycle's deadline ({_options.ForcedGcDeadline}); last abort: {_lastAbort ?? "none"}").ToException();
         }
     }
 
@@ -248,7 +304,8 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
         }
     }
 
-    private async Task<ClusterGcCycle> RunCycleAsync(bool forced)
+    /// <summary>One attempt; <paramref name="bound"/> bounds each of its steps and its mark's termination.</summary>
+    private async Task<ClusterGcCycle> RunCycleAsync(bool forced, TimeSpan bound)
     {
         ExpireClients();
         ClusterMembershipSnapshot snapshot = _membership.CurrentSnapshot;
@@ -268,7 +325,7 @@ public sealed partial class CentralHeapGrain : ICentralGcGrain
         int percent = GcPercent;
         long limit = _memoryLimit;
         long goal = 0;
-        var runner = new ClusterCycleRunner(GrainFactory, _membership, _options.NodeCallTimeout);
+        var runner = new ClusterCycleRunner(GrainFactory, _membership, bound);
         CycleOutcome outcome;
         try
         {

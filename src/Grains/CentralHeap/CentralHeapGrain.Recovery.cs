@@ -6,7 +6,7 @@ using Orleans.Runtime;
 namespace ClusterHeap.Grains.CentralHeap;
 
 // Recovery: the state is rebuilt from the live nodes whenever the grain activates (so losing its
-// silo loses nothing), and a node that membership declares dead is reclaimed: its slot and grant
+// silo loses nothing: the collector's cycle ids and count included, CentralHeapGrain.GcHistory.cs), and a node that membership declares dead is reclaimed: its slot and grant
 // are freed, leases it held are reclaimed by their lenders, leases it lent are revoked at their
 // lessees (each survivor settles its own side; the central heap keeps no lease table).
 public sealed partial class CentralHeapGrain
@@ -51,8 +51,9 @@ public sealed partial class CentralHeapGrain
         }
 
         _limitBelowGrants = TotalGranted > _memoryLimit;
+        RebuildGcHistory(live);
         int leases = await ReconcileLeasesAsync(live);
-        LogRebuilt(_logger, _silo.SiloAddress, _nodes.Count, leases, _lastGeneration, _memoryLimit);
+        LogRebuilt(_logger, _silo.SiloAddress, _nodes.Count, leases, _lastGeneration, _memoryLimit, _lastCycleId, _numGc);
         PostView();
     }
 
@@ -151,8 +152,8 @@ public sealed partial class CentralHeapGrain
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Central heap activated on {Silo}, rebuilt from live nodes: {Nodes} nodes, {Leases} leases, last generation {Generation}, memory limit {Limit}")]
-    private static partial void LogRebuilt(ILogger logger, SiloAddress silo, int nodes, int leases, ushort generation, long limit);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Central heap activated on {Silo}, rebuilt from live nodes: {Nodes} nodes, {Leases} leases, last generation {Generation}, memory limit {Limit}, last gc cycle id {Cycle}, NumGC {NumGc}")]
+    private static partial void LogRebuilt(ILogger logger, SiloAddress silo, int nodes, int leases, ushort generation, long limit, long cycle, long numGc);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Central heap on {Silo} deactivating: {Reason} {Description}")]
     private static partial void LogDeactivating(ILogger logger, SiloAddress silo, DeactivationReasonCode reason, string description);

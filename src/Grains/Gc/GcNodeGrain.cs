@@ -196,6 +196,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
 
         _clock.Stopping(cycle, _gc.Gate.Held);
         _cycle = cycle;
+        Node.SawGcCycle(cycle);
         _early?.RemoveAll(e => e.Cycle != cycle);
         _gc.Watch(cycle, coordinator, Node.Options.NodeCallTimeout * 3);
         _gc.BeforeStop?.Invoke(cycle);
@@ -330,6 +331,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         // of a newer cycle than this node's also ends this node's (the coordinator runs one cycle at a time, so the older
         // one is over there); a node whose part already finished or aborted has nothing to drop.
         _abortedUpTo = Math.Max(_abortedUpTo, cycle);
+        Node.SawGcCycle(cycle);
         if (cycle >= _cycle && (_session is not null || _gc.Gate.IsClosed || _gc.HasOrphan(_session)))
         {
             AbortCurrent(reason);

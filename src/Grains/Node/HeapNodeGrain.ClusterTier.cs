@@ -23,7 +23,9 @@ public sealed partial class HeapNodeGrain
         LeasesLent(),
         [.. _node.Leases.Held.Where(l => !l.Revoked).Select(l => l.ToRecord(_node.Name, _node.Generation))],
         _node.Options.ArenaSize,
-        _node.Options.ProcessorsPerNode));
+        _node.Options.ProcessorsPerNode,
+        _node.Ready.IsCompletedSuccessfully ? _node.Heap.LastCycle?.Number ?? 0 : 0,
+        _node.LastGcCycle));
 
     /// <summary>The heap's lease table (the one lender-side record) as the cluster names its leases.</summary>
     private LeaseRecord[] LeasesLent() =>
