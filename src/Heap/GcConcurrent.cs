@@ -144,11 +144,14 @@ public sealed unsafe partial class NodeHeap
     /// <summary>Starts a local concurrent cycle (pause 1) unless one runs or a session marks. True when this call started it.</summary>
     private bool StartConcurrentCycle(bool forced)
     {
+        EnsureCollectorWarm(WarmKind.Concurrent);                  // GcWarmup.cs: nothing compiles inside the pause
+        if (Options.MarkWorker) CreateMarkWorker();                // Go's gcBgMarkStartWorkers: before the world stops
         SweepBeforePause();
-        return StopTheWorld(() =>
+        bool started = StopTheWorld(() =>
         {
             if (_localMarking || _markSession != null || _disposed) return false;
             if (!forced && _mheap.HeapLive < Pacer.Trigger) return false;
+            long jit0 = JitCount();
             _cycleT0 = Stopwatch.GetTimestamp();
             _cycleLiveBefore = _mheap.HeapLive;
             _cycleForced = forced;
@@ -156,9 +159,11 @@ public sealed unsafe partial class NodeHeap
             _markWorkDone = false;
             _localMarking = true;
             _cycleT1 = Stopwatch.GetTimestamp();
-            if (Options.MarkWorker) WakeMarkWorker();
+            _cyclePause1Jit = JitCount() - jit0;
             return true;
         });
+        if (started && Options.MarkWorker) _markWake.Set();      // woken once the world runs again
+        return started;
     }
 
     /// <summary>
@@ -190,6 +195,7 @@ public sealed unsafe partial class NodeHeap
         return StopTheWorld(() =>
         {
             if (!_localMarking) return null;
+            _pauseJitAtStart = JitCount();
             long t2 = Stopwatch.GetTimestamp();
             using (_markLock.EnterScope()) _localMarking = false;     // the worker's next slice sees it: none runs past here
             DrainAllStopped();
@@ -286,14 +292,12 @@ public sealed unsafe partial class NodeHeap
         _mheap.ClearLargeMarks();
     }
 
-    private void WakeMarkWorker()
+    /// <summary>The heap's mark worker thread, made once, by whichever cycle start comes first (outside any pause).</summary>
+    private void CreateMarkWorker()
     {
-        if (_markWorker == null)
-        {
-            _markWorker = new Thread(MarkWorkerLoop) { IsBackground = true, Name = "clusterheap-gc-mark-worker" };
-            _markWorker.Start();
-        }
-        _markWake.Set();
+        if (Volatile.Read(ref _markWorker) != null) return;
+        var worker = new Thread(MarkWorkerLoop) { IsBackground = true, Name = "clusterheap-gc-mark-worker" };
+        if (Interlocked.CompareExchange(ref _markWorker, worker, null) == null) worker.Start();
     }
 
     /// <summary>Go's dedicated mark worker: slices of mark work while a local cycle marks, then sleeps until the next.</summary>
@@ -331,10 +335,12 @@ public sealed unsafe partial class NodeHeap
     public GcMarkSession BeginConcurrentMarkSession()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        EnsureCollectorWarm(WarmKind.Sessions);
         return StopTheWorld(() =>
         {
             if (_markSession != null) throw new InvalidOperationException("a mark session is open on this heap already");
             AbortLocalMarkStopped();
+            long jit0 = JitCount();
             _cycleT0 = Stopwatch.GetTimestamp();
             _cycleLiveBefore = _mheap.HeapLive;
             var session = new GcMarkSession(this, _cycleT0, 0, _cycleLiveBefore, concurrent: true);
@@ -342,6 +348,7 @@ public sealed unsafe partial class NodeHeap
             session.SweptInPause = _sweptInPause;
             _markSession = session;
             _cycleT1 = Stopwatch.GetTimestamp();
+            _cyclePause1Jit = JitCount() - jit0;
             return session;
         });
     }
@@ -395,6 +402,7 @@ public sealed unsafe partial class NodeHeap
         return StopTheWorld(() =>
         {
             if (_markSession != session) throw new InvalidOperationException("this mark session is not the heap's open one");
+            _pauseJitAtStart = JitCount();
             long t2 = Stopwatch.GetTimestamp();
             DrainAllStopped();
             using (_markLock.EnterScope())
@@ -414,9 +422,10 @@ public sealed unsafe partial class NodeHeap
     /// <summary>Stops the mark worker (Dispose, before the heap's memory goes).</summary>
     private void StopMarkWorker()
     {
-        if (_markWorker == null) return;
+        Thread? worker = Volatile.Read(ref _markWorker);
+        if (worker == null) return;
         _markWake.Set();
-        _markWorker.Join();
+        if ((worker.ThreadState & System.Threading.ThreadState.Unstarted) == 0) worker.Join();   // a cycle start racing Dispose may not have started it
     }
 }
 

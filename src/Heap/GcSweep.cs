@@ -82,6 +82,7 @@ public sealed unsafe partial class NodeHeap
     public long SweepBeforeStop()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        EnsureCollectorWarm(WarmKind.Sessions);      // GcWarmup.cs: before a coordinator stops this node
         return SweepBeforePause();
     }
 

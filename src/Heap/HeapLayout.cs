@@ -61,7 +61,7 @@ public sealed record HeapLayout
     /// mallocinit: reserves the spans array, bitmap and arena in one PROT_NONE mapping.
     /// Throws <see cref="HeapInitException"/> with the reason when no reservation can be had.
     /// </summary>
-    internal static HeapLayout Reserve(long requestedArena, int slot)
+    internal static HeapLayout Reserve(long requestedArena, int slot, bool hintOnly = false)
     {
         if (requestedArena <= 0)
             throw new HeapInitException($"arena size must be positive, got {requestedArena} bytes");
@@ -79,6 +79,7 @@ public sealed record HeapLayout
         {
             int s = attempt < 0 ? slot : attempt;
             if (attempt == slot) continue;              // already tried first
+            if (attempt >= 0 && hintOnly) break;         // the slot's own window or nothing (GcWarmup.cs's scratch heaps)
             nuint hint = HintFor(s);
             nuint p = OsMemory.Reserve(hint, (nuint)reservation, out int errno);
             if (p == 0)
@@ -108,8 +109,9 @@ public sealed record HeapLayout
                 ArenaSize = arena,
             };
         }
-        throw new HeapInitException(
-            $"could not reserve {reservation} bytes at any slot hint 0..0x{MaxSlot:x} (last errno {lastErrno})");
+        throw new HeapInitException(hintOnly
+            ? $"could not reserve {reservation} bytes at slot {slot}'s hint (taken, or errno {lastErrno})"
+            : $"could not reserve {reservation} bytes at any slot hint 0..0x{MaxSlot:x} (last errno {lastErrno})");
     }
 
     private static long RoundUp(long n, long to) => (n + to - 1) / to * to;

@@ -4,12 +4,16 @@ using System.Runtime.CompilerServices;
 
 namespace ClusterHeap.Heap;
 
-/// <summary>One collection: its figures and its gctrace line (<see cref="Trace"/>).</summary>
+/// <summary>
+/// One collection: its figures and its gctrace line (<see cref="Trace"/>). <c>PauseJitMethods</c>: methods the runtime
+/// compiled on the pausing thread inside this cycle's pauses — a path's first run compiles it, and GcWarmup.cs runs the
+/// pause paths before any heap's first pause, so this stays 0 (a stop-the-world session counts its Finish only).
+/// </summary>
 public sealed record GcCycle(
     long Number, bool Forced, TimeSpan SinceStart, double GcCpuPercent,
     TimeSpan SweepTerm, TimeSpan Mark, TimeSpan MarkTerm,
     long HeapLiveBefore, long HeapLiveAfter, long Marked, long Goal, MarkCounts Counts, long Roots,
-    bool Concurrent = false, TimeSpan AssistCpu = default, TimeSpan WorkerCpu = default)
+    bool Concurrent = false, TimeSpan AssistCpu = default, TimeSpan WorkerCpu = default, long PauseJitMethods = 0)
 {
     /// <summary>
     /// The world stopped: the whole cycle up to its sweep (stop the world); the two pauses, SweepTerm and MarkTerm
@@ -59,7 +63,8 @@ public sealed record GcCycle(
 /// <see cref="HeapOptions.Collector"/> on, the pacer starts cycles at Go's shouldhelpgc points (an mcache refill, a large
 /// allocation), and an allocation that would fail at the growth limit first runs a cycle and fails only if that did not
 /// help; off (the default: a heap of explicit frees only), cycles run only when <see cref="Collect"/> is called.
-/// Explicit free stays valid throughout.
+/// Explicit free stays valid throughout. Before a process's first pause the collector's paths run once on scratch
+/// heaps (GcWarmup.cs), so that no pause compiles code.
 /// <para>
 /// Concurrency model: cycles are serialized by the world lock; the mark runs on the collecting thread. Roots and
 /// mcaches are read and flushed only while their owners are stopped. Statistics are guarded by the world lock.
@@ -78,6 +83,7 @@ public sealed unsafe partial class NodeHeap
     private readonly long[] _pauseNs = new long[PauseHistory];
     private readonly long[] _pauseEndUnixNs = new long[PauseHistory];
     private GcCycle? _lastCycle;
+    private long _pauseJitAtStart, _cyclePause1Jit;  // JitCount() at this pause's start; pause 1's compilations (concurrent)
 
     /// <summary>The pacer: GOGC, the memory limit and the heap goal.</summary>
     public GcPacer Pacer { get; }
@@ -131,6 +137,7 @@ public sealed unsafe partial class NodeHeap
     private GcCycle? CollectFromAnyThread(bool forced)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        EnsureCollectorWarm(WarmKind.StopTheWorld);     // GcWarmup.cs: nothing compiles inside the pause
         if (_markSession != null)
         {
             // A coordinated cycle is marking this heap (GcMarkSession.cs): it decides; a local cycle would wipe its marks.
@@ -156,6 +163,8 @@ public sealed unsafe partial class NodeHeap
 
     private GcCycle CollectStopped(bool forced)
     {
+        _pauseJitAtStart = JitCount();
+        _cyclePause1Jit = 0;
         long t0 = Stopwatch.GetTimestamp();
         long liveBefore = _mheap.HeapLive;
         BeginMarkStopped();
@@ -215,6 +224,7 @@ public sealed unsafe partial class NodeHeap
         _mheap.ResetHeapLive(marked);
         Pacer.EndCycle(marked);
         long t3 = Stopwatch.GetTimestamp();
+        long pauseJit = _cyclePause1Jit + JitCount() - _pauseJitAtStart;
 
         // A session's: from its start, the world stopped by its coordinator. Concurrent: the two pauses only.
         long pauseTicks = concurrent == null ? t3 - t0 : concurrent.PauseTicks + (t3 - t2);
@@ -231,7 +241,7 @@ public sealed unsafe partial class NodeHeap
             _numGc, forced, Stopwatch.GetElapsedTime(_startTicks), 100 * GcCpuFraction(),
             Stopwatch.GetElapsedTime(t0, t1), Stopwatch.GetElapsedTime(t1, t2), Stopwatch.GetElapsedTime(t2, t3),
             liveBefore, liveAfter, marked, Pacer.Goal, counts, roots, concurrent != null,
-            Stopwatch.GetElapsedTime(0, concurrent?.AssistTicks ?? 0), Stopwatch.GetElapsedTime(0, concurrent?.WorkerTicks ?? 0));
+            Stopwatch.GetElapsedTime(0, concurrent?.AssistTicks ?? 0), Stopwatch.GetElapsedTime(0, concurrent?.WorkerTicks ?? 0), pauseJit);
         Volatile.Write(ref _lastCycle, cycle);
         Options.OnGcCycle?.Invoke(cycle);
         _sweepToQueue = true;                           // queued once the world runs again: AfterPause
@@ -275,6 +285,7 @@ public sealed unsafe partial class NodeHeap
     public GcMarkSession BeginMarkSession()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        EnsureCollectorWarm(WarmKind.Sessions);
         _world.EnterWriteLock();
         try
         {
@@ -323,6 +334,8 @@ public sealed unsafe partial class NodeHeap
         try
         {
             if (_markSession != session) throw new InvalidOperationException("this mark session is not the heap's open one");
+            _pauseJitAtStart = JitCount();
+            _cyclePause1Jit = 0;
             _marker!.ForeignSink = null;
             GcCycle cycle = EndMarkStopped(forced: true, t0, t1, t2, liveBefore, roots);
             _markSession = null;
@@ -366,6 +379,9 @@ public sealed unsafe partial class NodeHeap
         if (elapsed <= 0) return 0;
         return (double)(_gcCycleTicks + Volatile.Read(ref _bgSweepTicks)) / ((double)elapsed * Environment.ProcessorCount);
     }
+
+    /// <summary>Methods the runtime has compiled on this thread (a pause's figure is the difference across it).</summary>
+    private static long JitCount() => System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: true);
 
     private static long TicksToNs(long ticks) => (long)(ticks * (1e9 / Stopwatch.Frequency));
 

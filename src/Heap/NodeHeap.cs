@@ -128,8 +128,11 @@ public sealed unsafe partial class NodeHeap : IDisposable
         options ??= new HeapOptions();
         if (options.GrowthLimit < 0) throw new HeapInitException($"growth limit must not be negative, got {options.GrowthLimit}");
         if (options.MemoryLimit < 0) throw new HeapInitException($"memory limit must not be negative, got {options.MemoryLimit}");
-        var layout = HeapLayout.Reserve(options.ArenaSize, options.Slot);
-        return new NodeHeap(options, layout);
+        var layout = HeapLayout.Reserve(options.ArenaSize, options.Slot, options.SlotHintOnly);
+        var heap = new NodeHeap(options, layout);
+        if (options.Collector) StartCollectorWarmup(heap.LocalWarmKind);              // GcWarmup.cs
+        if (options.TrackHeapLive) StartCollectorWarmup(WarmKind.Sessions);
+        return heap;
     }
 
     public HeapOptions Options { get; }
@@ -277,6 +280,9 @@ public sealed record HeapOptions
 
     /// <summary>Arena slot: the reservation is asked for at slot &lt;&lt; 40 | 0x00c0 &lt;&lt; 32 first.</summary>
     public int Slot { get; init; }
+
+    /// <summary>Reserve at <see cref="Slot"/>'s hint or fail, never along the other slots (GcWarmup.cs's scratch heaps).</summary>
+    internal bool SlotHintOnly { get; init; }
 
     /// <summary>Free runs idle longer than this go back to the OS.</summary>
     public TimeSpan ScavengeDelay { get; init; } = TimeSpan.FromMinutes(5);

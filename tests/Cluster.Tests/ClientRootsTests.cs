@@ -30,20 +30,22 @@ public sealed class ClientRootsTests : IDisposable
     private HeapPointer[] Locals(int n) => [.. Enumerable.Range(1, n).Select(Local)];
 
     [Fact]
-    public void ABatchRootsThisNodesPointersOnceAndCountsTheOthersWithoutRootingThem()
+    public void ABatchRootsThisNodesPointersOnceAndHandsBackTheOthersWithoutRootingThem()
     {
         var other = HeapPointer.Create(Generation, HeapPointer.HintOf(Slot + 1) + 4096);
         var staleGeneration = HeapPointer.Create(Generation + 1, _heap.ArenaStart + 4096);
         var zero = HeapPointer.Create(Generation, _heap.ZeroBase);
         HeapPointer[] batch = [.. Locals(5), other, staleGeneration, zero, HeapPointer.Null];
 
-        Assert.Equal(2, _roots.AddBatch(A, batch, Slot, Generation, _heap.ZeroBase));
-        Assert.Equal(2, _roots.AddBatch(A, batch, Slot, Generation, _heap.ZeroBase));   // rooting again changes nothing
+        Assert.Equal([other, staleGeneration], _roots.AddBatch(A, batch, Slot, Generation, _heap.ZeroBase));
+        Assert.Equal([other, staleGeneration], _roots.AddBatch(A, batch, Slot, Generation, _heap.ZeroBase));   // rooting again changes nothing
+        Assert.Null(_roots.AddBatch(B, [Local(4), zero, HeapPointer.Null], Slot, Generation, _heap.ZeroBase));  // all this node's: no list
 
         Assert.Equal(5, _roots.Count(A));
         Assert.False(_roots.Release(A, other.Value));
         Assert.True(_roots.Release(A, Local(3).Value));
         Assert.False(_roots.Release(A, Local(3).Value));
+        Assert.True(_roots.Release(B, Local(4).Value));
         Assert.False(_roots.Release(B, Local(4).Value));
         Assert.Equal(4, _roots.Count(A));
     }

@@ -34,12 +34,12 @@ public sealed record BinaryTreesOptions(int Depth = 16, int GcPercent = 100, lon
 }
 
 public sealed record BinaryTreesResult(BinaryTreesOptions Options, long Checksum, double Ms, MemStats Stats,
-    double PauseP50Us, double PauseMaxUs, VerifyReport Verify)
+    double PauseP50Us, double PauseMaxUs, long PauseJitMethods, VerifyReport Verify)
 {
-    /// <summary>The line Go's binarytrees.go prints, with clusterheap's name and the verifier at the end.</summary>
+    /// <summary>The line Go's binarytrees.go prints, with clusterheap's name, the methods compiled inside pauses (pause_jit: GcCycle.PauseJitMethods summed) and the verifier.</summary>
     public string Line() => string.Create(CultureInfo.InvariantCulture,
         $"clusterheap binarytrees depth={Options.Depth} mode={Options.Mode} checksum={Checksum} ms={Ms:F1} heapsys={Stats.HeapSys} numgc={Stats.NumGC} " +
-        $"pause_p50_us={PauseP50Us:F0} pause_max_us={PauseMaxUs:F0} gccpu={Stats.GCCPUFraction:F3} verify={(Verify.Ok ? "ok" : "BROKEN")}");
+        $"pause_p50_us={PauseP50Us:F0} pause_max_us={PauseMaxUs:F0} pause_jit={PauseJitMethods} gccpu={Stats.GCCPUFraction:F3} verify={(Verify.Ok ? "ok" : "BROKEN")}");
 
     /// <summary>The checksum binary-trees must print for <paramref name="depth"/>: node counts, 2^(d+1) - 1 per tree.</summary>
     public static long ExpectedChecksum(int depth)
@@ -57,6 +57,7 @@ public static unsafe class BinaryTreesBench
 
     public static BinaryTreesResult Run(BinaryTreesOptions o)
     {
+        long pauseJit = 0;                                    // methods compiled inside pauses, summed over the cycles
         using var heap = NodeHeap.Create(new HeapOptions
         {
             ArenaSize = o.ArenaSize,
@@ -64,7 +65,11 @@ public static unsafe class BinaryTreesBench
             GcPercent = o.GcPercent,
             GcMode = o.Mode == "stw" ? GcMode.StopTheWorld : GcMode.Concurrent,
             MarkWorker = o.Mode == "concurrent",
-            OnGcCycle = o.Trace == null ? null : cycle => o.Trace.WriteLine(cycle.Trace),
+            OnGcCycle = cycle =>
+            {
+                pauseJit += cycle.PauseJitMethods;
+                o.Trace?.WriteLine(cycle.Trace);
+            },
         });
         MCache cache = heap.CreateCache();
         RootSet roots = heap.CreateRoots();
@@ -78,7 +83,7 @@ public static unsafe class BinaryTreesBench
         VerifyReport verify = heap.Verify();
         heap.ReleaseRoots(roots);
         heap.ReleaseCache(cache);
-        return new BinaryTreesResult(o, sum, ms, stats, p50, max, verify);
+        return new BinaryTreesResult(o, sum, ms, stats, p50, max, pauseJit, verify);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]

@@ -75,11 +75,12 @@ public sealed class ClientRoots
 
     /// <summary>
     /// Roots for <paramref name="client"/> every pointer of <paramref name="pointers"/> that is this node's (slot and
-    /// generation), other than the zero-size base; returns how many others there were (their owners root them).
+    /// generation), other than the zero-size base; returns the others, in batch order, for their owners to root — null
+    /// when there are none (the common batch, all this node's, allocates nothing). Null pointers are neither.
     /// </summary>
-    public int AddBatch(GrainId client, ReadOnlySpan<HeapPointer> pointers, int slot, ushort generation, ulong zeroBase)
+    public List<HeapPointer>? AddBatch(GrainId client, ReadOnlySpan<HeapPointer> pointers, int slot, ushort generation, ulong zeroBase)
     {
-        int foreign = 0;
+        List<HeapPointer>? foreign = null;
         using (_lock.EnterScope())
         {
             Client c = ClientLocked(client);
@@ -87,7 +88,7 @@ public sealed class ClientRoots
             {
                 if (p.Address == zeroBase || p.IsNull) continue;
                 if (p.Slot == slot && p.Generation == generation) AddLocked(c, p.Value);
-                else foreign++;
+                else (foreign ??= []).Add(p);
             }
         }
 

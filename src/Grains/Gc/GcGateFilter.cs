@@ -178,24 +178,9 @@ internal sealed class GcGateFilter(GcNode gc, IGrainFactory grains) : IIncomingG
 
         ReadOnlySpan<HeapPointer> pointers = batch ?? new ReadOnlySpan<HeapPointer>(in one);
         HeapNodeService node = gc.Node;
-        ulong zeroBase = node.Heap.ZeroBase;
-        int foreign = roots.AddBatch(client, pointers, node.Slot, node.Generation, zeroBase);
+        List<HeapPointer>? elsewhere = roots.AddBatch(client, pointers, node.Slot, node.Generation, node.Heap.ZeroBase);
         gc.AfterMalloc();
-        if (foreign == 0)
-        {
-            return null;
-        }
-
-        var elsewhere = new List<HeapPointer>(foreign);
-        foreach (HeapPointer p in pointers)
-        {
-            if (p.Address != zeroBase && !p.IsNull && (p.Slot != node.Slot || p.Generation != node.Generation))
-            {
-                elsewhere.Add(p);
-            }
-        }
-
-        return RootRemoteAsync(client, elsewhere);
+        return elsewhere is null ? null : RootRemoteAsync(client, elsewhere);
     }
 
     /// <summary>Roots pointers of other nodes (a leased span's, a large object allocated elsewhere) at their owners.</summary>
