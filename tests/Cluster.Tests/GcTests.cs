@@ -53,6 +53,18 @@ public sealed class GcTests
 
         public IGcNodeGrain GcOf(HeapPointer p) => heap.Client.GetGrain<IGcNodeGrain>(NodeOfSlot[p.Slot]);
 
+        /// <summary>Another client's model over the same nodes: silo <paramref name="silo"/>'s hosted client (its calls carry that silo's client id).</summary>
+        public Model OnHostedClient(int silo)
+        {
+            var other = new Model(heap, heap.Cluster.GetSiloServiceProvider(heap.Cluster.Silos[silo].SiloAddress).GetRequiredService<IClusterClient>());
+            foreach ((int slot, string node) in NodeOfSlot)
+            {
+                other.NodeOfSlot[slot] = node;
+            }
+
+            return other;
+        }
+
         public async Task LinkAsync(HeapPointer from, int word, HeapPointer to)
         {
             await GcOf(from).LinkAsync(from.Offset(8 * (word + 1)), to);
@@ -240,12 +252,7 @@ public sealed class GcTests
         (HeapCluster heap, Model keeper, string[] nodes) = await StartAsync(o => o.ClientLease = TimeSpan.FromSeconds(2));
         await using HeapCluster _ = heap;
         // The quitter is another client: a silo's hosted client (its calls carry that silo's client id).
-        IClusterClient hosted = heap.Cluster.GetSiloServiceProvider(heap.Cluster.Silos[0].SiloAddress).GetRequiredService<IClusterClient>();
-        var quitter = new Model(heap, hosted);
-        foreach ((int slot, string node) in keeper.NodeOfSlot)
-        {
-            quitter.NodeOfSlot[slot] = node;
-        }
+        Model quitter = keeper.OnHostedClient(0);
 
         ClientLease lease = await quitter.StartLeaseAsync();
         Assert.NotEqual(keeper.Client, quitter.Client);
@@ -277,12 +284,7 @@ public sealed class GcTests
         // A connection without ClientRootLease (a silo's hosted client here): its mallocs are rooted under its id, which
         // no lease names. Once the coordinator has been up a whole lease term it drops the roots of clients it does not
         // know that held a lease; this one never held one, so it keeps them (it can only release or free them).
-        IClusterClient hosted = heap.Cluster.GetSiloServiceProvider(heap.Cluster.Silos[1].SiloAddress).GetRequiredService<IClusterClient>();
-        var unleased = new Model(heap, hosted);
-        foreach ((int slot, string node) in keeper.NodeOfSlot)
-        {
-            unleased.NodeOfSlot[slot] = node;
-        }
+        Model unleased = keeper.OnHostedClient(1);
 
         for (int i = 0; i < 6; i++)
         {
