@@ -6,8 +6,8 @@
 # times each, interleaved; a fresh cluster per run. Cycles before the reachable set reached 90 % of --live are warm-up
 # and not counted. Prints per run and per mode (medians over the runs, with their min-max spread): pause p50/p99/max,
 # the live bytes each node marked (its median over the counted cycles), and where the pauses went — the coordinator's
-# rounds of calls (stop/begin/resume/terminate/finish, round trips included) and the slowest node's own parts
-# (GcNodeParts).
+# rounds of calls (stop/begin/terminate/finish, round trips included; concurrent: the cut round, which is no pause of
+# the cluster's) and the slowest node's own parts (GcNodeParts; concurrent: its cut, the node's own pause 1).
 set -euo pipefail
 
 usage() {
@@ -96,26 +96,25 @@ one_run() { # build mode rep
   jq -r --arg b "$build" --arg m "$mode" --arg r "$rep" '
     "build=\($b) mode=\($m) rep=\($r) passed=\(.passed) exact=\(.gc_exact|tostring|.[0:3]) cycles=\(.gc_cycles) warmup=\(.gc_warmup_cycles // 0)" +
     " p50=\(.gc_pause_p50_ms) p99=\(.gc_pause_p99_ms) max=\(.gc_pause_max_ms) live_mb=\(.gc_live_mb // "-")" +
-    " sweep=\(.gc_sweep_ms // "-") stop=\(.gc_stop_ms // "-") begin=\(.gc_begin_ms // "-") resume=\(.gc_resume_ms // "-")" +
+    " sweep=\(.gc_sweep_ms // "-") stop=\(.gc_stop_ms // "-") begin=\(.gc_begin_ms // "-") cut=\(.gc_cut_ms // "-")" +
     " terminate=\(.gc_terminate_ms // "-") finish=\(.gc_finish_ms // "-") rounds=\(.gc_rounds // "-")" +
-    " node_gate=\(.gc_node_gate_ms // "-") node_begin=\(.gc_node_begin_ms // "-") node_terminate=\(.gc_node_terminate_ms // "-")" +
+    " node_gate=\(.gc_node_gate_ms // "-") node_cut=\(.gc_node_cut_ms // "-") node_begin=\(.gc_node_begin_ms // "-") node_terminate=\(.gc_node_terminate_ms // "-")" +
     " node_finish=\(.gc_node_finish_ms // "-") node_paused=\(.gc_node_paused_ms // "-") node_sweep=\(.gc_node_sweep_ms // "-")" +
     " swept_in_pause_max=\(.gc_node_swept_in_pause_max // "-") per_node=\"\(.gc_live_mb_per_node // "-")\"" +
     " gates_p50=\(.gc_pause_gates_p50_ms // "-") gates_p99=\(.gc_pause_gates_p99_ms // "-") gates_max=\(.gc_pause_gates_max_ms // "-")" +
     " managed_gc=\(.gc_managed_gc_ms // "-") node_managed_gc=\(.gc_node_managed_gc_ms // "-")" +
-    " stop_out=\(.gc_stop_out_ms // "-") resume_out=\(.gc_resume_out_ms // "-") resume_back=\(.gc_resume_back_ms // "-")" +
+    " stop_out=\(.gc_stop_out_ms // "-")" +
     " stop2_out=\(.gc_stop2_out_ms // "-") finish_out=\(.gc_finish_out_ms // "-") finish_back=\(.gc_finish_back_ms // "-")" +
     " slow_pause=\(.gc_slowest_pause_ms // "-") slow_gates=\(.gc_slowest_gates_ms // "-") slow_stop=\(.gc_slowest_stop_ms // "-")" +
-    " slow_begin=\(.gc_slowest_begin_ms // "-") slow_resume=\(.gc_slowest_resume_ms // "-") slow_terminate=\(.gc_slowest_terminate_ms // "-")" +
+    " slow_begin=\(.gc_slowest_begin_ms // "-") slow_cut=\(.gc_slowest_cut_ms // "-") slow_terminate=\(.gc_slowest_terminate_ms // "-")" +
     " slow_finish=\(.gc_slowest_finish_ms // "-") slow_rounds=\(.gc_slowest_rounds // "-")" +
     " slow_managed_gc=\(.gc_slowest_managed_gc_ms // "-") slow_managed_gcs=\(.gc_slowest_managed_gcs // "-")" +
-    " slow_node_gate=\(.gc_slowest_node_gate_ms // "-") slow_node_begin=\(.gc_slowest_node_begin_ms // "-")" +
+    " slow_node_gate=\(.gc_slowest_node_gate_ms // "-") slow_node_cut=\(.gc_slowest_node_cut_ms // "-") slow_node_begin=\(.gc_slowest_node_begin_ms // "-")" +
     " slow_node_terminate=\(.gc_slowest_node_terminate_ms // "-") slow_node_finish=\(.gc_slowest_node_finish_ms // "-")" +
     " slow_node_paused=\(.gc_slowest_node_paused_ms // "-") slow_node_managed_gc=\(.gc_slowest_node_managed_gc_ms // "-")" +
     " slow_node_managed_gcs=\(.gc_slowest_node_managed_gcs // "-") slow_node_queued=\(.gc_slowest_node_queued_at_stop // "-")" +
     " slow_node_drained=\(.gc_slowest_node_drained // "-") slow_node_held=\(.gc_slowest_node_held // "-")" +
-    " slow_stop_out=\(.gc_slowest_stop_out_ms // "-") slow_resume_out=\(.gc_slowest_resume_out_ms // "-")" +
-    " slow_resume_back=\(.gc_slowest_resume_back_ms // "-") slow_stop2_out=\(.gc_slowest_stop2_out_ms // "-")" +
+    " slow_stop_out=\(.gc_slowest_stop_out_ms // "-") slow_stop2_out=\(.gc_slowest_stop2_out_ms // "-")" +
     " slow_finish_out=\(.gc_slowest_finish_out_ms // "-") slow_finish_back=\(.gc_slowest_finish_back_ms // "-")" +
     " slow_per_node=\"\(.gc_slowest_per_node // "-")\""' "$json" | tee -a "$out"
 }
@@ -146,19 +145,19 @@ summary() {
       runs[k]++; if (field("exact") != "yes" || field("passed") != "true") bad[k]++
       for (f = 1; f <= nf; f++) { v = field(names[f]); if (v != "-" && v != "") vals[k SUBSEP names[f]] = vals[k SUBSEP names[f]] " " v }
     }
-    BEGIN { nf = split("cycles p50 p99 max live_mb sweep stop begin resume terminate finish rounds node_gate node_begin node_terminate node_finish node_paused swept_in_pause_max gates_p50 gates_p99 gates_max managed_gc node_managed_gc stop_out resume_out resume_back stop2_out finish_out finish_back slow_pause slow_gates slow_stop slow_begin slow_resume slow_terminate slow_finish slow_managed_gc slow_node_gate slow_node_begin slow_node_terminate slow_node_finish slow_node_paused slow_node_managed_gc slow_node_queued slow_node_drained slow_node_held slow_stop_out slow_resume_out slow_resume_back slow_stop2_out slow_finish_out slow_finish_back", names, " ") }
+    BEGIN { nf = split("cycles p50 p99 max live_mb sweep stop begin cut terminate finish rounds node_gate node_cut node_begin node_terminate node_finish node_paused swept_in_pause_max gates_p50 gates_p99 gates_max managed_gc node_managed_gc stop_out stop2_out finish_out finish_back slow_pause slow_gates slow_stop slow_begin slow_cut slow_terminate slow_finish slow_managed_gc slow_node_gate slow_node_cut slow_node_begin slow_node_terminate slow_node_finish slow_node_paused slow_node_managed_gc slow_node_queued slow_node_drained slow_node_held slow_stop_out slow_stop2_out slow_finish_out slow_finish_back", names, " ") }
     END {
       for (i = 1; i <= nk; i++) {
         k = order[i]
         printf "%s: %d run(s)%s\n", k, runs[k], (k in bad) ? ", " bad[k] " NOT exact or failed" : ", all exact"
         printf "  pause ms       p50 %s  p99 %s  max %s   (cycles per run %s, live %s MB)\n", med(k SUBSEP "p50"), med(k SUBSEP "p99"), med(k SUBSEP "max"), med(k SUBSEP "cycles"), med(k SUBSEP "live_mb")
-        printf "  coordinator ms sweep %s (before the stop) | stop %s  begin %s  resume %s  terminate %s  finish %s  rounds %s\n", med(k SUBSEP "sweep"), med(k SUBSEP "stop"), med(k SUBSEP "begin"), med(k SUBSEP "resume"), med(k SUBSEP "terminate"), med(k SUBSEP "finish"), med(k SUBSEP "rounds")
-        printf "  slowest node   gate %s  begin %s  terminate %s  finish %s  gate closed %s ms; spans swept in a pause, max %s\n", med(k SUBSEP "node_gate"), med(k SUBSEP "node_begin"), med(k SUBSEP "node_terminate"), med(k SUBSEP "node_finish"), med(k SUBSEP "node_paused"), med(k SUBSEP "swept_in_pause_max")
+        printf "  coordinator ms sweep %s (before the stop) | cut %s (no pause) | stop %s  begin %s  terminate %s  finish %s  rounds %s\n", med(k SUBSEP "sweep"), med(k SUBSEP "cut"), med(k SUBSEP "stop"), med(k SUBSEP "begin"), med(k SUBSEP "terminate"), med(k SUBSEP "finish"), med(k SUBSEP "rounds")
+        printf "  slowest node   cut %s  gate %s  begin %s  terminate %s  finish %s  gate closed %s ms; spans swept in a pause, max %s\n", med(k SUBSEP "node_cut"), med(k SUBSEP "node_gate"), med(k SUBSEP "node_begin"), med(k SUBSEP "node_terminate"), med(k SUBSEP "node_finish"), med(k SUBSEP "node_paused"), med(k SUBSEP "swept_in_pause_max")
         printf "  to last gate   p50 %s  p99 %s  max %s ms; .NET gc in the pauses: coordinator %s, slowest node %s ms\n", med(k SUBSEP "gates_p50"), med(k SUBSEP "gates_p99"), med(k SUBSEP "gates_max"), med(k SUBSEP "managed_gc"), med(k SUBSEP "node_managed_gc")
-        printf "    rounds       stop out %s | resume out %s back %s | stop 2 out %s | finish out %s back %s ms (out: sent until it reached the last node; back: the last gate opened until the last reply came in)\n", med(k SUBSEP "stop_out"), med(k SUBSEP "resume_out"), med(k SUBSEP "resume_back"), med(k SUBSEP "stop2_out"), med(k SUBSEP "finish_out"), med(k SUBSEP "finish_back")
-        printf "  slowest cycle  pause %s (to last gate %s) | stop %s  begin %s  resume %s  terminate %s  finish %s ms\n", med(k SUBSEP "slow_pause"), med(k SUBSEP "slow_gates"), med(k SUBSEP "slow_stop"), med(k SUBSEP "slow_begin"), med(k SUBSEP "slow_resume"), med(k SUBSEP "slow_terminate"), med(k SUBSEP "slow_finish")
-        printf "    its rounds   stop out %s | resume out %s back %s | stop 2 out %s | finish out %s back %s ms\n", med(k SUBSEP "slow_stop_out"), med(k SUBSEP "slow_resume_out"), med(k SUBSEP "slow_resume_back"), med(k SUBSEP "slow_stop2_out"), med(k SUBSEP "slow_finish_out"), med(k SUBSEP "slow_finish_back")
-        printf "    its nodes    gate %s  begin %s  terminate %s  finish %s  gate closed %s ms; .NET gc %s ms (coordinator %s); queued at stop %s, drained %s, held %s\n", med(k SUBSEP "slow_node_gate"), med(k SUBSEP "slow_node_begin"), med(k SUBSEP "slow_node_terminate"), med(k SUBSEP "slow_node_finish"), med(k SUBSEP "slow_node_paused"), med(k SUBSEP "slow_node_managed_gc"), med(k SUBSEP "slow_managed_gc"), med(k SUBSEP "slow_node_queued"), med(k SUBSEP "slow_node_drained"), med(k SUBSEP "slow_node_held")
+        printf "    rounds       stop out %s | stop 2 out %s | finish out %s back %s ms (out: sent until it reached the last node; back: the last gate opened until the last reply came in)\n", med(k SUBSEP "stop_out"), med(k SUBSEP "stop2_out"), med(k SUBSEP "finish_out"), med(k SUBSEP "finish_back")
+        printf "  slowest cycle  pause %s (to last gate %s) | cut %s  stop %s  begin %s  terminate %s  finish %s ms\n", med(k SUBSEP "slow_pause"), med(k SUBSEP "slow_gates"), med(k SUBSEP "slow_cut"), med(k SUBSEP "slow_stop"), med(k SUBSEP "slow_begin"), med(k SUBSEP "slow_terminate"), med(k SUBSEP "slow_finish")
+        printf "    its rounds   stop out %s | stop 2 out %s | finish out %s back %s ms\n", med(k SUBSEP "slow_stop_out"), med(k SUBSEP "slow_stop2_out"), med(k SUBSEP "slow_finish_out"), med(k SUBSEP "slow_finish_back")
+        printf "    its nodes    cut %s  gate %s  begin %s  terminate %s  finish %s  gate closed %s ms; .NET gc %s ms (coordinator %s); queued at stop %s, drained %s, held %s\n", med(k SUBSEP "slow_node_cut"), med(k SUBSEP "slow_node_gate"), med(k SUBSEP "slow_node_begin"), med(k SUBSEP "slow_node_terminate"), med(k SUBSEP "slow_node_finish"), med(k SUBSEP "slow_node_paused"), med(k SUBSEP "slow_node_managed_gc"), med(k SUBSEP "slow_managed_gc"), med(k SUBSEP "slow_node_queued"), med(k SUBSEP "slow_node_drained"), med(k SUBSEP "slow_node_held")
       }
     }' "$1"
 }

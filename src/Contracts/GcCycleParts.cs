@@ -21,7 +21,8 @@ public sealed record GcNodeParts(
     [property: Id(10)] long QueuedAtStop = 0,
     [property: Id(11)] long Drained = 0,
     [property: Id(12)] long Held = 0,
-    [property: Id(13)] GcNodeTimes? Times = null)
+    [property: Id(13)] GcNodeTimes? Times = null,
+    [property: Id(14)] double CutMs = 0)
 {
     // SweepMs: the last cycle's sweep finished before the stop (Go's gcStart), in SweptBeforeStop spans.
     // GateMs: closing the gate, for both stops: waiting for client calls in flight.
@@ -36,19 +37,22 @@ public sealed record GcNodeParts(
     // QueuedAtStop: thread-pool work items waiting when a stop arrived (the larger of the two stops).
     // Drained: gated client calls in flight when the gate closed (the stop waited for them), both stops.
     // Held: gated client calls that arrived while the gate was closed and waited at it.
+    // CutMs: concurrent mode, this node's own pause 1 — its cut: from its gate beginning to close (calls in flight
+    //   draining) to its opening again, the snapshot taken and the barrier on. No node's cut waits for another's.
 }
 
 /// <summary>
 /// The coordinator's clock parts of a cluster cycle, in milliseconds: each is one step's round of calls to every node
 /// at once (so it includes the call round trips), in the order they run. <see cref="SweepMs"/> runs before the first
-/// stop; <see cref="MarkMs"/> (concurrent) is the mark beside the mutators; the rest are inside the pauses.
+/// stop; <see cref="CutMs"/> and <see cref="MarkMs"/> (concurrent) run beside the mutators; the rest are inside the
+/// pauses.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("ClusterHeap.GcCycleParts")]
 public sealed record GcCycleParts(
     [property: Id(0)] double SweepMs,
     [property: Id(1)] double StopMs,
     [property: Id(2)] double BeginMs,
-    [property: Id(3)] double ResumeMs,
+    [property: Id(11)] double CutMs,
     [property: Id(4)] double MarkMs,
     [property: Id(5)] double TerminateMs,
     [property: Id(6)] double FinishMs,
@@ -57,10 +61,12 @@ public sealed record GcCycleParts(
     [property: Id(9)] long ManagedGcs = 0,
     [property: Id(10)] GcCycleTimes? Times = null)
 {
-    // StopMs: the stop round (both stops, concurrent mode; stop + terminate are one round there for pause 2).
-    // BeginMs: the begin-mark round. ResumeMs: the resume round (concurrent).
+    // StopMs: the stop round (concurrent mode: pause 2's, where stop + terminate are one round).
+    // BeginMs: the begin-mark round (stop the world).
+    // CutMs: the cut round (concurrent): every node stops, begins and resumes on its own, the others running — not a
+    //   pause of the cluster; each node's own is its GcNodeParts.CutMs.
     // TerminateMs: the termination waves (stop the world: the counter waves; concurrent: pause 2's waves after the first).
-    // FinishMs: the finish round. Rounds: the rounds of calls inside the pauses.
+    // FinishMs: the finish round. Rounds: the rounds of calls inside the cluster's pauses.
     // ManagedGcMs, ManagedGcs: the .NET collector's pause time and collections in the coordinator's process inside the
     //   pauses as the coordinator clocks them.
 }

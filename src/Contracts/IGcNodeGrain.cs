@@ -48,8 +48,10 @@ public interface IGcNodeGrain : IGrainWithStringKey
     Task<long> SweepBeforeStopAsync(long cycle);
 
     /// <summary>
-    /// Concurrent mode, pause 1 in one call: <see cref="StopWorldAsync"/>, then <see cref="BeginMarkAsync"/> (roots
-    /// shaded as a snapshot, barrier on). Other nodes may begin before this one stops: their batches wait for its begin.
+    /// Concurrent mode, this node's cut (pause 1, its own): <see cref="StopWorldAsync"/>, <see cref="BeginMarkAsync"/>
+    /// (roots shaded as a snapshot, barrier on, allocation born marked), then the gate opens again at once — without
+    /// waiting for the other nodes' cuts (docs/DESIGN.md §12, "The cut"). Other nodes may cut before this one stops:
+    /// their batches wait for its begin.
     /// </summary>
     [AlwaysInterleave, Alias("StopAndBegin")]
     Task<GcMarkCounters> StopAndBeginAsync(GcMarkPlan plan, SiloAddress coordinator);
@@ -65,10 +67,6 @@ public interface IGcNodeGrain : IGrainWithStringKey
     /// <summary>Opens a mark session, drops expired clients' roots, marks from the roots and sends foreign marks on.</summary>
     [AlwaysInterleave, Alias("BeginMark")]
     Task<GcMarkCounters> BeginMarkAsync(GcMarkPlan plan);
-
-    /// <summary>Concurrent mode: every node began; open the gate so the mutators run while marking goes on.</summary>
-    [AlwaysInterleave, Alias("Resume")]
-    Task ResumeAsync(long cycle);
 
     /// <summary>Concurrent mode: one slice of mark work beside the mutators; foreign marks sent on. Done = ran dry.</summary>
     [AlwaysInterleave, Alias("MarkStep")]

@@ -259,7 +259,7 @@ public sealed class GcAbortTests(ITestOutputHelper output)
                     int stop = stops[cycle] = stops.GetValueOrDefault(cycle) + 1;
                     if (caught.Task.IsCompleted || stop != (step == Step.Pause2WithACallInFlight ? 2 : 1))
                     {
-                        return;
+                        return Task.CompletedTask;
                     }
 
                     // A client call in flight as the gate closes (a real one could be waiting on the dying node): the stop
@@ -269,6 +269,7 @@ public sealed class GcAbortTests(ITestOutputHelper output)
                     heldACall = true;
                     holderGc.BeforeStop = null;
                     caught.TrySetResult(cycle);
+                    return Task.CompletedTask;
                 };
                 break;
         }

@@ -455,6 +455,81 @@ public sealed class GcTests
     }
 
     [Fact]
+    public async Task ANodeThatHasCutRunsItsMutatorsBeforeAnotherNodeStopsAndAnObjectMovedBetweenThemSurvives()
+    {
+        (long onLateNode, long reachableThere) = await MoveAcrossTheCutAsync(breakBarrier: false);
+        Assert.Equal(reachableThere, onLateNode);
+    }
+
+    [Fact]
+    public async Task WithoutTheWriteBarrierOnTheNodeThatHasCutTheObjectMovedAcrossTheCutIsLost()
+    {
+        // The control of the test above: the same moves, the barrier off on the node that has cut. Only its insertion
+        // half could have shaded the object: the node not yet cut deleted the old pointer with no barrier, and the new
+        // holder was born marked, so the marker never scans it.
+        (long onLateNode, long reachableThere) = await MoveAcrossTheCutAsync(breakBarrier: true);
+        Assert.Equal(reachableThere - 1, onLateNode);
+    }
+
+    /// <summary>
+    /// A concurrent cycle's cut is each node's own (docs/DESIGN.md §12, "The cut"). The late node's stop is held before
+    /// it closes its gate; the early node has cut and runs its mutators meanwhile. Between them, object x (on the late
+    /// node) moves: its new holder is a fresh object on the early node (born marked), then the late node's old pointer to
+    /// it is cleared. Returns the late node's HeapObjects after the cycle and the count the model says is reachable there.
+    /// </summary>
+    private static async Task<(long OnLateNode, long ReachableThere)> MoveAcrossTheCutAsync(bool breakBarrier)
+    {
+        (HeapCluster heap, Model m, string[] nodes) = await StartAsync(mode: GcMode.Concurrent);
+        await using HeapCluster _ = heap;
+        var generous = TimeSpan.FromSeconds(60);
+        string early = nodes[0], late = nodes[1];
+        HeapPointer holder = await m.NewAsync(late), x = await m.NewAsync(late);
+        await m.LinkAsync(holder, 0, x);
+        await m.ReleaseAsync(x);                     // x: reachable only through holder's word 0
+
+        IServiceProvider earlySilo = heap.Cluster.GetSiloServiceProvider(heap.Cluster.Silos.Single(s => s.Name == early).SiloAddress);
+        GcNode earlyGc = earlySilo.GetRequiredService<GcNode>();
+        GcNode lateGc = heap.Cluster.GetSiloServiceProvider(heap.Cluster.Silos.Single(s => s.Name == late).SiloAddress).GetRequiredService<GcNode>();
+        var earlyCut = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var lateHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var moved = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        earlyGc.AfterRootsMarked = _ =>
+        {
+            earlyGc.AfterRootsMarked = null;
+            earlyCut.TrySetResult();                 // its snapshot is taken; its gate opens when this returns
+            return Task.CompletedTask;
+        };
+        lateGc.BeforeStop = async _ =>
+        {
+            lateGc.BeforeStop = null;
+            lateHeld.TrySetResult();
+            await moved.Task;
+        };
+        if (breakBarrier)
+        {
+            earlySilo.GetRequiredService<ClusterHeap.Grains.Node.HeapNodeService>().Heap.DebugBreak = ClusterHeap.Heap.GcDebugBreak.SkipWriteBarrier;
+        }
+
+        Task<ClusterGcCycle> collect = Gc(heap).CollectAsync();
+        await Task.WhenAll(earlyCut.Task, lateHeld.Task).WaitAsync(generous);
+        // The early node runs its mutators while the late one has not stopped: with one pause 1 for the whole cluster
+        // these calls would wait at the early node's gate for the late node's cut, which waits for them.
+        HeapPointer fresh = await m.NewAsync(early).WaitAsync(generous);
+        await m.LinkAsync(fresh, 0, x).WaitAsync(generous);                 // barriered on the early node: x is shaded
+        await m.LinkAsync(holder, 0, HeapPointer.Null).WaitAsync(generous); // the late node, not cut: no barrier
+        moved.TrySetResult();
+        await collect.WaitAsync(generous);
+
+        long onLate = await heap.Client.GetGrain<IGcNodeGrain>(late).FinishSweepAsync();
+        if (!breakBarrier)
+        {
+            await m.AssertHeapMatchesAsync();
+        }
+
+        return (onLate, m.Reachable().Count(p => m.NodeOfSlot[p.Slot] == late));
+    }
+
+    [Fact]
     public async Task ThePacerStartsACycleWhenANodeReachesItsShareOfTheGoal()
     {
         (HeapCluster heap, Model m, string[] nodes) = await StartAsync(o => o.GcPercent = 100);

@@ -41,7 +41,7 @@ internal static class GraphPauses
         yield return Field("gc_sweep_ms", Median(parts, c => c.SweepMs));
         yield return Field("gc_stop_ms", Median(parts, c => c.StopMs));
         yield return Field("gc_begin_ms", Median(parts, c => c.BeginMs));
-        yield return Field("gc_resume_ms", Median(parts, c => c.ResumeMs));
+        yield return Field("gc_cut_ms", Median(parts, c => c.CutMs));
         yield return Field("gc_terminate_ms", Median(parts, c => c.TerminateMs));
         yield return Field("gc_finish_ms", Median(parts, c => c.FinishMs));
         yield return Field("gc_rounds", Median(parts, c => c.Rounds));
@@ -52,6 +52,7 @@ internal static class GraphPauses
 
         yield return Field("gc_node_sweep_ms", Median(nodes, n => n.SweepMs));
         yield return Field("gc_node_gate_ms", Median(nodes, n => n.GateMs));
+        yield return Field("gc_node_cut_ms", Median(nodes, n => n.CutMs));
         yield return Field("gc_node_begin_ms", Median(nodes, n => n.BeginMs));
         yield return Field("gc_node_terminate_ms", Median(nodes, n => n.TerminateMs));
         yield return Field("gc_node_finish_ms", Median(nodes, n => n.FinishMs));
@@ -73,8 +74,6 @@ internal static class GraphPauses
         if (ways.Length > 0)
         {
             yield return Field("gc_stop_out_ms", Median(ways, w => w.StopOut));
-            yield return Field("gc_resume_out_ms", Median(ways, w => w.ResumeOut));
-            yield return Field("gc_resume_back_ms", Median(ways, w => w.ResumeBack));
             yield return Field("gc_stop2_out_ms", Median(ways, w => w.Stop2Out));
             yield return Field("gc_finish_out_ms", Median(ways, w => w.FinishOut));
             yield return Field("gc_finish_back_ms", Median(ways, w => w.FinishBack));
@@ -91,11 +90,12 @@ internal static class GraphPauses
 
         yield return Field("gc_slowest_stop_ms", p.StopMs);
         yield return Field("gc_slowest_begin_ms", p.BeginMs);
-        yield return Field("gc_slowest_resume_ms", p.ResumeMs);
+        yield return Field("gc_slowest_cut_ms", p.CutMs);
         yield return Field("gc_slowest_terminate_ms", p.TerminateMs);
         yield return Field("gc_slowest_finish_ms", p.FinishMs);
         yield return Field("gc_slowest_rounds", p.Rounds);
         yield return Field("gc_slowest_node_gate_ms", n.GateMs);
+        yield return Field("gc_slowest_node_cut_ms", n.CutMs);
         yield return Field("gc_slowest_node_begin_ms", n.BeginMs);
         yield return Field("gc_slowest_node_terminate_ms", n.TerminateMs);
         yield return Field("gc_slowest_node_finish_ms", n.FinishMs);
@@ -113,8 +113,6 @@ internal static class GraphPauses
         if (Ways(slow) is { } w)
         {
             yield return Field("gc_slowest_stop_out_ms", w.StopOut);
-            yield return Field("gc_slowest_resume_out_ms", w.ResumeOut);
-            yield return Field("gc_slowest_resume_back_ms", w.ResumeBack);
             yield return Field("gc_slowest_stop2_out_ms", w.Stop2Out);
             yield return Field("gc_slowest_finish_out_ms", w.FinishOut);
             yield return Field("gc_slowest_finish_back_ms", w.FinishBack);
@@ -137,11 +135,11 @@ internal static class GraphPauses
         GcCycleTimes c = cycle.Parts!.Times!;
 
         static double Ms(long fromUs, long toUs) => fromUs == 0 || toUs == 0 ? 0 : Math.Round((toUs - fromUs) / 1000.0, 3);
-        return new Way(Ms(c.StopAtUs, t.Max(x => x.StopAtUs)), Ms(c.ResumeAtUs, t.Max(x => x.ResumedAtUs)), Ms(t.Max(x => x.ResumedAtUs), c.ResumedAtUs),
-            Ms(c.Stop2AtUs, t.Max(x => x.Stop2AtUs)), Ms(c.FinishAtUs, t.Max(x => x.FinishAtUs)), Ms(t.Max(x => x.OpenedAtUs), c.EndAtUs));
+        return new Way(Ms(c.StopAtUs, t.Max(x => x.StopAtUs)), Ms(c.Stop2AtUs, t.Max(x => x.Stop2AtUs)), Ms(c.FinishAtUs, t.Max(x => x.FinishAtUs)),
+            Ms(t.Max(x => x.OpenedAtUs), c.EndAtUs));
     }
 
-    private readonly record struct Way(double StopOut, double ResumeOut, double ResumeBack, double Stop2Out, double FinishOut, double FinishBack);
+    private readonly record struct Way(double StopOut, double Stop2Out, double FinishOut, double FinishBack);
 
     /// <summary>One node's part of a cycle, with each round's way out to it on the coordinator's clock when they share one.</summary>
     private static string PerNode(GcNodeCycle n, GcCycleTimes? c)
@@ -155,13 +153,13 @@ internal static class GraphPauses
         if (c is not null && p.Times is { } t && t.Clock == c.Clock)
         {
             static string Ms(long fromUs, long toUs) => fromUs == 0 || toUs == 0 ? "-" : ((toUs - fromUs) / 1000.0).ToString("0.###", CultureInfo.InvariantCulture);
-            outs = $", out: stop {Ms(c.StopAtUs, t.StopAtUs)} resume {Ms(c.ResumeAtUs, t.ResumedAtUs)} stop 2 {Ms(c.Stop2AtUs, t.Stop2AtUs)} finish {Ms(c.FinishAtUs, t.FinishAtUs)} ms";
+            outs = $", out: stop {Ms(c.StopAtUs, t.StopAtUs)} stop 2 {Ms(c.Stop2AtUs, t.Stop2AtUs)} finish {Ms(c.FinishAtUs, t.FinishAtUs)} ms";
         }
 
         return p.Times is null
             ? string.Create(CultureInfo.InvariantCulture, $"{n.Node} gate closed {p.PausedMs:0.###} ms")
             : string.Create(CultureInfo.InvariantCulture,
-                $"{n.Node} gate closed {p.PausedMs:0.###} ms, .NET gc {p.ManagedGcMs:0.###} ms in {p.ManagedGcs}, queued {p.QueuedAtStop}, drained {p.Drained}, held {p.Held}{outs}");
+                $"{n.Node} gate closed {p.PausedMs:0.###} ms (cut {p.CutMs:0.###}), .NET gc {p.ManagedGcMs:0.###} ms in {p.ManagedGcs}, queued {p.QueuedAtStop}, drained {p.Drained}, held {p.Held}{outs}");
     }
 
     /// <summary>
@@ -181,7 +179,8 @@ internal static class GraphPauses
         GcNodeParts[] p = [.. perNode.Select(n => n.Parts).OfType<GcNodeParts>()];
         return p.Length == 0 ? null : new GcNodeParts(p.Max(x => x.SweepMs), p.Max(x => x.SweptBeforeStop), p.Max(x => x.GateMs), p.Max(x => x.BeginMs),
             p.Max(x => x.SweptInPause), p.Max(x => x.TerminateMs), p.Max(x => x.FinishMs), p.Max(x => x.PausedMs),
-            p.Max(x => x.ManagedGcMs), p.Max(x => x.ManagedGcs), p.Max(x => x.QueuedAtStop), p.Sum(x => x.Drained), p.Sum(x => x.Held));
+            p.Max(x => x.ManagedGcMs), p.Max(x => x.ManagedGcs), p.Max(x => x.QueuedAtStop), p.Sum(x => x.Drained), p.Sum(x => x.Held),
+            CutMs: p.Max(x => x.CutMs));
     }
 
     /// <summary>The median of <paramref name="items"/>' figures (the lower one of an even count), rounded to µs.</summary>

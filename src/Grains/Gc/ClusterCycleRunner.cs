@@ -21,7 +21,7 @@ internal sealed class GcAbortedException(string reason, IReadOnlyList<GcTarget>?
 internal sealed record CycleOutcome(GcNodeCycle[] PerNode, double StopMs, double MarkMs, double RestartMs, long Batches, long Waves, GcCycleParts? Parts = null);
 
 /// <summary>
-/// One stop-the-world cycle over the heap node grains, driven by the central heap (docs/DESIGN.md §12):
+/// One cycle over the heap node grains, driven by the central heap (docs/DESIGN.md §12). Stop the world:
 /// <code>
 ///   sweep    every node finishes the last cycle's sweep, mutators running (Go's gcStart)     (before the pause)
 ///   stop     every node closes its gate and waits until no client call is in flight          (all nodes at once)
@@ -31,6 +31,13 @@ internal sealed record CycleOutcome(GcNodeCycle[] PerNode, double StopMs, double
 ///   detect   waves of counter reads until two waves agree and Σ sent = Σ received            (Mattern's four counters)
 ///   restart  every node finishes its session (the sweep starts there) and opens its gate; once every node has,
 ///            each queues its background sweeper (one-way)
+/// </code>
+/// Concurrent: the same sweep and restart around a mark that runs beside the mutators, with one pause of the cluster's:
+/// <code>
+///   cut      every node on its own: closes its gate, drains, opens its session (roots shaded as a snapshot, barrier
+///            on, allocation born marked) and opens its gate again; no node waits for another's cut        (pause 1)
+///   mark     waves of mark steps on every node, mutators running, until two waves agree and all ran dry
+///   stop     every node closes its gate and takes a termination step, in one call; waves until quiet  (pause 2)
 /// </code>
 /// Any failure before restart — a node's call failing or timing out, a node leaving membership, a node reporting a
 /// failed step, termination not reached in time — aborts every node's session: all marks are dropped and nothing is
@@ -82,7 +89,6 @@ internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershi
         {
             await All(g.Select(n => n.SweepBeforeStopAsync(cycle)), "sweep");
             t0 = laps.Lap(CycleLaps.Step.Sweep);
-            laps.PauseStarts(t0);
             var plan = new GcMarkPlan(cycle, [.. nodes.Select(n => n.Slot)], [.. nodes.Select(n => n.Generation)], [.. nodes.Select(n => n.Name)],
                 liveClients, droppedClients, dropUnknown, mode);
             GcMarkCounters[] counters;
@@ -90,20 +96,19 @@ internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershi
             long t1, t2;
             if (mode == GcMode.Concurrent)
             {
-                // Pause 1: each node stops and begins in one call (a node's snapshot is its state from its stop until the
-                // resume; foreign root words reaching a node not yet begun wait for its begin), then, every node begun,
-                // the resume: the mutators run while nodes step.
-                counters = await All(g.Select(n => n.StopAndBeginAsync(plan, coordinator)), "stop and mark");
-                laps.Opening(laps.Lap(CycleLaps.Step.Begin), finish: false);
-                await All(g.Select(n => n.ResumeAsync(cycle)), "resume");
-                t1 = laps.Lap(CycleLaps.Step.Resume);
-                laps.PauseEnds(t1, finish: false);
+                // The cut: each node stops, takes its snapshot and resumes in one call, on its own — pause 1 is each node's,
+                // and no node waits for another's (docs/DESIGN.md §12, "The cut"). Foreign marks reaching a node not cut yet
+                // wait for its begin. Marking steps start once every node has cut.
+                laps.CutStarts(t0);
+                counters = await All(g.Select(n => n.StopAndBeginAsync(plan, coordinator)), "cut");
+                t1 = laps.Lap(CycleLaps.Step.Cut);
                 GcMarkCounters[] marked = counters;
                 waves += await UntilQuietAsync(counters, () => All(g.Select(n => n.MarkStepAsync(cycle)), "mark step"), t1, last => marked = last);
                 t2 = laps.Lap(CycleLaps.Step.Mark);
-                laps.PauseStarts(t2);
-                // Pause 2: stop again with a termination step in the same call; the last mark wave is the four-counter
-                // rule's first wave (mutators only queue work, they never send), so a quiet stop ends it in one round.
+                laps.PauseStarts(t2, termination: true);
+                // Pause 2, the cluster's: stop again with a termination step in the same call; the last mark wave is the
+                // four-counter rule's first wave (mutators only queue work, they never send), so a quiet stop ends it in one
+                // round.
                 counters = await All(g.Select(n => n.StopAndTerminateAsync(cycle, coordinator)), "stop for termination");
                 laps.Lap(CycleLaps.Step.Stop);
                 waves += laps.Rounds(await UntilQuietAsync(counters, () => All(g.Select(n => n.TerminateAsync(cycle)), "terminate"), t2, last => counters = last,
@@ -112,21 +117,21 @@ internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershi
             }
             else
             {
+                laps.PauseStarts(t0, termination: false);
                 await All(g.Select(n => n.StopWorldAsync(cycle, coordinator)), "stop");
                 laps.Lap(CycleLaps.Step.Stop);
                 counters = await All(g.Select(n => n.BeginMarkAsync(plan)), "mark");
-                laps.Lap(CycleLaps.Step.Begin);
-                t1 = Stopwatch.GetTimestamp();
+                t1 = laps.Lap(CycleLaps.Step.Begin);
                 waves += laps.Rounds(await UntilQuietAsync(counters, () => All(g.Select(n => n.GetCountersAsync(cycle)), "count"), t1, last => counters = last));
                 t2 = laps.Lap(CycleLaps.Step.Terminate);
             }
 
             long tFinish = Stopwatch.GetTimestamp();
             long[] triggers = pace([.. counters.Select(c => c.Marked)]);
-            laps.Opening(Stopwatch.GetTimestamp(), finish: true);
+            laps.Finishing(Stopwatch.GetTimestamp());
             GcNodeCycle[] perNode = await All(g.Select((n, i) => n.FinishAsync(cycle, triggers[i])), "restart");
             long t3 = laps.Lap(CycleLaps.Step.Finish);
-            laps.PauseEnds(t3, finish: true);
+            laps.PauseEnds(t3);
             foreach (IGcNodeGrain n in g)
             {
                 // Only now: a sweeper queued at a node's own finish took a core from the nodes still waiting for theirs.
@@ -134,8 +139,10 @@ internal sealed class ClusterCycleRunner(IGrainFactory grains, IClusterMembershi
             }
 
             GcCycleParts parts = laps.Parts();
+            // Concurrent: pause 1 is the longest node's own cut; the mark is the cut round and the marking beside the
+            // mutators; the restart is pause 2. Stop the world: stop, mark and restart are one pause.
             return mode == GcMode.Concurrent
-                ? new CycleOutcome(perNode, Ms(t0, t1), Ms(t1, t2), Ms(t2, t3), counters.Sum(c => c.Sent), waves, parts)
+                ? new CycleOutcome(perNode, perNode.Max(n => n.Parts?.CutMs ?? 0), Ms(t0, t2), Ms(t2, t3), counters.Sum(c => c.Sent), waves, parts)
                 : new CycleOutcome(perNode, Ms(t0, t1), Ms(t1, tFinish), Ms(tFinish, t3), counters.Sum(c => c.Sent), waves, parts);
         }
         catch (Exception e)

@@ -6,9 +6,10 @@ namespace ClusterHeap.Grains.Gc;
 /// <summary>
 /// The coordinator's clock over one cluster cycle (GcCycleParts): each <see cref="Lap"/> charges the time since the
 /// previous one to a step — one round of calls to every node at once, round trips included. ClusterCycleRunner laps
-/// after each step of its happy path; an aborted cycle reports none. It also marks where each pause starts and ends
-/// (the .NET collector's pause time and collections in this process between the two, and the host clock's times of
-/// the rounds, GcCycleTimes, so the nodes' gate openings can be placed on the same timeline).
+/// after each step of its happy path; an aborted cycle reports none. It also marks where the cluster's pause starts and
+/// ends (stop the world's one; concurrent pause 2 — pause 1 is each node's own cut, clocked there), the .NET collector's
+/// pause time and collections in this process between the two, and the host clock's times of the rounds
+/// (GcCycleTimes), so the nodes' gate openings can be placed on the same timeline.
 /// </summary>
 internal sealed class CycleLaps
 {
@@ -16,13 +17,12 @@ internal sealed class CycleLaps
     private long _last = Stopwatch.GetTimestamp();
     private long _rounds;
     private ManagedGcWindows _managed;              // the .NET collector in the pauses so far
-    private int _pauses;                            // pauses started
-    private long _stopAt, _resumeAt, _resumedAt, _stop2At, _finishAt, _endAt;   // host clock, µs
+    private long _stopAt, _stop2At, _finishAt, _endAt;   // host clock, µs
 
     /// <summary>The steps a lap is charged to.</summary>
     public enum Step
     {
-        Sweep, Stop, Begin, Resume, Mark, Terminate, Finish,
+        Sweep, Cut, Stop, Begin, Mark, Terminate, Finish,
     }
 
     /// <summary>Charges the time since the last lap to <paramref name="step"/>; returns now.</summary>
@@ -31,7 +31,7 @@ internal sealed class CycleLaps
         long now = Stopwatch.GetTimestamp();
         _ticks[(int)step] += now - _last;
         _last = now;
-        if (step is not (Step.Sweep or Step.Mark or Step.Terminate))
+        if (step is not (Step.Sweep or Step.Cut or Step.Mark or Step.Terminate))
         {
             _rounds++;
         }
@@ -46,53 +46,41 @@ internal sealed class CycleLaps
         return waves;
     }
 
-    /// <summary>A pause starts at <paramref name="at"/> (a Stopwatch timestamp): its stop round is sent now.</summary>
-    public void PauseStarts(long at)
+    /// <summary>A concurrent cycle's cut round, which stops no node for another, is sent at <paramref name="at"/> (a Stopwatch timestamp).</summary>
+    public void CutStarts(long at) => _stopAt = HostClock.ToUs(at);
+
+    /// <summary>
+    /// The cluster's pause starts at <paramref name="at"/> (a Stopwatch timestamp): its stop round is sent now —
+    /// concurrent pause 2's (<paramref name="termination"/>) or stop the world's.
+    /// </summary>
+    public void PauseStarts(long at, bool termination)
     {
-        if (_pauses++ == 0)
+        if (termination)
         {
-            _stopAt = HostClock.ToUs(at);
+            _stop2At = HostClock.ToUs(at);
         }
         else
         {
-            _stop2At = HostClock.ToUs(at);
+            _stopAt = HostClock.ToUs(at);
         }
 
         _managed.Open(ManagedGcWindows.Reading.Now());
     }
 
-    /// <summary>The round that opens the gates (resume, or the finish when <paramref name="finish"/>) is sent at <paramref name="at"/>.</summary>
-    public void Opening(long at, bool finish)
-    {
-        if (finish)
-        {
-            _finishAt = HostClock.ToUs(at);
-        }
-        else
-        {
-            _resumeAt = HostClock.ToUs(at);
-        }
-    }
+    /// <summary>The finish, the round that opens the gates, is sent at <paramref name="at"/>.</summary>
+    public void Finishing(long at) => _finishAt = HostClock.ToUs(at);
 
     /// <summary>The pause's last reply came in at <paramref name="at"/>.</summary>
-    public void PauseEnds(long at, bool finish)
+    public void PauseEnds(long at)
     {
-        if (finish)
-        {
-            _endAt = HostClock.ToUs(at);
-        }
-        else
-        {
-            _resumedAt = HostClock.ToUs(at);
-        }
-
+        _endAt = HostClock.ToUs(at);
         _managed.Close();
     }
 
     /// <summary>The parts so far.</summary>
-    public GcCycleParts Parts() => new(Ms(Step.Sweep), Ms(Step.Stop), Ms(Step.Begin), Ms(Step.Resume), Ms(Step.Mark),
+    public GcCycleParts Parts() => new(Ms(Step.Sweep), Ms(Step.Stop), Ms(Step.Begin), Ms(Step.Cut), Ms(Step.Mark),
         Ms(Step.Terminate), Ms(Step.Finish), _rounds, _managed.Ms, _managed.Collections,
-        new GcCycleTimes(HostClock.Id, _stopAt, _resumeAt, _resumedAt, _stop2At, _finishAt, _endAt));
+        new GcCycleTimes(HostClock.Id, _stopAt, _stop2At, _finishAt, _endAt));
 
     private double Ms(Step step) => Stopwatch.GetElapsedTime(0, _ticks[(int)step]).TotalMilliseconds;
 }

@@ -81,8 +81,8 @@ public sealed partial class GcNode
     /// <summary>Test seam: awaited after this node marked its roots, with the world stopped and the session open.</summary>
     internal Func<long, Task>? AfterRootsMarked { get; set; }
 
-    /// <summary>Test seam: called as a stop for the cycle begins here, before the gate closes (a test may enter the gate).</summary>
-    internal Action<long>? BeforeStop { get; set; }
+    /// <summary>Test seam: awaited as a stop for the cycle begins here, before the gate closes (a test may enter the gate, or hold the stop).</summary>
+    internal Func<long, Task>? BeforeStop { get; set; }
 
     /// <summary>Completes with the reason when this node next aborts its part of a cycle (then a new task starts).</summary>
     public Task<string> NextAbort => Volatile.Read(ref _aborted).Task;

@@ -13,9 +13,9 @@ namespace ClusterHeap.Grains.Gc;
 /// <summary>
 /// One node's part of the cluster collector (docs/DESIGN.md §12), pinned to its silo: client roots and the link of a
 /// pointer into a pointer word, and the steps of a cycle. A cycle here is the node heap's <see cref="GcMarkSession"/>:
-/// begun with the world stopped (the gate closed, GcGate.cs), marked from this node's root sets and from foreign marks
-/// other nodes send; every word the marker finds pointing into another node's arena is sent to that node's gc grain,
-/// in one-way batches, node to node. The counters of batches sent and batches received (a batch counts as received
+/// begun with this node's gate closed (GcGate.cs; in concurrent mode only for this node's own cut, which waits for no
+/// other node's), marked from this node's root sets and from foreign marks other nodes send; every word the marker
+/// finds pointing into another node's arena is sent to that node's gc grain, in one-way batches, node to node. The counters of batches sent and batches received (a batch counts as received
 /// only once everything it led to was sent) let the coordinator detect termination (Mattern's four counters).
 /// <para>
 /// Concurrency model: Orleans runs one call at a time here; the cycle's state below is this grain's. A step of a cycle
@@ -166,8 +166,23 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
     /// <inheritdoc/>
     public async Task<GcMarkCounters> StopAndBeginAsync(GcMarkPlan plan, SiloAddress coordinator)
     {
+        if (plan.Mode != GcMode.Concurrent)
+        {
+            throw HeapError.InvalidArgument($"node {Node.Name}: cycle {plan.Cycle} is a stop-the-world cycle, which has no cut").ToException();
+        }
+
         await StopWorldAsync(plan.Cycle, coordinator);
-        return await BeginMarkAsync(plan);
+        GcMarkCounters counters = await BeginMarkAsync(plan);
+        if (plan.Cycle == _cycle && _session is { IsOpen: true })
+        {
+            // The cut is this node's alone: with its snapshot taken and the barrier on, its mutators run again at once,
+            // whether or not the other nodes have cut (docs/DESIGN.md §12, "The cut"). An abort in the meantime opened
+            // the gate already.
+            _gc.Gate.Open();
+            _clock.Opened(finish: false, _gc.Gate.Held);
+        }
+
+        return counters;
     }
 
     /// <inheritdoc/>
@@ -180,6 +195,11 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
     /// <inheritdoc/>
     public async Task StopWorldAsync(long cycle, SiloAddress coordinator)
     {
+        if (_gc.BeforeStop is { } beforeStop)
+        {
+            await beforeStop(cycle);   // a test's: this node as if the stop had not reached it yet
+        }
+
         if (cycle <= _abortedUpTo)
         {
             // Its abort came first (the coordinator gave up before this call ran): closing the gate now would stop the
@@ -199,7 +219,7 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         Node.SawGcCycle(cycle);
         _early?.RemoveAll(e => e.Cycle != cycle);
         _gc.Watch(cycle, coordinator, Node.Options.NodeCallTimeout * 3);
-        _gc.BeforeStop?.Invoke(cycle);
+
         long t0 = Stopwatch.GetTimestamp();
         if (!await _gc.Gate.CloseAsync(Node.Options.NodeCallTimeout))
         {
@@ -366,19 +386,6 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
     }
 
     private GcMarkCounters Counters(bool done = true) => new(_cycle, _sent, _received, _failure, _session is { IsOpen: true } s ? s.Counts.Bytes : 0, done);
-
-    /// <inheritdoc/>
-    public Task ResumeAsync(long cycle)
-    {
-        if (cycle != _cycle || _session is not { IsConcurrent: true, IsOpen: true })
-        {
-            throw HeapError.InvalidArgument($"node {Node.Name}: cycle {cycle} has no concurrent mark here (its cycle is {_cycle})").ToException();
-        }
-
-        _gc.Gate.Open();
-        _clock.Opened(finish: false, _gc.Gate.Held);
-        return Task.CompletedTask;
-    }
 
     /// <inheritdoc/>
     public Task<GcMarkCounters> MarkStepAsync(long cycle)

@@ -17,6 +17,8 @@ internal struct StepClock
     private long _cycle, _sweepCycle;        // the cycle the steps below belong to; the one the sweep ran before
     private long _sweep, _sweptBefore;       // ticks and spans of the sweep before the stop
     private long _gate, _begin, _terminate, _finish, _paused;   // ticks
+    private long _cut;                       // ticks: concurrent, the first stop's gate closing to its opening (this node's cut)
+    private long _closingAt;                 // when the first stop began closing the gate; 0 once its gate opened
     private long _sweptInPause;              // spans pause 1's sweep termination swept
     private long _closedAt;                  // when the gate last closed; 0 while it is open
     private long _windowHeld;                // at the open window's stop: the gate's held count
@@ -66,6 +68,11 @@ internal struct StepClock
     /// <summary>The gate closed after <paramref name="drained"/> calls in flight ended; it began closing at <paramref name="t0"/>.</summary>
     public void Closed(long t0, int drained)
     {
+        if (_stop2At == 0 && _resumedAt == 0)
+        {
+            _closingAt = t0;
+        }
+
         _closedAt = Stopwatch.GetTimestamp();
         _gate += _closedAt - t0;
         _drained += drained;
@@ -82,6 +89,11 @@ internal struct StepClock
         else
         {
             _resumedAt = HostClock.ToUs(now);
+            if (_closingAt != 0)
+            {
+                _cut = now - _closingAt;
+                _closingAt = 0;
+            }
         }
 
         if (_inWindow)
@@ -119,7 +131,7 @@ internal struct StepClock
         _sweepCycle == _cycle ? Ms(_sweep) : 0, _sweepCycle == _cycle ? _sweptBefore : 0,
         Ms(_gate), Ms(_begin), _sweptInPause, Ms(_terminate), Ms(_finish), Ms(_paused),
         _managed.Ms, _managed.Collections, _queued, _drained, _held,
-        new GcNodeTimes(HostClock.Id, _stopAt, _resumedAt, _stop2At, _finishAt, _openedAt));
+        new GcNodeTimes(HostClock.Id, _stopAt, _resumedAt, _stop2At, _finishAt, _openedAt), Ms(_cut));
 
     private static double Ms(long ticks) => Stopwatch.GetElapsedTime(0, ticks).TotalMilliseconds;
 }
