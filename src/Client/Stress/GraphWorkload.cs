@@ -13,7 +13,9 @@ namespace ClusterHeap.Client.Stress;
 /// count there exactly. Reports the live bytes each node marked (its median over the counted cycles) and the cycles'
 /// pauses and where they went, medians and the slowest cycle's parts (GraphPauses.cs). With <c>--live BYTES</c> the reachable set stays near that size: past its share, a
 /// worker retires its oldest objects before a round (unroots them and clears every link to them), and the next cycle
-/// reclaims them.
+/// reclaims them. Cycles the pacer starts may run at any point of a round, so a round touches only what is reachable:
+/// what its links overwrite, and the retired objects while the links to them are cleared, stay pinned (rooted) until
+/// it is done, and what retiring left unreachable is forgotten before the round's first link.
 /// </summary>
 public sealed class GraphWorkload(StressContext context) : Workload(context)
 {
@@ -141,23 +143,26 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
             }
         }
 
+        // The retired objects are pinned (rooted) while the links to them are cleared: an object that stays in the model
+        // but is reachable only through a retired one would otherwise be garbage between two clears, and a cycle the
+        // pacer runs meanwhile frees it before a later clear writes into it.
+        Node[] leaving = [.. retired.Select(p => model[p])];
+        await RootsAsync(leaving.Where(n => !n.Rooted), add: true);
         foreach ((Node from, int word) in clears)
         {
             await LinkAsync(from, word, HeapPointer.Null);
+            from.Links[word] = HeapPointer.Null;
         }
 
-        foreach (IGrouping<int, Node> owner in retired.Select(p => model[p]).Where(n => n.Rooted).GroupBy(n => n.Obj.Pointer.Slot))
-        {
-            HeapPointer[] pointers = [.. owner.Select(n => n.Obj.Pointer)];
-            await GcNodeOf(owner.Key).ReleaseRootsAsync(Ctx.Connection.RootLease.Id, pointers);
-            Ctx.CountOps(pointers.Length);
-        }
-
+        await RootsAsync(leaving, add: false);       // each rooted once: by its own root or by its pin
         foreach (HeapPointer p in retired)
         {
             model.Remove(p);
             Interlocked.Increment(ref _reclaimed);
         }
+
+        // What only the retired objects reached is garbage now: forgotten before the round touches anything.
+        Forget(model, Reachable(model));
     }
 
     private async Task MutateAsync(int w, int round, Latency latency)
@@ -174,46 +179,95 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
             model[o.Pointer] = new Node(o);
         }
 
+        // The round's links are chosen first, against the model: every new object to old ones and old ones to new ones,
+        // and a few old links rewired (some to nil). Every object the model holds is reachable now; what a link
+        // overwrites is pinned (rooted) until the round ends, so nothing the round writes into or links to becomes
+        // garbage before it does — a cycle the pacer starts in the middle of the round may run at any point of it.
         List<Node> all = [.. model.Values];
-        // Link every new object to old ones and old ones to new ones, and rewire a few old links (some to nil).
+        var writes = new List<(Node From, int Word, HeapPointer To)>();
+        var pins = new HashSet<Node>();
+        void Plan(Node from, int word, HeapPointer to)
+        {
+            HeapPointer overwritten = from.Links[word];
+            if (!overwritten.IsNull && model.TryGetValue(overwritten, out Node? target) && !target.Rooted)
+            {
+                pins.Add(target);
+            }
+
+            from.Links[word] = to;
+            writes.Add((from, word, to));
+        }
+
         foreach (Obj o in fresh)
         {
-            Node n = model[o.Pointer];
-            await LinkAsync(n, (int)rng.Between(0, Links - 1), all[(int)rng.Between(0, all.Count - 1)].Obj.Pointer);
+            Plan(model[o.Pointer], (int)rng.Between(0, Links - 1), all[(int)rng.Between(0, all.Count - 1)].Obj.Pointer);
             if (old.Count > 0)
             {
-                await LinkAsync(old[(int)rng.Between(0, old.Count - 1)], (int)rng.Between(0, Links - 1), o.Pointer);
+                Plan(old[(int)rng.Between(0, old.Count - 1)], (int)rng.Between(0, Links - 1), o.Pointer);
             }
         }
 
         for (int i = 0; i < Math.Min(old.Count, NewPerRound / 4); i++)
         {
             Node n = old[(int)rng.Between(0, old.Count - 1)];
-            await LinkAsync(n, (int)rng.Between(0, Links - 1), rng.Between(0, 3) == 0 ? HeapPointer.Null : all[(int)rng.Between(0, all.Count - 1)].Obj.Pointer);
+            Plan(n, (int)rng.Between(0, Links - 1), rng.Between(0, 3) == 0 ? HeapPointer.Null : all[(int)rng.Between(0, all.Count - 1)].Obj.Pointer);
         }
 
-        // Keep about a quarter of the roots; release the rest (grouped by owner node).
+        await RootsAsync(pins, add: true);
+        foreach ((Node from, int word, HeapPointer to) in writes)
+        {
+            await LinkAsync(from, word, to);
+        }
+
+        // Keep about a quarter of the roots; release the rest (grouped by owner node), and the pins.
         Node[] release = [.. model.Values.Where(n => n.Rooted && rng.Between(0, 3) != 0)];
-        foreach (IGrouping<int, Node> owner in release.GroupBy(n => n.Obj.Pointer.Slot))
+        await RootsAsync(release, add: false);
+        foreach (Node n in release)
+        {
+            n.Rooted = false;
+        }
+
+        await RootsAsync(pins, add: false);
+        latency.Record(start);
+    }
+
+    /// <summary>Writes <paramref name="to"/> into pointer word <paramref name="word"/> of <paramref name="from"/> (the model is the caller's).</summary>
+    private async Task LinkAsync(Node from, int word, HeapPointer to)
+    {
+        await GcNodeOf(from.Obj.Pointer.Slot).LinkAsync(from.Obj.Pointer.Offset(8 * (word + 1)), to);
+        Ctx.CountOps(1);
+    }
+
+    /// <summary>Roots (or releases) <paramref name="nodes"/> for this client, one call per owner node.</summary>
+    private async Task RootsAsync(IEnumerable<Node> nodes, bool add)
+    {
+        foreach (IGrouping<int, Node> owner in nodes.GroupBy(n => n.Obj.Pointer.Slot))
         {
             HeapPointer[] pointers = [.. owner.Select(n => n.Obj.Pointer)];
-            await GcNodeOf(owner.Key).ReleaseRootsAsync(Ctx.Connection.RootLease.Id, pointers);
-            foreach (Node n in owner)
+            if (add)
             {
-                n.Rooted = false;
+                await GcNodeOf(owner.Key).AddRootsAsync(Ctx.Connection.RootLease.Id, pointers);
+            }
+            else
+            {
+                await GcNodeOf(owner.Key).ReleaseRootsAsync(Ctx.Connection.RootLease.Id, pointers);
             }
 
             Ctx.CountOps(pointers.Length);
         }
-
-        latency.Record(start);
     }
 
-    private async Task LinkAsync(Node from, int word, HeapPointer to)
+    /// <summary>Forgets the objects of <paramref name="model"/> outside <paramref name="reachable"/> (the next cycle reclaims them); returns how many.</summary>
+    private long Forget(Dictionary<HeapPointer, Node> model, HashSet<HeapPointer> reachable)
     {
-        await GcNodeOf(from.Obj.Pointer.Slot).LinkAsync(from.Obj.Pointer.Offset(8 * (word + 1)), to);
-        from.Links[word] = to;
-        Ctx.CountOps(1);
+        HeapPointer[] gone = [.. model.Keys.Where(p => !reachable.Contains(p))];
+        foreach (HeapPointer p in gone)
+        {
+            model.Remove(p);
+            Interlocked.Increment(ref _reclaimed);
+        }
+
+        return gone.Length;
     }
 
     private IGcNodeGrain GcNodeOf(int slot)
@@ -249,15 +303,7 @@ public sealed class GraphWorkload(StressContext context) : Workload(context)
     private async Task CheckAsync(int w)
     {
         Dictionary<HeapPointer, Node> model = _models[w];
-        HashSet<HeapPointer> reachable = Reachable(model);
-        HeapPointer[] unreached = [.. model.Keys.Where(p => !reachable.Contains(p))];
-        foreach (HeapPointer gone in unreached)
-        {
-            model.Remove(gone);
-            Interlocked.Increment(ref _reclaimed);
-        }
-
-        _unreached[w] = unreached.Length;
+        _unreached[w] = Forget(model, Reachable(model));
 
         foreach (IGrouping<int, Node> owner in model.Values.GroupBy(n => n.Obj.Pointer.Slot))
         {
