@@ -69,6 +69,7 @@ public sealed record GcNodeCycle(
 /// <code>
 ///   gc 7 @12.345s 0%: 0.41+3.2+0.88 ms clock, 0.41+0/3.2/0+0.88 ms cpu, 96->96->64 MB, 128 MB goal, 3 nodes
 ///        │  │       │   stop  mark  restart          ↑ as clock: the mark ran on every node at once
+///        │  │       │   (concurrent: pause 1 = the longest node's cut, the mark beside the mutators, pause 2)
 ///        │  │       └ GC CPU fraction since the first cycle       live before → live at the end → marked
 ///        │  └ since the coordinator's activation
 ///        └ cycle number (cluster-wide)
@@ -95,7 +96,7 @@ public sealed record ClusterGcCycle(
 {
     /// <summary>
     /// The time mutators were stopped, in milliseconds: stop + mark + restart for a stop-the-world cycle; the two pauses
-    /// (stop and begin; termination and finish) for a concurrent one, whose mark runs beside the mutators.
+    /// (the longest node's own cut; termination and finish) for a concurrent one, whose mark runs beside the mutators.
     /// </summary>
     public double PauseMs => Mode == GcMode.Concurrent ? StopMs + RestartMs : StopMs + MarkMs + RestartMs;
 

@@ -15,8 +15,9 @@ namespace ClusterHeap.Grains.Gc;
 /// pointer into a pointer word, and the steps of a cycle. A cycle here is the node heap's <see cref="GcMarkSession"/>:
 /// begun with this node's gate closed (GcGate.cs; in concurrent mode only for this node's own cut, which waits for no
 /// other node's), marked from this node's root sets and from foreign marks other nodes send; every word the marker
-/// finds pointing into another node's arena is sent to that node's gc grain, in one-way batches, node to node. The counters of batches sent and batches received (a batch counts as received
-/// only once everything it led to was sent) let the coordinator detect termination (Mattern's four counters).
+/// finds pointing into another node's arena is sent to that node's gc grain, in one-way batches, node to node. The
+/// counters of batches sent and batches received (a batch counts as received only once everything it led to was sent)
+/// let the coordinator detect termination (Mattern's four counters).
 /// <para>
 /// Concurrency model: Orleans runs one call at a time here; the cycle's state below is this grain's. A step of a cycle
 /// that is not this node's current one (stale: an aborted cycle's late batch) changes nothing.
@@ -219,7 +220,6 @@ public sealed partial class GcNodeGrain : Grain, IGcNodeGrain
         Node.SawGcCycle(cycle);
         _early?.RemoveAll(e => e.Cycle != cycle);
         _gc.Watch(cycle, coordinator, Node.Options.NodeCallTimeout * 3);
-
         long t0 = Stopwatch.GetTimestamp();
         if (!await _gc.Gate.CloseAsync(Node.Options.NodeCallTimeout))
         {
